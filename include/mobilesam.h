@@ -1,0 +1,121 @@
+/*
+ * mobilesam.h - the one public header of the MobileSAM inference engine.
+ *
+ * Lifecycle:  mobilesam_load() -> mobilesam_encode() (once per image)
+ *             -> mobilesam_predict() (any number of prompts per embedding)
+ *             -> mobilesam_result_free() / mobilesam_embedding_free()
+ *             -> mobilesam_free().
+ *
+ * Every function that can fail returns a mobilesam_status and, when given a
+ * non-NULL mobilesam_error, fills it with a one-line human-readable reason.
+ * The library never prints and never exits. The caller owns and frees every
+ * object it receives.
+ */
+#ifndef MOBILESAM_H
+#define MOBILESAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOBILESAM_EMBED_DIM 256   /* embedding channels */
+#define MOBILESAM_EMBED_SIZE 64   /* embedding is 64x64 */
+#define MOBILESAM_LOWRES 256      /* low-res mask logits are 256x256 */
+#define MOBILESAM_IMG_SIZE 1024   /* encoder input side */
+
+typedef enum {
+    MOBILESAM_OK = 0,
+    MOBILESAM_ERR_IO = 1,      /* file missing / unreadable */
+    MOBILESAM_ERR_FORMAT = 2,  /* file present but not what it should be */
+    MOBILESAM_ERR_INVALID = 3, /* bad argument (prompt outside image, ...) */
+    MOBILESAM_ERR_NOMEM = 4
+} mobilesam_status;
+
+typedef struct {
+    char message[512];
+} mobilesam_error;
+
+typedef struct mobilesam_model mobilesam_model;
+typedef struct mobilesam_embedding mobilesam_embedding;
+
+/* Threads used by the engine (kernels and OpenBLAS together). n <= 0 means
+ * one per online core. Process-wide. */
+void mobilesam_set_threads(int n);
+int mobilesam_get_threads(void);
+
+/* Maps a weight file written by tools/convert.py. Checks magic, version,
+ * size, checksum and the tensor table. */
+mobilesam_status mobilesam_load(const char *weights_path, mobilesam_model **out,
+                                mobilesam_error *err);
+void mobilesam_free(mobilesam_model *model);
+
+/* Identity of the weights (16 hex digits of the file checksum); stored with
+ * saved embeddings so that a mismatched weights file is refused. */
+const char *mobilesam_model_id(const mobilesam_model *model);
+
+/* Encodes an RGB uint8 image (row-major, 3 bytes per pixel, no padding). */
+mobilesam_status mobilesam_encode(mobilesam_model *model, const uint8_t *rgb,
+                                  int width, int height,
+                                  mobilesam_embedding **out,
+                                  mobilesam_error *err);
+
+/* Rebuilds an embedding from saved data: `chw` is (256, 64, 64) float32,
+ * for an original image of width x height. The data is copied. */
+mobilesam_status mobilesam_embedding_from_data(const mobilesam_model *model,
+                                               const float *chw, int width,
+                                               int height,
+                                               mobilesam_embedding **out,
+                                               mobilesam_error *err);
+/* Copies the embedding out as (256, 64, 64) float32 (CHW, 1 MiB). */
+void mobilesam_embedding_data(const mobilesam_embedding *emb, float *chw);
+void mobilesam_embedding_size(const mobilesam_embedding *emb, int *width,
+                              int *height, int *resized_w, int *resized_h);
+void mobilesam_embedding_free(mobilesam_embedding *emb);
+
+/* One object, like SamPredictor.predict(). Coordinates are pixels of the
+ * original image. labels: 1 foreground, 0 background. */
+typedef struct {
+    const float *points;     /* n_points * (x, y), may be NULL if n_points 0 */
+    const int *labels;       /* n_points */
+    int n_points;
+    const float *box;        /* (x0, y0, x1, y1) or NULL */
+    const float *mask_input; /* 256*256 low-res logits or NULL */
+    int multimask;           /* 0: 1 mask (token 0); 1: 3 masks (tokens 1..3) */
+} mobilesam_prompt;
+
+typedef struct {
+    int n_masks;          /* 1 or 3, model order */
+    float scores[3];      /* predicted IoU per mask */
+    float *lowres_logits; /* n_masks * 256 * 256 */
+    uint8_t *masks;       /* n_masks * height * width, 0 or 255, original size */
+    int width, height;
+} mobilesam_result;
+
+/* Predicts masks for n_prompts objects against one embedding. results must
+ * point to n_prompts structs; on success each is filled and must be released
+ * with mobilesam_result_free(). Prompts are validated first (points and box
+ * inside the image, x1 >= x0, y1 >= y0, labels 0/1, at least one point or a
+ * box); on error nothing is allocated. */
+mobilesam_status mobilesam_predict(mobilesam_model *model,
+                                   const mobilesam_embedding *emb,
+                                   const mobilesam_prompt *prompts,
+                                   int n_prompts, mobilesam_result *results,
+                                   mobilesam_error *err);
+void mobilesam_result_free(mobilesam_result *result);
+
+/* Milliseconds spent by the last encode (pre-processing, encoder) and the
+ * last predict (decoder, post-processing included) on this model. */
+typedef struct {
+    double preprocess_ms;
+    double encoder_ms;
+    double decoder_ms;
+} mobilesam_timing;
+void mobilesam_last_timing(const mobilesam_model *model, mobilesam_timing *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+/*
+ * weights.h - the mmapped weight file (format: tools/WEIGHT_FORMAT.md).
+ */
+#ifndef MOBILESAM_WEIGHTS_H
+#define MOBILESAM_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WT_MAGIC "MOBISAM"
+#define WT_VERSION 1
+#define WT_MODEL_VIT_T 1
+
+typedef struct {
+    const char *name; /* points into the mapping: NOT NUL-terminated */
+    int name_len;
+    int ndim;
+    int shape[4];
+    size_t numel;
+    const float *data;
+} wt_tensor;
+
+typedef struct {
+    void *map;
+    size_t size;
+    int n;
+    wt_tensor *tensors;
+    uint64_t checksum;
+    char id[17]; /* checksum as 16 hex digits */
+} wt_file;
+
+uint64_t wt_checksum(const uint8_t *p, size_t n);
+
+/* Maps and validates the file. Returns 0, or -1 with a one-line reason. */
+int wt_open(const char *path, wt_file *f, char *err, size_t errlen);
+/* Finds a tensor by name; NULL if absent. */
+const wt_tensor *wt_find(const wt_file *f, const char *name);
+void wt_close(wt_file *f);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * ops.h - numeric kernels of the engine.
+ *
+ * A kernel knows nothing of MobileSAM: it sees row-major float32 arrays,
+ * shapes and strides. Each kernel has a portable C path and, where it pays,
+ * AVX2 / AVX-512 paths chosen at run time (ops_init). Every kernel is tested
+ * against a plain loop on random data (tests/test_ops.c).
+ *
+ * Layout conventions:
+ *   - matrices are row-major; "tokens" are (rows, C);
+ *   - images/feature maps are HWC (channels fastest);
+ *   - conv weights are passed PRE-PACKED as (Cout, kh, kw, Cin) unless noted.
+ * Threading: kernels parallelise internally with OpenMP up to
+ * ops_get_threads(); GEMMs go to OpenBLAS with the same thread count. Never
+ * call a kernel from inside a parallel region.
+ */
+#ifndef MOBILESAM_OPS_H
+#define MOBILESAM_OPS_H
+
+#include <stddef.h>
+
+typedef enum { OPS_ISA_SCALAR = 0, OPS_ISA_AVX2 = 1, OPS_ISA_AVX512 = 2 } ops_isa;
+typedef enum { OPS_ACT_NONE = 0, OPS_ACT_GELU = 1, OPS_ACT_RELU = 2 } ops_act;
+
+/* Detects the CPU (idempotent, thread-safe enough to call at start-up). */
+void ops_init(void);
+/* Best ISA the CPU supports / the ISA in use. ops_force_isa clamps to what
+ * the CPU supports (tests use it to exercise the portable path). */
+ops_isa ops_cpu_isa(void);
+ops_isa ops_current_isa(void);
+void ops_force_isa(ops_isa isa);
+const char *ops_isa_name(ops_isa isa);
+
+/* n <= 0: number of online cores. Sets OpenMP and OpenBLAS together. */
+void ops_set_threads(int n);
+int ops_get_threads(void);
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C  (cblas_sgemm, row-major). */
+void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc);
+
+/* Fully connected layer with fused epilogue:
+ *   y[M,N] = act(x[M,K] . w[N,K]^T + b[N] + residual[M,N])
+ * b and residual may be NULL; residual may alias y (in-place residual add).
+ * x must not alias y. */
+void ops_linear(const float *x, int M, int K, const float *w, const float *b,
+                int N, float *y, const float *residual, ops_act act);
+
+/* Element-wise. */
+void ops_gelu(float *x, size_t n);          /* exact erf GELU */
+void ops_relu(float *x, size_t n);
+void ops_add(float *y, const float *x, size_t n);          /* y += x */
+void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = a + b */
+
+/* Row LayerNorm over the last dim C: y = (x - mean) / sqrt(var + eps) * g + b
+ * (biased variance). y may alias x. Also serves as LayerNorm2d on HWC maps. */
+void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
+                   const float *b, float eps);
+
+/* In-place row softmax of x[rows, cols]. */
+void ops_softmax_rows(float *x, int rows, int cols);
+
+/* Depthwise 3x3 convolution, zero padding 1, on an HWC map:
+ *   y[Ho,Wo,C], Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1
+ * w is (C, 9) in PyTorch order (ky*3+kx) for channel c; b is (C) or NULL.
+ * Then act. x and y must not alias. */
+void ops_dwconv3x3(const float *x, int H, int W, int C, const float *w,
+                   const float *b, int stride, float *y, ops_act act);
+
+/* Dense KxK convolution on HWC maps via im2col + GEMM:
+ *   y[Ho,Wo,Cout], Ho = (H + 2*pad - K) / stride + 1 (same for W)
+ * w is PRE-PACKED (Cout, K, K, Cin); b is (Cout) or NULL; then act.
+ * scratch must hold ops_conv2d_scratch(...) floats (0 for 1x1 s1 p0). */
+size_t ops_conv2d_scratch(int H, int W, int Cin, int K, int stride, int pad);
+void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
+                const float *b, int Cout, int K, int stride, int pad,
+                float *y, float *scratch, ops_act act);
+
+/* Transposed convolution, kernel 2, stride 2, on HWC maps:
+ *   y[2H, 2W, Cout][2i+di, 2j+dj, co] = b[co] + sum_ci x[i,j,ci] w[ci,co,di,dj]
+ * w is in PyTorch layout (Cin, Cout, 2, 2). scratch holds H*W*Cout*4 floats. */
+void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
+                           const float *w, const float *b, int Cout, float *y,
+                           float *scratch);
+
+/* One attention head: out[Nq, d] = softmax(q k^T * scale + bias) v
+ *   q: Nq rows of d floats, row stride ldq; k, v: Nk rows, strides ldk, ldv;
+ *   bias: (Nq, Nk) row-major or NULL; out: row stride ldo.
+ * scratch holds Nq * Nk floats. */
+void ops_attention(const float *q, int ldq, const float *k, int ldk,
+                   const float *v, int ldv, int Nq, int Nk, int d, float scale,
+                   const float *bias, float *out, int ldo, float *scratch);
+
+/* Bilinear resize of one float plane, align_corners=False, no antialiasing,
+ * exactly as torch.nn.functional.interpolate(mode="bilinear") on CPU
+ * (source index = (dst + 0.5) * in/out - 0.5, clamped at 0; computed in
+ * float32). src is (sh, sw) with row stride src_stride; dst is (dh, dw). */
+void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
+                         float *dst, int dh, int dw);
+
+#endif
