@@ -99,4 +99,16 @@ void ops_attention(const float *q, int ldq, const float *k, int ldk,
 void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
                          float *dst, int dh, int dw);
 
+/* Windowed multi-head self-attention (Swin / TinyViT style) over an H x W
+ * token grid, without copying the map into windows:
+ *   qkv: (H*W, heads*3*d), per head h the 3*d columns from h*3*d are q, k, v;
+ *   the grid is zero-padded at bottom/right to multiples of ws, and padded
+ *   positions take `pad_qkv` (heads*3*d floats) as their q/k/v row (they do
+ *   take part as keys and values); bias: (heads, N, N), N = ws*ws, or NULL;
+ *   out: (H*W, heads*d), head h in columns h*d. Outputs at padded positions
+ *   are dropped. scores = q k^T * scale + bias, row softmax, times v. */
+void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
+                          int ws, float scale, const float *pad_qkv,
+                          const float *bias, float *out);
+
 #endif

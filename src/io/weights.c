@@ -1,0 +1,187 @@
+/*
+ * weights.c - maps a weight file (tools/WEIGHT_FORMAT.md) read-only and
+ * validates everything before the model looks at it: magic, version, model
+ * kind, size, checksum, and that every table entry lies inside the file.
+ */
+#define _GNU_SOURCE
+#include "io/weights.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_SIZE 64
+#define BLOCK_WORDS 1024
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+uint64_t wt_checksum(const uint8_t *p, size_t n)
+{
+    size_t words = n / 4;
+    uint64_t total = 0;
+    for (size_t b = 0; b * BLOCK_WORDS < words; b++) {
+        size_t start = b * BLOCK_WORDS;
+        size_t end = start + BLOCK_WORDS < words ? start + BLOCK_WORDS : words;
+        uint64_t s = 0;
+        for (size_t i = start; i < end; i++) s += rd32(p + 4 * i);
+        total += (uint64_t)(b + 1) * s;
+    }
+    return total;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *detail)
+{
+    snprintf(err, errlen, fmt, detail);
+    return -1;
+}
+
+/* Parses the tensor table; the header has been validated already. */
+static int parse_table(wt_file *f, uint64_t table_off, uint64_t table_size,
+                       uint64_t data_off, char *err, size_t errlen)
+{
+    const uint8_t *base = f->map;
+    const uint8_t *p = base + table_off, *end = p + table_size;
+    uint64_t prev_end = data_off;
+    for (int i = 0; i < f->n; i++) {
+        wt_tensor *t = &f->tensors[i];
+        if (end - p < 2) goto corrupt;
+        int name_len = p[0] | p[1] << 8;
+        p += 2;
+        if (name_len < 1 || name_len > 1024 || end - p < name_len + 2) goto corrupt;
+        t->name = (const char *)p;
+        t->name_len = name_len;
+        p += name_len;
+        int dtype = p[0], ndim = p[1];
+        p += 2;
+        if (dtype != 1) return fail(err, errlen, "%s: unsupported tensor dtype", "weights");
+        if (ndim > 4 || end - p < 4 * ndim + 16) goto corrupt;
+        t->ndim = ndim;
+        uint64_t numel = 1;
+        for (int d = 0; d < 4; d++) t->shape[d] = 1;
+        for (int d = 0; d < ndim; d++) {
+            uint32_t s = rd32(p + 4 * d);
+            if (s == 0 || s > (1u << 28)) goto corrupt;
+            t->shape[d] = (int)s;
+            numel *= s;
+            if (numel > ((uint64_t)1 << 32)) goto corrupt;
+        }
+        p += 4 * ndim;
+        uint64_t off = rd64(p), nbytes = rd64(p + 8);
+        p += 16;
+        if (nbytes != numel * 4 || off % 64 || off < prev_end ||
+            off > f->size || nbytes > f->size - off)
+            goto corrupt;
+        prev_end = off + nbytes;
+        t->numel = (size_t)numel;
+        t->data = (const float *)(base + off);
+    }
+    return 0;
+corrupt:
+    return fail(err, errlen, "%s: corrupt tensor table", "weight file");
+}
+
+int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(err, errlen, "cannot open weights: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(err, errlen, "%s", "weights path is not a regular file");
+    }
+    if (st.st_size < HEADER_SIZE) {
+        close(fd);
+        return fail(err, errlen, "%s", "not a mobilesam weight file (too small); "
+                                       "convert mobile_sam.pt with tools/convert.py");
+    }
+    f->size = (size_t)st.st_size;
+    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        return fail(err, errlen, "cannot map weights: %s", strerror(errno));
+    }
+    const uint8_t *h = f->map;
+    char e[256];
+    if (memcmp(h, WT_MAGIC, 8) != 0) {
+        snprintf(e, sizeof e, "not a mobilesam weight file (bad magic); "
+                              "convert mobile_sam.pt with tools/convert.py");
+        goto bad;
+    }
+    uint32_t version = rd32(h + 8);
+    if (version != WT_VERSION) {
+        snprintf(e, sizeof e, "weight file format version %u, this build reads version %d; "
+                              "re-convert with this version's tools/convert.py",
+                 version, WT_VERSION);
+        goto bad;
+    }
+    uint32_t n = rd32(h + 12);
+    uint64_t table_off = rd64(h + 16), table_size = rd64(h + 24);
+    uint64_t data_off = rd64(h + 32), file_size = rd64(h + 40);
+    uint64_t checksum = rd64(h + 48);
+    uint32_t kind = rd32(h + 56);
+    if (file_size != f->size) {
+        snprintf(e, sizeof e, "weight file is %zu bytes but its header says %llu (truncated?)",
+                 f->size, (unsigned long long)file_size);
+        goto bad;
+    }
+    if (kind != WT_MODEL_VIT_T) {
+        snprintf(e, sizeof e, "weight file holds model kind %u, not MobileSAM vit_t", kind);
+        goto bad;
+    }
+    if (n == 0 || n > 100000 || table_off != HEADER_SIZE || table_size > f->size ||
+        data_off < table_off + table_size || data_off > f->size || data_off % 64) {
+        snprintf(e, sizeof e, "corrupt weight file header");
+        goto bad;
+    }
+    uint64_t sum = wt_checksum(h + HEADER_SIZE, f->size - HEADER_SIZE);
+    if (sum != checksum) {
+        snprintf(e, sizeof e, "weight file checksum mismatch (corrupt or truncated file)");
+        goto bad;
+    }
+    f->n = (int)n;
+    f->tensors = calloc(n, sizeof *f->tensors);
+    if (!f->tensors) {
+        snprintf(e, sizeof e, "out of memory");
+        goto bad;
+    }
+    if (parse_table(f, table_off, table_size, data_off, e, sizeof e) != 0) goto bad;
+    f->checksum = checksum;
+    snprintf(f->id, sizeof f->id, "%016llx", (unsigned long long)checksum);
+    return 0;
+bad:
+    wt_close(f);
+    return fail(err, errlen, "%s", e);
+}
+
+const wt_tensor *wt_find(const wt_file *f, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 0; i < f->n; i++) {
+        const wt_tensor *t = &f->tensors[i];
+        if ((size_t)t->name_len == len && memcmp(t->name, name, len) == 0) return t;
+    }
+    return NULL;
+}
+
+void wt_close(wt_file *f)
+{
+    if (f->map) munmap(f->map, f->size);
+    free(f->tensors);
+    memset(f, 0, sizeof *f);
+}

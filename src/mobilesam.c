@@ -1,0 +1,310 @@
+/*
+ * mobilesam.c - the public API (include/mobilesam.h): ties the weight file,
+ * pre-processing, network and post-processing together, like the official
+ * SamPredictor (set_image / predict), and validates what users pass in.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "mobilesam.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/image.h"
+#include "io/weights.h"
+#include "model/model.h"
+#include "ops/ops.h"
+
+#define MAX_POINTS_PER_OBJECT 1000
+
+struct mobilesam_model {
+    wt_file file;
+    msam_net net;
+    mobilesam_timing timing;
+};
+
+struct mobilesam_embedding {
+    float *tokens; /* (4096, 256) HWC */
+    int width, height, resized_w, resized_h;
+};
+
+static mobilesam_status set_err(mobilesam_error *err, mobilesam_status st, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void mobilesam_set_threads(int n)
+{
+    ops_init();
+    ops_set_threads(n);
+}
+
+int mobilesam_get_threads(void)
+{
+    ops_init();
+    return ops_get_threads();
+}
+
+mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobilesam_error *err)
+{
+    *out = NULL;
+    ops_init();
+    mobilesam_model *m = calloc(1, sizeof *m);
+    if (!m) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    char msg[400];
+    if (wt_open(path, &m->file, msg, sizeof msg) != 0) {
+        free(m);
+        int missing = strncmp(msg, "cannot open", 11) == 0;
+        return set_err(err, missing ? MOBILESAM_ERR_IO : MOBILESAM_ERR_FORMAT, "%s", msg);
+    }
+    if (net_load(&m->net, &m->file, msg, sizeof msg) != 0) {
+        wt_close(&m->file);
+        free(m);
+        return set_err(err, MOBILESAM_ERR_FORMAT, "%s", msg);
+    }
+    *out = m;
+    return MOBILESAM_OK;
+}
+
+void mobilesam_free(mobilesam_model *m)
+{
+    if (!m) return;
+    net_free(&m->net);
+    wt_close(&m->file);
+    free(m);
+}
+
+const char *mobilesam_model_id(const mobilesam_model *m) { return m->file.id; }
+
+static mobilesam_status new_embedding(int width, int height, mobilesam_embedding **out,
+                                      mobilesam_error *err)
+{
+    mobilesam_embedding *e = calloc(1, sizeof *e);
+    if (e) e->tokens = malloc(sizeof(float) * EMB_TOKENS * EMB_C);
+    if (!e || !e->tokens) {
+        free(e);
+        return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    }
+    e->width = width;
+    e->height = height;
+    image_target_size(height, width, ENC_IMG, &e->resized_h, &e->resized_w);
+    *out = e;
+    return MOBILESAM_OK;
+}
+
+static mobilesam_status check_size(int width, int height, mobilesam_error *err)
+{
+    if (width <= 0 || height <= 0 || (long long)width * height > (1LL << 40))
+        return set_err(err, MOBILESAM_ERR_INVALID, "invalid image size %dx%d", width, height);
+    return MOBILESAM_OK;
+}
+
+mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int width, int height,
+                                  mobilesam_embedding **out, mobilesam_error *err)
+{
+    *out = NULL;
+    mobilesam_status st = check_size(width, height, err);
+    if (st) return st;
+    mobilesam_embedding *e;
+    if ((st = new_embedding(width, height, &e, err))) return st;
+    double t0 = now_ms();
+    uint8_t *resized = malloc((size_t)e->resized_w * e->resized_h * 3);
+    float *input = malloc(sizeof(float) * ENC_IMG * ENC_IMG * 3);
+    if (!resized || !input ||
+        image_resize_bilinear_pil(rgb, width, height, resized, e->resized_w, e->resized_h)) {
+        free(resized);
+        free(input);
+        mobilesam_embedding_free(e);
+        return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    }
+    preprocess_normalize(resized, e->resized_w, e->resized_h, input);
+    free(resized);
+    double t1 = now_ms();
+    int rc = image_encoder_forward(&m->net.enc, input, e->tokens, NULL, NULL);
+    free(input);
+    if (rc) {
+        mobilesam_embedding_free(e);
+        return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    }
+    m->timing.preprocess_ms = t1 - t0;
+    m->timing.encoder_ms = now_ms() - t1;
+    *out = e;
+    return MOBILESAM_OK;
+}
+
+mobilesam_status mobilesam_embedding_from_data(const mobilesam_model *m, const float *chw,
+                                               int width, int height,
+                                               mobilesam_embedding **out,
+                                               mobilesam_error *err)
+{
+    (void)m;
+    *out = NULL;
+    mobilesam_status st = check_size(width, height, err);
+    if (st) return st;
+    mobilesam_embedding *e;
+    if ((st = new_embedding(width, height, &e, err))) return st;
+    for (int c = 0; c < EMB_C; c++)
+        for (int i = 0; i < EMB_TOKENS; i++) e->tokens[(size_t)i * EMB_C + c] = chw[(size_t)c * EMB_TOKENS + i];
+    *out = e;
+    return MOBILESAM_OK;
+}
+
+void mobilesam_embedding_data(const mobilesam_embedding *e, float *chw)
+{
+    for (int c = 0; c < EMB_C; c++)
+        for (int i = 0; i < EMB_TOKENS; i++) chw[(size_t)c * EMB_TOKENS + i] = e->tokens[(size_t)i * EMB_C + c];
+}
+
+void mobilesam_embedding_size(const mobilesam_embedding *e, int *width, int *height,
+                              int *resized_w, int *resized_h)
+{
+    if (width) *width = e->width;
+    if (height) *height = e->height;
+    if (resized_w) *resized_w = e->resized_w;
+    if (resized_h) *resized_h = e->resized_h;
+}
+
+void mobilesam_embedding_free(mobilesam_embedding *e)
+{
+    if (!e) return;
+    free(e->tokens);
+    free(e);
+}
+
+static int inside(float v, int hi) { return isfinite(v) && v >= 0.0f && v <= (float)hi; }
+
+static mobilesam_status validate(const mobilesam_prompt *p, int idx, int w, int h,
+                                 mobilesam_error *err)
+{
+    if (p->n_points < 0 || p->n_points > MAX_POINTS_PER_OBJECT)
+        return set_err(err, MOBILESAM_ERR_INVALID, "object %d: %d points (at most %d)", idx,
+                       p->n_points, MAX_POINTS_PER_OBJECT);
+    if (p->n_points == 0 && !p->box)
+        return set_err(err, MOBILESAM_ERR_INVALID, "object %d: no point and no box", idx);
+    if (p->n_points > 0 && (!p->points || !p->labels))
+        return set_err(err, MOBILESAM_ERR_INVALID, "object %d: points without labels", idx);
+    for (int i = 0; i < p->n_points; i++) {
+        float x = p->points[2 * i], y = p->points[2 * i + 1];
+        if (!inside(x, w) || !inside(y, h))
+            return set_err(err, MOBILESAM_ERR_INVALID,
+                           "object %d: point (%g, %g) is outside the %dx%d image", idx, x, y,
+                           w, h);
+        if (p->labels[i] != 0 && p->labels[i] != 1)
+            return set_err(err, MOBILESAM_ERR_INVALID,
+                           "object %d: label %d is not 0 (background) or 1 (foreground)",
+                           idx, p->labels[i]);
+    }
+    if (p->box) {
+        const float *b = p->box;
+        if (!inside(b[0], w) || !inside(b[2], w) || !inside(b[1], h) || !inside(b[3], h))
+            return set_err(err, MOBILESAM_ERR_INVALID,
+                           "object %d: box (%g, %g, %g, %g) is outside the %dx%d image", idx,
+                           b[0], b[1], b[2], b[3], w, h);
+        if (b[2] < b[0] || b[3] < b[1])
+            return set_err(err, MOBILESAM_ERR_INVALID,
+                           "object %d: box (%g, %g, %g, %g) has x1 < x0 or y1 < y0", idx,
+                           b[0], b[1], b[2], b[3]);
+    }
+    return MOBILESAM_OK;
+}
+
+/* ResizeLongestSide.apply_coords: x * (neww / w) in double, then float. */
+static void map_coords(const float *in, float *out, int n, const mobilesam_embedding *e)
+{
+    double sx = (double)e->resized_w / e->width, sy = (double)e->resized_h / e->height;
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = (float)((double)in[2 * i] * sx);
+        out[2 * i + 1] = (float)((double)in[2 * i + 1] * sy);
+    }
+}
+
+static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embedding *e,
+                                    const mobilesam_prompt *p, mobilesam_result *r,
+                                    float *scratch)
+{
+    float *points = malloc(sizeof(float) * 2 * (p->n_points + 1));
+    float box[4];
+    float *logits4 = malloc(sizeof(float) * 4 * LOWRES * LOWRES);
+    if (!points || !logits4) goto nomem;
+    map_coords(p->points, points, p->n_points, e);
+    if (p->box) map_coords(p->box, box, 2, e);
+    dec_prompt_t dp = {points, p->labels, p->n_points, p->box ? box : NULL, p->mask_input};
+    float iou4[4];
+    if (mask_decoder_forward(&m->net.dec, e->tokens, &dp, logits4, iou4)) goto nomem;
+
+    int first = p->multimask ? 1 : 0;
+    r->n_masks = p->multimask ? 3 : 1;
+    r->width = e->width;
+    r->height = e->height;
+    size_t plane = (size_t)LOWRES * LOWRES, npix = (size_t)e->width * e->height;
+    r->lowres_logits = malloc(sizeof(float) * plane * r->n_masks);
+    r->masks = malloc(npix * r->n_masks);
+    if (!r->lowres_logits || !r->masks) goto nomem;
+    for (int i = 0; i < r->n_masks; i++) {
+        r->scores[i] = iou4[first + i];
+        memcpy(r->lowres_logits + plane * i, logits4 + plane * (first + i), sizeof(float) * plane);
+        postprocess_mask(logits4 + plane * (first + i), e->resized_w, e->resized_h, e->width,
+                         e->height, r->masks + npix * i, scratch);
+    }
+    free(points);
+    free(logits4);
+    return MOBILESAM_OK;
+nomem:
+    free(points);
+    free(logits4);
+    mobilesam_result_free(r);
+    return MOBILESAM_ERR_NOMEM;
+}
+
+mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding *e,
+                                   const mobilesam_prompt *prompts, int n_prompts,
+                                   mobilesam_result *results, mobilesam_error *err)
+{
+    if (n_prompts < 0) return set_err(err, MOBILESAM_ERR_INVALID, "negative prompt count");
+    for (int i = 0; i < n_prompts; i++) {
+        mobilesam_status st = validate(&prompts[i], i, e->width, e->height, err);
+        if (st) return st;
+    }
+    memset(results, 0, sizeof *results * (size_t)n_prompts);
+    double t0 = now_ms();
+    float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
+    if (!scratch) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_prompts; i++) {
+        if (predict_one(m, e, &prompts[i], &results[i], scratch)) {
+            for (int j = 0; j < i; j++) mobilesam_result_free(&results[j]);
+            free(scratch);
+            return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+        }
+    }
+    free(scratch);
+    m->timing.decoder_ms = now_ms() - t0;
+    return MOBILESAM_OK;
+}
+
+void mobilesam_result_free(mobilesam_result *r)
+{
+    if (!r) return;
+    free(r->lowres_logits);
+    free(r->masks);
+    r->lowres_logits = NULL;
+    r->masks = NULL;
+    r->n_masks = 0;
+}
+
+void mobilesam_last_timing(const mobilesam_model *m, mobilesam_timing *t) { *t = m->timing; }

@@ -1,0 +1,191 @@
+/*
+ * model.h - the MobileSAM network (vit_t): TinyViT-5M image encoder + neck,
+ * prompt encoder and mask decoder, in the vocabulary of the official code
+ * (files under mobile_sam/modeling/). Knows nothing of SIMD: all arithmetic goes
+ * through src/ops.
+ *
+ * Layouts: feature maps are HWC, token sets (rows, C). The image embedding
+ * is kept as 4096 x 256 tokens (64x64 grid, HWC), which is what the mask
+ * decoder consumes.
+ */
+#ifndef MOBILESAM_MODEL_H
+#define MOBILESAM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/weights.h"
+
+#define ENC_IMG 1024
+#define EMB_C 256
+#define EMB_HW 64
+#define EMB_TOKENS (EMB_HW * EMB_HW)
+#define LOWRES 256
+
+/* A convolution with BatchNorm folded in, weights packed for ops_conv2d
+ * ((Cout, K, K, Cin)) or, when depthwise, (C, 9). Owned memory. */
+typedef struct {
+    float *w, *b;
+    int cin, cout, k, stride, pad, depthwise;
+} conv_t;
+
+typedef struct {
+    const float *w, *b; /* (out, in), (out) or NULL; views into the map */
+    int in, out;
+} linear_t;
+
+typedef struct {
+    const float *g, *b;
+    int c;
+} norm_t;
+
+typedef struct {
+    conv_t conv1, conv2, conv3;
+} mbconv_t;
+
+typedef struct {
+    conv_t conv1, conv2, conv3;
+} patch_merge_t;
+
+typedef struct {
+    norm_t attn_norm;
+    linear_t qkv, proj;
+    float *pad_qkv; /* qkv row of a zero (padding) token: qkv(norm.bias) */
+    float *bias;    /* (heads, N, N) expanded attention_biases */
+    conv_t local_conv;
+    norm_t mlp_norm;
+    linear_t fc1, fc2;
+} tinyvit_block_t;
+
+#define ENC_STAGES 4
+typedef struct {
+    int dim, depth, heads, window, res; /* res: input grid side */
+} stage_cfg_t;
+
+typedef struct {
+    conv_t patch_embed[2];
+    mbconv_t mbconv[2];
+    patch_merge_t merge[3];
+    tinyvit_block_t blocks[10];
+    linear_t neck_conv1; /* 1x1 320->256, no bias */
+    norm_t neck_ln1;
+    conv_t neck_conv2;   /* 3x3 256->256, no bias */
+    norm_t neck_ln2;
+} image_encoder_t;
+
+typedef struct {
+    linear_t q, k, v, out;
+    int heads, internal;
+} dec_attn_t;
+
+typedef struct {
+    dec_attn_t self_attn, cross_t2i, cross_i2t;
+    norm_t norm1, norm2, norm3, norm4;
+    linear_t mlp1, mlp2;
+} two_way_block_t;
+
+typedef struct {
+    linear_t l[3];
+} mlp3_t;
+
+typedef struct {
+    /* prompt encoder */
+    const float *gauss;          /* (2, 128) */
+    const float *point_emb[4];   /* 256 each */
+    const float *not_a_point;    /* 256 */
+    const float *no_mask;        /* 256 */
+    conv_t mask_conv1, mask_conv2; /* 2x2 s2: 1->4, 4->16 */
+    norm_t mask_ln1, mask_ln2;
+    linear_t mask_conv3;         /* 1x1 16->256 */
+    float *dense_pe;             /* (4096, 256): PE of the 64x64 grid */
+    /* mask decoder */
+    const float *iou_token, *mask_tokens; /* 256, (4, 256) */
+    two_way_block_t layers[2];
+    dec_attn_t final_attn;
+    norm_t norm_final;
+    const float *up1_w, *up1_b; /* ConvTranspose 256->64, (256,64,2,2) */
+    norm_t up_ln;
+    const float *up2_w, *up2_b; /* ConvTranspose 64->32, (64,32,2,2) */
+    mlp3_t hyper[4];
+    mlp3_t iou_head;
+} prompt_decoder_t;
+
+typedef struct {
+    image_encoder_t enc;
+    prompt_decoder_t dec;
+} msam_net;
+
+/* Optional observer of intermediate encoder outputs (tests compare them
+ * with the fixture pack's per-stage references). */
+typedef void (*enc_tap_fn)(const char *name, const float *data, size_t n, void *ctx);
+
+/* Builds the network from a validated weight file (folds BatchNorm, packs
+ * convolutions, expands attention biases). Returns 0 or -1 with reason. */
+int net_load(msam_net *net, const wt_file *f, char *err, size_t errlen);
+void net_free(msam_net *net);
+
+/* Official pre-processing of an RGB image already resized to (rh, rw):
+ * normalise and zero-pad to 1024x1024, HWC float. */
+void preprocess_normalize(const uint8_t *resized, int rw, int rh, float *out);
+
+/* Encoder: input (1024, 1024, 3) HWC -> embedding (4096, 256) HWC.
+ * Returns 0, or -1 when out of memory. */
+int image_encoder_forward(const image_encoder_t *enc, const float *input,
+                          float *embedding, enc_tap_fn tap, void *tap_ctx);
+
+/* One object's prompt, already mapped to the 1024 frame (resized pixels). */
+typedef struct {
+    const float *points; /* n * 2 */
+    const int *labels;   /* n */
+    int n_points;
+    const float *box;        /* 4 or NULL */
+    const float *mask_input; /* 256*256 or NULL */
+} dec_prompt_t;
+
+/* Decoder: returns the 4 low-res mask logits (4, 256, 256) and 4 IoU
+ * predictions for one prompt. Returns 0, or -1 when out of memory. */
+int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
+                         const dec_prompt_t *prompt, float *logits4, float *iou4);
+
+/* Sam.postprocess_masks for one low-res logit plane: bilinear to 1024,
+ * crop (rh, rw), bilinear to (h, w); writes 255 where logit > 0.
+ * scratch holds 1024*1024 floats + h*w floats. */
+void postprocess_mask(const float *lowres, int rw, int rh, int w, int h,
+                      uint8_t *mask, float *scratch);
+
+/* Helpers shared by the network files (model/common.c). */
+typedef struct {
+    const wt_file *f;
+    char *err;
+    size_t errlen;
+    int failed;
+} wt_ctx;
+const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape);
+void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias);
+void load_norm(wt_ctx *c, norm_t *n, const char *prefix, int ch);
+/* Conv2d_BN (prefix.c.weight + prefix.bn.*), folded. */
+void load_conv_bn(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
+                  int k, int stride, int pad, int depthwise);
+/* Plain Conv2d (prefix.weight [+ prefix.bias]), packed. */
+void load_conv(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
+               int k, int stride, int pad, int bias);
+void conv_free(conv_t *cv);
+/* Runs a packed conv (dense or depthwise) on an HWC map. */
+void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y,
+                  float *scratch, int act);
+
+/* Per-part loaders (tinyvit.c, prompt_encoder.c, mask_decoder.c). */
+int image_encoder_load(image_encoder_t *e, wt_ctx *c);
+void image_encoder_free(image_encoder_t *e);
+int prompt_encoder_load(prompt_decoder_t *d, wt_ctx *c);
+void prompt_encoder_free(prompt_decoder_t *d);
+int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c);
+/* Sparse tokens of one prompt (points, padding point, box corners); returns
+ * their count. tokens holds (n_points + 2) * 256 floats. */
+int prompt_sparse_tokens(const prompt_decoder_t *d, const dec_prompt_t *p, float *tokens);
+/* Dense prompt (4096, 256) from a 256x256 mask input; scratch holds
+ * 3 * 65536 floats. */
+void prompt_dense_from_mask(const prompt_decoder_t *d, const float *mask, float *dense,
+                            float *scratch);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * tinyvit.c - the image encoder: TinyViT-5M (mobile_sam/modeling/
+ * tiny_vit_sam.py) and the SAM neck, on HWC maps / (tokens, C) matrices.
+ *
+ *   patch_embed  conv3x3 s2 3->32, GELU, conv3x3 s2 32->64     1024 -> 256
+ *   layers[0]    2 MBConv (64), patch_merge 64->128             256 -> 128
+ *   layers[1]    2 TinyViT blocks (128, 4 heads, window 7), merge -> 160, 128 -> 64
+ *   layers[2]    6 blocks (160, 5 heads, window 14), merge -> 320 (stride 1)
+ *   layers[3]    2 blocks (320, 10 heads, window 7)
+ *   neck         conv1x1 320->256, LayerNorm2d, conv3x3 256->256, LayerNorm2d
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "ops/ops.h"
+
+static const stage_cfg_t STAGES[ENC_STAGES] = {
+    {64, 2, 0, 0, 256},
+    {128, 2, 4, 7, 128},
+    {160, 6, 5, 14, 64},
+    {320, 2, 10, 7, 64},
+};
+#define HEAD_DIM 32
+#define MLP_RATIO 4
+#define MBCONV_EXPAND 4
+
+/* ---------------------------------------------------------------- loading */
+
+static int load_block(wt_ctx *c, tinyvit_block_t *b, const char *p, int dim,
+                      int heads, int ws)
+{
+    char name[256];
+    const int N = ws * ws, qkv_dim = heads * 3 * HEAD_DIM;
+    snprintf(name, sizeof name, "%s.attn.norm", p);
+    load_norm(c, &b->attn_norm, name, dim);
+    snprintf(name, sizeof name, "%s.attn.qkv", p);
+    load_linear(c, &b->qkv, name, dim, qkv_dim, 1);
+    snprintf(name, sizeof name, "%s.attn.proj", p);
+    load_linear(c, &b->proj, name, heads * HEAD_DIM, dim, 1);
+    snprintf(name, sizeof name, "%s.attn.attention_biases", p);
+    int bshape[2] = {heads, N};
+    const float *biases = wt_get(c, name, 2, bshape);
+    snprintf(name, sizeof name, "%s.local_conv", p);
+    load_conv_bn(c, &b->local_conv, name, dim, dim, 3, 1, 1, 1);
+    snprintf(name, sizeof name, "%s.mlp.norm", p);
+    load_norm(c, &b->mlp_norm, name, dim);
+    snprintf(name, sizeof name, "%s.mlp.fc1", p);
+    load_linear(c, &b->fc1, name, dim, dim * MLP_RATIO, 1);
+    snprintf(name, sizeof name, "%s.mlp.fc2", p);
+    load_linear(c, &b->fc2, name, dim * MLP_RATIO, dim, 1);
+    if (c->failed) return -1;
+
+    /* The attention bias between window positions i and j depends on
+     * (|dy|, |dx|) only; the official index of that offset is |dy|*ws+|dx|
+     * (order of first appearance from position (0, 0)). */
+    b->bias = malloc(sizeof(float) * heads * N * N);
+    b->pad_qkv = malloc(sizeof(float) * qkv_dim);
+    if (!b->bias || !b->pad_qkv) return -1;
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) {
+                int dy = abs(i / ws - j / ws), dx = abs(i % ws - j % ws);
+                b->bias[((size_t)h * N + i) * N + j] = biases[h * N + dy * ws + dx];
+            }
+    /* A zero padding token leaves the LayerNorm as its bias. */
+    ops_linear(b->attn_norm.b, 1, dim, b->qkv.w, b->qkv.b, qkv_dim, b->pad_qkv,
+               NULL, OPS_ACT_NONE);
+    return 0;
+}
+
+static void load_merge(wt_ctx *c, patch_merge_t *m, const char *p, int dim, int out)
+{
+    char name[256];
+    int stride = out == 320 ? 1 : 2; /* official: no down-sampling into 320 */
+    snprintf(name, sizeof name, "%s.conv1", p);
+    load_conv_bn(c, &m->conv1, name, dim, out, 1, 1, 0, 0);
+    snprintf(name, sizeof name, "%s.conv2", p);
+    load_conv_bn(c, &m->conv2, name, out, out, 3, stride, 1, 1);
+    snprintf(name, sizeof name, "%s.conv3", p);
+    load_conv_bn(c, &m->conv3, name, out, out, 1, 1, 0, 0);
+}
+
+int image_encoder_load(image_encoder_t *e, wt_ctx *c)
+{
+    char name[256];
+    load_conv_bn(c, &e->patch_embed[0], "image_encoder.patch_embed.seq.0", 3, 32, 3, 2, 1, 0);
+    load_conv_bn(c, &e->patch_embed[1], "image_encoder.patch_embed.seq.2", 32, 64, 3, 2, 1, 0);
+    for (int i = 0; i < 2; i++) {
+        int hid = 64 * MBCONV_EXPAND;
+        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv1", i);
+        load_conv_bn(c, &e->mbconv[i].conv1, name, 64, hid, 1, 1, 0, 0);
+        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv2", i);
+        load_conv_bn(c, &e->mbconv[i].conv2, name, hid, hid, 3, 1, 1, 1);
+        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv3", i);
+        load_conv_bn(c, &e->mbconv[i].conv3, name, hid, 64, 1, 1, 0, 0);
+    }
+    int bi = 0;
+    for (int s = 0; s < ENC_STAGES; s++) {
+        const stage_cfg_t *st = &STAGES[s];
+        if (s > 0)
+            for (int i = 0; i < st->depth; i++, bi++) {
+                snprintf(name, sizeof name, "image_encoder.layers.%d.blocks.%d", s, i);
+                if (load_block(c, &e->blocks[bi], name, st->dim, st->heads, st->window) &&
+                    !c->failed) {
+                    snprintf(c->err, c->errlen, "out of memory");
+                    c->failed = 1;
+                }
+            }
+        if (s < ENC_STAGES - 1) {
+            snprintf(name, sizeof name, "image_encoder.layers.%d.downsample", s);
+            load_merge(c, &e->merge[s], name, st->dim, STAGES[s + 1].dim);
+        }
+    }
+    load_linear(c, &e->neck_conv1, "image_encoder.neck.0", 320, 256, 0);
+    {   /* neck.0 is a Conv2d (256, 320, 1, 1): same memory as Linear (256, 320) */
+        int shape[4] = {256, 320, 1, 1};
+        e->neck_conv1.w = wt_get(c, "image_encoder.neck.0.weight", 4, shape);
+    }
+    load_norm(c, &e->neck_ln1, "image_encoder.neck.1", 256);
+    load_conv(c, &e->neck_conv2, "image_encoder.neck.2", 256, 256, 3, 1, 1, 0);
+    load_norm(c, &e->neck_ln2, "image_encoder.neck.3", 256);
+    return c->failed ? -1 : 0;
+}
+
+void image_encoder_free(image_encoder_t *e)
+{
+    for (int i = 0; i < 2; i++) {
+        conv_free(&e->patch_embed[i]);
+        conv_free(&e->mbconv[i].conv1);
+        conv_free(&e->mbconv[i].conv2);
+        conv_free(&e->mbconv[i].conv3);
+    }
+    for (int i = 0; i < 3; i++) {
+        conv_free(&e->merge[i].conv1);
+        conv_free(&e->merge[i].conv2);
+        conv_free(&e->merge[i].conv3);
+    }
+    for (int i = 0; i < 10; i++) {
+        free(e->blocks[i].bias);
+        free(e->blocks[i].pad_qkv);
+        conv_free(&e->blocks[i].local_conv);
+    }
+    conv_free(&e->neck_conv2);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* Activation buffers, sized once for the largest stage. */
+typedef struct {
+    float *x;       /* the running map / tokens */
+    float *t;       /* normalised tokens, attention output, conv output */
+    float *big;     /* qkv, MLP hidden, MBConv hidden */
+    float *big2;    /* MBConv second hidden */
+    float *scratch; /* im2col */
+} enc_bufs;
+
+/* MBConv: conv1 1x1, GELU, dw 3x3, GELU, conv3 1x1, + input, GELU. */
+static void mbconv_forward(const mbconv_t *m, float *x, int H, int W, enc_bufs *b)
+{
+    const int L = H * W;
+    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->big,
+               NULL, OPS_ACT_GELU);
+    ops_dwconv3x3(b->big, H, W, m->conv2.cin, m->conv2.w, m->conv2.b, 1, b->big2,
+                  OPS_ACT_GELU);
+    ops_linear(b->big2, L, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, x, x,
+               OPS_ACT_GELU);
+}
+
+/* PatchMerging: 1x1, GELU, dw 3x3 (stride 2 or 1), GELU, 1x1. x -> x. */
+static void merge_forward(const patch_merge_t *m, float *x, int *H, int *W, enc_bufs *b)
+{
+    const int L = *H * *W;
+    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->t, NULL,
+               OPS_ACT_GELU);
+    int s = m->conv2.stride;
+    int Ho = (*H - 1) / s + 1, Wo = (*W - 1) / s + 1;
+    ops_dwconv3x3(b->t, *H, *W, m->conv2.cin, m->conv2.w, m->conv2.b, s, b->big,
+                  OPS_ACT_GELU);
+    ops_linear(b->big, Ho * Wo, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, x,
+               NULL, OPS_ACT_NONE);
+    *H = Ho;
+    *W = Wo;
+}
+
+/* TinyViTBlock: x += Attn(x) (windowed); x = LocalConv(x); x += Mlp(x). */
+static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, float *x,
+                          int H, int W, enc_bufs *b)
+{
+    const int L = H * W, C = st->dim, heads = st->heads;
+    const int qkv_dim = heads * 3 * HEAD_DIM;
+    ops_layernorm(x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
+    ops_linear(b->t, L, C, blk->qkv.w, blk->qkv.b, qkv_dim, b->big, NULL, OPS_ACT_NONE);
+    ops_window_attention(b->big, H, W, heads, HEAD_DIM, st->window,
+                         1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t);
+    ops_linear(b->t, L, heads * HEAD_DIM, blk->proj.w, blk->proj.b, C, x, x, OPS_ACT_NONE);
+
+    ops_dwconv3x3(x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->t, OPS_ACT_NONE);
+    memcpy(x, b->t, sizeof(float) * L * C);
+
+    ops_layernorm(x, b->t, L, C, blk->mlp_norm.g, blk->mlp_norm.b, 1e-5f);
+    ops_linear(b->t, L, C, blk->fc1.w, blk->fc1.b, C * MLP_RATIO, b->big, NULL, OPS_ACT_GELU);
+    ops_linear(b->big, L, C * MLP_RATIO, blk->fc2.w, blk->fc2.b, C, x, x, OPS_ACT_NONE);
+}
+
+static void tap(enc_tap_fn fn, void *ctx, const char *name, const float *x, size_t n)
+{
+    if (fn) fn(name, x, n, ctx);
+}
+
+int image_encoder_forward(const image_encoder_t *e, const float *input,
+                          float *embedding, enc_tap_fn tapfn, void *tap_ctx)
+{
+    /* Largest users: MBConv hidden 256*256*256; im2col of patch_embed.seq.2
+     * 256*256*288; stage-1 MLP hidden 128*128*512. */
+    const size_t big = (size_t)256 * 256 * 256;
+    enc_bufs b = {0};
+    b.x = malloc(sizeof(float) * 512 * 512 * 32);
+    b.t = malloc(sizeof(float) * 512 * 512 * 32);
+    b.big = malloc(sizeof(float) * big);
+    b.big2 = malloc(sizeof(float) * big);
+    size_t sc = ops_conv2d_scratch(512, 512, 32, 3, 2, 1);
+    size_t sc0 = ops_conv2d_scratch(1024, 1024, 3, 3, 2, 1);
+    size_t sc2 = ops_conv2d_scratch(64, 64, 256, 3, 1, 1);
+    if (sc0 > sc) sc = sc0;
+    if (sc2 > sc) sc = sc2;
+    b.scratch = malloc(sizeof(float) * (sc ? sc : 1));
+    int rc = -1;
+    if (!b.x || !b.t || !b.big || !b.big2 || !b.scratch) goto out;
+
+    /* patch_embed: 1024 -> 512 -> 256 */
+    conv_forward(&e->patch_embed[0], input, 1024, 1024, b.t, b.scratch, OPS_ACT_GELU);
+    conv_forward(&e->patch_embed[1], b.t, 512, 512, b.x, b.scratch, OPS_ACT_NONE);
+    int H = 256, W = 256;
+    tap(tapfn, tap_ctx, "patch_embed", b.x, (size_t)H * W * 64);
+
+    for (int i = 0; i < 2; i++) mbconv_forward(&e->mbconv[i], b.x, H, W, &b);
+    merge_forward(&e->merge[0], b.x, &H, &W, &b);
+    tap(tapfn, tap_ctx, "layer0", b.x, (size_t)H * W * STAGES[1].dim);
+
+    int bi = 0;
+    for (int s = 1; s < ENC_STAGES; s++) {
+        const stage_cfg_t *st = &STAGES[s];
+        for (int i = 0; i < st->depth; i++, bi++)
+            block_forward(&e->blocks[bi], st, b.x, H, W, &b);
+        if (s < ENC_STAGES - 1) merge_forward(&e->merge[s], b.x, &H, &W, &b);
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", s);
+        tap(tapfn, tap_ctx, name, b.x,
+            (size_t)H * W * STAGES[s < ENC_STAGES - 1 ? s + 1 : s].dim);
+    }
+
+    /* neck */
+    const int L = H * W;
+    ops_linear(b.x, L, 320, e->neck_conv1.w, NULL, 256, b.t, NULL, OPS_ACT_NONE);
+    ops_layernorm(b.t, b.t, L, 256, e->neck_ln1.g, e->neck_ln1.b, 1e-6f);
+    conv_forward(&e->neck_conv2, b.t, H, W, embedding, b.scratch, OPS_ACT_NONE);
+    ops_layernorm(embedding, embedding, L, 256, e->neck_ln2.g, e->neck_ln2.b, 1e-6f);
+    tap(tapfn, tap_ctx, "neck", embedding, (size_t)L * 256);
+    rc = 0;
+out:
+    free(b.x);
+    free(b.t);
+    free(b.big);
+    free(b.big2);
+    free(b.scratch);
+    return rc;
+}
+
+void preprocess_normalize(const uint8_t *resized, int rw, int rh, float *out)
+{
+    static const float mean[3] = {123.675f, 116.28f, 103.53f};
+    static const float std[3] = {58.395f, 57.12f, 57.375f};
+    memset(out, 0, sizeof(float) * ENC_IMG * ENC_IMG * 3);
+    for (int y = 0; y < rh; y++)
+        for (int x = 0; x < rw; x++)
+            for (int ch = 0; ch < 3; ch++) {
+                size_t i = ((size_t)y * rw + x) * 3 + ch;
+                out[((size_t)y * ENC_IMG + x) * 3 + ch] =
+                    ((float)resized[i] - mean[ch]) / std[ch];
+            }
+}
