@@ -66,6 +66,17 @@ void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, in
     l->out = out;
 }
 
+void load_linear_1x1(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias)
+{
+    char name[256];
+    int shape[4] = {out, in, 1, 1};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    l->w = wt_get(c, name, 4, shape);
+    l->b = bias ? get1(c, prefix, ".bias", out) : NULL;
+    l->in = in;
+    l->out = out;
+}
+
 void load_norm(wt_ctx *c, norm_t *n, const char *prefix, int ch)
 {
     n->g = get1(c, prefix, ".weight", ch);

@@ -162,6 +162,8 @@ typedef struct {
 } wt_ctx;
 const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape);
 void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias);
+/* A 1x1 Conv2d (out, in, 1, 1) is a Linear (out, in) on HWC tokens. */
+void load_linear_1x1(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias);
 void load_norm(wt_ctx *c, norm_t *n, const char *prefix, int ch);
 /* Conv2d_BN (prefix.c.weight + prefix.bn.*), folded. */
 void load_conv_bn(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,

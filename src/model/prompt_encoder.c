@@ -40,11 +40,7 @@ int prompt_encoder_load(prompt_decoder_t *d, wt_ctx *c)
     load_norm(c, &d->mask_ln1, "prompt_encoder.mask_downscaling.1", 4);
     load_conv(c, &d->mask_conv2, "prompt_encoder.mask_downscaling.3", 4, 16, 2, 2, 0, 1);
     load_norm(c, &d->mask_ln2, "prompt_encoder.mask_downscaling.4", 16);
-    load_linear(c, &d->mask_conv3, "prompt_encoder.mask_downscaling.6", 16, 256, 1);
-    {   /* a 1x1 Conv2d (256, 16, 1, 1): same memory as Linear (256, 16) */
-        int shape[4] = {256, 16, 1, 1};
-        d->mask_conv3.w = wt_get(c, "prompt_encoder.mask_downscaling.6.weight", 4, shape);
-    }
+    load_linear_1x1(c, &d->mask_conv3, "prompt_encoder.mask_downscaling.6", 16, 256, 1);
     if (c->failed) return -1;
 
     /* get_dense_pe: cell centres of the 64x64 grid, already normalised. */

@@ -114,11 +114,7 @@ int image_encoder_load(image_encoder_t *e, wt_ctx *c)
             load_merge(c, &e->merge[s], name, st->dim, STAGES[s + 1].dim);
         }
     }
-    load_linear(c, &e->neck_conv1, "image_encoder.neck.0", 320, 256, 0);
-    {   /* neck.0 is a Conv2d (256, 320, 1, 1): same memory as Linear (256, 320) */
-        int shape[4] = {256, 320, 1, 1};
-        e->neck_conv1.w = wt_get(c, "image_encoder.neck.0.weight", 4, shape);
-    }
+    load_linear_1x1(c, &e->neck_conv1, "image_encoder.neck.0", 320, 256, 0);
     load_norm(c, &e->neck_ln1, "image_encoder.neck.1", 256);
     load_conv(c, &e->neck_conv2, "image_encoder.neck.2", 256, 256, 3, 1, 1, 0);
     load_norm(c, &e->neck_ln2, "image_encoder.neck.3", 256);

@@ -1,0 +1,360 @@
+/*
+ * test_model_parity.c - the network against the official PyTorch outputs of
+ * the fixture pack, stage by stage, through the library (no CLI):
+ *   - encoder per-stage activations (inter/*.f16.npy, zidane) and the final
+ *     embedding (zidane, bus): max |diff| <= 1e-3;
+ *   - decoder fed with the REFERENCE embedding, every case of cases.json:
+ *     low-res logits and IoU scores within 1e-4, masks IoU >= 0.995;
+ *   - the same decoder numbers whatever the thread count.
+ * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/image.h"
+#include "io/npy.h"
+#include "io/weights.h"
+#include "mobilesam.h"
+#include "model/model.h"
+#include "stb_image.h"
+#include "testutil.h"
+
+static char g_td[1024];
+static char g_weights[1100];
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static int convert_weights(void)
+{
+    const char *src = getenv("MOBILESAM_SOURCE_DIR");
+    char cmd[4096];
+    snprintf(g_weights, sizeof g_weights, "/tmp/msam_parity_%d.msam", (int)getpid());
+    snprintf(cmd, sizeof cmd, "python3 '%s/tools/convert.py' '%s/mobile_sam_synthetic.pt' -o '%s' >/dev/null",
+             src ? src : ".", g_td, g_weights);
+    return system(cmd);
+}
+
+/* ------------------------------------------------------------ encoder */
+
+typedef struct {
+    double worst;
+} tap_state;
+
+static void stage_tap(const char *name, const float *data, size_t n, void *ctx)
+{
+    tap_state *st = ctx;
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/inter/%s.f16.npy", g_td, name);
+    if (access(path, R_OK) != 0) return; /* no reference for this stage */
+    npy_array ref;
+    if (npy_read(path, &ref, err, sizeof err)) {
+        TU_CHECK(0, "%s: %s", path, err);
+        return;
+    }
+    /* "neck" is stored (1, 256, 64, 64) CHW; ours is HWC. */
+    int chw = strcmp(name, "neck") == 0;
+    double maxd = 0, maxref = 0;
+    TU_CHECK(ref.numel == n, "%s: %zu values, ours %zu", name, ref.numel, n);
+    if (ref.numel == n) {
+        size_t C = chw ? 256 : 0, HW = chw ? n / 256 : 0;
+        for (size_t i = 0; i < n; i++) {
+            float r = chw ? ref.data[(i % C) * HW + i / C] : ref.data[i];
+            double d = fabs((double)data[i] - r);
+            if (!(d <= maxd)) maxd = d;
+            if (fabs(r) > maxref) maxref = fabs(r);
+        }
+    }
+    /* float16 references: 2^-11 relative rounding of values up to maxref. */
+    double tol = maxref * 1.0 / 1024 + 1e-3;
+    printf("  encoder %-8s max|diff| %.3g (max|ref| %.3g, f16 tol %.3g)\n", name, maxd, maxref, tol);
+    TU_CHECK(maxd <= tol, "%s: max diff %g > %g", name, maxd, tol);
+    if (maxd > st->worst) st->worst = maxd;
+    npy_free(&ref);
+}
+
+static void test_encoder(mobilesam_model *m, const msam_net *net, const char *img)
+{
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/images/%s.png", g_td, img);
+    msam_image im;
+    if (image_load(path, &im, err, sizeof err)) {
+        TU_CHECK(0, "%s: %s", path, err);
+        return;
+    }
+    int rh, rw;
+    image_target_size(im.height, im.width, 1024, &rh, &rw);
+    uint8_t *resized = malloc((size_t)rw * rh * 3);
+    float *input = malloc(sizeof(float) * 1024 * 1024 * 3);
+    float *emb = malloc(sizeof(float) * 4096 * 256);
+    image_resize_bilinear_pil(im.rgb, im.width, im.height, resized, rw, rh);
+    preprocess_normalize(resized, rw, rh, input);
+    tap_state st = {0};
+    int with_taps = strcmp(img, "zidane") == 0;
+    TU_CHECK(image_encoder_forward(&net->enc, input, emb, with_taps ? stage_tap : NULL, &st) == 0,
+             "encoder failed");
+    snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
+    npy_array ref;
+    if (npy_read(path, &ref, err, sizeof err) == 0) {
+        double maxd = 0;
+        for (size_t i = 0; i < 4096 * 256; i++) {
+            double d = fabs((double)emb[(i % 4096) * 256 + i / 4096] - ref.data[i]);
+            if (!(d <= maxd)) maxd = d;
+        }
+        printf("  %s embedding max|diff| %.3g (limit 1e-3)\n", img, maxd);
+        TU_CHECK(maxd <= 1e-3, "%s embedding max diff %g", img, maxd);
+        npy_free(&ref);
+    } else {
+        TU_CHECK(0, "%s: %s", path, err);
+    }
+    /* the public API gives the same embedding */
+    mobilesam_embedding *e = NULL;
+    mobilesam_error merr;
+    TU_CHECK(mobilesam_encode(m, im.rgb, im.width, im.height, &e, &merr) == MOBILESAM_OK,
+             "encode: %s", merr.message);
+    if (e) {
+        float *chw = malloc(sizeof(float) * 4096 * 256);
+        mobilesam_embedding_data(e, chw);
+        double maxd = 0;
+        for (size_t i = 0; i < 4096 * 256; i++) {
+            double d = fabs((double)emb[(i % 4096) * 256 + i / 4096] - chw[i]);
+            if (d > maxd) maxd = d;
+        }
+        TU_CHECK(maxd == 0, "API embedding differs from the network's by %g", maxd);
+        free(chw);
+        mobilesam_embedding_free(e);
+    }
+    free(resized);
+    free(input);
+    free(emb);
+    image_free(&im);
+}
+
+/* ------------------------------------------------------------ decoder */
+
+static float *json_floats(const cJSON *arr, int *n)
+{
+    *n = cJSON_GetArraySize(arr);
+    float *v = malloc(sizeof(float) * (*n ? *n : 1));
+    for (int i = 0; i < *n; i++) v[i] = (float)cJSON_GetArrayItem(arr, i)->valuedouble;
+    return v;
+}
+
+static void flatten_points(const cJSON *pts, float *out)
+{
+    for (int i = 0; i < cJSON_GetArraySize(pts); i++) {
+        const cJSON *p = cJSON_GetArrayItem(pts, i);
+        out[2 * i] = (float)cJSON_GetArrayItem(p, 0)->valuedouble;
+        out[2 * i + 1] = (float)cJSON_GetArrayItem(p, 1)->valuedouble;
+    }
+}
+
+static double mask_iou(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t inter = 0, uni = 0;
+    for (size_t i = 0; i < n; i++) {
+        int x = a[i] > 127, y = b[i] > 127;
+        inter += x && y;
+        uni += x || y;
+    }
+    return uni ? (double)inter / uni : 1.0;
+}
+
+/* Runs one case of cases.json against the reference embedding. */
+static void run_case(mobilesam_model *m, const mobilesam_embedding *e, const char *img,
+                     const cJSON *cs, const cJSON *cases, int W, int H, double *worst)
+{
+    const char *id = cJSON_GetObjectItem(cs, "id")->valuestring;
+    int multimask = cJSON_IsTrue(cJSON_GetObjectItem(cs, "multimask"));
+    mobilesam_prompt pr[2];
+    memset(pr, 0, sizeof pr);
+    float pts[2][64], boxes[2][4];
+    int labels[2][32];
+    int nobj = 1;
+    const cJSON *bp = cJSON_GetObjectItem(cs, "batch_points");
+    const cJSON *bb = cJSON_GetObjectItem(cs, "batch_boxes");
+    if (bp) {
+        nobj = cJSON_GetArraySize(bp);
+        for (int o = 0; o < nobj; o++) {
+            const cJSON *p = cJSON_GetArrayItem(bp, o);
+            flatten_points(p, pts[o]);
+            const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItem(cs, "batch_labels"), o);
+            for (int i = 0; i < cJSON_GetArraySize(l); i++)
+                labels[o][i] = cJSON_GetArrayItem(l, i)->valueint;
+            pr[o].points = pts[o];
+            pr[o].labels = labels[o];
+            pr[o].n_points = cJSON_GetArraySize(p);
+        }
+    } else if (bb) {
+        nobj = cJSON_GetArraySize(bb);
+        for (int o = 0; o < nobj; o++) {
+            int n;
+            float *v = json_floats(cJSON_GetArrayItem(bb, o), &n);
+            memcpy(boxes[o], v, sizeof boxes[o]);
+            free(v);
+            pr[o].box = boxes[o];
+        }
+    } else {
+        const cJSON *p = cJSON_GetObjectItem(cs, "points");
+        if (p) {
+            flatten_points(p, pts[0]);
+            const cJSON *l = cJSON_GetObjectItem(cs, "labels");
+            for (int i = 0; i < cJSON_GetArraySize(l); i++) labels[0][i] = cJSON_GetArrayItem(l, i)->valueint;
+            pr[0].points = pts[0];
+            pr[0].labels = labels[0];
+            pr[0].n_points = cJSON_GetArraySize(p);
+        }
+        const cJSON *b = cJSON_GetObjectItem(cs, "box");
+        if (b) {
+            int n;
+            float *v = json_floats(b, &n);
+            memcpy(boxes[0], v, sizeof boxes[0]);
+            free(v);
+            pr[0].box = boxes[0];
+        }
+    }
+    char path[1200], err[256];
+    npy_array mask_in = {0};
+    const cJSON *mi = cJSON_GetObjectItem(cs, "mask_input");
+    if (mi) {
+        int idx = cJSON_GetObjectItem(cs, "mask_input_index")->valueint;
+        snprintf(path, sizeof path, "%s/refs/%s/%s.lowres.npy", g_td, img, mi->valuestring);
+        if (npy_read(path, &mask_in, err, sizeof err)) {
+            TU_CHECK(0, "%s: %s", path, err);
+            return;
+        }
+        pr[0].mask_input = mask_in.data + (size_t)idx * 256 * 256;
+    }
+    (void)cases;
+    for (int o = 0; o < nobj; o++) pr[o].multimask = multimask;
+    mobilesam_result res[2];
+    mobilesam_error merr;
+    if (mobilesam_predict(m, e, pr, nobj, res, &merr) != MOBILESAM_OK) {
+        TU_CHECK(0, "%s/%s: predict: %s", img, id, merr.message);
+        npy_free(&mask_in);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/refs/%s/%s.lowres.npy", g_td, img, id);
+    npy_array ref;
+    double maxd = 0, maxs = 0, miniou = 1;
+    if (npy_read(path, &ref, err, sizeof err) == 0) {
+        int nm = res[0].n_masks;
+        TU_CHECK(ref.numel == (size_t)nobj * nm * 65536, "%s/%s: ref has %zu values", img, id, ref.numel);
+        for (int o = 0; o < nobj && ref.numel == (size_t)nobj * nm * 65536; o++) {
+            double d = tu_max_abs_diff(res[o].lowres_logits, ref.data + (size_t)o * nm * 65536,
+                                       (size_t)nm * 65536);
+            if (!(d <= maxd)) maxd = d;
+        }
+        npy_free(&ref);
+    } else {
+        TU_CHECK(0, "%s: %s", path, err);
+    }
+    const cJSON *iou = cJSON_GetObjectItem(cs, "iou");
+    for (int o = 0; o < nobj; o++) {
+        const cJSON *io = cJSON_GetArrayItem(iou, o);
+        for (int k = 0; k < res[o].n_masks; k++) {
+            double d = fabs(res[o].scores[k] - cJSON_GetArrayItem(io, k)->valuedouble);
+            if (!(d <= maxs)) maxs = d;
+            snprintf(path, sizeof path, "%s/refs/%s/%s.b%d.m%d.png", g_td, img, id, o, k);
+            int w, h, c;
+            uint8_t *png = stbi_load(path, &w, &h, &c, 1);
+            TU_CHECK(png && w == W && h == H, "%s: cannot read or wrong size", path);
+            if (png && w == W && h == H) {
+                double v = mask_iou(png, res[o].masks + (size_t)k * W * H, (size_t)W * H);
+                if (v < miniou) miniou = v;
+            }
+            stbi_image_free(png);
+        }
+        mobilesam_result_free(&res[o]);
+    }
+    printf("  %-8s %-22s logits max|diff| %.2e  score |diff| %.2e  min IoU %.5f\n", img, id,
+           maxd, maxs, miniou);
+    TU_CHECK(maxd <= 1e-4, "%s/%s: logits max diff %g > 1e-4", img, id, maxd);
+    TU_CHECK(maxs <= 1e-4, "%s/%s: score diff %g > 1e-4", img, id, maxs);
+    TU_CHECK(miniou >= 0.995, "%s/%s: mask IoU %g < 0.995", img, id, miniou);
+    if (maxd > *worst) *worst = maxd;
+    npy_free(&mask_in);
+}
+
+static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img)
+{
+    const cJSON *entry = cJSON_GetObjectItem(cases, img);
+    int W = cJSON_GetObjectItem(entry, "width")->valueint;
+    int H = cJSON_GetObjectItem(entry, "height")->valueint;
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
+    npy_array ref;
+    if (npy_read(path, &ref, err, sizeof err)) {
+        TU_CHECK(0, "%s: %s", path, err);
+        return;
+    }
+    mobilesam_embedding *e = NULL;
+    mobilesam_error merr;
+    TU_CHECK(mobilesam_embedding_from_data(m, ref.data, W, H, &e, &merr) == 0, "%s", merr.message);
+    npy_free(&ref);
+    if (!e) return;
+    double worst = 0;
+    const cJSON *cs;
+    cJSON_ArrayForEach(cs, cJSON_GetObjectItem(entry, "cases"))
+        run_case(m, e, img, cs, cases, W, H, &worst);
+    mobilesam_embedding_free(e);
+}
+
+int main(void)
+{
+    const char *td = tu_testdata();
+    if (!td) tu_skip("MOBILESAM_TESTDATA is not set (point it at the fixture pack)");
+    snprintf(g_td, sizeof g_td, "%s", td);
+    if (convert_weights() != 0) {
+        TU_CHECK(0, "tools/convert.py failed on the synthetic checkpoint");
+        return tu_finish("test_model_parity");
+    }
+    mobilesam_model *m = NULL;
+    mobilesam_error err;
+    if (mobilesam_load(g_weights, &m, &err) != MOBILESAM_OK) {
+        TU_CHECK(0, "load: %s", err.message);
+        unlink(g_weights);
+        return tu_finish("test_model_parity");
+    }
+    wt_file wf;
+    char e2[256];
+    msam_net net;
+    TU_CHECK(wt_open(g_weights, &wf, e2, sizeof e2) == 0, "%s", e2);
+    TU_CHECK(net_load(&net, &wf, e2, sizeof e2) == 0, "%s", e2);
+
+    char *txt = NULL;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/refs/cases.json", g_td);
+    txt = read_text(path);
+    cJSON *cases = txt ? cJSON_Parse(txt) : NULL;
+    TU_CHECK(cases != NULL, "cannot parse %s", path);
+    if (cases) {
+        test_decoder(m, cases, "zidane");
+        test_decoder(m, cases, "bus");
+        test_encoder(m, &net, "zidane");
+        test_encoder(m, &net, "bus");
+    }
+    cJSON_Delete(cases);
+    free(txt);
+    net_free(&net);
+    wt_close(&wf);
+    mobilesam_free(m);
+    unlink(g_weights);
+    return tu_finish("test_model_parity");
+}
