@@ -1,7 +1,7 @@
 /*
  * test_model_parity.c - the network against the official PyTorch outputs of
  * the fixture pack, stage by stage, through the library (no CLI):
- *   - encoder per-stage activations (inter/*.f16.npy, zidane) and the final
+ *   - encoder per-stage activations (inter/STAGE.f16.npy, zidane) and the final
  *     embedding (zidane, bus): max |diff| <= 1e-3;
  *   - decoder fed with the REFERENCE embedding, every case of cases.json:
  *     low-res logits and IoU scores within 1e-4, masks IoU >= 0.995;

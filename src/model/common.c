@@ -5,11 +5,20 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops.h"
+
+void keyf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
 
 static void ctx_fail(wt_ctx *c, const char *fmt, const char *a, const char *b)
 {
@@ -40,8 +49,8 @@ const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape)
         char want[96], got[96];
         shape_str(want, sizeof want, ndim, shape);
         shape_str(got, sizeof got, t->ndim, t->shape);
-        char msg[200];
-        snprintf(msg, sizeof msg, "%s has shape %s, expected %s", name, got, want);
+        char msg[512];
+        keyf(msg, sizeof msg, "%s has shape %s, expected %s", name, got, want);
         ctx_fail(c, "weights: %s%s", msg, "");
         return NULL;
     }
@@ -51,7 +60,7 @@ const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape)
 static const float *get1(wt_ctx *c, const char *prefix, const char *suffix, int n)
 {
     char name[256];
-    snprintf(name, sizeof name, "%s%s", prefix, suffix);
+    keyf(name, sizeof name, "%s%s", prefix, suffix);
     return wt_get(c, name, 1, &n);
 }
 
@@ -59,7 +68,7 @@ void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, in
 {
     char name[256];
     int shape[2] = {out, in};
-    snprintf(name, sizeof name, "%s.weight", prefix);
+    keyf(name, sizeof name, "%s.weight", prefix);
     l->w = wt_get(c, name, 2, shape);
     l->b = bias ? get1(c, prefix, ".bias", out) : NULL;
     l->in = in;
@@ -70,7 +79,7 @@ void load_linear_1x1(wt_ctx *c, linear_t *l, const char *prefix, int in, int out
 {
     char name[256];
     int shape[4] = {out, in, 1, 1};
-    snprintf(name, sizeof name, "%s.weight", prefix);
+    keyf(name, sizeof name, "%s.weight", prefix);
     l->w = wt_get(c, name, 4, shape);
     l->b = bias ? get1(c, prefix, ".bias", out) : NULL;
     l->in = in;
@@ -119,9 +128,9 @@ void load_conv_bn(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
 {
     char name[256];
     int wshape[4] = {cout, depthwise ? 1 : cin, k, k};
-    snprintf(name, sizeof name, "%s.c.weight", prefix);
+    keyf(name, sizeof name, "%s.c.weight", prefix);
     const float *w = wt_get(c, name, 4, wshape);
-    snprintf(name, sizeof name, "%s.bn", prefix);
+    keyf(name, sizeof name, "%s.bn", prefix);
     const float *g = get1(c, name, ".weight", cout);
     const float *b = get1(c, name, ".bias", cout);
     const float *mean = get1(c, name, ".running_mean", cout);
@@ -150,7 +159,7 @@ void load_conv(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
 {
     char name[256];
     int wshape[4] = {cout, cin, k, k};
-    snprintf(name, sizeof name, "%s.weight", prefix);
+    keyf(name, sizeof name, "%s.weight", prefix);
     const float *w = wt_get(c, name, 4, wshape);
     const float *b = bias ? get1(c, prefix, ".bias", cout) : NULL;
     if (c->failed || conv_alloc(c, cv, cin, cout, k, stride, pad, 0)) return;

@@ -27,13 +27,13 @@ static void load_attn(wt_ctx *c, dec_attn_t *a, const char *p, int downsample)
     char name[256];
     a->heads = DEC_HEADS;
     a->internal = EMB_C / downsample;
-    snprintf(name, sizeof name, "%s.q_proj", p);
+    keyf(name, sizeof name, "%s.q_proj", p);
     load_linear(c, &a->q, name, EMB_C, a->internal, 1);
-    snprintf(name, sizeof name, "%s.k_proj", p);
+    keyf(name, sizeof name, "%s.k_proj", p);
     load_linear(c, &a->k, name, EMB_C, a->internal, 1);
-    snprintf(name, sizeof name, "%s.v_proj", p);
+    keyf(name, sizeof name, "%s.v_proj", p);
     load_linear(c, &a->v, name, EMB_C, a->internal, 1);
-    snprintf(name, sizeof name, "%s.out_proj", p);
+    keyf(name, sizeof name, "%s.out_proj", p);
     load_linear(c, &a->out, name, a->internal, EMB_C, 1);
 }
 
@@ -41,7 +41,7 @@ static void load_mlp3(wt_ctx *c, mlp3_t *m, const char *p, int out)
 {
     char name[256];
     for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "%s.layers.%d", p, i);
+        keyf(name, sizeof name, "%s.layers.%d", p, i);
         load_linear(c, &m->l[i], name, EMB_C, i == 2 ? out : EMB_C, 1);
     }
 }
@@ -55,20 +55,20 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c)
     for (int i = 0; i < 2; i++) {
         two_way_block_t *l = &d->layers[i];
         const char *p = "mask_decoder.transformer.layers";
-        snprintf(name, sizeof name, "%s.%d.self_attn", p, i);
+        keyf(name, sizeof name, "%s.%d.self_attn", p, i);
         load_attn(c, &l->self_attn, name, 1);
-        snprintf(name, sizeof name, "%s.%d.cross_attn_token_to_image", p, i);
+        keyf(name, sizeof name, "%s.%d.cross_attn_token_to_image", p, i);
         load_attn(c, &l->cross_t2i, name, 2);
-        snprintf(name, sizeof name, "%s.%d.cross_attn_image_to_token", p, i);
+        keyf(name, sizeof name, "%s.%d.cross_attn_image_to_token", p, i);
         load_attn(c, &l->cross_i2t, name, 2);
         norm_t *norms[4] = {&l->norm1, &l->norm2, &l->norm3, &l->norm4};
         for (int k = 0; k < 4; k++) {
-            snprintf(name, sizeof name, "%s.%d.norm%d", p, i, k + 1);
+            keyf(name, sizeof name, "%s.%d.norm%d", p, i, k + 1);
             load_norm(c, norms[k], name, EMB_C);
         }
-        snprintf(name, sizeof name, "%s.%d.mlp.lin1", p, i);
+        keyf(name, sizeof name, "%s.%d.mlp.lin1", p, i);
         load_linear(c, &l->mlp1, name, EMB_C, DEC_MLP, 1);
-        snprintf(name, sizeof name, "%s.%d.mlp.lin2", p, i);
+        keyf(name, sizeof name, "%s.%d.mlp.lin2", p, i);
         load_linear(c, &l->mlp2, name, DEC_MLP, EMB_C, 1);
     }
     load_attn(c, &d->final_attn, "mask_decoder.transformer.final_attn_token_to_image", 2);
@@ -80,7 +80,7 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c)
     d->up2_w = wt_get(c, "mask_decoder.output_upscaling.3.weight", 4, u2);
     d->up2_b = wt_get(c, "mask_decoder.output_upscaling.3.bias", 1, &b2);
     for (int i = 0; i < N_MASK_TOKENS; i++) {
-        snprintf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
+        keyf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
         load_mlp3(c, &d->hyper[i], name, 32);
     }
     load_mlp3(c, &d->iou_head, "mask_decoder.iou_prediction_head", 4);

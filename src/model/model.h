@@ -160,6 +160,8 @@ typedef struct {
     size_t errlen;
     int failed;
 } wt_ctx;
+/* snprintf for tensor names (a truncated name simply is not found). */
+void keyf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape);
 void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias);
 /* A 1x1 Conv2d (out, in, 1, 1) is a Linear (out, in) on HWC tokens. */

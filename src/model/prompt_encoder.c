@@ -31,7 +31,7 @@ int prompt_encoder_load(prompt_decoder_t *d, wt_ctx *c)
     d->gauss = wt_get(c, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", 2, gshape);
     char name[128];
     for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "prompt_encoder.point_embeddings.%d.weight", i);
+        keyf(name, sizeof name, "prompt_encoder.point_embeddings.%d.weight", i);
         d->point_emb[i] = wt_get(c, name, 2, eshape);
     }
     d->not_a_point = wt_get(c, "prompt_encoder.not_a_point_embed.weight", 2, eshape);

@@ -34,22 +34,22 @@ static int load_block(wt_ctx *c, tinyvit_block_t *b, const char *p, int dim,
 {
     char name[256];
     const int N = ws * ws, qkv_dim = heads * 3 * HEAD_DIM;
-    snprintf(name, sizeof name, "%s.attn.norm", p);
+    keyf(name, sizeof name, "%s.attn.norm", p);
     load_norm(c, &b->attn_norm, name, dim);
-    snprintf(name, sizeof name, "%s.attn.qkv", p);
+    keyf(name, sizeof name, "%s.attn.qkv", p);
     load_linear(c, &b->qkv, name, dim, qkv_dim, 1);
-    snprintf(name, sizeof name, "%s.attn.proj", p);
+    keyf(name, sizeof name, "%s.attn.proj", p);
     load_linear(c, &b->proj, name, heads * HEAD_DIM, dim, 1);
-    snprintf(name, sizeof name, "%s.attn.attention_biases", p);
+    keyf(name, sizeof name, "%s.attn.attention_biases", p);
     int bshape[2] = {heads, N};
     const float *biases = wt_get(c, name, 2, bshape);
-    snprintf(name, sizeof name, "%s.local_conv", p);
+    keyf(name, sizeof name, "%s.local_conv", p);
     load_conv_bn(c, &b->local_conv, name, dim, dim, 3, 1, 1, 1);
-    snprintf(name, sizeof name, "%s.mlp.norm", p);
+    keyf(name, sizeof name, "%s.mlp.norm", p);
     load_norm(c, &b->mlp_norm, name, dim);
-    snprintf(name, sizeof name, "%s.mlp.fc1", p);
+    keyf(name, sizeof name, "%s.mlp.fc1", p);
     load_linear(c, &b->fc1, name, dim, dim * MLP_RATIO, 1);
-    snprintf(name, sizeof name, "%s.mlp.fc2", p);
+    keyf(name, sizeof name, "%s.mlp.fc2", p);
     load_linear(c, &b->fc2, name, dim * MLP_RATIO, dim, 1);
     if (c->failed) return -1;
 
@@ -75,11 +75,11 @@ static void load_merge(wt_ctx *c, patch_merge_t *m, const char *p, int dim, int 
 {
     char name[256];
     int stride = out == 320 ? 1 : 2; /* official: no down-sampling into 320 */
-    snprintf(name, sizeof name, "%s.conv1", p);
+    keyf(name, sizeof name, "%s.conv1", p);
     load_conv_bn(c, &m->conv1, name, dim, out, 1, 1, 0, 0);
-    snprintf(name, sizeof name, "%s.conv2", p);
+    keyf(name, sizeof name, "%s.conv2", p);
     load_conv_bn(c, &m->conv2, name, out, out, 3, stride, 1, 1);
-    snprintf(name, sizeof name, "%s.conv3", p);
+    keyf(name, sizeof name, "%s.conv3", p);
     load_conv_bn(c, &m->conv3, name, out, out, 1, 1, 0, 0);
 }
 
@@ -90,11 +90,11 @@ int image_encoder_load(image_encoder_t *e, wt_ctx *c)
     load_conv_bn(c, &e->patch_embed[1], "image_encoder.patch_embed.seq.2", 32, 64, 3, 2, 1, 0);
     for (int i = 0; i < 2; i++) {
         int hid = 64 * MBCONV_EXPAND;
-        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv1", i);
+        keyf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv1", i);
         load_conv_bn(c, &e->mbconv[i].conv1, name, 64, hid, 1, 1, 0, 0);
-        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv2", i);
+        keyf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv2", i);
         load_conv_bn(c, &e->mbconv[i].conv2, name, hid, hid, 3, 1, 1, 1);
-        snprintf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv3", i);
+        keyf(name, sizeof name, "image_encoder.layers.0.blocks.%d.conv3", i);
         load_conv_bn(c, &e->mbconv[i].conv3, name, hid, 64, 1, 1, 0, 0);
     }
     int bi = 0;
@@ -102,7 +102,7 @@ int image_encoder_load(image_encoder_t *e, wt_ctx *c)
         const stage_cfg_t *st = &STAGES[s];
         if (s > 0)
             for (int i = 0; i < st->depth; i++, bi++) {
-                snprintf(name, sizeof name, "image_encoder.layers.%d.blocks.%d", s, i);
+                keyf(name, sizeof name, "image_encoder.layers.%d.blocks.%d", s, i);
                 if (load_block(c, &e->blocks[bi], name, st->dim, st->heads, st->window) &&
                     !c->failed) {
                     snprintf(c->err, c->errlen, "out of memory");
@@ -110,7 +110,7 @@ int image_encoder_load(image_encoder_t *e, wt_ctx *c)
                 }
             }
         if (s < ENC_STAGES - 1) {
-            snprintf(name, sizeof name, "image_encoder.layers.%d.downsample", s);
+            keyf(name, sizeof name, "image_encoder.layers.%d.downsample", s);
             load_merge(c, &e->merge[s], name, st->dim, STAGES[s + 1].dim);
         }
     }
@@ -243,7 +243,7 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
             block_forward(&e->blocks[bi], st, b.x, H, W, &b);
         if (s < ENC_STAGES - 1) merge_forward(&e->merge[s], b.x, &H, &W, &b);
         char name[16];
-        snprintf(name, sizeof name, "layer%d", s);
+        keyf(name, sizeof name, "layer%d", s);
         tap(tapfn, tap_ctx, name, b.x,
             (size_t)H * W * STAGES[s < ENC_STAGES - 1 ? s + 1 : s].dim);
     }
