@@ -20,6 +20,15 @@ typedef struct {
 int image_load(const char *path, msam_image *out, char *err, size_t errlen);
 void image_free(msam_image *img);
 
+/* image_load refuses, before decoding anything, images whose header declares
+ * more than this many pixels (width * height), so that an absurd or hostile
+ * header cannot make us allocate gigabytes. */
+#define IMAGE_MAX_PIXELS_DEFAULT 100000000
+
+/* Sets the pixel limit used by image_load; n <= 0 restores the default.
+ * Process-wide: set it once at start-up, not while loads run in threads. */
+void image_set_max_pixels(long long n);
+
 /* The official ResizeLongestSide target: scale = target / max(h, w),
  * newh = (int)(h * scale + 0.5), neww = (int)(w * scale + 0.5), in double. */
 void image_target_size(int h, int w, int target, int *newh, int *neww);
