@@ -106,6 +106,58 @@ mobilesam_status mobilesam_predict(mobilesam_model *model,
                                    mobilesam_error *err);
 void mobilesam_result_free(mobilesam_result *result);
 
+/* ------------------------------------------------------------------------
+ * Segment everything: the official SamAutomaticMaskGenerator
+ * (mobile_sam/automatic_mask_generator.py), same defaults and options.
+ */
+typedef struct {
+    int points_per_side;            /* 32: grid of n x n points per crop */
+    int points_per_batch;           /* 64: points decoded together */
+    float pred_iou_thresh;          /* 0.88 */
+    float stability_score_thresh;   /* 0.95 */
+    float stability_score_offset;   /* 1.0 */
+    float box_nms_thresh;           /* 0.7 */
+    int crop_n_layers;              /* 0 */
+    float crop_nms_thresh;          /* 0.7 */
+    float crop_overlap_ratio;       /* 512 / 1500 */
+    int crop_n_points_downscale_factor; /* 1 */
+    int min_mask_region_area;       /* 0 */
+    /* Optional progress callback: done / total units of work. */
+    void (*progress)(int done, int total, void *ctx);
+    void *progress_ctx;
+} mobilesam_amg_options;
+
+typedef struct {
+    uint8_t *mask;        /* height * width, 0 or 255 */
+    int area;             /* pixels in the mask */
+    int bbox[4];          /* x, y, w, h */
+    float predicted_iou;
+    float point[2];       /* the grid point that produced it (x, y) */
+    float stability_score;
+    int crop_box[4];      /* x, y, w, h */
+} mobilesam_amg_mask;
+
+typedef struct {
+    int n;
+    mobilesam_amg_mask *masks;
+    int width, height;
+} mobilesam_amg_result;
+
+void mobilesam_amg_defaults(mobilesam_amg_options *opt);
+/* Runs the generator on an RGB image (encodes the image and each crop).
+ * Masks come in the official output order. */
+mobilesam_status mobilesam_generate(mobilesam_model *model, const uint8_t *rgb,
+                                    int width, int height,
+                                    const mobilesam_amg_options *opt,
+                                    mobilesam_amg_result *out,
+                                    mobilesam_error *err);
+void mobilesam_amg_result_free(mobilesam_amg_result *res);
+
+/* COCO uncompressed RLE of a 0/nonzero mask (column-major runs starting with
+ * a run of zeros, as pycocotools / the official mask_to_rle_pytorch).
+ * Returns the number of counts written to *counts (malloc'd), or -1. */
+int mobilesam_mask_to_rle(const uint8_t *mask, int width, int height, int **counts);
+
 /* Milliseconds spent by the last encode (pre-processing, encoder) and the
  * last predict (decoder, post-processing included) on this model. */
 typedef struct {

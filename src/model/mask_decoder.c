@@ -216,11 +216,38 @@ out:
     return rc;
 }
 
+int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
+                        const float *points, int n, float *logits3, float *iou3)
+{
+    const size_t plane = (size_t)LOWRES * LOWRES;
+    float *logits4 = malloc(sizeof(float) * 4 * plane);
+    if (!logits4) return -1;
+    static const int label1 = 1;
+    for (int i = 0; i < n; i++) {
+        dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
+        float iou4[4];
+        if (mask_decoder_forward(dec, embedding, &p, logits4, iou4)) {
+            free(logits4);
+            return -1;
+        }
+        memcpy(logits3 + 3 * plane * i, logits4 + plane, sizeof(float) * 3 * plane);
+        memcpy(iou3 + 3 * i, iou4 + 1, sizeof(float) * 3);
+    }
+    free(logits4);
+    return 0;
+}
+
+void postprocess_logits(const float *lowres, int rw, int rh, int w, int h, float *out,
+                        float *scratch)
+{
+    ops_resize_bilinear(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG);
+    ops_resize_bilinear(scratch, rh, rw, ENC_IMG, out, h, w);
+}
+
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h, uint8_t *mask,
                       float *scratch)
 {
-    float *full = scratch, *out = scratch + (size_t)ENC_IMG * ENC_IMG;
-    ops_resize_bilinear(lowres, LOWRES, LOWRES, LOWRES, full, ENC_IMG, ENC_IMG);
-    ops_resize_bilinear(full, rh, rw, ENC_IMG, out, h, w);
+    float *out = scratch + (size_t)ENC_IMG * ENC_IMG;
+    postprocess_logits(lowres, rw, rh, w, h, out, scratch);
     for (size_t i = 0; i < (size_t)w * h; i++) mask[i] = out[i] > 0.0f ? 255 : 0;
 }

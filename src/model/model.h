@@ -147,9 +147,20 @@ typedef struct {
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
                          const dec_prompt_t *prompt, float *logits4, float *iou4);
 
+/* Decodes n single-point prompts (resized-frame coordinates, label 1) with
+ * multimask output, as the automatic mask generator does: 3 low-res logit
+ * planes (tokens 1..3) and 3 IoU predictions per point.
+ * Returns 0, or -1 when out of memory. */
+int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
+                        const float *points, int n, float *logits3, float *iou3);
+
 /* Sam.postprocess_masks for one low-res logit plane: bilinear to 1024,
- * crop (rh, rw), bilinear to (h, w); writes 255 where logit > 0.
- * scratch holds 1024*1024 floats + h*w floats. */
+ * crop (rh, rw), bilinear to (h, w), as float logits.
+ * scratch holds 1024*1024 floats. */
+void postprocess_logits(const float *lowres, int rw, int rh, int w, int h,
+                        float *out, float *scratch);
+/* The same, binarised: 255 where logit > 0. scratch holds 1024*1024 + h*w
+ * floats. */
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h,
                       uint8_t *mask, float *scratch);
 
