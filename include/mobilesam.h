@@ -106,6 +106,19 @@ mobilesam_status mobilesam_predict(mobilesam_model *model,
                                    mobilesam_error *err);
 void mobilesam_result_free(mobilesam_result *result);
 
+/* Decodes n_points single foreground points (original-image pixels) with
+ * multimask output, without mask up-sampling: writes n_points * 3 * 256 * 256
+ * low-res logits (tokens 1..3, model order) and n_points * 3 scores. */
+mobilesam_status mobilesam_predict_logits(mobilesam_model *model,
+                                          const mobilesam_embedding *emb,
+                                          const float *points_xy, int n_points,
+                                          float *logits3, float *scores3,
+                                          mobilesam_error *err);
+/* Sam.postprocess_masks of one 256x256 logit plane to float logits at the
+ * embedding's original size (width * height floats). */
+void mobilesam_upscale_logits(const mobilesam_embedding *emb, const float *lowres,
+                              float *out);
+
 /* ------------------------------------------------------------------------
  * Segment everything: the official SamAutomaticMaskGenerator
  * (mobile_sam/automatic_mask_generator.py), same defaults and options.

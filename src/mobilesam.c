@@ -297,6 +297,39 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
     return MOBILESAM_OK;
 }
 
+mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_embedding *e,
+                                          const float *points_xy, int n_points,
+                                          float *logits3, float *scores3,
+                                          mobilesam_error *err)
+{
+    if (n_points < 0) return set_err(err, MOBILESAM_ERR_INVALID, "negative point count");
+    for (int i = 0; i < n_points; i++)
+        if (!inside(points_xy[2 * i], e->width) || !inside(points_xy[2 * i + 1], e->height))
+            return set_err(err, MOBILESAM_ERR_INVALID,
+                           "point (%g, %g) is outside the %dx%d image", points_xy[2 * i],
+                           points_xy[2 * i + 1], e->width, e->height);
+    float *mapped = malloc(sizeof(float) * 2 * (size_t)(n_points + 1));
+    if (!mapped) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    map_coords(points_xy, mapped, n_points, e);
+    double t0 = now_ms();
+    int rc = mask_decoder_points(&m->net.dec, e->tokens, mapped, n_points, logits3, scores3);
+    free(mapped);
+    if (rc) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    m->timing.decoder_ms = now_ms() - t0;
+    return MOBILESAM_OK;
+}
+
+void mobilesam_upscale_logits(const mobilesam_embedding *e, const float *lowres, float *out)
+{
+    float *scratch = malloc(sizeof(float) * ENC_IMG * ENC_IMG);
+    if (!scratch) { /* keep the contract total: a zero plane is "no mask" */
+        memset(out, 0, sizeof(float) * e->width * e->height);
+        return;
+    }
+    postprocess_logits(lowres, e->resized_w, e->resized_h, e->width, e->height, out, scratch);
+    free(scratch);
+}
+
 void mobilesam_result_free(mobilesam_result *r)
 {
     if (!r) return;
