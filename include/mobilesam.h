@@ -115,9 +115,10 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *model,
                                           float *logits3, float *scores3,
                                           mobilesam_error *err);
 /* Sam.postprocess_masks of one 256x256 logit plane to float logits at the
- * embedding's original size (width * height floats). */
-void mobilesam_upscale_logits(const mobilesam_embedding *emb, const float *lowres,
-                              float *out);
+ * embedding's original size (width * height floats). Fails only when out of
+ * memory. */
+mobilesam_status mobilesam_upscale_logits(const mobilesam_embedding *emb,
+                                          const float *lowres, float *out);
 
 /* ------------------------------------------------------------------------
  * Segment everything: the official SamAutomaticMaskGenerator

@@ -319,15 +319,14 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
     return MOBILESAM_OK;
 }
 
-void mobilesam_upscale_logits(const mobilesam_embedding *e, const float *lowres, float *out)
+mobilesam_status mobilesam_upscale_logits(const mobilesam_embedding *e, const float *lowres,
+                                          float *out)
 {
     float *scratch = malloc(sizeof(float) * ENC_IMG * ENC_IMG);
-    if (!scratch) { /* keep the contract total: a zero plane is "no mask" */
-        memset(out, 0, sizeof(float) * e->width * e->height);
-        return;
-    }
+    if (!scratch) return MOBILESAM_ERR_NOMEM;
     postprocess_logits(lowres, e->resized_w, e->resized_h, e->width, e->height, out, scratch);
     free(scratch);
+    return MOBILESAM_OK;
 }
 
 void mobilesam_result_free(mobilesam_result *r)
