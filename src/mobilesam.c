@@ -23,11 +23,13 @@
 struct mobilesam_model {
     wt_file file;
     msam_net net;
+    dec_ws *dec_ws; /* decoder buffers, created on first use */
     mobilesam_timing timing;
 };
 
 struct mobilesam_embedding {
     float *tokens; /* (4096, 256) HWC */
+    dec_image_cache cache; /* prompt-independent decoder work */
     int width, height, resized_w, resized_h;
 };
 
@@ -85,6 +87,7 @@ mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobiles
 void mobilesam_free(mobilesam_model *m)
 {
     if (!m) return;
+    dec_ws_free(m->dec_ws);
     net_free(&m->net);
     wt_close(&m->file);
     free(m);
@@ -138,6 +141,7 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
     double t1 = now_ms();
     int rc = image_encoder_forward(&m->net.enc, input, e->tokens, NULL, NULL);
     free(input);
+    if (!rc) rc = dec_cache_build(&m->net.dec, e->tokens, &e->cache);
     if (rc) {
         mobilesam_embedding_free(e);
         return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
@@ -153,7 +157,6 @@ mobilesam_status mobilesam_embedding_from_data(const mobilesam_model *m, const f
                                                mobilesam_embedding **out,
                                                mobilesam_error *err)
 {
-    (void)m;
     *out = NULL;
     mobilesam_status st = check_size(width, height, err);
     if (st) return st;
@@ -161,6 +164,10 @@ mobilesam_status mobilesam_embedding_from_data(const mobilesam_model *m, const f
     if ((st = new_embedding(width, height, &e, err))) return st;
     for (int c = 0; c < EMB_C; c++)
         for (int i = 0; i < EMB_TOKENS; i++) e->tokens[(size_t)i * EMB_C + c] = chw[(size_t)c * EMB_TOKENS + i];
+    if (dec_cache_build(&m->net.dec, e->tokens, &e->cache)) {
+        mobilesam_embedding_free(e);
+        return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    }
     *out = e;
     return MOBILESAM_OK;
 }
@@ -183,6 +190,7 @@ void mobilesam_embedding_size(const mobilesam_embedding *e, int *width, int *hei
 void mobilesam_embedding_free(mobilesam_embedding *e)
 {
     if (!e) return;
+    dec_cache_free(&e->cache);
     free(e->tokens);
     free(e);
 }
@@ -234,6 +242,13 @@ static void map_coords(const float *in, float *out, int n, const mobilesam_embed
     }
 }
 
+/* Creates the decoder's reusable buffers on first use; 0 when ready. */
+static int decoder_ready(mobilesam_model *m)
+{
+    if (!m->dec_ws) m->dec_ws = dec_ws_new();
+    return m->dec_ws ? 0 : -1;
+}
+
 static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embedding *e,
                                     const mobilesam_prompt *p, mobilesam_result *r,
                                     float *scratch)
@@ -246,7 +261,8 @@ static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embeddin
     if (p->box) map_coords(p->box, box, 2, e);
     dec_prompt_t dp = {points, p->labels, p->n_points, p->box ? box : NULL, p->mask_input};
     float iou4[4];
-    if (mask_decoder_forward(&m->net.dec, e->tokens, &dp, logits4, iou4)) goto nomem;
+    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws, logits4, iou4))
+        goto nomem;
 
     int first = p->multimask ? 1 : 0;
     r->n_masks = p->multimask ? 3 : 1;
@@ -282,6 +298,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
         if (st) return st;
     }
     memset(results, 0, sizeof *results * (size_t)n_prompts);
+    if (decoder_ready(m)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
     float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
     if (!scratch) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
@@ -312,7 +329,9 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
     if (!mapped) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     map_coords(points_xy, mapped, n_points, e);
     double t0 = now_ms();
-    int rc = mask_decoder_points(&m->net.dec, e->tokens, mapped, n_points, logits3, scores3);
+    int rc = decoder_ready(m) ? -1
+                              : mask_decoder_points(&m->net.dec, e->tokens, &e->cache, m->dec_ws,
+                                                    mapped, n_points, logits3, scores3);
     free(mapped);
     if (rc) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     m->timing.decoder_ms = now_ms() - t0;

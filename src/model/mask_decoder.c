@@ -89,16 +89,82 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c)
 
 /* ---------------------------------------------------------------- forward */
 
-typedef struct {
-    float *qp, *kp, *vp, *o; /* projections, (4096, 256) each at most */
-    float *scores;           /* Nq * Nk */
-} attn_ws;
+/* Work buffers of the decoder, kept across calls (no page faults per
+ * prompt) and grown when a prompt has more tokens than any before. */
+struct dec_ws {
+    int cap_tokens;
+    float *keys, *tk;             /* (4096, 256) */
+    float *qp, *kp, *vp, *o;      /* (4096, 128) at most */
+    float *scores;                /* (4096, 8 * tokens) */
+    float *small;                 /* per-head token-side products */
+    float *tokens, *queries, *tq; /* (tokens, 256) */
+    float *mlp_h;                 /* (tokens, 2048) */
+    float *up;                    /* output up-scaling */
+};
 
-/* Attention(q, k, v) with projections; out = residual + out_proj(...)
- * (residual may be NULL or alias out). */
+#define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32 + 256 * 256 * 32)
+
+dec_ws *dec_ws_new(void)
+{
+    dec_ws *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    const size_t nk = (size_t)EMB_TOKENS * EMB_C, np = (size_t)EMB_TOKENS * 128;
+    w->keys = malloc(sizeof(float) * nk);
+    w->tk = malloc(sizeof(float) * nk);
+    w->qp = malloc(sizeof(float) * np);
+    w->kp = malloc(sizeof(float) * np);
+    w->vp = malloc(sizeof(float) * np);
+    w->o = malloc(sizeof(float) * np);
+    w->up = malloc(sizeof(float) * UP_FLOATS);
+    if (!w->keys || !w->tk || !w->qp || !w->kp || !w->vp || !w->o || !w->up) {
+        dec_ws_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void dec_ws_free(dec_ws *w)
+{
+    if (!w) return;
+    free(w->keys);
+    free(w->tk);
+    free(w->qp);
+    free(w->kp);
+    free(w->vp);
+    free(w->o);
+    free(w->scores);
+    free(w->small);
+    free(w->tokens);
+    free(w->mlp_h);
+    free(w->up);
+    free(w);
+}
+
+static int ws_reserve(dec_ws *w, int tokens)
+{
+    if (tokens <= w->cap_tokens) return 0;
+    free(w->scores);
+    free(w->small);
+    free(w->tokens);
+    free(w->mlp_h);
+    const size_t t = (size_t)tokens;
+    w->scores = malloc(sizeof(float) * EMB_TOKENS * DEC_HEADS * t);
+    w->small = malloc(sizeof(float) * 3 * DEC_HEADS * t * EMB_C);
+    w->tokens = malloc(sizeof(float) * 3 * t * EMB_C);
+    w->mlp_h = malloc(sizeof(float) * t * DEC_MLP);
+    w->cap_tokens = 0;
+    if (!w->scores || !w->small || !w->tokens || !w->mlp_h) return -1;
+    w->queries = w->tokens + t * EMB_C;
+    w->tq = w->queries + t * EMB_C;
+    w->cap_tokens = tokens;
+    return 0;
+}
+
+/* Attention(q, k, v) with all projections, as the official module computes
+ * it; out = residual + out_proj(...) (residual may be NULL or alias out). */
 static void dec_attention(const dec_attn_t *a, const float *q_in, int Nq, const float *k_in,
                           const float *v_in, int Nk, float *out, const float *residual,
-                          attn_ws *w)
+                          dec_ws *w)
 {
     const int di = a->internal, c = di / a->heads;
     ops_linear(q_in, Nq, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
@@ -111,6 +177,90 @@ static void dec_attention(const dec_attn_t *a, const float *q_in, int Nq, const 
     ops_linear(w->o, Nq, di, a->out.w, a->out.b, EMB_C, out, residual, OPS_ACT_NONE);
 }
 
+/* Token-to-image cross attention: the Nt tokens attend to the 4096 image
+ * tokens; queries += out_proj(...). With few tokens the products are
+ * reassociated so that the image side is read twice instead of projected
+ * twice: per head, q k^T = (q W_k) (keys+pos)^T + (a per-row constant that
+ * softmax cancels), and P v = (P keys) W_v^T + b_v since rows of P sum to 1.
+ * pre_k / pre_v: the image-side projections when cached (layer 0). */
+static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const float *tk,
+                           const float *keys, const float *pre_k, const float *pre_v,
+                           float *queries, dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H;
+    const float scale = 1.0f / sqrtf((float)c);
+    if (!pre_k && H * Nt >= di) {
+        dec_attention(a, tq, Nt, tk, keys, EMB_TOKENS, queries, queries, w);
+        return;
+    }
+    ops_linear(tq, Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+    if (pre_k) {
+        for (int h = 0; h < H; h++)
+            ops_attention(w->qp + h * c, di, pre_k + h * c, di, pre_v + h * c, di, Nt,
+                          EMB_TOKENS, c, scale, NULL, w->o + h * c, di, w->scores);
+    } else {
+        float *A = w->small, *B = A + (size_t)H * Nt * EMB_C;
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + h * c, di, a->k.w + (size_t)h * c * EMB_C,
+                     EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C, EMB_C);
+        ops_gemm(0, 1, H * Nt, EMB_TOKENS, EMB_C, 1.0f, A, EMB_C, tk, EMB_C, 0.0f, w->scores,
+                 EMB_TOKENS);
+        ops_softmax_rows(w->scores, H * Nt, EMB_TOKENS);
+        ops_gemm(0, 0, H * Nt, EMB_C, EMB_TOKENS, 1.0f, w->scores, EMB_TOKENS, keys, EMB_C,
+                 0.0f, B, EMB_C);
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
+                     a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, w->o + h * c, di);
+        for (int i = 0; i < Nt; i++) ops_add(w->o + (size_t)i * di, a->v.b, di);
+    }
+    ops_linear(w->o, Nt, di, a->out.w, a->out.b, EMB_C, queries, queries, OPS_ACT_NONE);
+}
+
+/* Image-to-token cross attention: the 4096 image tokens attend to the Nt
+ * tokens; keys += out_proj(...). With few tokens, per head
+ * (tk W_q^T + b_q) K^T = tk (W_q^T K^T) + b_q K^T and
+ * out_proj(P V) = P (V W_o^T), so the 4096-token side meets (256 x 8 Nt)
+ * matrices instead of being projected to 128 and back to 256.
+ * pre_q: q_proj(tk) when cached (layer 0). */
+static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq,
+                           const float *queries, int Nt, const float *pre_q, float *keys,
+                           dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const float scale = 1.0f / sqrtf((float)c);
+    if (HN >= di) {
+        dec_attention(a, tk, EMB_TOKENS, tq, queries, Nt, keys, keys, w);
+        return;
+    }
+    float *Kt = w->small, *Vt = Kt + (size_t)Nt * di;
+    float *M = Vt + (size_t)Nt * di;           /* (H*Nt, 256) */
+    float *d = M + (size_t)HN * EMB_C;         /* (H*Nt) */
+    ops_linear(tq, Nt, EMB_C, a->k.w, a->k.b, di, Kt, NULL, OPS_ACT_NONE);
+    ops_linear(queries, Nt, EMB_C, a->v.w, a->v.b, di, Vt, NULL, OPS_ACT_NONE);
+    if (pre_q) {
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 1, EMB_TOKENS, Nt, c, scale, pre_q + h * c, di, Kt + h * c, di, 0.0f,
+                     w->scores + h * Nt, HN);
+    } else {
+        for (int h = 0; h < H; h++) {
+            ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di, a->q.w + (size_t)h * c * EMB_C,
+                     EMB_C, 0.0f, M + (size_t)h * Nt * EMB_C, EMB_C);
+            for (int j = 0; j < Nt; j++) {
+                float acc = 0.0f;
+                for (int k = 0; k < c; k++) acc += a->q.b[h * c + k] * Kt[(size_t)j * di + h * c + k];
+                d[h * Nt + j] = scale * acc;
+            }
+        }
+        ops_linear(tk, EMB_TOKENS, EMB_C, M, d, HN, w->scores, NULL, OPS_ACT_NONE);
+    }
+    ops_softmax_rows(w->scores, EMB_TOKENS * H, Nt);
+    /* M <- (256, H*Nt): M[n][h*Nt + j] = W_o[n, head h] . V[j, head h] */
+    for (int h = 0; h < H; h++)
+        ops_gemm(0, 1, EMB_C, Nt, c, 1.0f, a->out.w + h * c, di, Vt + h * c, di, 0.0f, M + h * Nt,
+                 HN);
+    ops_linear(w->scores, EMB_TOKENS, HN, M, a->out.b, EMB_C, keys, keys, OPS_ACT_NONE);
+}
+
 static void mlp3_forward(const mlp3_t *m, const float *x, float *out)
 {
     float h1[EMB_C], h2[EMB_C];
@@ -119,13 +269,15 @@ static void mlp3_forward(const mlp3_t *m, const float *x, float *out)
     ops_linear(h2, 1, EMB_C, m->l[2].w, m->l[2].b, m->l[2].out, out, NULL, OPS_ACT_NONE);
 }
 
-/* TwoWayAttentionBlock. queries (Nt, 256), keys (4096, 256). */
-static void two_way_block(const two_way_block_t *l, int skip_first_pe, float *queries,
+/* TwoWayAttentionBlock. queries (Nt, 256), keys (4096, 256); `cache` holds
+ * the layer-0 image-side projections when the keys are the cached src. */
+static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
                           const float *query_pe, int Nt, float *keys, const float *key_pe,
-                          float *tq, float *tk, float *mlp_h, attn_ws *w)
+                          const dec_image_cache *cache, dec_ws *w)
 {
     const size_t nq = (size_t)Nt * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
-    if (skip_first_pe) {
+    float *tq = w->tq, *tk = w->tk;
+    if (layer0) { /* skip_first_layer_pe: queries are replaced, no residual */
         dec_attention(&l->self_attn, queries, Nt, queries, queries, Nt, queries, NULL, w);
     } else {
         ops_add_to(tq, queries, query_pe, nq);
@@ -134,37 +286,66 @@ static void two_way_block(const two_way_block_t *l, int skip_first_pe, float *qu
     ops_layernorm(queries, queries, Nt, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    ops_add_to(tk, keys, key_pe, nk);
-    dec_attention(&l->cross_t2i, tq, Nt, tk, keys, EMB_TOKENS, queries, queries, w);
+    if (!cache) ops_add_to(tk, keys, key_pe, nk);
+    const float *tkey = cache ? cache->tk0 : tk;
+    token_to_image(&l->cross_t2i, tq, Nt, tkey, keys, cache ? cache->k0 : NULL,
+                   cache ? cache->v0 : NULL, queries, w);
     ops_layernorm(queries, queries, Nt, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
 
-    ops_linear(queries, Nt, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, mlp_h, NULL, OPS_ACT_RELU);
-    ops_linear(mlp_h, Nt, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
+    ops_linear(queries, Nt, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
+    ops_linear(w->mlp_h, Nt, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
                OPS_ACT_NONE);
     ops_layernorm(queries, queries, Nt, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    /* tk (keys + key_pe) is unchanged since the token-to-image attention */
-    dec_attention(&l->cross_i2t, tk, EMB_TOKENS, tq, queries, Nt, keys, keys, w);
+    /* keys + key_pe is unchanged since the token-to-image attention */
+    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, cache ? cache->q0 : NULL, keys, w);
     ops_layernorm(keys, keys, EMB_TOKENS, EMB_C, l->norm4.g, l->norm4.b, 1e-5f);
 }
 
+int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
+{
+    const size_t nk = (size_t)EMB_TOKENS * EMB_C, np = (size_t)EMB_TOKENS * 128;
+    memset(c, 0, sizeof *c);
+    c->src = malloc(sizeof(float) * nk);
+    c->tk0 = malloc(sizeof(float) * nk);
+    c->k0 = malloc(sizeof(float) * np);
+    c->v0 = malloc(sizeof(float) * np);
+    c->q0 = malloc(sizeof(float) * np);
+    if (!c->src || !c->tk0 || !c->k0 || !c->v0 || !c->q0) {
+        dec_cache_free(c);
+        return -1;
+    }
+    for (int i = 0; i < EMB_TOKENS; i++)
+        ops_add_to(c->src + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask, EMB_C);
+    ops_add_to(c->tk0, c->src, d->dense_pe, nk);
+    const dec_attn_t *t2i = &d->layers[0].cross_t2i, *i2t = &d->layers[0].cross_i2t;
+    ops_linear(c->tk0, EMB_TOKENS, EMB_C, t2i->k.w, t2i->k.b, t2i->internal, c->k0, NULL,
+               OPS_ACT_NONE);
+    ops_linear(c->src, EMB_TOKENS, EMB_C, t2i->v.w, t2i->v.b, t2i->internal, c->v0, NULL,
+               OPS_ACT_NONE);
+    ops_linear(c->tk0, EMB_TOKENS, EMB_C, i2t->q.w, i2t->q.b, i2t->internal, c->q0, NULL,
+               OPS_ACT_NONE);
+    return 0;
+}
+
+void dec_cache_free(dec_image_cache *c)
+{
+    free(c->src);
+    free(c->tk0);
+    free(c->k0);
+    free(c->v0);
+    free(c->q0);
+    memset(c, 0, sizeof *c);
+}
+
 int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
-                         const dec_prompt_t *p, float *logits4, float *iou4)
+                         const dec_image_cache *cache, const dec_prompt_t *p, dec_ws *w,
+                         float *logits4, float *iou4)
 {
     const size_t nk = (size_t)EMB_TOKENS * EMB_C;
-    const int max_tokens = 1 + N_MASK_TOKENS + p->n_points + 2;
-    const size_t nq = (size_t)max_tokens * EMB_C;
-    float *qbuf = malloc(sizeof(float) * 3 * nq);
-    float *keys = malloc(sizeof(float) * nk * 6);
-    float *up = malloc(sizeof(float) * (128 * 128 * 64 + 256 * 256 * 32 + 256 * 256 * 32));
-    float *scores = malloc(sizeof(float) * (size_t)EMB_TOKENS * max_tokens);
-    float *mlp_h = malloc(sizeof(float) * (size_t)max_tokens * DEC_MLP);
-    int rc = -1;
-    if (!qbuf || !keys || !up || !scores || !mlp_h) goto out;
-    float *tokens = qbuf, *queries = qbuf + nq, *tq = qbuf + 2 * nq;
-    float *tk = keys + nk;
-    attn_ws w = {keys + 2 * nk, keys + 3 * nk, keys + 4 * nk, keys + 5 * nk, scores};
+    if (ws_reserve(w, 1 + N_MASK_TOKENS + p->n_points + 2)) return -1;
+    float *tokens = w->tokens, *queries = w->queries, *keys = w->keys;
 
     /* tokens = [iou_token, mask_tokens, sparse] */
     memcpy(tokens, d->iou_token, sizeof(float) * EMB_C);
@@ -173,10 +354,13 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
              prompt_sparse_tokens(d, p, tokens + (1 + N_MASK_TOKENS) * EMB_C);
     memcpy(queries, tokens, sizeof(float) * Nt * EMB_C);
 
-    /* src = embedding + dense prompt */
+    /* src = embedding + dense prompt; the cache holds it for no mask input */
     if (p->mask_input) {
-        prompt_dense_from_mask(d, p->mask_input, keys, up);
+        prompt_dense_from_mask(d, p->mask_input, keys, w->up);
         ops_add(keys, embedding, nk);
+        cache = NULL;
+    } else if (cache) {
+        memcpy(keys, cache->src, sizeof(float) * nk);
     } else {
         for (int i = 0; i < EMB_TOKENS; i++)
             ops_add_to(keys + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask,
@@ -184,15 +368,15 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     }
 
     for (int i = 0; i < 2; i++)
-        two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, keys, d->dense_pe, tq, tk,
-                      mlp_h, &w);
-    ops_add_to(tq, queries, tokens, (size_t)Nt * EMB_C);
-    ops_add_to(tk, keys, d->dense_pe, nk);
-    dec_attention(&d->final_attn, tq, Nt, tk, keys, EMB_TOKENS, queries, queries, &w);
+        two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, keys, d->dense_pe,
+                      i == 0 ? cache : NULL, w);
+    ops_add_to(w->tq, queries, tokens, (size_t)Nt * EMB_C);
+    ops_add_to(w->tk, keys, d->dense_pe, nk);
+    token_to_image(&d->final_attn, w->tq, Nt, w->tk, keys, NULL, NULL, queries, w);
     ops_layernorm(queries, queries, Nt, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 
     /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
-    float *u1 = up, *u2 = up + 128 * 128 * 64, *sc = u2 + 256 * 256 * 32;
+    float *u1 = w->up, *u2 = u1 + 128 * 128 * 64, *sc = u2 + 256 * 256 * 32;
     ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, sc);
     ops_layernorm(u1, u1, 128 * 128, 64, d->up_ln.g, d->up_ln.b, 1e-6f);
     ops_gelu(u1, (size_t)128 * 128 * 64);
@@ -206,18 +390,12 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     ops_gemm(0, 1, N_MASK_TOKENS, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
              logits4, LOWRES * LOWRES);
     mlp3_forward(&d->iou_head, queries, iou4);
-    rc = 0;
-out:
-    free(qbuf);
-    free(keys);
-    free(up);
-    free(scores);
-    free(mlp_h);
-    return rc;
+    return 0;
 }
 
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
-                        const float *points, int n, float *logits3, float *iou3)
+                        const dec_image_cache *cache, dec_ws *w, const float *points, int n,
+                        float *logits3, float *iou3)
 {
     const size_t plane = (size_t)LOWRES * LOWRES;
     float *logits4 = malloc(sizeof(float) * 4 * plane);
@@ -226,7 +404,7 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     for (int i = 0; i < n; i++) {
         dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
         float iou4[4];
-        if (mask_decoder_forward(dec, embedding, &p, logits4, iou4)) {
+        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits4, iou4)) {
             free(logits4);
             return -1;
         }

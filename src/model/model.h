@@ -142,17 +142,35 @@ typedef struct {
     const float *mask_input; /* 256*256 or NULL */
 } dec_prompt_t;
 
-/* Decoder: returns the 4 low-res mask logits (4, 256, 256) and 4 IoU
- * predictions for one prompt. Returns 0, or -1 when out of memory. */
+/* Prompt-independent decoder work, computed once per image: the image
+ * tokens before layer 0 (embedding + no_mask_embed) and layer 0's
+ * projections of them. Not used for prompts with a mask input. */
+typedef struct {
+    float *src, *tk0;     /* src, src + dense PE: (4096, 256) */
+    float *k0, *v0, *q0;  /* t2i k_proj(tk0), v_proj(src); i2t q_proj(tk0) */
+} dec_image_cache;
+int dec_cache_build(const prompt_decoder_t *dec, const float *embedding,
+                    dec_image_cache *cache);
+void dec_cache_free(dec_image_cache *cache);
+
+/* Decoder work buffers, reusable across calls (not thread-safe). */
+typedef struct dec_ws dec_ws;
+dec_ws *dec_ws_new(void);
+void dec_ws_free(dec_ws *w);
+
+/* Decoder: the 4 low-res mask logits (4, 256, 256) and 4 IoU predictions
+ * for one prompt. cache may be NULL. Returns 0, or -1 when out of memory. */
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
-                         const dec_prompt_t *prompt, float *logits4, float *iou4);
+                         const dec_image_cache *cache, const dec_prompt_t *prompt,
+                         dec_ws *w, float *logits4, float *iou4);
 
 /* Decodes n single-point prompts (resized-frame coordinates, label 1) with
  * multimask output, as the automatic mask generator does: 3 low-res logit
  * planes (tokens 1..3) and 3 IoU predictions per point.
  * Returns 0, or -1 when out of memory. */
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
-                        const float *points, int n, float *logits3, float *iou3);
+                        const dec_image_cache *cache, dec_ws *w, const float *points,
+                        int n, float *logits3, float *iou3);
 
 /* Sam.postprocess_masks for one low-res logit plane: bilinear to 1024,
  * crop (rh, rw), bilinear to (h, w), as float logits.
