@@ -31,6 +31,12 @@ ops_isa ops_current_isa(void);
 void ops_force_isa(ops_isa isa);
 const char *ops_isa_name(ops_isa isa);
 
+/* Points OpenBLAS at the GEMM kernels this CPU can run when it fell back to
+ * generic ones (see blas_select.c); called by ops_init. ops_blas_core()
+ * names the core OpenBLAS uses. */
+void ops_blas_select(void);
+const char *ops_blas_core(void);
+
 /* n <= 0: number of online cores. Sets OpenMP and OpenBLAS together. */
 void ops_set_threads(int n);
 int ops_get_threads(void);

@@ -1,0 +1,529 @@
+/*
+ * cmd_seg.c - `mobilesam seg`: masks for one object described by flags
+ * (like SamPredictor.predict) or for several objects from a prompts file,
+ * the image encoded once (or its embedding loaded from `mobilesam embed`).
+ * Prompts are validated against the image size before the encoder runs;
+ * outputs are all-or-nothing (output.h).
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "args.h"
+#include "commands.h"
+#include "common.h"
+#include "embfile.h"
+#include "imgfile.h"
+#include "output.h"
+#include "overlay.h"
+#include "prompts.h"
+
+#define CMD "seg"
+
+/* clang-format off */
+static const char usage_text[] =
+    "usage: mobilesam seg IMAGE [options]\n"
+    "\n"
+    "Segments objects in IMAGE. The flags describe one object (like\n"
+    "SamPredictor.predict); --prompts gives several, the image encoded once.\n"
+    "Coordinates are pixels of the original image (floats allowed).\n"
+    "\n"
+    "prompt (one object):\n"
+    "  --point X,Y            a point; repeat for more\n"
+    "  --label 0|1            label of each point, in order (1 foreground,\n"
+    "                         0 background); default: all 1\n"
+    "  --box X0,Y0,X1,Y1      a box\n"
+    "  --mask-input FILE.npy  low-res logits (256x256) of an earlier --logits\n"
+    "prompts (several objects):\n"
+    "  --prompts FILE.json    [{\"points\": [[x, y], ...], \"labels\": [1, ...],\n"
+    "                           \"box\": [x0, y0, x1, y1],\n"
+    "                           \"mask_input\": \"file.npy\"}, ...]\n"
+    "                         (mask_input relative to the JSON file's directory)\n"
+    "  --multimask            3 masks per object (model order) instead of 1\n"
+    "\n"
+    "outputs (at least one):\n"
+    "  -o, --output OUT.png   the mask (0/255 grayscale); with several masks,\n"
+    "                         OUT_<object>_<mask>.png beside it\n"
+    "  --json FILE|-          scores, areas, boxes and file names as JSON\n"
+    "  --logits FILE.npy      low-res logits, float32 (objects, masks, 256, 256)\n"
+    "  --overlay OUT.png      the image with masks and prompts drawn\n"
+    "\n"
+    "other:\n"
+    "  --embedding EMB.npy    use a saved embedding (mobilesam embed) instead\n"
+    "                         of running the encoder\n"
+    "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
+    "                         weights/mobile_sam.msam here or beside the tool)\n"
+    "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    "  -h, --help             this help\n";
+/* clang-format on */
+
+enum {
+    OPT_HELP = 1,
+    OPT_WEIGHTS,
+    OPT_THREADS,
+    OPT_POINT,
+    OPT_LABEL,
+    OPT_BOX,
+    OPT_MASK_INPUT,
+    OPT_MULTIMASK,
+    OPT_PROMPTS,
+    OPT_EMBEDDING,
+    OPT_OUTPUT,
+    OPT_JSON,
+    OPT_LOGITS,
+    OPT_OVERLAY,
+    OPT_COUNT
+};
+
+static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
+                                      {"weights", 'w', 1, OPT_WEIGHTS},
+                                      {"threads", 0, 1, OPT_THREADS},
+                                      {"point", 0, 1, OPT_POINT},
+                                      {"label", 0, 1, OPT_LABEL},
+                                      {"box", 0, 1, OPT_BOX},
+                                      {"mask-input", 0, 1, OPT_MASK_INPUT},
+                                      {"multimask", 0, 0, OPT_MULTIMASK},
+                                      {"prompts", 0, 1, OPT_PROMPTS},
+                                      {"embedding", 0, 1, OPT_EMBEDDING},
+                                      {"output", 'o', 1, OPT_OUTPUT},
+                                      {"json", 0, 1, OPT_JSON},
+                                      {"logits", 0, 1, OPT_LOGITS},
+                                      {"overlay", 0, 1, OPT_OVERLAY},
+                                      {NULL, 0, 0, 0}};
+
+static const int output_ids[] = {OPT_OUTPUT, OPT_JSON, OPT_LOGITS, OPT_OVERLAY};
+#define N_OUTPUTS ((int)(sizeof output_ids / sizeof output_ids[0]))
+
+typedef struct {
+    const char *image;
+    const char *value[OPT_COUNT]; /* single-valued options, by id */
+    int threads;
+    int multimask;
+    float *points; /* n_points (x, y) */
+    int n_points;
+    int *labels;
+    int n_labels;
+    float box[4];
+} seg_args;
+
+/* ---- command line ------------------------------------------------------ */
+
+static int add_point(seg_args *a, const char *s)
+{
+    float xy[2];
+    if (args_parse_floats(s, 2, xy))
+        return cli_usage(CMD, "--point: expected X,Y, got '%s'", s);
+    float *p = realloc(a->points, (size_t)(a->n_points + 1) * 2 * sizeof *p);
+    if (!p)
+        return cli_usage(CMD, "out of memory");
+    a->points = p;
+    memcpy(p + 2 * a->n_points++, xy, sizeof xy);
+    return 0;
+}
+
+/* Only the syntax is checked here: a label of 2 is bad data, found later. */
+static int add_label(seg_args *a, const char *s)
+{
+    long v;
+    if (args_parse_int(s, INT_MIN, INT_MAX, &v))
+        return cli_usage(CMD, "--label: expected 0 or 1, got '%s'", s);
+    int *l = realloc(a->labels, (size_t)(a->n_labels + 1) * sizeof *l);
+    if (!l)
+        return cli_usage(CMD, "out of memory");
+    a->labels = l;
+    l[a->n_labels++] = (int)v;
+    return 0;
+}
+
+static int take_option(seg_args *a, int id, const char *value)
+{
+    switch (id) {
+    case OPT_POINT:
+        return add_point(a, value);
+    case OPT_LABEL:
+        return add_label(a, value);
+    case OPT_MULTIMASK:
+        a->multimask = 1;
+        return 0;
+    case OPT_BOX:
+        if (args_parse_floats(value, 4, a->box))
+            return cli_usage(CMD, "--box: expected X0,Y0,X1,Y1, got '%s'",
+                             value);
+        break;
+    }
+    if (a->value[id])
+        return cli_usage(CMD, "option '--%s' given twice",
+                         args_option_name(options, id));
+    a->value[id] = value;
+    return 0;
+}
+
+static int check_combination(seg_args *a)
+{
+    const char *const *v = a->value;
+    int flags = a->n_points || a->n_labels || v[OPT_BOX] || v[OPT_MASK_INPUT];
+    if (!a->image)
+        return cli_usage(CMD, "missing IMAGE");
+    if (v[OPT_PROMPTS] && flags)
+        return cli_usage(CMD, "--prompts cannot be combined with --point, "
+                              "--label, --box or --mask-input");
+    if (!v[OPT_PROMPTS] && !a->n_points && !v[OPT_BOX])
+        return cli_usage(CMD, "no prompt: give --point, --box or --prompts");
+    if (!v[OPT_OUTPUT] && !v[OPT_JSON] && !v[OPT_LOGITS] && !v[OPT_OVERLAY])
+        return cli_usage(CMD, "no output: give -o, --json, --logits or "
+                              "--overlay");
+    if (v[OPT_OUTPUT] && !strcmp(v[OPT_OUTPUT], "-"))
+        return cli_usage(CMD, "-o: masks cannot go to stdout");
+    for (int i = 0; i < N_OUTPUTS; i++)
+        for (int j = i + 1; j < N_OUTPUTS; j++) {
+            const char *x = v[output_ids[i]], *y = v[output_ids[j]];
+            if (x && y && !strcmp(x, y))
+                return cli_usage(CMD, "--%s and --%s name the same file",
+                                 args_option_name(options, output_ids[i]),
+                                 args_option_name(options, output_ids[j]));
+        }
+    a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
+    return a->threads < 0 ? CLI_USAGE_ERROR : 0;
+}
+
+/* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
+static int parse_args(seg_args *a, int argc, char **argv)
+{
+    args_parser p;
+    args_init(&p, CMD, options, argc, argv, 1);
+    const char *value;
+    int id;
+    while ((id = args_next(&p, &value)) != ARGS_END) {
+        if (id == ARGS_ERROR)
+            return CLI_USAGE_ERROR;
+        if (id == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        if (id == ARGS_POSITIONAL && a->image)
+            return cli_usage(CMD, "unexpected argument '%s'", value);
+        if (id == ARGS_POSITIONAL)
+            a->image = value;
+        else if (take_option(a, id, value))
+            return CLI_USAGE_ERROR;
+    }
+    return check_combination(a);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+/* The one object of the flags; labels default to all foreground. */
+static int prompts_from_flags(seg_args *a, prompt_set *ps)
+{
+    prompt_object *o = prompts_append(ps);
+    if (!o) {
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
+    o->points = a->points;
+    o->n_points = a->n_points;
+    a->points = NULL;
+    if (!a->n_labels) {
+        a->labels =
+            malloc((size_t)(a->n_points ? a->n_points : 1) * sizeof(int));
+        for (int i = 0; a->labels && i < a->n_points; i++)
+            a->labels[i] = 1;
+        a->n_labels = a->n_points;
+    }
+    o->labels = a->labels;
+    o->n_labels = a->n_labels;
+    a->labels = NULL;
+    o->has_box = a->value[OPT_BOX] != NULL;
+    memcpy(o->box, a->box, sizeof o->box);
+    if (a->value[OPT_MASK_INPUT])
+        o->mask_path = strdup(a->value[OPT_MASK_INPUT]);
+    if (!o->labels || (a->value[OPT_MASK_INPUT] && !o->mask_path)) {
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The pixels are decoded only when needed: for the encoder or the overlay. */
+static int read_image(const seg_args *a, msam_image *img)
+{
+    if (!a->value[OPT_EMBEDDING] || a->value[OPT_OVERLAY])
+        return cli_image_load(a->image, img);
+    return cli_image_size(a->image, &img->width, &img->height);
+}
+
+static int embedding(const seg_args *a, mobilesam_model *model,
+                     const msam_image *img, mobilesam_embedding **emb)
+{
+    if (a->value[OPT_EMBEDDING])
+        return embfile_read(a->value[OPT_EMBEDDING], model, img->width,
+                            img->height, emb);
+    mobilesam_error err = {{0}};
+    if (mobilesam_encode(model, img->rgb, img->width, img->height, emb, &err)) {
+        cli_file_error(a->image, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int predict(mobilesam_model *model, const mobilesam_embedding *emb,
+                   const prompt_set *ps, int multimask,
+                   mobilesam_result *results)
+{
+    mobilesam_prompt *api = calloc((size_t)ps->n, sizeof *api);
+    mobilesam_error err = {{0}};
+    int rc = -1;
+    if (!api)
+        snprintf(err.message, sizeof err.message, "out of memory");
+    else {
+        prompts_to_api(ps, multimask, api);
+        rc = mobilesam_predict(model, emb, api, ps->n, results, &err) ? -1 : 0;
+    }
+    if (rc)
+        cli_cmd_error(CMD, "%s", err.message);
+    free(api);
+    return rc;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+
+/* OUT.png itself for a single mask, else OUT_<object>_<mask>.png. */
+static void mask_file(const char *out, int single, int object, int mask,
+                      char *buf, size_t n)
+{
+    if (single) {
+        snprintf(buf, n, "%s", out);
+        return;
+    }
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base)
+        dot = base + strlen(base);
+    snprintf(buf, n, "%.*s_%d_%d%s", (int)(dot - out), out, object, mask,
+             *dot ? dot : ".png");
+}
+
+typedef struct {
+    const seg_args *args;
+    const prompt_set *ps;
+    const msam_image *img;
+    const mobilesam_result *res;
+    int n_masks; /* per object, the same for all */
+} seg_output;
+
+static int write_masks(const seg_output *so, out_set *outs)
+{
+    const char *out = so->args->value[OPT_OUTPUT];
+    int single = so->ps->n == 1 && so->n_masks == 1;
+    size_t plane = (size_t)so->img->width * so->img->height;
+    char path[PATH_MAX];
+    for (int o = 0; out && o < so->ps->n; o++)
+        for (int m = 0; m < so->n_masks; m++) {
+            mask_file(out, single, o, m, path, sizeof path);
+            if (out_png(outs, path, so->res[o].masks + m * plane,
+                        so->img->width, so->img->height, 1))
+                return -1;
+        }
+    return 0;
+}
+
+static int write_logits(const seg_output *so, out_set *outs)
+{
+    const char *path = so->args->value[OPT_LOGITS];
+    if (!path)
+        return 0;
+    const size_t per =
+        (size_t)so->n_masks * MOBILESAM_LOWRES * MOBILESAM_LOWRES;
+    float *all = malloc((size_t)so->ps->n * per * sizeof(float));
+    if (!all) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    for (int o = 0; o < so->ps->n; o++)
+        memcpy(all + o * per, so->res[o].lowres_logits, per * sizeof(float));
+    const long shape[4] = {so->ps->n, so->n_masks, MOBILESAM_LOWRES,
+                           MOBILESAM_LOWRES};
+    int rc = out_npy(outs, path, all, shape, 4, NULL);
+    free(all);
+    return rc;
+}
+
+static int write_overlay(const seg_output *so, out_set *outs)
+{
+    const char *path = so->args->value[OPT_OVERLAY];
+    if (!path)
+        return 0;
+    uint8_t *rgb = overlay_render(so->img, so->ps, so->res);
+    if (!rgb) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    int rc = out_png(outs, path, rgb, so->img->width, so->img->height, 3);
+    free(rgb);
+    return rc;
+}
+
+/* "area" and the tight "bbox" [x, y, w, h] of a 0/255 mask. */
+static cJSON *mask_json(const uint8_t *mask, int w, int h, float score,
+                        const char *file)
+{
+    long area = 0;
+    int x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (mask[(size_t)y * w + x]) {
+                area++;
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y;
+            }
+    int bbox[4] = {0, 0, 0, 0};
+    if (area) {
+        bbox[0] = x0;
+        bbox[1] = y0;
+        bbox[2] = x1 - x0 + 1;
+        bbox[3] = y1 - y0 + 1;
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%.7g", (double)score);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "file",
+                          file ? cJSON_CreateString(file) : cJSON_CreateNull());
+    cJSON_AddItemToObject(j, "score",
+                          isfinite(score) ? cJSON_CreateRaw(num)
+                                          : cJSON_CreateNull());
+    cJSON_AddNumberToObject(j, "area", (double)area);
+    cJSON_AddItemToObject(j, "bbox", cJSON_CreateIntArray(bbox, 4));
+    return j;
+}
+
+static cJSON *result_json(const seg_output *so)
+{
+    const char *out = so->args->value[OPT_OUTPUT];
+    int w = so->img->width, h = so->img->height;
+    int single = so->ps->n == 1 && so->n_masks == 1;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "image", so->args->image);
+    cJSON_AddNumberToObject(root, "width", w);
+    cJSON_AddNumberToObject(root, "height", h);
+    cJSON *objects = cJSON_AddArrayToObject(root, "objects");
+    char path[PATH_MAX];
+    for (int o = 0; o < so->ps->n; o++) {
+        cJSON *obj = cJSON_CreateObject();
+        cJSON *masks = cJSON_AddArrayToObject(obj, "masks");
+        cJSON_AddItemToArray(objects, obj);
+        for (int m = 0; m < so->n_masks; m++) {
+            if (out)
+                mask_file(out, single, o, m, path, sizeof path);
+            cJSON_AddItemToArray(
+                masks, mask_json(so->res[o].masks + (size_t)m * w * h, w, h,
+                                 so->res[o].scores[m], out ? path : NULL));
+        }
+    }
+    return root;
+}
+
+static int write_json(const seg_output *so, out_set *outs)
+{
+    const char *path = so->args->value[OPT_JSON];
+    if (!path)
+        return 0;
+    cJSON *json = result_json(so);
+    int rc = out_json(outs, path, json);
+    cJSON_Delete(json);
+    return rc;
+}
+
+static int write_outputs(const seg_args *a, const prompt_set *ps,
+                         const msam_image *img, const mobilesam_result *res)
+{
+    seg_output so = {a, ps, img, res, res[0].n_masks};
+    out_set outs;
+    out_init(&outs);
+    if (write_masks(&so, &outs) || write_logits(&so, &outs) ||
+        write_overlay(&so, &outs) || write_json(&so, &outs)) {
+        out_abort(&outs);
+        return -1;
+    }
+    return out_commit(&outs);
+}
+
+/* The cheap checks, before the weights are loaded and the encoder runs:
+ * output directories, prompts, image size, prompts against it, mask
+ * inputs, weights path. */
+static int prepare(seg_args *a, prompt_set *ps, msam_image *img, char **weights)
+{
+    for (int i = 0; i < N_OUTPUTS; i++) {
+        const char *out = a->value[output_ids[i]];
+        if (out && strcmp(out, "-") && out_check_dir(out))
+            return -1;
+    }
+    const char *file = a->value[OPT_PROMPTS];
+    if (file ? prompts_read_file(ps, file) : prompts_from_flags(a, ps))
+        return -1;
+    if (read_image(a, img) || prompts_validate(ps, img->width, img->height) ||
+        prompts_load_masks(ps))
+        return -1;
+    *weights = cli_resolve_weights(a->value[OPT_WEIGHTS]);
+    return *weights ? 0 : -1;
+}
+
+static int run(seg_args *a)
+{
+    prompt_set ps;
+    prompts_init(&ps, CMD);
+    msam_image img = {NULL, 0, 0};
+    mobilesam_model *model = NULL;
+    mobilesam_embedding *emb = NULL;
+    mobilesam_result *res = NULL;
+    int n_res = 0;
+    char *weights = NULL;
+    int rc = CLI_DATA_ERROR;
+    mobilesam_set_threads(a->threads);
+
+    if (prepare(a, &ps, &img, &weights) || cli_load_model(weights, &model) ||
+        embedding(a, model, &img, &emb))
+        goto done;
+    if (!(res = calloc((size_t)ps.n, sizeof *res))) {
+        cli_cmd_error(CMD, "out of memory");
+        goto done;
+    }
+    if (predict(model, emb, &ps, a->multimask, res))
+        goto done;
+    n_res = ps.n;
+    if (write_outputs(a, &ps, &img, res) == 0)
+        rc = CLI_OK;
+done:
+    for (int i = 0; i < n_res; i++)
+        mobilesam_result_free(&res[i]);
+    free(res);
+    if (emb)
+        mobilesam_embedding_free(emb);
+    if (model)
+        mobilesam_free(model);
+    free(weights);
+    if (img.rgb)
+        image_free(&img);
+    prompts_free(&ps);
+    return rc;
+}
+
+int cmd_seg(int argc, char **argv)
+{
+    seg_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(&a, argc, argv);
+    if (rc == 0)
+        rc = run(&a);
+    else if (rc < 0)
+        rc = CLI_OK;
+    free(a.points);
+    free(a.labels);
+    return rc;
+}

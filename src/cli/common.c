@@ -1,0 +1,138 @@
+/*
+ * common.c - see common.h. All user-facing errors go through print_line()
+ * so that each one is exactly one line on stderr, whatever a file name
+ * contains.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "args.h"
+
+static void print_line(const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    fprintf(stderr, "%s%s\n", prefix, msg);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_line("mobilesam: ", fmt, ap);
+    va_end(ap);
+}
+
+void cli_file_error(const char *file, const char *fmt, ...)
+{
+    char prefix[PATH_MAX + 32];
+    snprintf(prefix, sizeof prefix, "mobilesam: %s: ", file);
+    for (char *c = prefix; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = '?';
+    va_list ap;
+    va_start(ap, fmt);
+    print_line(prefix, fmt, ap);
+    va_end(ap);
+}
+
+void cli_cmd_error(const char *cmd, const char *fmt, ...)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "mobilesam %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    print_line(prefix, fmt, ap);
+    va_end(ap);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        cli_cmd_error(cmd, "%s (see 'mobilesam %s --help')", msg, cmd);
+    else
+        cli_error("%s (see 'mobilesam --help')", msg);
+    return CLI_USAGE_ERROR;
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* <dir of the running executable>/../CLI_WEIGHTS_DEFAULT, or "" when the
+ * executable cannot be located. */
+static void weights_beside_exe(char *out, size_t n)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = 0;
+    if (len <= 0)
+        return;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    snprintf(out, n, "%s/../%s", exe, CLI_WEIGHTS_DEFAULT);
+}
+
+char *cli_resolve_weights(const char *flag)
+{
+    if (flag)
+        return strdup(flag);
+    const char *env = getenv("MOBILESAM_WEIGHTS");
+    if (env && *env)
+        return strdup(env);
+    if (is_file(CLI_WEIGHTS_DEFAULT))
+        return strdup(CLI_WEIGHTS_DEFAULT);
+    char beside[PATH_MAX + 64];
+    weights_beside_exe(beside, sizeof beside);
+    if (beside[0] && is_file(beside))
+        return strdup(beside);
+    cli_error("no weights found (looked for %s here and beside the "
+              "executable): run scripts/setup.sh, set MOBILESAM_WEIGHTS "
+              "or pass -w FILE",
+              CLI_WEIGHTS_DEFAULT);
+    return NULL;
+}
+
+int cli_parse_threads(const char *cmd, const char *flag)
+{
+    const char *src = flag ? "--threads" : "MOBILESAM_THREADS";
+    const char *s = flag ? flag : getenv("MOBILESAM_THREADS");
+    if (!s || (!flag && !*s))
+        return 0;
+    long n;
+    if (args_parse_int(s, 1, 4096, &n)) {
+        cli_usage(cmd, "%s: expected a positive integer, got '%s'", src, s);
+        return -1;
+    }
+    return (int)n;
+}
+
+int cli_load_model(const char *path, mobilesam_model **model)
+{
+    mobilesam_error err = {{0}};
+    if (mobilesam_load(path, model, &err) != MOBILESAM_OK) {
+        cli_file_error(path, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}

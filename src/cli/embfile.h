@@ -1,0 +1,27 @@
+/*
+ * embfile.h - saved image embeddings: a (1, 256, 64, 64) float32 .npy whose
+ * header comment carries the metadata needed to use it safely later:
+ *   mobilesam {"version":1,"weights_id":"<16 hex>","width":W,"height":H,
+ *              "resized_w":w,"resized_h":h}
+ * (compact JSON, one line). numpy.load ignores the comment.
+ */
+#ifndef MOBILESAM_CLI_EMBFILE_H
+#define MOBILESAM_CLI_EMBFILE_H
+
+#include "mobilesam.h"
+#include "output.h"
+
+#define EMBFILE_VERSION 1
+
+/* Adds the embedding file to the output set. Returns 0, or -1 after
+ * printing an error. */
+int embfile_write(out_set *outs, const char *path, const mobilesam_model *model,
+                  const mobilesam_embedding *emb);
+
+/* Loads an embedding file, refusing it (one line naming the file) when it
+ * has no mobilesam metadata, was made with other weights than `model`, or
+ * for an image whose size is not width x height. */
+int embfile_read(const char *path, const mobilesam_model *model, int width,
+                 int height, mobilesam_embedding **out);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * main.c - entry point of the mobilesam tool: global flags, then dispatch
+ * to a subcommand from the table below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+#define MOBILESAM_CLI_VERSION "0.1.0"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"seg", cmd_seg, "segment objects from points, boxes or a mask"},
+    {"embed", cmd_embed, "save an image's embedding for 'seg --embedding'"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(void)
+{
+    printf("usage: mobilesam [--version] [--help] COMMAND [ARGS...]\n"
+           "\n"
+           "MobileSAM (Segment Anything with a TinyViT encoder) on the CPU.\n"
+           "\n"
+           "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    printf("\n"
+           "'mobilesam COMMAND --help' describes a command. Exit status: 0 "
+           "success,\n1 bad input data (image, weights, prompts), 2 bad "
+           "command line.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage(NULL, "missing COMMAND");
+    const char *arg = argv[1];
+    if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+        usage();
+        return CLI_OK;
+    }
+    if (!strcmp(arg, "--version")) {
+        printf("mobilesam %s\n", MOBILESAM_CLI_VERSION);
+        return CLI_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(arg, commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    if (arg[0] == '-')
+        return cli_usage(NULL, "unknown option '%s'", arg);
+    return cli_usage(NULL, "unknown command '%s'", arg);
+}

@@ -1,0 +1,21 @@
+/*
+ * overlay.h - a picture of a segmentation for people: the masks blended
+ * over the image (alpha 0.5, a distinct colour per object and mask), the
+ * prompt points as discs (green foreground, red background) and the boxes
+ * as rectangles in their object's colour.
+ */
+#ifndef MOBILESAM_CLI_OVERLAY_H
+#define MOBILESAM_CLI_OVERLAY_H
+
+#include <stdint.h>
+
+#include "io/image.h"
+#include "mobilesam.h"
+#include "prompts.h"
+
+/* Returns a new RGB buffer of the image's size (caller frees), or NULL when
+ * out of memory. results holds one entry per object of `prompts`. */
+uint8_t *overlay_render(const msam_image *img, const prompt_set *prompts,
+                        const mobilesam_result *results);
+
+#endif

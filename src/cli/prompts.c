@@ -1,0 +1,507 @@
+/*
+ * prompts.c - see prompts.h. cJSON does the parsing; since it keeps no
+ * positions, a small scanner over the (already valid) text finds the line of
+ * an offending object or key so that messages can say "line 3: ...".
+ */
+#include "prompts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "common.h"
+#include "io/npy.h"
+
+void prompts_init(prompt_set *s, const char *cmd)
+{
+    memset(s, 0, sizeof *s);
+    s->cmd = cmd;
+}
+
+static void free_object(prompt_object *o)
+{
+    free(o->points);
+    free(o->labels);
+    free(o->mask_path);
+    free(o->mask);
+}
+
+void prompts_free(prompt_set *s)
+{
+    for (int i = 0; i < s->n; i++)
+        free_object(&s->objects[i]);
+    free(s->objects);
+    free(s->file);
+    prompts_init(s, s->cmd);
+}
+
+prompt_object *prompts_append(prompt_set *s)
+{
+    prompt_object *objs =
+        realloc(s->objects, (size_t)(s->n + 1) * sizeof *objs);
+    if (!objs)
+        return NULL;
+    s->objects = objs;
+    memset(&objs[s->n], 0, sizeof objs[0]);
+    return &objs[s->n++];
+}
+
+/* One error about an object: "file: line N: ..." or "mobilesam <cmd>: ...". */
+static void object_error(const prompt_set *s, const prompt_object *o,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void object_error(const prompt_set *s, const prompt_object *o,
+                         const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->file)
+        cli_file_error(s->file, "line %d: %s", o->line, msg);
+    else
+        cli_cmd_error(s->cmd, "%s", msg);
+}
+
+/* ---- positions in the JSON text ---------------------------------------- */
+
+typedef struct {
+    const char *text; /* whole file, NUL-terminated */
+    const char *root; /* the top-level value */
+    const char *file;
+} json_doc;
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p)
+{
+    for (p++; *p && *p != '"'; p++)
+        if (*p == '\\' && p[1])
+            p++;
+    return *p ? p + 1 : p;
+}
+
+static const char *skip_value(const char *p)
+{
+    if (*p == '"')
+        return skip_string(p);
+    if (*p != '[' && *p != '{') {
+        while (*p && !strchr(",]} \t\r\n", *p))
+            p++;
+        return p;
+    }
+    int depth = 0;
+    while (*p) {
+        if (*p == '"') {
+            p = skip_string(p);
+            continue;
+        }
+        if (*p == '[' || *p == '{')
+            depth++;
+        else if ((*p == ']' || *p == '}') && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return p;
+}
+
+/* Start of element i of the array at p. */
+static const char *array_element(const char *p, int i)
+{
+    p = skip_ws(p + 1);
+    for (int k = 0; k < i && *p && *p != ']'; k++) {
+        p = skip_ws(skip_value(p));
+        if (*p == ',')
+            p = skip_ws(p + 1);
+    }
+    return p;
+}
+
+/* Start of the value of `key` in the object at p (p itself if absent). */
+static const char *object_member(const char *p, const char *key)
+{
+    size_t len = strlen(key);
+    const char *q = skip_ws(p + 1);
+    while (*q == '"') {
+        const char *end = skip_string(q);
+        int match = (size_t)(end - q) == len + 2 && !strncmp(q + 1, key, len);
+        q = skip_ws(end);
+        if (*q == ':')
+            q = skip_ws(q + 1);
+        if (match)
+            return q;
+        q = skip_ws(skip_value(q));
+        if (*q == ',')
+            q = skip_ws(q + 1);
+    }
+    return p;
+}
+
+static int line_at(const json_doc *d, const char *pos)
+{
+    int line = 1;
+    for (const char *c = d->text; c < pos && *c; c++)
+        line += *c == '\n';
+    return line;
+}
+
+static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_file_error(d->file, "line %d: %s", line_at(d, pos), msg);
+    return -1;
+}
+
+/* ---- reading the file ---------------------------------------------------- */
+
+/* Reads a whole file, NUL-terminated; NULL after printing an error. */
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        cli_file_error(path, "cannot open file: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - len - 1, fp);
+        if (len < cap - 1)
+            break;
+        char *bigger = realloc(buf, cap *= 2);
+        if (!bigger)
+            free(buf);
+        buf = bigger;
+    }
+    int failed = ferror(fp);
+    fclose(fp);
+    if (!buf || failed) {
+        cli_file_error(path, buf ? "cannot read file" : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        cli_file_error(path, "not a JSON text file (contains NUL bytes)");
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int is_coord(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
+           fabs(v->valuedouble) < 1e30;
+}
+
+static int parse_points(const json_doc *d, const char *at, const cJSON *v,
+                        prompt_object *o)
+{
+    const char *pos = object_member(at, "points");
+    const char *want = "\"points\" must be a list of [x, y] pairs";
+    if (!cJSON_IsArray(v))
+        return doc_error(d, pos, "%s", want);
+    int n = cJSON_GetArraySize(v);
+    o->points = malloc(2 * (size_t)(n ? n : 1) * sizeof(float));
+    if (!o->points)
+        return doc_error(d, pos, "out of memory");
+    int i = 0;
+    for (const cJSON *pt = v->child; pt; pt = pt->next, i++) {
+        if (!cJSON_IsArray(pt) || cJSON_GetArraySize(pt) != 2 ||
+            !is_coord(pt->child) || !is_coord(pt->child->next))
+            return doc_error(d, array_element(pos, i), "%s", want);
+        o->points[2 * i] = (float)pt->child->valuedouble;
+        o->points[2 * i + 1] = (float)pt->child->next->valuedouble;
+    }
+    o->n_points = n;
+    return 0;
+}
+
+static int parse_labels(const json_doc *d, const char *at, const cJSON *v,
+                        prompt_object *o)
+{
+    const char *pos = object_member(at, "labels");
+    if (!cJSON_IsArray(v))
+        return doc_error(d, pos, "\"labels\" must be a list of 0 or 1");
+    int n = cJSON_GetArraySize(v);
+    o->labels = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (!o->labels)
+        return doc_error(d, pos, "out of memory");
+    int i = 0;
+    for (const cJSON *l = v->child; l; l = l->next, i++) {
+        double x = cJSON_IsNumber(l) ? l->valuedouble : NAN;
+        if (!(x == floor(x) && fabs(x) < 1e6))
+            return doc_error(d, array_element(pos, i),
+                             "\"labels\" must be a list of 0 or 1");
+        o->labels[i] = (int)x;
+    }
+    o->n_labels = n;
+    return 0;
+}
+
+static int parse_box(const json_doc *d, const char *at, const cJSON *v,
+                     prompt_object *o)
+{
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 4)
+        return doc_error(d, object_member(at, "box"),
+                         "\"box\" must be [x0, y0, x1, y1]");
+    int i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+        if (!is_coord(c))
+            return doc_error(d, object_member(at, "box"),
+                             "\"box\" must be [x0, y0, x1, y1]");
+        o->box[i] = (float)c->valuedouble;
+    }
+    o->has_box = 1;
+    return 0;
+}
+
+/* mask_input is relative to the directory of the prompts file. */
+static int parse_mask_input(const json_doc *d, const char *at, const cJSON *v,
+                            prompt_object *o)
+{
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        return doc_error(d, object_member(at, "mask_input"),
+                         "\"mask_input\" must be the path of a .npy file");
+    const char *name = v->valuestring;
+    const char *slash = strrchr(d->file, '/');
+    int dir_len = (name[0] == '/' || !slash) ? 0 : (int)(slash - d->file) + 1;
+    size_t len = (size_t)dir_len + strlen(name) + 1;
+    o->mask_path = malloc(len);
+    if (!o->mask_path)
+        return doc_error(d, at, "out of memory");
+    snprintf(o->mask_path, len, "%.*s%s", dir_len, d->file, name);
+    return 0;
+}
+
+static int all_foreground(const json_doc *d, const char *at, prompt_object *o)
+{
+    o->labels = malloc((size_t)(o->n_points ? o->n_points : 1) * sizeof(int));
+    if (!o->labels)
+        return doc_error(d, at, "out of memory");
+    for (int i = 0; i < o->n_points; i++)
+        o->labels[i] = 1;
+    o->n_labels = o->n_points;
+    return 0;
+}
+
+static int parse_object(const json_doc *d, const cJSON *item, int index,
+                        prompt_object *o)
+{
+    static const char *const keys[] = {"points", "labels", "box", "mask_input"};
+    const char *at = array_element(d->root, index);
+    o->line = line_at(d, at);
+    if (!cJSON_IsObject(item))
+        return doc_error(d, at, "expected a list of objects");
+    for (const cJSON *m = item->child; m; m = m->next) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            known |= strcmp(m->string, keys[k]) == 0;
+        if (!known)
+            return doc_error(d, object_member(at, m->string),
+                             "unknown key \"%s\" (expected points, labels, "
+                             "box, mask_input)",
+                             m->string);
+    }
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(item, "points")) &&
+        parse_points(d, at, v, o))
+        return -1;
+    v = cJSON_GetObjectItemCaseSensitive(item, "labels");
+    if (v ? parse_labels(d, at, v, o) : all_foreground(d, at, o))
+        return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(item, "box")) &&
+        parse_box(d, at, v, o))
+        return -1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(item, "mask_input")) &&
+        parse_mask_input(d, at, v, o))
+        return -1;
+    if (!o->n_points && !o->has_box)
+        return doc_error(d, at, "object has neither \"points\" nor \"box\"");
+    return 0;
+}
+
+static int parse_root(prompt_set *s, const json_doc *d, const cJSON *root)
+{
+    if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0)
+        return doc_error(d, d->root, "expected a list of objects");
+    int i = 0;
+    for (const cJSON *item = root->child; item; item = item->next, i++) {
+        prompt_object *o = prompts_append(s);
+        if (!o)
+            return doc_error(d, d->root, "out of memory");
+        if (parse_object(d, item, i, o))
+            return -1;
+    }
+    return 0;
+}
+
+int prompts_read_file(prompt_set *s, const char *path)
+{
+    char *text = read_text(path);
+    if (!text)
+        return -1;
+    s->file = strdup(path);
+    json_doc d = {text, text, path};
+    if (!strncmp(text, "\xEF\xBB\xBF", 3))
+        d.root += 3;
+    d.root = skip_ws(d.root);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    int rc;
+    if (!s->file)
+        rc = doc_error(&d, text, "out of memory");
+    else if (!root && !*d.root)
+        rc = doc_error(&d, d.root, "empty file (expected a list of objects)");
+    else if (!root)
+        rc = doc_error(&d, end ? end : text, "malformed JSON");
+    else
+        rc = parse_root(s, &d, root);
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+static int inside(float x, float y, int width, int height)
+{
+    return x >= 0 && y >= 0 && x <= (float)width && y <= (float)height;
+}
+
+static int validate_labels(const prompt_set *s, const prompt_object *o)
+{
+    if (o->n_labels != o->n_points) {
+        object_error(s, o, "%d label%s for %d point%s", o->n_labels,
+                     o->n_labels == 1 ? "" : "s", o->n_points,
+                     o->n_points == 1 ? "" : "s");
+        return -1;
+    }
+    for (int i = 0; i < o->n_labels; i++) {
+        if (o->labels[i] != 0 && o->labels[i] != 1) {
+            object_error(s, o,
+                         "label %d is not 0 (background) or 1 "
+                         "(foreground)",
+                         o->labels[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_geometry(const prompt_set *s, const prompt_object *o,
+                             int width, int height)
+{
+    for (int i = 0; i < o->n_points; i++) {
+        float x = o->points[2 * i], y = o->points[2 * i + 1];
+        if (!inside(x, y, width, height)) {
+            object_error(s, o, "point (%g, %g) is outside the image (%dx%d)", x,
+                         y, width, height);
+            return -1;
+        }
+    }
+    if (!o->has_box)
+        return 0;
+    const float *b = o->box;
+    if (b[2] < b[0] || b[3] < b[1]) {
+        object_error(s, o, "box (%g, %g, %g, %g): %s", b[0], b[1], b[2], b[3],
+                     b[2] < b[0] ? "x1 < x0" : "y1 < y0");
+        return -1;
+    }
+    if (!inside(b[0], b[1], width, height) ||
+        !inside(b[2], b[3], width, height)) {
+        object_error(s, o, "box (%g, %g, %g, %g) is outside the image (%dx%d)",
+                     b[0], b[1], b[2], b[3], width, height);
+        return -1;
+    }
+    return 0;
+}
+
+int prompts_validate(const prompt_set *s, int width, int height)
+{
+    for (int i = 0; i < s->n; i++) {
+        const prompt_object *o = &s->objects[i];
+        if (!o->n_points && !o->has_box) {
+            object_error(s, o, "no prompt: give --point, --box or --prompts");
+            return -1;
+        }
+        if (validate_labels(s, o) || validate_geometry(s, o, width, height))
+            return -1;
+    }
+    return 0;
+}
+
+static int load_mask(prompt_object *o)
+{
+    npy_array a;
+    char err[512];
+    const size_t n = (size_t)MOBILESAM_LOWRES * MOBILESAM_LOWRES;
+    if (npy_read(o->mask_path, &a, err, sizeof err) != 0) {
+        cli_file_error(o->mask_path, "%s", err);
+        return -1;
+    }
+    /* Leading 1s are allowed so that a (1, 1, 256, 256) --logits file of a
+     * single mask can be fed back as is. */
+    int ok = a.ndim >= 2 && a.shape[a.ndim - 1] == MOBILESAM_LOWRES &&
+             a.shape[a.ndim - 2] == MOBILESAM_LOWRES && a.numel == n;
+    if (!ok) {
+        char shape[128] = "(";
+        for (int d = 0; d < a.ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape),
+                     d ? ", %ld" : "%ld", a.shape[d]);
+        strcat(shape, a.ndim == 1 ? ",)" : ")");
+        cli_file_error(o->mask_path,
+                       "mask input has shape %s, expected "
+                       "(256, 256) or (1, 256, 256)",
+                       shape);
+        npy_free(&a);
+        return -1;
+    }
+    o->mask = malloc(n * sizeof(float));
+    if (o->mask)
+        memcpy(o->mask, a.data, n * sizeof(float));
+    npy_free(&a);
+    if (!o->mask)
+        cli_file_error(o->mask_path, "out of memory");
+    return o->mask ? 0 : -1;
+}
+
+int prompts_load_masks(prompt_set *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->objects[i].mask_path && !s->objects[i].mask &&
+            load_mask(&s->objects[i]))
+            return -1;
+    return 0;
+}
+
+void prompts_to_api(const prompt_set *s, int multimask, mobilesam_prompt *out)
+{
+    for (int i = 0; i < s->n; i++) {
+        const prompt_object *o = &s->objects[i];
+        out[i].points = o->n_points ? o->points : NULL;
+        out[i].labels = o->n_points ? o->labels : NULL;
+        out[i].n_points = o->n_points;
+        out[i].box = o->has_box ? o->box : NULL;
+        out[i].mask_input = o->mask;
+        out[i].multimask = multimask;
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * prompts.h - the objects to segment, from the command-line flags or from a
+ * prompts JSON file:
+ *   [{"points": [[x, y], ...], "labels": [1, 0, ...],
+ *     "box": [x0, y0, x1, y1], "mask_input": "logits.npy"}, ...]
+ * (every field optional, but each object needs points or a box; labels
+ * default to all 1; mask_input is relative to the JSON file's directory).
+ * Errors are printed as one line naming the file and, for JSON, the line.
+ */
+#ifndef MOBILESAM_CLI_PROMPTS_H
+#define MOBILESAM_CLI_PROMPTS_H
+
+#include "mobilesam.h"
+
+typedef struct {
+    float *points; /* n_points (x, y) pairs, original-image pixels */
+    int n_points;
+    int *labels; /* n_labels values (validated against n_points later) */
+    int n_labels;
+    float box[4];
+    int has_box;
+    char *mask_path; /* NULL when there is no mask input */
+    float *mask;     /* 256x256 logits once prompts_load_masks() ran */
+    int line;        /* line of the object in the prompts file, 0 for flags */
+} prompt_object;
+
+typedef struct {
+    prompt_object *objects;
+    int n;
+    char *file;      /* the prompts file; NULL when built from flags */
+    const char *cmd; /* subcommand, for messages about flag prompts */
+} prompt_set;
+
+void prompts_init(prompt_set *s, const char *cmd);
+void prompts_free(prompt_set *s);
+
+/* Appends a zeroed object (owned by the set; fill it with malloc'd arrays),
+ * or returns NULL when out of memory. */
+prompt_object *prompts_append(prompt_set *s);
+
+/* Parses a prompts JSON file. Returns 0, or -1 after printing an error. */
+int prompts_read_file(prompt_set *s, const char *path);
+
+/* Checks every object against an image of width x height: label count and
+ * values, box corners in order, points and boxes inside the image
+ * (0 <= x <= width, 0 <= y <= height), at least one point or a box.
+ * Returns 0, or -1 after printing an error. */
+int prompts_validate(const prompt_set *s, int width, int height);
+
+/* Reads the mask inputs: (256, 256) or (1, 256, 256) float .npy files.
+ * Returns 0, or -1 after printing an error naming the mask file. */
+int prompts_load_masks(prompt_set *s);
+
+/* Fills out[0..s->n) for mobilesam_predict; points into the set. */
+void prompts_to_api(const prompt_set *s, int multimask, mobilesam_prompt *out);
+
+#endif

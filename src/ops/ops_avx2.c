@@ -1,0 +1,108 @@
+/*
+ * ops_avx2.c - AVX2 + FMA row kernels: the vector primitives for 8 float
+ * lanes, then the shared kernel bodies of ops_simd_body.h, exported as the
+ * table ops_kernels_avx2. The whole file is compiled for that target with
+ * `#pragma GCC target`, so the rest of the library stays baseline x86-64;
+ * ops_init() only selects this table when the CPU reports AVX2 and FMA.
+ */
+#include "ops/ops_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+#define W 8
+#define PFX(name) avx2_##name
+#define INL static inline __attribute__((always_inline))
+
+typedef __m256 vf;
+typedef __m256i vi;
+typedef __m256 vm;
+
+INL __m256i tail_mask(int n) /* lanes < n set, n in [0, 8] */
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+INL vf v_zero(void) { return _mm256_setzero_ps(); }
+INL vf v_set1(float a) { return _mm256_set1_ps(a); }
+INL vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+INL void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
+INL vf v_loadn(const float *p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+INL vf v_loadn_fill(const float *p, int n, float fill)
+{
+    __m256i m = tail_mask(n);
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+INL void v_storen(float *p, vf a, int n) { _mm256_maskstore_ps(p, tail_mask(n), a); }
+INL vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+INL vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+INL vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+INL vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+INL vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+INL vf v_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+INL vf v_fms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
+INL vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+INL vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+INL vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+INL float v_hsum(vf a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+INL float v_hmax(vf a)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+INL vm v_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+INL vm v_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+INL int v_any(vm m) { return _mm256_movemask_ps(m) != 0; }
+INL vf v_sel(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+INL vf v_rint(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+INL vf v_pow2i(vf n)
+{
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+INL vi v_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+INL vi v_iset1(int a) { return _mm256_set1_epi32(a); }
+INL vi v_iadd(vi a, vi b) { return _mm256_add_epi32(a, b); }
+INL vi v_imin(vi a, vi b) { return _mm256_min_epi32(a, b); }
+INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim): the compare gives -1 */
+{
+    return _mm256_sub_epi32(a, _mm256_cmpgt_epi32(lim, a));
+}
+INL vf v_i2f(vi a) { return _mm256_cvtepi32_ps(a); }
+INL vi v_f2i_trunc(vf a) { return _mm256_cvttps_epi32(a); }
+INL vf v_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
+
+#include "ops/ops_simd_body.h"
+
+const ops_kernels ops_kernels_avx2 = {
+    .gelu = avx2_gelu,
+    .relu = avx2_relu,
+    .add = avx2_add,
+    .add_to = avx2_add_to,
+    .bias_act = avx2_bias_act,
+    .layernorm = avx2_layernorm,
+    .softmax = avx2_softmax,
+    .dwconv3x3 = avx2_dwconv3x3,
+    .attention = avx2_attention,
+    .resize_row = avx2_resize_row,
+};
+
+#pragma GCC pop_options
+
+#else
+const ops_kernels ops_kernels_avx2 = {0};
+#endif

@@ -1,0 +1,97 @@
+/*
+ * ops_avx512.c - AVX-512 (F/BW/DQ/VL + FMA) row kernels: the vector
+ * primitives for 16 float lanes, then the shared kernel bodies of
+ * ops_simd_body.h, exported as the table ops_kernels_avx512. The whole file
+ * is compiled for that target with `#pragma GCC target`, so the rest of the
+ * library stays baseline x86-64; ops_init() only selects this table when
+ * the CPU reports the features.
+ */
+#include "ops/ops_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+
+#define W 16
+#define PFX(name) avx512_##name
+#define INL static inline __attribute__((always_inline))
+
+typedef __m512 vf;
+typedef __m512i vi;
+typedef __mmask16 vm;
+
+INL __mmask16 tail_mask(int n) { return (__mmask16)((1u << n) - 1u); } /* n in [0,16] */
+
+INL vf v_zero(void) { return _mm512_setzero_ps(); }
+INL vf v_set1(float a) { return _mm512_set1_ps(a); }
+INL vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+INL void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
+/* n lanes from p (n in [0, W]), the others `fill` */
+INL vf v_loadn_fill(const float *p, int n, float fill)
+{
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p);
+}
+INL vf v_loadn(const float *p, int n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
+INL void v_storen(float *p, vf a, int n) { _mm512_mask_storeu_ps(p, tail_mask(n), a); }
+INL vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+INL vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+INL vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+INL vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+INL vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }   /* a*b+c */
+INL vf v_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /* c-a*b */
+INL vf v_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }   /* a*b-c */
+/* x86 semantics: if either is NaN the SECOND operand is returned */
+INL vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+INL vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+INL vf v_abs(vf a) { return _mm512_abs_ps(a); }
+INL float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+INL float v_hmax(vf a) { return _mm512_reduce_max_ps(a); }
+INL vm v_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+INL vm v_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+INL int v_any(vm m) { return m != 0; }
+INL vf v_sel(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
+INL vf v_rint(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* 2^n for integral n in [-126, 128] (128 gives +inf) */
+INL vf v_pow2i(vf n)
+{
+    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+/* integer lanes (bilinear resize indices) */
+INL vi v_iota(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+INL vi v_iset1(int a) { return _mm512_set1_epi32(a); }
+INL vi v_iadd(vi a, vi b) { return _mm512_add_epi32(a, b); }
+INL vi v_imin(vi a, vi b) { return _mm512_min_epi32(a, b); }
+INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim) */
+{
+    return _mm512_mask_add_epi32(a, _mm512_cmplt_epi32_mask(a, lim), a, _mm512_set1_epi32(1));
+}
+INL vf v_i2f(vi a) { return _mm512_cvtepi32_ps(a); }
+INL vi v_f2i_trunc(vf a) { return _mm512_cvttps_epi32(a); }
+INL vf v_gather(const float *base, vi idx) { return _mm512_i32gather_ps(idx, base, 4); }
+
+#include "ops/ops_simd_body.h"
+
+const ops_kernels ops_kernels_avx512 = {
+    .gelu = avx512_gelu,
+    .relu = avx512_relu,
+    .add = avx512_add,
+    .add_to = avx512_add_to,
+    .bias_act = avx512_bias_act,
+    .layernorm = avx512_layernorm,
+    .softmax = avx512_softmax,
+    .dwconv3x3 = avx512_dwconv3x3,
+    .attention = avx512_attention,
+    .resize_row = avx512_resize_row,
+};
+
+#pragma GCC pop_options
+
+#else
+const ops_kernels ops_kernels_avx512 = {0};
+#endif

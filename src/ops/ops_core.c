@@ -1,0 +1,146 @@
+/*
+ * ops_core.c - CPU detection, ISA dispatch and thread control.
+ *
+ * ops_init() picks the best kernel table the CPU supports (overridable with
+ * MOBILESAM_ISA=scalar|avx2|avx512, clamped to the CPU); ops_force_isa()
+ * switches tables at run time (tests). The table starts out as the portable
+ * one, and every public kernel calls ops_ensure_init(), so using a kernel
+ * before ops_init() is safe.
+ */
+#include "ops/ops_internal.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+ops_kernels ops_k;
+
+static volatile int g_inited = 0;
+static ops_isa g_cpu_isa = OPS_ISA_SCALAR;
+static ops_isa g_cur_isa = OPS_ISA_SCALAR;
+static int g_threads = 0; /* 0: not set -> online cores */
+
+static ops_isa detect_cpu(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+        return OPS_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return OPS_ISA_AVX2;
+#endif
+    return OPS_ISA_SCALAR;
+}
+
+static void set_table(ops_isa isa)
+{
+    if (isa > g_cpu_isa) isa = g_cpu_isa;
+    if (isa < OPS_ISA_SCALAR) isa = OPS_ISA_SCALAR;
+    const ops_kernels *t = NULL;
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    case OPS_ISA_AVX512: t = &ops_kernels_avx512; break;
+    case OPS_ISA_AVX2: t = &ops_kernels_avx2; break;
+#endif
+    default: isa = OPS_ISA_SCALAR; break;
+    }
+    /* start from the portable table; a SIMD table overrides what it has */
+    ops_kernels k = ops_kernels_scalar;
+    if (t) {
+#define TAKE(f) if (t->f) k.f = t->f
+        TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(bias_act);
+        TAKE(layernorm); TAKE(softmax); TAKE(dwconv3x3); TAKE(attention);
+        TAKE(resize_row);
+#undef TAKE
+    }
+    ops_k = k;
+    g_cur_isa = isa;
+}
+
+void ops_init(void)
+{
+    if (g_inited) return;
+#pragma omp critical(ops_init_lock)
+    {
+        if (!g_inited) {
+            g_cpu_isa = detect_cpu();
+            ops_isa want = g_cpu_isa;
+            const char *env = getenv("MOBILESAM_ISA");
+            if (env && *env) {
+                if (!strcasecmp(env, "scalar")) want = OPS_ISA_SCALAR;
+                else if (!strcasecmp(env, "avx2")) want = OPS_ISA_AVX2;
+                else if (!strcasecmp(env, "avx512")) want = OPS_ISA_AVX512;
+            }
+            set_table(want);
+            ops_blas_select();
+            __atomic_store_n(&g_inited, 1, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+void ops_ensure_init(void)
+{
+    if (!__atomic_load_n(&g_inited, __ATOMIC_ACQUIRE)) ops_init();
+}
+
+ops_isa ops_cpu_isa(void)
+{
+    ops_ensure_init();
+    return g_cpu_isa;
+}
+
+ops_isa ops_current_isa(void)
+{
+    ops_ensure_init();
+    return g_cur_isa;
+}
+
+void ops_force_isa(ops_isa isa)
+{
+    ops_ensure_init();
+    set_table(isa);
+}
+
+const char *ops_isa_name(ops_isa isa)
+{
+    switch (isa) {
+    case OPS_ISA_SCALAR: return "scalar";
+    case OPS_ISA_AVX2: return "avx2";
+    case OPS_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+static int online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void ops_set_threads(int n)
+{
+    if (n <= 0) n = online_cores();
+    g_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int ops_get_threads(void)
+{
+    return g_threads > 0 ? g_threads : online_cores();
+}
+
+int ops_threads_for(double work)
+{
+    /* ~64K floats / flops per thread before a fork pays off */
+    if (work < 65536.0 || omp_in_parallel()) return 1;
+    int nt = ops_get_threads();
+    double cap = work / 32768.0;
+    if (cap < nt) nt = (int)cap;
+    return nt < 1 ? 1 : nt;
+}

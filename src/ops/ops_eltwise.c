@@ -1,0 +1,69 @@
+/*
+ * ops_eltwise.c - public element-wise, LayerNorm and softmax kernels:
+ * argument handling and OpenMP splitting around the ops_k row kernels.
+ */
+#include "ops/ops_internal.h"
+
+#define CHUNK 16384 /* floats per parallel work item (multiple of 16) */
+
+#define FOR_CHUNKS(n, work_per_elem, BODY)                                    \
+    do {                                                                      \
+        const size_t n_ = (n);                                                \
+        const long nchunk_ = (long)((n_ + CHUNK - 1) / CHUNK);                \
+        const int nt_ = ops_threads_for((double)n_ * (work_per_elem));        \
+        if (nt_ <= 1) {                                                       \
+            const size_t lo = 0, len = n_;                                    \
+            BODY;                                                             \
+        } else {                                                              \
+            _Pragma("omp parallel for num_threads(nt_) schedule(static)")     \
+            for (long c_ = 0; c_ < nchunk_; c_++) {                           \
+                const size_t lo = (size_t)c_ * CHUNK;                         \
+                const size_t len = (n_ - lo) < CHUNK ? (n_ - lo) : CHUNK;     \
+                BODY;                                                         \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+void ops_gelu(float *x, size_t n)
+{
+    ops_ensure_init();
+    FOR_CHUNKS(n, 16.0, ops_k.gelu(x + lo, len));
+}
+
+void ops_relu(float *x, size_t n)
+{
+    ops_ensure_init();
+    FOR_CHUNKS(n, 1.0, ops_k.relu(x + lo, len));
+}
+
+void ops_add(float *y, const float *x, size_t n)
+{
+    ops_ensure_init();
+    FOR_CHUNKS(n, 1.0, ops_k.add(y + lo, x + lo, len));
+}
+
+void ops_add_to(float *out, const float *a, const float *b, size_t n)
+{
+    ops_ensure_init();
+    FOR_CHUNKS(n, 1.0, ops_k.add_to(out + lo, a + lo, b + lo, len));
+}
+
+void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
+                   const float *b, float eps)
+{
+    ops_ensure_init();
+    if (rows <= 0 || C <= 0) return;
+    const int nt = ops_threads_for((double)rows * C * 4.0);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int r = 0; r < rows; r++)
+        ops_k.layernorm(x + (size_t)r * C, y + (size_t)r * C, C, g, b, eps);
+}
+
+void ops_softmax_rows(float *x, int rows, int cols)
+{
+    ops_ensure_init();
+    if (rows <= 0 || cols <= 0) return;
+    const int nt = ops_threads_for((double)rows * cols * 8.0);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int r = 0; r < rows; r++) ops_k.softmax(x + (size_t)r * cols, cols);
+}

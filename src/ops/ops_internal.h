@@ -1,0 +1,88 @@
+/*
+ * ops_internal.h - private plumbing of the kernels (not part of ops.h).
+ *
+ * The public kernels in ops.h do argument handling, threading (OpenMP over
+ * rows / chunks) and GEMM calls; the innermost loops go through the table
+ * `ops_k` of single-threaded "row kernels", filled by ops_init() with the
+ * portable C versions (ops_scalar.c) or the AVX2 / AVX-512 ones
+ * (ops_avx2.c, ops_avx512.c). A SIMD table may leave entries NULL: those
+ * fall back to the portable kernel.
+ */
+#ifndef MOBILESAM_OPS_INTERNAL_H
+#define MOBILESAM_OPS_INTERNAL_H
+
+#include <stddef.h>
+
+#include "ops/ops.h"
+
+typedef struct ops_kernels {
+    /* element-wise on n floats */
+    void (*gelu)(float *x, size_t n);
+    void (*relu)(float *x, size_t n);
+    void (*add)(float *y, const float *x, size_t n);
+    void (*add_to)(float *out, const float *a, const float *b, size_t n);
+    /* one row of n: y = act(y + b), b may be NULL */
+    void (*bias_act)(float *y, const float *b, int n, ops_act act);
+    /* one row of C (y may alias x) */
+    void (*layernorm)(const float *x, float *y, int C, const float *g,
+                      const float *b, float eps);
+    /* one row of n, in place */
+    void (*softmax)(float *x, int n);
+    /* output rows [oy0, oy1) of a depthwise 3x3 conv, pad 1; wt is the
+     * weight REPACKED to (9, C); b may be NULL */
+    void (*dwconv3x3)(const float *x, int H, int W, int C, const float *wt,
+                      const float *b, int stride, float *y, int oy0, int oy1,
+                      ops_act act);
+    /* attention for nq query rows (see ops_attention); bias rows have stride
+     * Nk; scratch holds nq * Nk floats */
+    void (*attention)(const float *q, int ldq, const float *k, int ldk,
+                      const float *v, int ldv, int nq, int Nk, int d,
+                      float scale, const float *bias, float *out, int ldo,
+                      float *scratch);
+    /* one output row of the bilinear resize: rows r0, r1 of the source with
+     * weights h0, h1; horizontal scale ws = (float)sw / dw */
+    void (*resize_row)(const float *r0, const float *r1, float h0, float h1,
+                       int sw, float *dst, int dw, float ws);
+} ops_kernels;
+
+extern ops_kernels ops_k;
+
+/* Lazily runs ops_init() the first time any kernel is used. */
+void ops_ensure_init(void);
+
+/* The tables (ops_avx2.c / ops_avx512.c only define theirs when the
+ * compiler can target those ISAs). */
+extern const ops_kernels ops_kernels_scalar;
+extern const ops_kernels ops_kernels_avx2;
+extern const ops_kernels ops_kernels_avx512;
+
+/* Number of threads to use for `work` units of roughly one flop / float
+ * each: 1 below a threshold or inside a parallel region. */
+int ops_threads_for(double work);
+
+/* Bilinear source index / weight for output index i (PyTorch
+ * compute_source_index_and_lambda, align_corners=False, float32). */
+__attribute__((optimize("fp-contract=off")))
+static inline void ops_bilinear_index(float scale, int i, int in, int out,
+                                      int *i0, int *i1, float *l0, float *l1)
+{
+    if (in == out) {
+        *i0 = *i1 = i;
+        *l0 = 1.0f;
+        *l1 = 0.0f;
+        return;
+    }
+    float src = scale * ((float)i + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    int j = (int)src; /* src >= 0: truncation == floor */
+    if (j > in - 1) j = in - 1;
+    float lam = src - (float)j;
+    if (lam < 0.0f) lam = 0.0f;
+    if (lam > 1.0f) lam = 1.0f;
+    *i0 = j;
+    *i1 = j + ((j < in - 1) ? 1 : 0);
+    *l1 = lam;
+    *l0 = 1.0f - lam;
+}
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * ops_scalar.c - portable C row kernels (the reference table of ops_k).
+ *
+ * Single-threaded; the public wrappers split work across threads. These are
+ * also what non-x86 builds and MOBILESAM_ISA=scalar run, and what the SIMD
+ * tables are checked against.
+ */
+#include "ops/ops_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define SQRT1_2F 0.70710678118654752440f
+
+/* gelu(x) = 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2); the erfc form
+ * keeps full relative precision in the negative tail. */
+static void sc_gelu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * erfcf(-v * SQRT1_2F);
+    }
+}
+
+static void sc_relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+static void sc_add(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+static void sc_add_to(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void sc_bias_act(float *y, const float *b, int n, ops_act act)
+{
+    if (b)
+        for (int i = 0; i < n; i++) y[i] += b[i];
+    if (act == OPS_ACT_GELU) sc_gelu(y, (size_t)n);
+    else if (act == OPS_ACT_RELU) sc_relu(y, (size_t)n);
+}
+
+static void sc_layernorm(const float *x, float *y, int C, const float *g,
+                         const float *b, float eps)
+{
+    double s = 0.0;
+    for (int i = 0; i < C; i++) s += x[i];
+    const double mean = s / C;
+    double v = 0.0;
+    for (int i = 0; i < C; i++) {
+        double t = x[i] - mean;
+        v += t * t;
+    }
+    v /= C;
+    const double rstd = 1.0 / sqrt(v + (double)eps);
+    for (int i = 0; i < C; i++) {
+        float t = (float)((x[i] - mean) * rstd);
+        if (g) t *= g[i];
+        if (b) t += b[i];
+        y[i] = t;
+    }
+}
+
+static void sc_softmax(float *x, int n)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) mx = 0.0f; /* all -inf: avoid NaN from inf - inf */
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float e = expf(x[i] - mx);
+        x[i] = e;
+        s += e;
+    }
+    const float r = 1.0f / s;
+    for (int i = 0; i < n; i++) x[i] *= r;
+}
+
+static void sc_dwconv3x3(const float *x, int H, int W, int C, const float *wt,
+                         const float *b, int stride, float *y, int oy0, int oy1,
+                         ops_act act)
+{
+    const int Wo = (W - 1) / stride + 1;
+    for (int oy = oy0; oy < oy1; oy++) {
+        float *yr = y + (size_t)oy * Wo * C;
+        for (int ox = 0; ox < Wo; ox++) {
+            float *yp = yr + (size_t)ox * C;
+            for (int c = 0; c < C; c++) yp[c] = b ? b[c] : 0.0f;
+            for (int ky = 0; ky < 3; ky++) {
+                int iy = oy * stride - 1 + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < 3; kx++) {
+                    int ix = ox * stride - 1 + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    const float *xp = x + ((size_t)iy * W + ix) * C;
+                    const float *wp = wt + (size_t)(ky * 3 + kx) * C;
+                    for (int c = 0; c < C; c++) yp[c] += wp[c] * xp[c];
+                }
+            }
+            if (act != OPS_ACT_NONE) sc_bias_act(yp, NULL, C, act);
+        }
+    }
+}
+
+static void sc_attention(const float *q, int ldq, const float *k, int ldk,
+                         const float *v, int ldv, int nq, int Nk, int d,
+                         float scale, const float *bias, float *out, int ldo,
+                         float *scratch)
+{
+    for (int i = 0; i < nq; i++) {
+        const float *qi = q + (size_t)i * ldq;
+        float *s = scratch + (size_t)i * Nk;
+        for (int j = 0; j < Nk; j++) {
+            const float *kj = k + (size_t)j * ldk;
+            float acc = 0.0f;
+            for (int t = 0; t < d; t++) acc += qi[t] * kj[t];
+            s[j] = acc * scale;
+            if (bias) s[j] += bias[(size_t)i * Nk + j];
+        }
+        sc_softmax(s, Nk);
+        float *oi = out + (size_t)i * ldo;
+        for (int t = 0; t < d; t++) oi[t] = 0.0f;
+        for (int j = 0; j < Nk; j++) {
+            const float *vj = v + (size_t)j * ldv;
+            const float p = s[j];
+            for (int t = 0; t < d; t++) oi[t] += p * vj[t];
+        }
+    }
+}
+
+/* Kept free of FMA contraction so that every ISA gives identical bits. */
+__attribute__((optimize("fp-contract=off")))
+static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
+                          int sw, float *dst, int dw, float ws)
+{
+    for (int ox = 0; ox < dw; ox++) {
+        int i0, i1;
+        float w0, w1;
+        if (sw == dw) {
+            i0 = i1 = ox;
+            w0 = 1.0f;
+            w1 = 0.0f;
+        } else {
+            float src = ws * ((float)ox + 0.5f) - 0.5f;
+            if (src < 0.0f) src = 0.0f;
+            int j = (int)src;
+            if (j > sw - 1) j = sw - 1;
+            float lam = src - (float)j;
+            lam = lam < 0.0f ? 0.0f : (lam > 1.0f ? 1.0f : lam);
+            i0 = j;
+            i1 = j + (j < sw - 1 ? 1 : 0);
+            w1 = lam;
+            w0 = 1.0f - lam;
+        }
+        float t0 = r0[i0] * w0 + r0[i1] * w1;
+        float t1 = r1[i0] * w0 + r1[i1] * w1;
+        dst[ox] = t0 * h0 + t1 * h1;
+    }
+}
+
+const ops_kernels ops_kernels_scalar = {
+    .gelu = sc_gelu,
+    .relu = sc_relu,
+    .add = sc_add,
+    .add_to = sc_add_to,
+    .bias_act = sc_bias_act,
+    .layernorm = sc_layernorm,
+    .softmax = sc_softmax,
+    .dwconv3x3 = sc_dwconv3x3,
+    .attention = sc_attention,
+    .resize_row = sc_resize_row,
+};

@@ -1,0 +1,297 @@
+/*
+ * test_cli_errors.c - bad data given to the mobilesam executable: each case
+ * is one change to a command that works, and must fail with exit 1 (2 for
+ * usage), exactly one line on stderr naming the offending file, nothing on
+ * stdout and no output file left behind (not even a temporary one).
+ * Needs the fixture pack (MOBILESAM_TESTDATA) for the weights; runs the
+ * decoder only (the embedding is a made-up one with valid metadata).
+ */
+#include "cli_harness.h"
+
+#include "io/image.h"
+#include "io/npy.h"
+#include "mobilesam.h"
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define EMB_FLOATS (256 * 64 * 64)
+
+static char g_dir[1024], g_out[1100];
+static char g_tiny[1200], g_bus[1200], g_weights[1200];
+
+/* dir/name in a static ring of buffers, for building argument lists. */
+static const char *at(const char *dir, const char *name)
+{
+    static char ring[32][4096];
+    static int next;
+    char *p = ring[next++ % 32];
+    snprintf(p, 4096, "%s/%s", dir, name);
+    return p;
+}
+
+static const char *scratch(const char *name)
+{
+    return at(g_dir, name);
+}
+static const char *out(const char *name)
+{
+    return at(g_out, name);
+}
+
+static void clear_outputs(void)
+{
+    ch_rmtree(g_out);
+    mkdir(g_out, 0755);
+}
+
+/* Runs args, expecting `code`, one stderr line containing `mention`, empty
+ * stdout and an empty output directory. */
+static void expect_error(int code, const char *mention, const char *const *args)
+{
+    ch_result r = ch_run(g_dir, args);
+    const char *cmd = ch_cmdline(args);
+    TU_CHECK(r.code == code, "%s: exit %d, expected %d (stderr: %s)", cmd,
+             r.code, code, r.err);
+    TU_CHECK(ch_lines(r.err) == 1 && r.err[strlen(r.err) - 1] == '\n',
+             "%s: expected one line on stderr, got: %s", cmd, r.err);
+    TU_CHECK(strstr(r.err, mention) != NULL,
+             "%s: stderr does not mention "
+             "'%s': %s",
+             cmd, mention, r.err);
+    TU_CHECK(r.out[0] == 0, "%s: stdout not empty: %s", cmd, r.out);
+    char name[256];
+    int left = ch_count_entries(g_out, name, sizeof name);
+    TU_CHECK(left == 0, "%s: %d file(s) left behind, e.g. %s", cmd, left, name);
+    printf("ok exit %d: %s", r.code, r.err);
+    ch_free(&r);
+    clear_outputs();
+}
+
+static int copy_patched(const char *from, const char *to, size_t keep,
+                        size_t offset, const void *patch, size_t n)
+{
+    size_t len;
+    char *data = ch_read(from, &len);
+    if (!data)
+        return -1;
+    if (keep > len)
+        keep = len;
+    if (patch && offset + n <= keep)
+        memcpy(data + offset, patch, n);
+    int rc = ch_write(to, data, keep);
+    free(data);
+    return rc;
+}
+
+static int write_embedding(const char *path, const char *weights_id, int w,
+                           int h)
+{
+    float *zeros = calloc(EMB_FLOATS, sizeof(float));
+    char comment[256], err[256];
+    int rh, rw;
+    image_target_size(h, w, 1024, &rh, &rw);
+    snprintf(comment, sizeof comment,
+             "mobilesam {\"version\":1,\"weights_id\":\"%s\",\"width\":%d,"
+             "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d}",
+             weights_id, w, h, rw, rh);
+    const long shape[4] = {1, 256, 64, 64};
+    int rc = npy_write(path, zeros, shape, 4, weights_id ? comment : NULL, err,
+                       sizeof err);
+    free(zeros);
+    return rc;
+}
+
+static int make_inputs(const char *id)
+{
+    static const uint32_t version2 = 2;
+    size_t wlen;
+    free(ch_read(g_weights, &wlen));
+    float *mask = calloc(128 * 128, sizeof(float));
+    const long mshape[2] = {128, 128};
+    char err[256];
+    int rc =
+        ch_write(scratch("empty.png"), "", 0) ||
+        ch_write(scratch("text.png"), "not a PNG\n", 10) ||
+        ch_write(scratch("bad.json"), "[{\"points\": [[1, 2]]},\n", 23) ||
+        ch_write(scratch("label2.json"),
+                 "[{\"points\": [[1, 2]]},\n {\"points\": [[3, 4]], "
+                 "\"labels\": [2]}]\n",
+                 60) ||
+        copy_patched(g_weights, scratch("magic.msam"), wlen, 0, "NOTSAM", 6) ||
+        copy_patched(g_weights, scratch("trunc.msam"), wlen / 2, 0, NULL, 0) ||
+        copy_patched(g_weights, scratch("version.msam"), wlen, 8, &version2,
+                     4) ||
+        write_embedding(scratch("emb.npy"), id, 97, 61) ||
+        write_embedding(scratch("other.npy"), "0123456789abcdef", 97, 61) ||
+        write_embedding(scratch("nometa.npy"), NULL, 97, 61) ||
+        npy_write(scratch("mask128.npy"), mask, mshape, 2, NULL, err,
+                  sizeof err);
+    free(mask);
+    return rc;
+}
+
+/* The command every case changes one thing of, checked to work first. */
+static void test_baseline(void)
+{
+    const char *const *args =
+        ARGS("seg", g_tiny, "-w", g_weights, "--embedding", scratch("emb.npy"),
+             "--point", "10,10", "-o", out("m.png"), "--json", out("m.json"),
+             "--logits", out("l.npy"));
+    ch_result r = ch_run(g_dir, args);
+    TU_CHECK(r.code == 0, "baseline%s: exit %d: %s", ch_cmdline(args), r.code,
+             r.err);
+    TU_CHECK(ch_exists(out("m.png")) && ch_exists(out("m.json")) &&
+                 ch_exists(out("l.npy")),
+             "baseline: missing outputs");
+    TU_CHECK(r.out[0] == 0 && r.err[0] == 0,
+             "baseline: printed something: %s%s", r.out, r.err);
+    ch_free(&r);
+    clear_outputs();
+}
+
+static void test_images(void)
+{
+    const char *w = g_weights, *o = out("m.png");
+    const char *missing = scratch("missing.png");
+    const char *empty = scratch("empty.png"), *text = scratch("text.png");
+    expect_error(1, missing,
+                 ARGS("seg", missing, "-w", w, "--point", "1,1", "-o", o));
+    expect_error(1, empty,
+                 ARGS("seg", empty, "-w", w, "--point", "1,1", "-o", o));
+    expect_error(1, text,
+                 ARGS("seg", text, "-w", w, "--point", "1,1", "-o", o));
+    /* with an embedding only the image header is read: same refusals */
+    const char *e = scratch("emb.npy");
+    expect_error(1, missing,
+                 ARGS("seg", missing, "-w", w, "--embedding", e, "--point",
+                      "1,1", "-o", o));
+    expect_error(1, empty,
+                 ARGS("seg", empty, "-w", w, "--embedding", e, "--point", "1,1",
+                      "-o", o));
+    expect_error(1, text,
+                 ARGS("seg", text, "-w", w, "--embedding", e, "--point", "1,1",
+                      "-o", o));
+    expect_error(1, text, ARGS("embed", text, "-w", w, "-o", out("e.npy")));
+}
+
+static void test_weights(void)
+{
+    static const char *const bad[] = {"missing.msam", "magic.msam",
+                                      "trunc.msam", "version.msam"};
+    for (int i = 0; i < 4; i++) {
+        const char *w = scratch(bad[i]);
+        expect_error(1, w,
+                     ARGS("seg", g_tiny, "-w", w, "--embedding",
+                          scratch("emb.npy"), "--point", "1,1", "-o",
+                          out("m.png")));
+        expect_error(1, w, ARGS("embed", g_tiny, "-w", w, "-o", out("e.npy")));
+    }
+}
+
+/* Prompt errors, found before the encoder would run (no --embedding). */
+static void test_prompts(void)
+{
+    const char *t = g_tiny, *w = g_weights, *o = out("m.png");
+    const char *bad = scratch("bad.json"), *l2 = scratch("label2.json");
+    expect_error(1, bad, ARGS("seg", t, "-w", w, "--prompts", bad, "-o", o));
+    expect_error(1, "line 2",
+                 ARGS("seg", t, "-w", w, "--prompts", l2, "-o", o));
+    expect_error(1, "2 labels for 1 point",
+                 ARGS("seg", t, "-w", w, "--point", "1,1", "--label", "1",
+                      "--label", "0", "-o", o));
+    expect_error(
+        1, "label 2",
+        ARGS("seg", t, "-w", w, "--point", "1,1", "--label", "2", "-o", o));
+    expect_error(1, "x1 < x0",
+                 ARGS("seg", t, "-w", w, "--box", "50,10,40,20", "-o", o));
+    expect_error(1, "y1 < y0",
+                 ARGS("seg", t, "-w", w, "--box", "10,20,40,10", "-o", o));
+    expect_error(1, "97x61",
+                 ARGS("seg", t, "-w", w, "--point", "97.5,10", "-o", o));
+    expect_error(1, "97x61",
+                 ARGS("seg", t, "-w", w, "--point", "10,-1", "-o", o));
+    expect_error(1, "97x61",
+                 ARGS("seg", t, "-w", w, "--box", "0,0,97,62", "-o", o));
+    const char *m = scratch("mask128.npy");
+    expect_error(
+        1, "(128, 128)",
+        ARGS("seg", t, "-w", w, "--point", "1,1", "--mask-input", m, "-o", o));
+    expect_error(
+        1, m,
+        ARGS("seg", t, "-w", w, "--point", "1,1", "--mask-input", m, "-o", o));
+}
+
+static void test_embeddings(void)
+{
+    const char *w = g_weights, *o = out("m.png");
+    const char *other = scratch("other.npy"), *nometa = scratch("nometa.npy");
+    const char *emb = scratch("emb.npy");
+    expect_error(1, other,
+                 ARGS("seg", g_tiny, "-w", w, "--embedding", other, "--point",
+                      "1,1", "-o", o));
+    expect_error(1, "other weights",
+                 ARGS("seg", g_tiny, "-w", w, "--embedding", other, "--point",
+                      "1,1", "-o", o));
+    expect_error(1, nometa,
+                 ARGS("seg", g_tiny, "-w", w, "--embedding", nometa, "--point",
+                      "1,1", "-o", o));
+    expect_error(1, emb,
+                 ARGS("seg", g_bus, "-w", w, "--embedding", emb, "--point",
+                      "1,1", "-o", o));
+}
+
+/* A failure after some outputs were written (the overlay's name collides
+ * with a mask file) removes them; an existing file is not clobbered. */
+static void test_rollback(void)
+{
+    const char *emb = scratch("emb.npy");
+    expect_error(1, "m_0_1.png",
+                 ARGS("seg", g_tiny, "-w", g_weights, "--embedding", emb,
+                      "--point", "1,1", "--multimask", "-o", out("m.png"),
+                      "--logits", out("l.npy"), "--overlay", out("m_0_1.png")));
+    const char *keep = scratch("keep.png");
+    ch_write(keep, "old", 3);
+    ch_result r = ch_run(g_dir, ARGS("seg", g_tiny, "-w", g_weights, "--point",
+                                     "1,1", "--label", "2", "-o", keep));
+    size_t len;
+    char *data = ch_read(keep, &len);
+    TU_CHECK(r.code == 1 && data && len == 3 && !memcmp(data, "old", 3),
+             "a failed run changed an existing output file (exit %d)", r.code);
+    free(data);
+    ch_free(&r);
+}
+
+int main(void)
+{
+    const char *td = tu_testdata();
+    if (!td)
+        tu_skip("MOBILESAM_TESTDATA is not set");
+    char *dir = ch_mkdtemp();
+    char *weights = dir ? ch_convert_weights(td, dir) : NULL;
+    mobilesam_model *model = NULL;
+    mobilesam_error err = {{0}};
+    if (!weights || mobilesam_load(weights, &model, &err) != MOBILESAM_OK) {
+        fprintf(stderr, "cannot prepare the weights: %s\n", err.message);
+        ch_rmtree(dir);
+        return 1;
+    }
+    snprintf(g_dir, sizeof g_dir, "%s", dir);
+    snprintf(g_out, sizeof g_out, "%s/out", dir);
+    snprintf(g_weights, sizeof g_weights, "%s", weights);
+    snprintf(g_tiny, sizeof g_tiny, "%s/images/tiny.png", td);
+    snprintf(g_bus, sizeof g_bus, "%s/images/bus.png", td);
+    mkdir(g_out, 0755);
+    TU_CHECK(make_inputs(mobilesam_model_id(model)) == 0,
+             "cannot write inputs");
+    mobilesam_free(model);
+
+    test_baseline();
+    test_images();
+    test_weights();
+    test_prompts();
+    test_embeddings();
+    test_rollback();
+    ch_rmtree(dir);
+    free(dir);
+    free(weights);
+    return tu_finish("test_cli_errors");
+}

@@ -1,0 +1,613 @@
+/*
+ * test_ops.c - every kernel of src/ops/ops.h against a plain loop (double
+ * accumulation) on random data with awkward shapes, for every ISA the CPU
+ * supports and with 1 and 2 threads. Prints the worst error per kernel.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/ops.h"
+#include "testutil.h"
+
+static uint32_t rng = 0x12345678u;
+static char ctx[96]; /* "isa/threads" of the current pass */
+
+/* ---- error bookkeeping -------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    double worst; /* worst error / tolerance-scale seen */
+    double worst_abs;
+} kstat;
+
+static kstat stats[32];
+static int nstats;
+
+static kstat *stat_of(const char *name)
+{
+    for (int i = 0; i < nstats; i++)
+        if (!strcmp(stats[i].name, name)) return &stats[i];
+    stats[nstats].name = name;
+    stats[nstats].worst = 0;
+    stats[nstats].worst_abs = 0;
+    return &stats[nstats++];
+}
+
+/* |got - ref| <= tol * max(1, |ref|) for every element. */
+static void check_close(const char *name, const char *what, const float *got,
+                        const double *ref, size_t n, double tol)
+{
+    kstat *st = stat_of(name);
+    double worst = 0, worst_abs = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double scale = fabs(ref[i]) > 1.0 ? fabs(ref[i]) : 1.0;
+        double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= worst_abs)) worst_abs = e;
+        double r = e / scale;
+        if (!(r <= worst)) {
+            worst = r;
+            at = i;
+        }
+    }
+    if (!(worst <= st->worst)) st->worst = worst;
+    if (worst_abs > st->worst_abs) st->worst_abs = worst_abs;
+    TU_CHECK(worst <= tol, "%s [%s] %s: rel err %.3g > %.3g at %zu (got %.9g ref %.9g)",
+             name, ctx, what, worst, tol, at, n ? got[at] : 0.0, n ? ref[at] : 0.0);
+}
+
+static void check_equal(const char *name, const char *what, const float *got,
+                        const float *ref, size_t n)
+{
+    kstat *st = stat_of(name);
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &ref[i], sizeof(float)) != 0) {
+            if (!bad) first = i;
+            bad++;
+        }
+    double d = tu_max_abs_diff(got, ref, n);
+    if (!(d <= st->worst_abs)) st->worst_abs = d;
+    TU_CHECK(bad == 0, "%s [%s] %s: %zu of %zu differ bitwise (first %zu: %.9g vs %.9g)",
+             name, ctx, what, bad, n, first, n ? got[first] : 0.0f, n ? ref[first] : 0.0f);
+}
+
+static float *fbuf(size_t n, float lo, float hi)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    tu_rand_fill(p, n, lo, hi, &rng);
+    return p;
+}
+
+static double *dbuf(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof(double));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static double gelu_d(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+
+static double act_d(double x, ops_act act)
+{
+    if (act == OPS_ACT_GELU) return gelu_d(x);
+    if (act == OPS_ACT_RELU) return x > 0 ? x : 0;
+    return x;
+}
+
+/* ---- GEMM / linear ------------------------------------------------------ */
+
+static void test_gemm(void)
+{
+    static const int sz[][3] = {{17, 33, 67}, {1, 5, 3}, {64, 1, 9}, {40, 70, 129}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                const int M = sz[s][0], N = sz[s][1], K = sz[s][2];
+                const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+                float *A = fbuf((size_t)(ta ? K : M) * lda, -1, 1);
+                float *B = fbuf((size_t)(tb ? N : K) * ldb, -1, 1);
+                float *C = fbuf((size_t)M * ldc, -1, 1);
+                double *R = dbuf((size_t)M * ldc);
+                const float alpha = 0.75f, beta = s % 2 ? 0.0f : -0.5f;
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < ldc; j++) {
+                        double acc = 0;
+                        if (j < N) {
+                            for (int k = 0; k < K; k++) {
+                                double a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                                double b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                                acc += a * b;
+                            }
+                            R[(size_t)i * ldc + j] = alpha * acc + beta * C[(size_t)i * ldc + j];
+                        } else {
+                            R[(size_t)i * ldc + j] = C[(size_t)i * ldc + j]; /* untouched */
+                        }
+                    }
+                ops_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                char what[64];
+                snprintf(what, sizeof what, "%dx%dx%d ta%d tb%d", M, N, K, ta, tb);
+                check_close("gemm", what, C, R, (size_t)M * ldc, 1e-5);
+                free(A); free(B); free(C); free(R);
+            }
+}
+
+static void test_linear(void)
+{
+    static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int res = 0; res < 3; res++) /* none, separate, aliased */
+                for (int act = 0; act < 3; act++) {
+                    const int M = sz[s][0], K = sz[s][1], N = sz[s][2];
+                    float *x = fbuf((size_t)M * K, -1, 1);
+                    float *w = fbuf((size_t)N * K, -0.5f, 0.5f);
+                    float *b = bias ? fbuf(N, -1, 1) : NULL;
+                    float *r = fbuf((size_t)M * N, -2, 2);
+                    float *y = fbuf((size_t)M * N, -9, 9);
+                    float *r_copy = malloc(sizeof(float) * (size_t)M * N);
+                    memcpy(r_copy, r, sizeof(float) * (size_t)M * N);
+                    double *R = dbuf((size_t)M * N);
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double acc = 0;
+                            for (int k = 0; k < K; k++)
+                                acc += (double)x[(size_t)i * K + k] * w[(size_t)j * K + k];
+                            if (b) acc += b[j];
+                            if (res) acc += r[(size_t)i * N + j];
+                            R[(size_t)i * N + j] = act_d(acc, (ops_act)act);
+                        }
+                    const float *resid = NULL;
+                    if (res == 1) resid = r;
+                    if (res == 2) {
+                        memcpy(y, r, sizeof(float) * (size_t)M * N);
+                        resid = y;
+                    }
+                    ops_linear(x, M, K, w, b, N, y, resid, (ops_act)act);
+                    char what[80];
+                    snprintf(what, sizeof what, "%dx%dx%d bias%d res%d act%d", M, K, N,
+                             bias, res, act);
+                    check_close("linear", what, y, R, (size_t)M * N, 2e-5);
+                    if (res == 1) check_equal("linear", "residual untouched", r, r_copy,
+                                              (size_t)M * N);
+                    free(x); free(w); free(b); free(r); free(r_copy); free(y); free(R);
+                }
+}
+
+/* ---- element-wise ------------------------------------------------------- */
+
+static void test_gelu(void)
+{
+    /* dense sweep over [-10, 10] plus special magnitudes */
+    const size_t n = 2000001 + 12;
+    float *x = malloc(sizeof(float) * n);
+    for (size_t i = 0; i + 12 < n; i++) x[i] = -10.0f + 20.0f * (float)i / (float)(n - 13);
+    const float sp[12] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-8f, -1e-8f, 30.0f, -30.0f,
+                          1e5f, -1e5f, 3e38f, -3e38f};
+    memcpy(x + n - 12, sp, sizeof sp);
+    float *y = malloc(sizeof(float) * n);
+    memcpy(y, x, sizeof(float) * n);
+    ops_gelu(y, n);
+    kstat *st = stat_of("gelu");
+    /* |err| <= 1e-6 max(1, |ref|) everywhere; relative error <= 2e-6 for
+     * x >= -5 (further out the float rounding of x/sqrt2 alone moves
+     * erfc(-x/sqrt2) by ~2 z^2 2^-24 relative, while the value is < 1e-6) */
+    double worst = 0, worst_rel = 0;
+    size_t at = 0, at_rel = 0;
+    for (size_t i = 0; i < n; i++) {
+        double ref = gelu_d(x[i]);
+        double e = fabs((double)y[i] - ref);
+        double sc = fabs(ref) > 1.0 ? fabs(ref) : 1.0;
+        if (!(e / sc <= worst)) { worst = e / sc; at = i; }
+        if (x[i] >= -5.0f && fabs(ref) > 1e-30) {
+            double r = e / fabs(ref);
+            if (!(r <= worst_rel)) { worst_rel = r; at_rel = i; }
+        }
+    }
+    if (worst / 1e-6 > st->worst) st->worst = worst / 1e-6;
+    if (worst > st->worst_abs) st->worst_abs = worst;
+    TU_CHECK(worst <= 1e-6, "gelu [%s]: err %.3g at x=%.9g (got %.9g ref %.9g)", ctx,
+             worst, x[at], y[at], gelu_d(x[at]));
+    TU_CHECK(worst_rel <= 2e-6, "gelu [%s]: rel err %.3g at x=%.9g (got %.9g ref %.9g)",
+             ctx, worst_rel, x[at_rel], y[at_rel], gelu_d(x[at_rel]));
+    printf("  gelu [%s]: max err/max(1,|ref|) %.3g (x=%.7g), max rel err (x>=-5) %.3g (x=%.7g)\n",
+           ctx, worst, x[at], worst_rel, x[at_rel]);
+    /* NaN propagates */
+    float nanv[17];
+    for (int i = 0; i < 17; i++) nanv[i] = i == 5 ? NAN : 1.0f;
+    ops_gelu(nanv, 17);
+    TU_CHECK(isnan(nanv[5]) && !isnan(nanv[4]), "gelu [%s]: NaN handling", ctx);
+    /* odd lengths */
+    for (size_t len = 0; len < 40; len++) {
+        float a[40], b[40];
+        tu_rand_fill(a, len, -6, 6, &rng);
+        memcpy(b, a, sizeof a);
+        ops_gelu(a, len);
+        double R[40];
+        for (size_t i = 0; i < len; i++) R[i] = gelu_d(b[i]);
+        check_close("gelu", "short", a, R, len, 1e-6);
+    }
+    free(x); free(y);
+}
+
+static void test_simple_eltwise(void)
+{
+    static const size_t lens[] = {0, 1, 7, 17, 31, 67, 1000, 200003};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const size_t n = lens[li];
+        float *a = fbuf(n, -3, 3), *b = fbuf(n, -3, 3);
+        float *y = malloc(sizeof(float) * (n + 1)), *ref = malloc(sizeof(float) * (n + 1));
+        char what[32];
+        snprintf(what, sizeof what, "n=%zu", n);
+        /* relu */
+        memcpy(y, a, sizeof(float) * n);
+        for (size_t i = 0; i < n; i++) ref[i] = a[i] > 0 ? a[i] : 0.0f;
+        ops_relu(y, n);
+        check_equal("relu", what, y, ref, n);
+        /* add */
+        memcpy(y, a, sizeof(float) * n);
+        for (size_t i = 0; i < n; i++) ref[i] = a[i] + b[i];
+        ops_add(y, b, n);
+        check_equal("add", what, y, ref, n);
+        /* add_to, also with out aliasing an input */
+        ops_add_to(y, b, a, n);
+        for (size_t i = 0; i < n; i++) ref[i] = b[i] + a[i];
+        check_equal("add_to", what, y, ref, n);
+        memcpy(y, a, sizeof(float) * n);
+        ops_add_to(y, y, b, n);
+        for (size_t i = 0; i < n; i++) ref[i] = a[i] + b[i];
+        check_equal("add_to", what, y, ref, n);
+        free(a); free(b); free(y); free(ref);
+    }
+}
+
+/* ---- LayerNorm / softmax ------------------------------------------------- */
+
+static void test_layernorm(void)
+{
+    static const int sz[][2] = {{5, 3}, {3, 17}, {9, 67}, {7, 1}, {33, 128}, {11, 256},
+                                {2049, 64}, {1, 1000}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int variant = 0; variant < 4; variant++) {
+            const int rows = sz[s][0], C = sz[s][1];
+            const size_t n = (size_t)rows * C;
+            float *x = fbuf(n, -2, 2);
+            if (variant == 3) /* large common offset: tests the two-pass variance */
+                for (size_t i = 0; i < n; i++) x[i] = 40.0f + 0.01f * x[i];
+            float *g = variant == 1 ? NULL : fbuf(C, 0.5f, 1.5f);
+            float *b = variant == 2 ? NULL : fbuf(C, -1, 1);
+            float *y = fbuf(n, 0, 1);
+            double *R = dbuf(n);
+            const float eps = variant == 3 ? 1e-6f : 1e-5f;
+            for (int r = 0; r < rows; r++) {
+                const float *xr = x + (size_t)r * C;
+                double m = 0, v = 0;
+                for (int i = 0; i < C; i++) m += xr[i];
+                m /= C;
+                for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+                v /= C;
+                for (int i = 0; i < C; i++) {
+                    double t = (xr[i] - m) / sqrt(v + eps);
+                    if (g) t *= g[i];
+                    if (b) t += b[i];
+                    R[(size_t)r * C + i] = t;
+                }
+            }
+            char what[64];
+            snprintf(what, sizeof what, "%dx%d v%d", rows, C, variant);
+            ops_layernorm(x, y, rows, C, g, b, eps);
+            check_close("layernorm", what, y, R, n, 2e-5);
+            ops_layernorm(x, x, rows, C, g, b, eps); /* in place */
+            check_close("layernorm", what, x, R, n, 2e-5);
+            free(x); free(g); free(b); free(y); free(R);
+        }
+}
+
+static void softmax_ref(const float *x, double *R, int cols)
+{
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < cols; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < cols; i++) s += (R[i] = exp(x[i] - mx));
+    for (int i = 0; i < cols; i++) R[i] /= s;
+}
+
+static void test_softmax(void)
+{
+    static const int sz[][2] = {{3, 1}, {5, 7}, {49, 49}, {9, 67}, {2, 4096}, {600, 196},
+                                {1, 17}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int rows = sz[s][0], cols = sz[s][1];
+        const size_t n = (size_t)rows * cols;
+        float *x = fbuf(n, -20, 20);
+        if (s == 6) x[3] = -INFINITY; /* masked entry */
+        if (s == 3) x[5] = -200.0f;   /* deep underflow */
+        double *R = dbuf(n);
+        for (int r = 0; r < rows; r++) softmax_ref(x + (size_t)r * cols, R + (size_t)r * cols, cols);
+        ops_softmax_rows(x, rows, cols);
+        char what[32];
+        snprintf(what, sizeof what, "%dx%d", rows, cols);
+        check_close("softmax", what, x, R, n, 2e-6);
+        free(x); free(R);
+    }
+}
+
+/* ---- convolutions --------------------------------------------------------- */
+
+static void test_dwconv(void)
+{
+    static const int sz[][3] = {{5, 7, 3}, {1, 1, 17}, {8, 9, 67}, {1, 13, 16},
+                                {13, 1, 33}, {32, 32, 64}, {6, 6, 1}, {4, 5, 320}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int stride = 1; stride <= 2; stride++)
+            for (int variant = 0; variant < 3; variant++) {
+                const int H = sz[s][0], W = sz[s][1], C = sz[s][2];
+                const int Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
+                const ops_act act = (ops_act)variant;
+                float *x = fbuf((size_t)H * W * C, -1, 1);
+                float *w = fbuf((size_t)C * 9, -1, 1);
+                float *b = variant == 1 ? NULL : fbuf(C, -1, 1);
+                float *y = fbuf((size_t)Ho * Wo * C, 0, 1);
+                double *R = dbuf((size_t)Ho * Wo * C);
+                for (int oy = 0; oy < Ho; oy++)
+                    for (int ox = 0; ox < Wo; ox++)
+                        for (int c = 0; c < C; c++) {
+                            double acc = b ? b[c] : 0;
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int iy = oy * stride - 1 + ky, ix = ox * stride - 1 + kx;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    acc += (double)w[c * 9 + ky * 3 + kx] *
+                                           x[((size_t)iy * W + ix) * C + c];
+                                }
+                            R[((size_t)oy * Wo + ox) * C + c] = act_d(acc, act);
+                        }
+                ops_dwconv3x3(x, H, W, C, w, b, stride, y, act);
+                char what[64];
+                snprintf(what, sizeof what, "%dx%dx%d s%d v%d", H, W, C, stride, variant);
+                check_close("dwconv3x3", what, y, R, (size_t)Ho * Wo * C, 1e-5);
+                free(x); free(w); free(b); free(y); free(R);
+            }
+}
+
+static void test_conv2d(void)
+{
+    /* H, W, Cin, Cout, K, stride, pad */
+    static const int sz[][7] = {{7, 9, 3, 17, 3, 2, 1}, {5, 5, 4, 8, 1, 1, 0},
+                                 {6, 7, 5, 3, 2, 2, 0}, {16, 16, 3, 16, 3, 2, 1},
+                                 {8, 8, 6, 5, 1, 2, 0}, {1, 1, 3, 4, 3, 1, 1},
+                                 {9, 4, 67, 7, 3, 1, 1}, {10, 11, 2, 3, 5, 3, 2}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int variant = 0; variant < 2; variant++) {
+            const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
+            const int K = sz[s][4], st = sz[s][5], pad = sz[s][6];
+            const int Ho = (H + 2 * pad - K) / st + 1, Wo = (W + 2 * pad - K) / st + 1;
+            const ops_act act = variant ? OPS_ACT_GELU : OPS_ACT_NONE;
+            float *x = fbuf((size_t)H * W * Cin, -1, 1);
+            float *w = fbuf((size_t)Cout * K * K * Cin, -0.5f, 0.5f);
+            float *b = variant ? fbuf(Cout, -1, 1) : NULL;
+            float *y = fbuf((size_t)Ho * Wo * Cout, 0, 1);
+            const size_t ns = ops_conv2d_scratch(H, W, Cin, K, st, pad);
+            if (K == 1 && st == 1 && pad == 0)
+                TU_CHECK(ns == 0, "conv2d scratch for 1x1 should be 0, got %zu", ns);
+            float *scratch = ns ? fbuf(ns, 0, 1) : NULL;
+            double *R = dbuf((size_t)Ho * Wo * Cout);
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++)
+                    for (int co = 0; co < Cout; co++) {
+                        double acc = b ? b[co] : 0;
+                        for (int ky = 0; ky < K; ky++)
+                            for (int kx = 0; kx < K; kx++) {
+                                int iy = oy * st - pad + ky, ix = ox * st - pad + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                for (int ci = 0; ci < Cin; ci++)
+                                    acc += (double)w[(((size_t)co * K + ky) * K + kx) * Cin + ci] *
+                                           x[((size_t)iy * W + ix) * Cin + ci];
+                            }
+                        R[((size_t)oy * Wo + ox) * Cout + co] = act_d(acc, act);
+                    }
+            ops_conv2d(x, H, W, Cin, w, b, Cout, K, st, pad, y, scratch, act);
+            char what[64];
+            snprintf(what, sizeof what, "%dx%dx%d->%d k%d s%d p%d", H, W, Cin, Cout, K, st, pad);
+            check_close("conv2d", what, y, R, (size_t)Ho * Wo * Cout, 2e-5);
+            free(x); free(w); free(b); free(y); free(scratch); free(R);
+        }
+}
+
+static void test_convT(void)
+{
+    static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int bias = 0; bias < 2; bias++) {
+            const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
+            float *x = fbuf((size_t)H * W * Cin, -1, 1);
+            float *w = fbuf((size_t)Cin * Cout * 4, -1, 1);
+            float *b = bias ? fbuf(Cout, -1, 1) : NULL;
+            float *y = fbuf((size_t)4 * H * W * Cout, 0, 1);
+            float *scratch = fbuf((size_t)4 * H * W * Cout, 0, 1);
+            double *R = dbuf((size_t)4 * H * W * Cout);
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++)
+                    for (int di = 0; di < 2; di++)
+                        for (int dj = 0; dj < 2; dj++)
+                            for (int co = 0; co < Cout; co++) {
+                                double acc = b ? b[co] : 0;
+                                for (int ci = 0; ci < Cin; ci++)
+                                    acc += (double)x[((size_t)i * W + j) * Cin + ci] *
+                                           w[(((size_t)ci * Cout + co) * 2 + di) * 2 + dj];
+                                R[(((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout + co] = acc;
+                            }
+            ops_conv_transpose2x2(x, H, W, Cin, w, b, Cout, y, scratch);
+            char what[64];
+            snprintf(what, sizeof what, "%dx%dx%d->%d b%d", H, W, Cin, Cout, bias);
+            check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout, 1e-5);
+            free(x); free(w); free(b); free(y); free(scratch); free(R);
+        }
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+static void test_attention(void)
+{
+    /* Nq, Nk, d, padding of the row strides, bias */
+    static const int sz[][5] = {{49, 49, 32, 0, 1}, {196, 196, 32, 0, 1}, {7, 4096, 16, 0, 0},
+                                {4096, 7, 16, 0, 0}, {1, 1, 1, 0, 0}, {3, 17, 67, 5, 1},
+                                {13, 5, 8, 3, 0}, {64, 64, 16, 16, 1}, {5, 33, 24, 1, 1},
+                                {100, 49, 32, 96, 0}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int Nq = sz[s][0], Nk = sz[s][1], d = sz[s][2], pad = sz[s][3];
+        const int ldq = d + pad, ldk = d + 2 * pad, ldv = d + pad + 1, ldo = d + 3 * pad;
+        float *q = fbuf((size_t)Nq * ldq, -1, 1);
+        float *k = fbuf((size_t)Nk * ldk, -1, 1);
+        float *v = fbuf((size_t)Nk * ldv, -1, 1);
+        float *bias = sz[s][4] ? fbuf((size_t)Nq * Nk, -2, 2) : NULL;
+        float *out = fbuf((size_t)Nq * ldo, -7, 7);
+        float *scratch = fbuf((size_t)Nq * Nk, 0, 1);
+        double *R = dbuf((size_t)Nq * ldo), *p = dbuf(Nk);
+        const float scale = 1.0f / sqrtf((float)d) * 2.0f;
+        for (int i = 0; i < Nq; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < Nk; j++) {
+                double acc = 0;
+                for (int t = 0; t < d; t++)
+                    acc += (double)q[(size_t)i * ldq + t] * k[(size_t)j * ldk + t];
+                acc *= scale;
+                if (bias) acc += bias[(size_t)i * Nk + j];
+                p[j] = acc;
+                if (acc > mx) mx = acc;
+            }
+            for (int j = 0; j < Nk; j++) sum += (p[j] = exp(p[j] - mx));
+            for (int t = 0; t < ldo; t++) {
+                if (t >= d) {
+                    R[(size_t)i * ldo + t] = out[(size_t)i * ldo + t]; /* untouched */
+                    continue;
+                }
+                double acc = 0;
+                for (int j = 0; j < Nk; j++) acc += p[j] * v[(size_t)j * ldv + t];
+                R[(size_t)i * ldo + t] = acc / sum;
+            }
+        }
+        ops_attention(q, ldq, k, ldk, v, ldv, Nq, Nk, d, scale, bias, out, ldo, scratch);
+        char what[64];
+        snprintf(what, sizeof what, "%dx%dx%d ld+%d bias%d", Nq, Nk, d, pad, sz[s][4]);
+        check_close("attention", what, out, R, (size_t)Nq * ldo, 2e-5);
+        free(q); free(k); free(v); free(bias); free(out); free(scratch); free(R); free(p);
+    }
+}
+
+/* ---- bilinear resize --------------------------------------------------------- */
+
+/* PyTorch's CPU formula, float32, written out independently of the library. */
+static void resize_ref(const float *src, int sh, int sw, int ss, float *dst, int dh, int dw)
+{
+    const float hs = (float)sh / (float)dh, wsc = (float)sw / (float)dw;
+    for (int oy = 0; oy < dh; oy++) {
+        int y0 = oy, y1 = oy;
+        float a0 = 1.0f, a1 = 0.0f;
+        if (sh != dh) {
+            float r = hs * ((float)oy + 0.5f) - 0.5f;
+            if (r < 0) r = 0;
+            y0 = (int)floorf(r);
+            if (y0 > sh - 1) y0 = sh - 1;
+            a1 = fminf(fmaxf(r - (float)y0, 0.0f), 1.0f);
+            y1 = y0 + (y0 < sh - 1);
+            a0 = 1.0f - a1;
+        }
+        for (int ox = 0; ox < dw; ox++) {
+            int x0 = ox, x1 = ox;
+            float b0 = 1.0f, b1 = 0.0f;
+            if (sw != dw) {
+                float r = wsc * ((float)ox + 0.5f) - 0.5f;
+                if (r < 0) r = 0;
+                x0 = (int)floorf(r);
+                if (x0 > sw - 1) x0 = sw - 1;
+                b1 = fminf(fmaxf(r - (float)x0, 0.0f), 1.0f);
+                x1 = x0 + (x0 < sw - 1);
+                b0 = 1.0f - b1;
+            }
+            const float *r0 = src + (size_t)y0 * ss, *r1 = src + (size_t)y1 * ss;
+            float t0 = r0[x0] * b0;
+            t0 = t0 + r0[x1] * b1;
+            float t1 = r1[x0] * b0;
+            t1 = t1 + r1[x1] * b1;
+            float u = t0 * a0;
+            dst[(size_t)oy * dw + ox] = u + t1 * a1;
+        }
+    }
+}
+
+static void test_resize(void)
+{
+    /* sh, sw, stride pad, dh, dw */
+    static const int sz[][5] = {{256, 256, 0, 1024, 1024}, {7, 5, 3, 13, 3}, {1, 1, 0, 4, 4},
+                                {4, 4, 0, 1, 1}, {5, 6, 2, 5, 6}, {1024, 1024, 0, 683, 1023},
+                                {3, 50, 0, 7, 17}, {17, 1, 1, 3, 37}, {256, 256, 0, 1500, 2001}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int sh = sz[s][0], sw = sz[s][1], ss = sw + sz[s][2], dh = sz[s][3], dw = sz[s][4];
+        float *src = fbuf((size_t)sh * ss, -10, 10);
+        float *dst = fbuf((size_t)dh * dw, 0, 1), *ref = malloc(sizeof(float) * (size_t)dh * dw);
+        resize_ref(src, sh, sw, ss, ref, dh, dw);
+        ops_resize_bilinear(src, sh, sw, ss, dst, dh, dw);
+        char what[64];
+        snprintf(what, sizeof what, "%dx%d->%dx%d", sh, sw, dh, dw);
+        check_equal("resize_bilinear", what, dst, ref, (size_t)dh * dw);
+        free(src); free(dst); free(ref);
+    }
+}
+
+/* -------------------------------------------------------------------------- */
+
+int main(void)
+{
+    /* the env override is read once, at the first kernel call */
+    setenv("MOBILESAM_ISA", "scalar", 1);
+    ops_init();
+    TU_CHECK(ops_current_isa() == OPS_ISA_SCALAR, "MOBILESAM_ISA=scalar ignored: %s",
+             ops_isa_name(ops_current_isa()));
+    const ops_isa cpu = ops_cpu_isa();
+    printf("cpu isa: %s\n", ops_isa_name(cpu));
+    ops_force_isa(OPS_ISA_AVX512);
+    TU_CHECK(ops_current_isa() == cpu, "force_isa(avx512) should clamp to %s, got %s",
+             ops_isa_name(cpu), ops_isa_name(ops_current_isa()));
+
+    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_AVX512; isa++) {
+        ops_force_isa((ops_isa)isa);
+        if (ops_current_isa() != (ops_isa)isa) {
+            printf("isa %s: not supported by this CPU, skipped\n", ops_isa_name((ops_isa)isa));
+            continue;
+        }
+        for (int nt = 1; nt <= 2; nt++) {
+            ops_set_threads(nt);
+            TU_CHECK(ops_get_threads() == nt, "ops_get_threads %d != %d", ops_get_threads(), nt);
+            snprintf(ctx, sizeof ctx, "%s/%dt", ops_isa_name((ops_isa)isa), nt);
+            printf("pass %s\n", ctx);
+            test_gemm();
+            test_linear();
+            test_gelu();
+            test_simple_eltwise();
+            test_layernorm();
+            test_softmax();
+            test_dwconv();
+            test_conv2d();
+            test_convT();
+            test_attention();
+            test_resize();
+        }
+    }
+    ops_set_threads(0);
+    TU_CHECK(ops_get_threads() >= 1, "default threads");
+
+    printf("%-20s %14s %14s\n", "kernel", "max err/scale", "max abs err");
+    for (int i = 0; i < nstats; i++)
+        printf("%-20s %14.3g %14.3g\n", stats[i].name, stats[i].worst, stats[i].worst_abs);
+    return tu_finish("test_ops");
+}
