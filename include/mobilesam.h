@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+#define MOBILESAM_VERSION "0.1.0"
+
 #define MOBILESAM_EMBED_DIM 256   /* embedding channels */
 #define MOBILESAM_EMBED_SIZE 64   /* embedding is 64x64 */
 #define MOBILESAM_LOWRES 256      /* low-res mask logits are 256x256 */
@@ -50,7 +52,7 @@ int mobilesam_get_threads(void);
  * size, checksum and the tensor table. */
 mobilesam_status mobilesam_load(const char *weights_path, mobilesam_model **out,
                                 mobilesam_error *err);
-void mobilesam_free(mobilesam_model *model);
+void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
 
 /* Identity of the weights (16 hex digits of the file checksum); stored with
  * saved embeddings so that a mismatched weights file is refused. */
@@ -73,7 +75,7 @@ mobilesam_status mobilesam_embedding_from_data(const mobilesam_model *model,
 void mobilesam_embedding_data(const mobilesam_embedding *emb, float *chw);
 void mobilesam_embedding_size(const mobilesam_embedding *emb, int *width,
                               int *height, int *resized_w, int *resized_h);
-void mobilesam_embedding_free(mobilesam_embedding *emb);
+void mobilesam_embedding_free(mobilesam_embedding *emb); /* NULL is a no-op */
 
 /* One object, like SamPredictor.predict(). Coordinates are pixels of the
  * original image. labels: 1 foreground, 0 background. */
@@ -104,7 +106,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *model,
                                    const mobilesam_prompt *prompts,
                                    int n_prompts, mobilesam_result *results,
                                    mobilesam_error *err);
-void mobilesam_result_free(mobilesam_result *result);
+void mobilesam_result_free(mobilesam_result *result); /* NULL is a no-op */
 
 /* Decodes n_points single foreground points (original-image pixels) with
  * multimask output, without mask up-sampling: writes n_points * 3 * 256 * 256

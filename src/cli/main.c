@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "common.h"
 
-#define MOBILESAM_CLI_VERSION "0.1.0"
+#define MOBILESAM_CLI_VERSION MOBILESAM_VERSION
 
 typedef struct {
     const char *name;
