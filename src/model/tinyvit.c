@@ -144,61 +144,89 @@ void image_encoder_free(image_encoder_t *e)
 
 /* ---------------------------------------------------------------- forward */
 
-/* Activation buffers, sized once for the largest stage. */
+/* Activation buffers, sized once for the whole pass. The map ping-pongs
+ * between x and y; per-token work (MLP) runs in chunks of rows, and MBConv
+ * in bands of rows, so no buffer holds a 4x-expanded 256x256 map. */
+#define MBCONV_BAND 32    /* output rows per MBConv band */
+#define TOKEN_CHUNK 4096  /* tokens per MLP chunk */
 typedef struct {
-    float *x;       /* the running map / tokens */
-    float *t;       /* normalised tokens, attention output, conv output */
-    float *big;     /* qkv, MLP hidden, MBConv hidden */
-    float *big2;    /* MBConv second hidden */
+    float *x, *y;   /* the running map / tokens: up to 256*256*64 */
+    float *t;       /* normalised tokens, attention output: up to 16384*160 */
+    float *big;     /* patch_embed.seq.0 output, merge hidden, qkv: 512*512*32 */
+    float *band1, *band2; /* MBConv hidden band; MLP hidden chunk */
     float *scratch; /* im2col */
 } enc_bufs;
 
-/* MBConv: conv1 1x1, GELU, dw 3x3, GELU, conv3 1x1, + input, GELU. */
-static void mbconv_forward(const mbconv_t *m, float *x, int H, int W, enc_bufs *b)
+static void swap(float **a, float **b)
 {
-    const int L = H * W;
-    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->big,
-               NULL, OPS_ACT_GELU);
-    ops_dwconv3x3(b->big, H, W, m->conv2.cin, m->conv2.w, m->conv2.b, 1, b->big2,
-                  OPS_ACT_GELU);
-    ops_linear(b->big2, L, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, x, x,
-               OPS_ACT_GELU);
+    float *t = *a;
+    *a = *b;
+    *b = t;
 }
 
-/* PatchMerging: 1x1, GELU, dw 3x3 (stride 2 or 1), GELU, 1x1. x -> x. */
-static void merge_forward(const patch_merge_t *m, float *x, int *H, int *W, enc_bufs *b)
+/* MBConv: conv1 1x1, GELU, dw 3x3, GELU, conv3 1x1, + input, GELU; x -> y.
+ * Bands of output rows; conv1 is computed on one halo row above and below,
+ * and the depthwise convolution on the band's sub-map is exact for the
+ * band's rows (its zero padding only matters at the real image border). */
+static void mbconv_forward(const mbconv_t *m, const float *x, float *y, int H, int W,
+                           enc_bufs *b)
+{
+    const int C = m->conv1.cin, hid = m->conv1.cout;
+    for (int r0 = 0; r0 < H; r0 += MBCONV_BAND) {
+        int r1 = r0 + MBCONV_BAND < H ? r0 + MBCONV_BAND : H;
+        int h0 = r0 > 0 ? r0 - 1 : 0, h1 = r1 < H ? r1 + 1 : H;
+        ops_linear(x + (size_t)h0 * W * C, (h1 - h0) * W, C, m->conv1.w, m->conv1.b, hid,
+                   b->band1, NULL, OPS_ACT_GELU);
+        ops_dwconv3x3(b->band1, h1 - h0, W, hid, m->conv2.w, m->conv2.b, 1, b->band2,
+                      OPS_ACT_GELU);
+        ops_linear(b->band2 + (size_t)(r0 - h0) * W * hid, (r1 - r0) * W, hid, m->conv3.w,
+                   m->conv3.b, C, y + (size_t)r0 * W * C, x + (size_t)r0 * W * C,
+                   OPS_ACT_GELU);
+    }
+}
+
+/* PatchMerging: 1x1, GELU, dw 3x3 (stride 2 or 1), GELU, 1x1; x -> y. */
+static void merge_forward(const patch_merge_t *m, const float *x, float *y, int *H, int *W,
+                          enc_bufs *b)
 {
     const int L = *H * *W;
-    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->t, NULL,
+    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->big, NULL,
                OPS_ACT_GELU);
     int s = m->conv2.stride;
     int Ho = (*H - 1) / s + 1, Wo = (*W - 1) / s + 1;
-    ops_dwconv3x3(b->t, *H, *W, m->conv2.cin, m->conv2.w, m->conv2.b, s, b->big,
+    ops_dwconv3x3(b->big, *H, *W, m->conv2.cin, m->conv2.w, m->conv2.b, s, b->t,
                   OPS_ACT_GELU);
-    ops_linear(b->big, Ho * Wo, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, x,
-               NULL, OPS_ACT_NONE);
+    ops_linear(b->t, Ho * Wo, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, y, NULL,
+               OPS_ACT_NONE);
     *H = Ho;
     *W = Wo;
 }
 
-/* TinyViTBlock: x += Attn(x) (windowed); x = LocalConv(x); x += Mlp(x). */
-static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, float *x,
-                          int H, int W, enc_bufs *b)
+/* TinyViTBlock: x += Attn(x) (windowed); x = LocalConv(x); x += Mlp(x).
+ * Leaves the result in b->x (pointers may swap). */
+static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, int H, int W,
+                          enc_bufs *b)
 {
     const int L = H * W, C = st->dim, heads = st->heads;
     const int qkv_dim = heads * 3 * HEAD_DIM;
-    ops_layernorm(x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
+    ops_layernorm(b->x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
     ops_linear(b->t, L, C, blk->qkv.w, blk->qkv.b, qkv_dim, b->big, NULL, OPS_ACT_NONE);
     ops_window_attention(b->big, H, W, heads, HEAD_DIM, st->window,
                          1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t);
-    ops_linear(b->t, L, heads * HEAD_DIM, blk->proj.w, blk->proj.b, C, x, x, OPS_ACT_NONE);
+    ops_linear(b->t, L, heads * HEAD_DIM, blk->proj.w, blk->proj.b, C, b->x, b->x,
+               OPS_ACT_NONE);
 
-    ops_dwconv3x3(x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->t, OPS_ACT_NONE);
-    memcpy(x, b->t, sizeof(float) * L * C);
+    ops_dwconv3x3(b->x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->y, OPS_ACT_NONE);
+    swap(&b->x, &b->y);
 
-    ops_layernorm(x, b->t, L, C, blk->mlp_norm.g, blk->mlp_norm.b, 1e-5f);
-    ops_linear(b->t, L, C, blk->fc1.w, blk->fc1.b, C * MLP_RATIO, b->big, NULL, OPS_ACT_GELU);
-    ops_linear(b->big, L, C * MLP_RATIO, blk->fc2.w, blk->fc2.b, C, x, x, OPS_ACT_NONE);
+    for (int t0 = 0; t0 < L; t0 += TOKEN_CHUNK) {
+        int n = L - t0 < TOKEN_CHUNK ? L - t0 : TOKEN_CHUNK;
+        float *xc = b->x + (size_t)t0 * C;
+        ops_layernorm(xc, b->t, n, C, blk->mlp_norm.g, blk->mlp_norm.b, 1e-5f);
+        ops_linear(b->t, n, C, blk->fc1.w, blk->fc1.b, C * MLP_RATIO, b->band1, NULL,
+                   OPS_ACT_GELU);
+        ops_linear(b->band1, n, C * MLP_RATIO, blk->fc2.w, blk->fc2.b, C, xc, xc, OPS_ACT_NONE);
+    }
 }
 
 static void tap(enc_tap_fn fn, void *ctx, const char *name, const float *x, size_t n)
@@ -206,44 +234,51 @@ static void tap(enc_tap_fn fn, void *ctx, const char *name, const float *x, size
     if (fn) fn(name, x, n, ctx);
 }
 
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
 int image_encoder_forward(const image_encoder_t *e, const float *input,
                           float *embedding, enc_tap_fn tapfn, void *tap_ctx)
 {
-    /* Largest users: MBConv hidden 256*256*256; im2col of patch_embed.seq.2
-     * 256*256*288; stage-1 MLP hidden 128*128*512. */
-    const size_t big = (size_t)256 * 256 * 256;
-    enc_bufs b = {0};
-    b.x = malloc(sizeof(float) * 512 * 512 * 32);
-    b.t = malloc(sizeof(float) * 512 * 512 * 32);
-    b.big = malloc(sizeof(float) * big);
-    b.big2 = malloc(sizeof(float) * big);
+    const size_t band = (size_t)(MBCONV_BAND + 2) * 256 * 256; /* MBConv hidden band */
+    const size_t chunk = (size_t)TOKEN_CHUNK * 320 * MLP_RATIO; /* MLP hidden chunk */
     size_t sc = ops_conv2d_scratch(512, 512, 32, 3, 2, 1);
-    size_t sc0 = ops_conv2d_scratch(1024, 1024, 3, 3, 2, 1);
-    size_t sc2 = ops_conv2d_scratch(64, 64, 256, 3, 1, 1);
-    if (sc0 > sc) sc = sc0;
-    if (sc2 > sc) sc = sc2;
+    sc = max_sz(sc, ops_conv2d_scratch(1024, 1024, 3, 3, 2, 1));
+    sc = max_sz(sc, ops_conv2d_scratch(64, 64, 256, 3, 1, 1));
+    enc_bufs b = {0};
+    b.x = malloc(sizeof(float) * 256 * 256 * 64);
+    b.y = malloc(sizeof(float) * 256 * 256 * 64);
+    b.t = malloc(sizeof(float) * 128 * 128 * 160);
+    b.big = malloc(sizeof(float) * 512 * 512 * 32);
+    b.band1 = malloc(sizeof(float) * max_sz(band, chunk));
+    b.band2 = malloc(sizeof(float) * band);
     b.scratch = malloc(sizeof(float) * (sc ? sc : 1));
     int rc = -1;
-    if (!b.x || !b.t || !b.big || !b.big2 || !b.scratch) goto out;
+    if (!b.x || !b.y || !b.t || !b.big || !b.band1 || !b.band2 || !b.scratch) goto out;
 
     /* patch_embed: 1024 -> 512 -> 256 */
-    conv_forward(&e->patch_embed[0], input, 1024, 1024, b.t, b.scratch, OPS_ACT_GELU);
-    conv_forward(&e->patch_embed[1], b.t, 512, 512, b.x, b.scratch, OPS_ACT_NONE);
+    conv_forward(&e->patch_embed[0], input, 1024, 1024, b.big, b.scratch, OPS_ACT_GELU);
+    conv_forward(&e->patch_embed[1], b.big, 512, 512, b.x, b.scratch, OPS_ACT_NONE);
     int H = 256, W = 256;
     tap(tapfn, tap_ctx, "patch_embed", b.x, (size_t)H * W * 64);
 
-    for (int i = 0; i < 2; i++) mbconv_forward(&e->mbconv[i], b.x, H, W, &b);
-    merge_forward(&e->merge[0], b.x, &H, &W, &b);
+    for (int i = 0; i < 2; i++) {
+        mbconv_forward(&e->mbconv[i], b.x, b.y, H, W, &b);
+        swap(&b.x, &b.y);
+    }
+    merge_forward(&e->merge[0], b.x, b.y, &H, &W, &b);
+    swap(&b.x, &b.y);
     tap(tapfn, tap_ctx, "layer0", b.x, (size_t)H * W * STAGES[1].dim);
 
     int bi = 0;
     for (int s = 1; s < ENC_STAGES; s++) {
         const stage_cfg_t *st = &STAGES[s];
-        for (int i = 0; i < st->depth; i++, bi++)
-            block_forward(&e->blocks[bi], st, b.x, H, W, &b);
-        if (s < ENC_STAGES - 1) merge_forward(&e->merge[s], b.x, &H, &W, &b);
+        for (int i = 0; i < st->depth; i++, bi++) block_forward(&e->blocks[bi], st, H, W, &b);
+        if (s < ENC_STAGES - 1) {
+            merge_forward(&e->merge[s], b.x, b.y, &H, &W, &b);
+            swap(&b.x, &b.y);
+        }
         char name[16];
-        keyf(name, sizeof name, "layer%d", s);
+        snprintf(name, sizeof name, "layer%d", s);
         tap(tapfn, tap_ctx, name, b.x,
             (size_t)H * W * STAGES[s < ENC_STAGES - 1 ? s + 1 : s].dim);
     }
@@ -258,9 +293,11 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
     rc = 0;
 out:
     free(b.x);
+    free(b.y);
     free(b.t);
     free(b.big);
-    free(b.big2);
+    free(b.band1);
+    free(b.band2);
     free(b.scratch);
     return rc;
 }
