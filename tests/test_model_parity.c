@@ -5,7 +5,8 @@
  *     embedding (zidane, bus): max |diff| <= 1e-3;
  *   - decoder fed with the REFERENCE embedding, every case of cases.json:
  *     low-res logits and IoU scores within 1e-4, masks IoU >= 0.995;
- *   - the same decoder numbers whatever the thread count.
+ *   - the decoder's reassociated fast path and the official order of
+ *     operations both within those tolerances.
  * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -347,6 +348,10 @@ int main(void)
     if (cases) {
         test_decoder(m, cases, "zidane");
         test_decoder(m, cases, "bus");
+        printf("  (again with the official order of operations in the decoder)\n");
+        dec_reassociate = 0;
+        test_decoder(m, cases, "zidane");
+        dec_reassociate = 1;
         test_encoder(m, &net, "zidane");
         test_encoder(m, &net, "bus");
     }

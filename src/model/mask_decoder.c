@@ -102,6 +102,8 @@ struct dec_ws {
     float *up;                    /* output up-scaling */
 };
 
+int dec_reassociate = 1;
+
 #define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32 + 256 * 256 * 32)
 
 dec_ws *dec_ws_new(void)
@@ -189,7 +191,7 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const f
 {
     const int di = a->internal, H = a->heads, c = di / H;
     const float scale = 1.0f / sqrtf((float)c);
-    if (!pre_k && H * Nt >= di) {
+    if (!pre_k && (H * Nt >= di || !dec_reassociate)) {
         dec_attention(a, tq, Nt, tk, keys, EMB_TOKENS, queries, queries, w);
         return;
     }
@@ -228,7 +230,7 @@ static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
-    if (HN >= di) {
+    if (HN >= di || !dec_reassociate) {
         dec_attention(a, tk, EMB_TOKENS, tq, queries, Nt, keys, keys, w);
         return;
     }

@@ -153,6 +153,10 @@ int dec_cache_build(const prompt_decoder_t *dec, const float *embedding,
                     dec_image_cache *cache);
 void dec_cache_free(dec_image_cache *cache);
 
+/* 1 (default): cross-attentions with few tokens use the reassociated
+ * products; 0: always the official order of operations (tests compare). */
+extern int dec_reassociate;
+
 /* Decoder work buffers, reusable across calls (not thread-safe). */
 typedef struct dec_ws dec_ws;
 dec_ws *dec_ws_new(void);
