@@ -109,13 +109,16 @@ mobilesam_status mobilesam_predict(mobilesam_model *model,
 void mobilesam_result_free(mobilesam_result *result); /* NULL is a no-op */
 
 /* Decodes n_points single foreground points (original-image pixels) with
- * multimask output, without mask up-sampling: writes n_points * 3 * 256 * 256
- * low-res logits (tokens 1..3, model order) and n_points * 3 scores. */
+ * multimask output, without mask up-sampling: writes n_points * 3 scores
+ * and the n_points * 3 * 256 * 256 low-res logits (tokens 1..3, model
+ * order) of the masks scored > skip_below (pass -INFINITY for all; planes
+ * of the others are left untouched, which saves the mask head's work when
+ * a caller filters on the score anyway). */
 mobilesam_status mobilesam_predict_logits(mobilesam_model *model,
                                           const mobilesam_embedding *emb,
                                           const float *points_xy, int n_points,
-                                          float *logits3, float *scores3,
-                                          mobilesam_error *err);
+                                          float skip_below, float *logits3,
+                                          float *scores3, mobilesam_error *err);
 /* Sam.postprocess_masks of one 256x256 logit plane to float logits at the
  * embedding's original size (width * height floats). Fails only when out of
  * memory. */

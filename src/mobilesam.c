@@ -261,7 +261,8 @@ static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embeddin
     if (p->box) map_coords(p->box, box, 2, e);
     dec_prompt_t dp = {points, p->labels, p->n_points, p->box ? box : NULL, p->mask_input};
     float iou4[4];
-    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws, logits4, iou4))
+    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws, logits4, iou4,
+                             -INFINITY))
         goto nomem;
 
     int first = p->multimask ? 1 : 0;
@@ -316,7 +317,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
 
 mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_embedding *e,
                                           const float *points_xy, int n_points,
-                                          float *logits3, float *scores3,
+                                          float skip_below, float *logits3, float *scores3,
                                           mobilesam_error *err)
 {
     if (n_points < 0) return set_err(err, MOBILESAM_ERR_INVALID, "negative point count");
@@ -331,7 +332,8 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
     double t0 = now_ms();
     int rc = decoder_ready(m) ? -1
                               : mask_decoder_points(&m->net.dec, e->tokens, &e->cache, m->dec_ws,
-                                                    mapped, n_points, logits3, scores3);
+                                                    mapped, n_points, logits3, scores3,
+                                                    skip_below);
     free(mapped);
     if (rc) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     m->timing.decoder_ms = now_ms() - t0;

@@ -343,7 +343,7 @@ void dec_cache_free(dec_image_cache *c)
 
 int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
                          const dec_image_cache *cache, const dec_prompt_t *p, dec_ws *w,
-                         float *logits4, float *iou4)
+                         float *logits4, float *iou4, float skip_below)
 {
     const size_t nk = (size_t)EMB_TOKENS * EMB_C;
     if (ws_reserve(w, 1 + N_MASK_TOKENS + p->n_points + 2)) return -1;
@@ -377,6 +377,14 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     token_to_image(&d->final_attn, w->tq, Nt, w->tk, keys, NULL, NULL, queries, w);
     ops_layernorm(queries, queries, Nt, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 
+    /* IoU predictions first: masks whose score does not pass skip_below are
+     * not needed (segment-everything filters on it), and when none is, the
+     * up-scaling is skipped altogether. */
+    mlp3_forward(&d->iou_head, queries, iou4);
+    int need = 0;
+    for (int i = 0; i < N_MASK_TOKENS; i++) need |= (iou4[i] > skip_below) << i;
+    if (!need) return 0;
+
     /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
     float *u1 = w->up, *u2 = u1 + 128 * 128 * 64, *sc = u2 + 256 * 256 * 32;
     ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, sc);
@@ -386,18 +394,19 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     ops_gelu(u2, (size_t)256 * 256 * 32);
 
     /* hypernetworks: logits_i = h_i . U */
-    float hyper[N_MASK_TOKENS * 32];
-    for (int i = 0; i < N_MASK_TOKENS; i++)
-        mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper + i * 32);
-    ops_gemm(0, 1, N_MASK_TOKENS, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
-             logits4, LOWRES * LOWRES);
-    mlp3_forward(&d->iou_head, queries, iou4);
+    for (int i = 0; i < N_MASK_TOKENS; i++) {
+        if (!(need >> i & 1)) continue;
+        float hyper[32];
+        mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper);
+        ops_gemm(0, 1, 1, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
+                 logits4 + (size_t)i * LOWRES * LOWRES, LOWRES * LOWRES);
+    }
     return 0;
 }
 
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
                         const dec_image_cache *cache, dec_ws *w, const float *points, int n,
-                        float *logits3, float *iou3)
+                        float *logits3, float *iou3, float skip_below)
 {
     const size_t plane = (size_t)LOWRES * LOWRES;
     float *logits4 = malloc(sizeof(float) * 4 * plane);
@@ -406,7 +415,7 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     for (int i = 0; i < n; i++) {
         dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
         float iou4[4];
-        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits4, iou4)) {
+        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits4, iou4, skip_below)) {
             free(logits4);
             return -1;
         }

@@ -162,19 +162,22 @@ typedef struct dec_ws dec_ws;
 dec_ws *dec_ws_new(void);
 void dec_ws_free(dec_ws *w);
 
-/* Decoder: the 4 low-res mask logits (4, 256, 256) and 4 IoU predictions
- * for one prompt. cache may be NULL. Returns 0, or -1 when out of memory. */
+/* Decoder: 4 IoU predictions and the low-res logits (4, 256, 256) of the
+ * masks whose prediction is > skip_below (-INFINITY: all four; the planes
+ * of the others are left as they were). cache may be NULL.
+ * Returns 0, or -1 when out of memory. */
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
                          const dec_image_cache *cache, const dec_prompt_t *prompt,
-                         dec_ws *w, float *logits4, float *iou4);
+                         dec_ws *w, float *logits4, float *iou4, float skip_below);
 
 /* Decodes n single-point prompts (resized-frame coordinates, label 1) with
  * multimask output, as the automatic mask generator does: 3 low-res logit
- * planes (tokens 1..3) and 3 IoU predictions per point.
- * Returns 0, or -1 when out of memory. */
+ * planes (tokens 1..3) and 3 IoU predictions per point; planes of masks
+ * predicted <= skip_below are not computed. Returns 0, or -1 when out of
+ * memory. */
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
                         const dec_image_cache *cache, dec_ws *w, const float *points,
-                        int n, float *logits3, float *iou3);
+                        int n, float *logits3, float *iou3, float skip_below);
 
 /* Sam.postprocess_masks for one low-res logit plane: bilinear to 1024,
  * crop (rh, rw), bilinear to (h, w), as float logits.
