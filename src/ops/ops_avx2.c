@@ -9,12 +9,17 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 #define W 8
 #define PFX(name) avx2_##name
@@ -44,9 +49,12 @@ INL vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 INL vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 INL vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 INL vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+/* 1/a (the 12-bit rcpps + Newton is not accurate enough here) */
+INL vf v_recip(vf a) { return _mm256_div_ps(_mm256_set1_ps(1.0f), a); }
 INL vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 INL vf v_fnma(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 INL vf v_fms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
+INL vf v_fnms(vf a, vf b, vf c) { return _mm256_fnmsub_ps(a, b, c); } /* -a*b-c */
 INL vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 INL vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
 INL vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
@@ -68,11 +76,12 @@ INL vm v_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 INL vm v_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 INL int v_any(vm m) { return _mm256_movemask_ps(m) != 0; }
 INL vf v_sel(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
-INL vf v_rint(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-INL vf v_pow2i(vf n)
+/* 2^n from fi = n + 1.5 * 2^23 (n integral, in [-126, 128]; 128 -> +inf):
+ * the low mantissa bits of fi hold n, so (bits(fi) << 23) + (127 << 23). */
+INL vf v_pow2i_magic(vf fi)
 {
-    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    const vi e = _mm256_slli_epi32(_mm256_castps_si256(fi), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(127 << 23)));
 }
 INL vi v_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
 INL vi v_iset1(int a) { return _mm256_set1_epi32(a); }
@@ -85,6 +94,32 @@ INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim): the compare gives -1 */
 INL vf v_i2f(vi a) { return _mm256_cvtepi32_ps(a); }
 INL vi v_f2i_trunc(vf a) { return _mm256_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
+
+/* in-register 8 x 8 transpose: r[i][c] -> r[c][i] */
+INL void v_transpose(vf r[8])
+{
+    vf t[8];
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* r[4i + k], 128-bit lane L: rows 4i..4i+3 of column 4L + k */
+    _Pragma("GCC unroll 2")
+    for (int i = 0; i < 2; i++) {
+        r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    _Pragma("GCC unroll 4")
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm256_permute2f128_ps(r[k], r[4 + k], 0x20);
+        t[4 + k] = _mm256_permute2f128_ps(r[k], r[4 + k], 0x31);
+    }
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
 
 #include "ops/ops_simd_body.h"
 
@@ -101,7 +136,11 @@ const ops_kernels ops_kernels_avx2 = {
     .resize_row = avx2_resize_row,
 };
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else
 const ops_kernels ops_kernels_avx2 = {0};

@@ -2,7 +2,8 @@
  * ops_avx512.c - AVX-512 (F/BW/DQ/VL + FMA) row kernels: the vector
  * primitives for 16 float lanes, then the shared kernel bodies of
  * ops_simd_body.h, exported as the table ops_kernels_avx512. The whole file
- * is compiled for that target with `#pragma GCC target`, so the rest of the
+ * is compiled for that target (`#pragma GCC target`, or clang's
+ * `#pragma clang attribute`), so the rest of the
  * library stays baseline x86-64; ops_init() only selects this table when
  * the CPU reports the features.
  */
@@ -10,12 +11,17 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#endif
 
 #define W 16
 #define PFX(name) avx512_##name
@@ -42,9 +48,16 @@ INL vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 INL vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 INL vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 INL vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+/* 1/a to ~1 ulp: 14-bit estimate + one Newton step (a not 0 / inf) */
+INL vf v_recip(vf a)
+{
+    const vf r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
+}
 INL vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }   /* a*b+c */
 INL vf v_fnma(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /* c-a*b */
 INL vf v_fms(vf a, vf b, vf c) { return _mm512_fmsub_ps(a, b, c); }   /* a*b-c */
+INL vf v_fnms(vf a, vf b, vf c) { return _mm512_fnmsub_ps(a, b, c); } /* -a*b-c */
 /* x86 semantics: if either is NaN the SECOND operand is returned */
 INL vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 INL vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
@@ -55,12 +68,12 @@ INL vm v_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
 INL vm v_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
 INL int v_any(vm m) { return m != 0; }
 INL vf v_sel(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
-INL vf v_rint(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-/* 2^n for integral n in [-126, 128] (128 gives +inf) */
-INL vf v_pow2i(vf n)
+/* 2^n from fi = n + 1.5 * 2^23 (n integral, in [-126, 128]; 128 -> +inf):
+ * the low mantissa bits of fi hold n, so (bits(fi) << 23) + (127 << 23). */
+INL vf v_pow2i_magic(vf fi)
 {
-    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+    const vi e = _mm512_slli_epi32(_mm512_castps_si512(fi), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_set1_epi32(127 << 23)));
 }
 /* integer lanes (bilinear resize indices) */
 INL vi v_iota(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
@@ -74,6 +87,39 @@ INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim) */
 INL vf v_i2f(vi a) { return _mm512_cvtepi32_ps(a); }
 INL vi v_f2i_trunc(vf a) { return _mm512_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm512_i32gather_ps(idx, base, 4); }
+
+/* in-register 16 x 16 transpose: r[i][c] -> r[c][i] */
+INL void v_transpose(vf r[16])
+{
+    vf t[16];
+    _Pragma("GCC unroll 8")
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* r[4i + k], 128-bit lane L: rows 4i..4i+3 of column 4L + k */
+    _Pragma("GCC unroll 4")
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    _Pragma("GCC unroll 4")
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+    }
+    _Pragma("GCC unroll 4")
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xDD);
+        r[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xDD);
+    }
+}
 
 #include "ops/ops_simd_body.h"
 
@@ -90,7 +136,11 @@ const ops_kernels ops_kernels_avx512 = {
     .resize_row = avx512_resize_row,
 };
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else
 const ops_kernels ops_kernels_avx512 = {0};

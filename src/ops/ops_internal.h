@@ -60,12 +60,23 @@ extern const ops_kernels ops_kernels_avx512;
  * each: 1 below a threshold or inside a parallel region. */
 int ops_threads_for(double work);
 
+/* No FMA contraction in the function it marks (bit-exact bilinear resize;
+ * clang takes `#pragma STDC FP_CONTRACT OFF` in the body instead). */
+#if defined(__clang__)
+#define OPS_NO_CONTRACT
+#else
+#define OPS_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#endif
+
 /* Bilinear source index / weight for output index i (PyTorch
  * compute_source_index_and_lambda, align_corners=False, float32). */
-__attribute__((optimize("fp-contract=off")))
+OPS_NO_CONTRACT
 static inline void ops_bilinear_index(float scale, int i, int in, int out,
                                       int *i0, int *i1, float *l0, float *l1)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
     if (in == out) {
         *i0 = *i1 = i;
         *l0 = 1.0f;

@@ -5,10 +5,13 @@
  */
 #include "ops/ops_internal.h"
 
-__attribute__((optimize("fp-contract=off")))
+OPS_NO_CONTRACT
 void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
                          float *dst, int dh, int dw)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
     ops_ensure_init();
     if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0) return;
     const float hs = (float)sh / (float)dh, ws = (float)sw / (float)dw;

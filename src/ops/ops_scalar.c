@@ -135,10 +135,13 @@ static void sc_attention(const float *q, int ldq, const float *k, int ldk,
 }
 
 /* Kept free of FMA contraction so that every ISA gives identical bits. */
-__attribute__((optimize("fp-contract=off")))
+OPS_NO_CONTRACT
 static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
                           int sw, float *dst, int dw, float ws)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
     for (int ox = 0; ox < dw; ox++) {
         int i0, i1;
         float w0, w1;

@@ -6,21 +6,26 @@
  * The includer defines: W (lanes), PFX(name), INL, the types vf (floats),
  * vi (int32 lanes), vm (lane mask) and the v_* primitives (see ops_avx2.c).
  * Everything here is `static`; only the table built by the includer is
- * exported. No kernel allocates except attention's K^T buffer when it does
- * not fit on the stack, and none prints.
+ * exported. No kernel allocates (attention keeps at most 64 KiB of tiles on
+ * the stack) and none prints.
  */
 
 /* ---- math ---------------------------------------------------------------- */
 
 /* exp(x), ~1.5 ulp: Cody-Waite reduction by ln2, Cephes expf polynomial.
- * Returns 0 below ln(FLT_MIN), +inf above ~88.38, NaN for NaN. */
+ * Returns 0 below -87 (exp(-87) = 1.6e-38: results stay normal, as
+ * denormals cost a microcode assist per instruction on many x86 cores),
+ * +inf above ~88.38, NaN for NaN. */
 INL vf v_exp(vf x)
 {
-    const vf lo = v_set1(-87.33654475f);
+    const vf lo = v_set1(-87.0f);
     const vm under = v_lt(x, lo);
     x = v_min(v_set1(88.3762626647949f), x); /* operand order keeps NaN */
     x = v_max(lo, x);
-    const vf n = v_rint(v_mul(x, v_set1(1.44269504088896341f)));
+    /* n = round(x / ln2) with the 1.5 * 2^23 trick */
+    const vf magic = v_set1(12582912.0f);
+    const vf fi = v_fma(x, v_set1(1.44269504088896341f), magic);
+    const vf n = v_sub(fi, magic);
     vf r = v_fma(n, v_set1(-0.693359375f), x);
     r = v_fma(n, v_set1(2.12194440e-4f), r);
     vf p = v_set1(1.9875691500e-4f);
@@ -30,55 +35,68 @@ INL vf v_exp(vf x)
     p = v_fma(p, r, v_set1(1.6666665459e-1f));
     p = v_fma(p, r, v_set1(5.0000001201e-1f));
     vf e = v_add(v_fma(p, v_mul(r, r), r), v_set1(1.0f));
-    e = v_mul(e, v_pow2i(n));
+    e = v_mul(e, v_pow2i_magic(fi));
     return v_sel(under, v_zero(), e);
 }
 
 /* gelu(x) = 0.5 x (1 + erf(z)), z = x / sqrt2, max rel. error ~4e-7 over
  * the whole float range (checked against double erfc on a dense sweep):
- *   |z| < 0.5: erf(z) = z P(z^2), P minimax degree 4 (rel. err 1.4e-9);
- *   |z| >= 0.5: erfc(|z|) = exp(-z^2) t Q(t), t = 1 / (1 + |z|/2), Q minimax
- *     degree 8 on |z| in [0.5, 9.5] (rel. err 7e-9); z^2 = x^2/2 is carried
- *     as hi + lo (FMA) so exp(-z^2) does not inherit the rounding of x^2;
- *     x < 0: gelu = x * erfc/2 (no cancellation), x > 0: x * (1 - erfc/2).
- * (Coefficients fitted by iteratively reweighted least squares.) */
+ *   |z| < 0.5: 0.5 x erf(z) = (x^2/2) P(x^2/2), P = erf(z)/(sqrt2 z) minimax,
+ *     degree 4 in z^2 (rel. err 1.4e-9);
+ *   |z| >= 0.5: erfc(|z|) / 2 = exp(-x^2/2) t Q(t), t = 1 / (1 + |z|/2), Q
+ *     minimax degree 8 on |z| in [0.5, 9.5] (rel. err 7e-9); x^2/2 is carried
+ *     as hi + lo (FMA) so that exp does not inherit its rounding error, and
+ *     gelu = max(x, 0) - |x| erfc/2 has no cancellation for x < 0.
+ * (Coefficients fitted by iteratively reweighted least squares, written
+ * with erf(z)/z and erfc * exp(z^2) / t scaled by 1/sqrt2 and 1/2.) */
 INL vf v_gelu(vf x)
 {
-    const vf half = v_set1(0.5f);
-    const vf h = v_mul(x, half);
-    const vf zs = v_mul(x, v_set1(0.70710678118654752440f));
-    const vf z = v_abs(zs);
+    const vf h = v_mul(x, v_set1(0.5f));
+    const vf xa = v_min(v_set1(13.4f), v_abs(x)); /* beyond, erfc(z)/2 underflows */
+    const vf hxa = v_mul(xa, v_set1(0.5f));
+    const vf h2 = v_mul(xa, hxa);                 /* x^2/2, rounded */
     /* small |z| */
-    const vf s = v_mul(zs, zs);
-    vf p = v_set1(0.00471798986f);
-    p = v_fma(p, s, v_set1(-0.0267571842f));
-    p = v_fma(p, s, v_set1(0.112828228f));
-    p = v_fma(p, s, v_set1(-0.376126086f));
-    p = v_fma(p, s, v_set1(1.12837917f));
-    const vf ga = v_fma(h, v_mul(zs, p), h);
-    const vm big = v_ge(z, half);
+    vf p = v_set1(0.00471798986f * 0.70710678118654752f);
+    p = v_fma(p, h2, v_set1(-0.0267571842f * 0.70710678118654752f));
+    p = v_fma(p, h2, v_set1(0.112828228f * 0.70710678118654752f));
+    p = v_fma(p, h2, v_set1(-0.376126086f * 0.70710678118654752f));
+    p = v_fma(p, h2, v_set1(1.12837917f * 0.70710678118654752f));
+    const vf ga = v_fma(h2, p, h);
+    const vm big = v_ge(xa, v_set1(0.70710678f));
     if (!v_any(big)) return ga;
     /* large |z| */
-    const vf zc = v_min(v_set1(9.5f), z);
-    const vf xa = v_min(v_set1(13.4f), v_abs(x));
-    const vf one = v_set1(1.0f);
-    const vf t = v_div(one, v_fma(half, zc, one));
-    vf q = v_set1(-0.0631714754f);
-    q = v_fma(q, t, v_set1(0.303899449f));
-    q = v_fma(q, t, v_set1(-0.524849987f));
-    q = v_fma(q, t, v_set1(0.317769721f));
-    q = v_fma(q, t, v_set1(-0.0514084019f));
-    q = v_fma(q, t, v_set1(0.212052912f));
-    q = v_fma(q, t, v_set1(0.241014174f));
-    q = v_fma(q, t, v_set1(0.282626595f));
-    q = v_fma(q, t, v_set1(0.282073953f));
-    const vf x2h = v_mul(xa, xa);
-    const vf x2l = v_fms(xa, xa, x2h);
-    vf e = v_exp(v_mul(x2h, v_set1(-0.5f)));
-    e = v_fnma(e, v_mul(x2l, half), e); /* exp(-hi/2 - lo/2) ~ e (1 - lo/2) */
-    const vf herfc = v_mul(v_mul(e, v_mul(t, q)), half); /* erfc(|z|) / 2 */
-    const vf f = v_sel(v_lt(x, v_zero()), herfc, v_sub(one, herfc));
-    return v_sel(big, v_mul(x, f), ga);
+    const vf t = v_recip(v_fma(xa, v_set1(0.35355339059327376f), v_set1(1.0f)));
+    vf q = v_set1(-0.0631714754f * 0.5f);
+    q = v_fma(q, t, v_set1(0.303899449f * 0.5f));
+    q = v_fma(q, t, v_set1(-0.524849987f * 0.5f));
+    q = v_fma(q, t, v_set1(0.317769721f * 0.5f));
+    q = v_fma(q, t, v_set1(-0.0514084019f * 0.5f));
+    q = v_fma(q, t, v_set1(0.212052912f * 0.5f));
+    q = v_fma(q, t, v_set1(0.241014174f * 0.5f));
+    q = v_fma(q, t, v_set1(0.282626595f * 0.5f));
+    q = v_fma(q, t, v_set1(0.282073953f * 0.5f));
+    const vf l2 = v_fms(xa, hxa, h2);             /* x^2/2 - h2, exact */
+    /* exp(-h2), 0 below exp(-87) (see v_exp) */
+    const vf lim = v_set1(87.0f);
+    const vm under = v_lt(lim, h2);
+    const vf hc = v_min(lim, h2);
+    const vf magic = v_set1(12582912.0f);
+    const vf fi = v_fma(hc, v_set1(-1.44269504088896341f), magic);
+    const vf n = v_sub(fi, magic);
+    vf r = v_fnms(n, v_set1(0.693359375f), hc);  /* -hc - n ln2_hi */
+    r = v_fma(n, v_set1(2.12194440e-4f), r);
+    vf pe = v_set1(1.9875691500e-4f);
+    pe = v_fma(pe, r, v_set1(1.3981999507e-3f));
+    pe = v_fma(pe, r, v_set1(8.3334519073e-3f));
+    pe = v_fma(pe, r, v_set1(4.1665795894e-2f));
+    pe = v_fma(pe, r, v_set1(1.6666665459e-1f));
+    pe = v_fma(pe, r, v_set1(5.0000001201e-1f));
+    vf e = v_add(v_fma(pe, v_mul(r, r), r), v_set1(1.0f));
+    e = v_sel(under, v_zero(), v_mul(e, v_pow2i_magic(fi)));
+    e = v_fnma(e, l2, e);                         /* exp(-h2 - l2) */
+    const vf herfc = v_mul(e, v_mul(t, q));      /* erfc(|z|) / 2 */
+    const vf gb = v_fnma(xa, herfc, v_max(x, v_zero()));
+    return v_sel(big, gb, ga);
 }
 
 INL vf v_act(vf a, ops_act act)
@@ -248,10 +266,10 @@ INL vf dw_ld(const float *p, const int full, int nc)
 INL vf dw_row(const float *row, int ix, int C, int c, int nc, const int full, vf w0,
               vf w1, vf w2, int left, int right)
 {
-    const float *p = row + (ptrdiff_t)ix * C + c;
-    vf a = v_mul(w1, dw_ld(p + C, full, nc));
-    if (left) a = v_fma(w0, dw_ld(p, full, nc), a);
-    if (right) a = v_fma(w2, dw_ld(p + 2 * C, full, nc), a);
+    const float *p = row + (size_t)(ix + 1) * C + c; /* centre tap */
+    vf a = v_mul(w1, dw_ld(p, full, nc));
+    if (left) a = v_fma(w0, dw_ld(p - C, full, nc), a);
+    if (right) a = v_fma(w2, dw_ld(p + C, full, nc), a);
     return a;
 }
 
@@ -268,7 +286,39 @@ INL void dw_span(const float *r0, const float *r1, const float *r2, int W_, int 
              k6 = dw_ld(wt + 6 * C9 + c, full, nc), k7 = dw_ld(wt + 7 * C9 + c, full, nc),
              k8 = dw_ld(wt + 8 * C9 + c, full, nc);
     const vf bias = b ? dw_ld(b + c, full, nc) : v_zero();
-    for (int ox = ox0; ox < ox1; ox++) {
+    for (int ox = ox0; ox < ox1;) {
+        if (stride == 1 && ox > 0 && ox + 1 < ox1 && ox + 2 < W_) {
+            /* interior pair (stride 1): 4 loads per kernel row give two outputs */
+            vf a = bias, e = bias;
+#define DW_PAIR_ROW(row, w0, w1, w2)                                                   \
+            if (row) {                                                                 \
+                const float *p = row + (size_t)ox * C + c;                             \
+                const vf x0 = dw_ld(p - C, full, nc), x1 = dw_ld(p, full, nc);         \
+                const vf x2 = dw_ld(p + C, full, nc), x3 = dw_ld(p + 2 * C, full, nc); \
+                a = v_fma(w0, x0, a);                                                  \
+                e = v_fma(w0, x1, e);                                                  \
+                a = v_fma(w1, x1, a);                                                  \
+                e = v_fma(w1, x2, e);                                                  \
+                a = v_fma(w2, x2, a);                                                  \
+                e = v_fma(w2, x3, e);                                                  \
+            }
+            DW_PAIR_ROW(r0, k0, k1, k2)
+            DW_PAIR_ROW(r1, k3, k4, k5)
+            DW_PAIR_ROW(r2, k6, k7, k8)
+#undef DW_PAIR_ROW
+            a = v_act(a, act);
+            e = v_act(e, act);
+            float *yp = yr + (size_t)ox * C + c;
+            if (full) {
+                v_store(yp, a);
+                v_store(yp + C, e);
+            } else {
+                v_storen(yp, a, nc);
+                v_storen(yp + C, e, nc);
+            }
+            ox += 2;
+            continue;
+        }
         const int ix = ox * stride - 1;
         const int left = ix >= 0, right = ix + 2 < W_;
         vf a0 = v_zero(), a1 = v_zero(), a2 = v_zero();
@@ -279,6 +329,7 @@ INL void dw_span(const float *r0, const float *r1, const float *r2, int W_, int 
         float *yp = yr + (size_t)ox * C + c;
         if (full) v_store(yp, r);
         else v_storen(yp, r, nc);
+        ox++;
     }
 }
 
@@ -305,61 +356,136 @@ static void PFX(dwconv3x3)(const float *x, int H, int W_, int C, const float *wt
 
 /* ---- attention -------------------------------------------------------------- */
 
+/* Scores are computed against K^T (d x keys, built with in-register W x W
+ * transposes) so that each FMA covers W keys for one broadcast q element:
+ * blocks of ATT_R query rows x ATT_NV key vectors stay in registers. The
+ * softmax is left unnormalised and 1/sum is applied to the P V result.
+ * Small problems keep everything on the stack with score rows padded to
+ * whole vectors; long key sequences are processed in chunks of keys with
+ * the score rows in the caller's scratch. */
 #define ATT_R 4            /* query rows per block */
 #define ATT_NV 4           /* key vectors per QK block (W * ATT_NV keys) */
 #define ATT_KT_STACK 8192  /* floats of K^T kept on the stack */
+#define ATT_S_STACK 8192   /* floats of score rows kept on the stack */
 
-/* scores s[r][j0 .. j0 + nv*W) = (q_r . k_j) * scale (+ bias) for ATT_R rows
- * (row pointers may repeat for a partial block; only `nr` rows are stored). */
-INL void att_qk(const float *const qr[ATT_R], const float *kt, int Nkp, int d, int j0,
-                const int nv, float scale, const float *const br[ATT_R], float *const sr[ATT_R],
-                int nr, int Nk)
+/* dst[c * ldd + i] = src[i * lds + c] for c < ncols (<= W), i < W; rows
+ * i >= nrows read as zeros. Writes ncols whole vectors. */
+INL void tr_block(const float *src, int lds, int nrows, int ncols, float *dst, int ldd)
+{
+    vf r[W];
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < W; i++)
+        r[i] = i >= nrows ? v_zero()
+                          : (ncols == W ? v_load(src + (size_t)i * lds)
+                                        : v_loadn(src + (size_t)i * lds, ncols));
+    v_transpose(r);
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < W; c++)
+        if (c < ncols) v_store(dst + (size_t)c * ldd, r[c]);
+}
+
+/* kt[t * ldkt + j] = k[(j0 + j) * ldk + t] for j < round_up(nj, W) (zeros
+ * past nj), t < d. */
+static void kt_build(const float *k, int ldk, int j0, int nj, int d, float *kt, int ldkt)
+{
+    for (int jb = 0; jb < nj; jb += W)
+        for (int t0 = 0; t0 < d; t0 += W)
+            tr_block(k + (size_t)(j0 + jb) * ldk + t0, ldk, nj - jb < W ? nj - jb : W,
+                     d - t0 < W ? d - t0 : W, kt + (size_t)t0 * ldkt + jb, ldkt);
+}
+
+/* scores s_r[jg .. jg + nv*W) = (q_r . k_j) * scale (+ bias) for ATT_R
+ * rows, from K^T columns jl.. (row pointers may repeat in a partial block;
+ * only `nr` rows are stored). Padded rows get whole-vector stores with
+ * -inf past Nk; others a masked store for the last partial vector. */
+INL void att_qk(const float *const qr[ATT_R], const float *kt, int ldkt, int d, int jl,
+                int jg, const int nv, float scale, const float *const br[ATT_R],
+                float *const sr[ATT_R], int nr, int Nk, int padded)
 {
     vf acc[ATT_R][ATT_NV];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < ATT_R; r++)
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++) acc[r][u] = v_zero();
-    const float *kp = kt + j0;
-    for (int t = 0; t < d; t++, kp += Nkp) {
+    const float *kp = kt + jl;
+    for (int t = 0; t < d; t++, kp += ldkt) {
         vf kv[ATT_NV];
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++) kv[u] = v_load(kp + u * W);
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < ATT_R; r++) {
             const vf qb = v_set1(qr[r][t]);
+            _Pragma("GCC unroll 4")
             for (int u = 0; u < nv; u++) acc[r][u] = v_fma(qb, kv[u], acc[r][u]);
         }
     }
     const vf vs = v_set1(scale);
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < nr; r++)
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++) {
-            const int col = j0 + u * W;
-            if (col >= Nk) break;
+            const int col = jg + u * W;
+            if (col >= Nk) { /* only reached with padded rows */
+                v_store(sr[r] + col, v_set1(-INFINITY));
+                continue;
+            }
             const int n = Nk - col < W ? Nk - col : W;
             vf s = v_mul(acc[r][u], vs);
             if (br[r]) s = v_add(s, n == W ? v_load(br[r] + col) : v_loadn(br[r] + col, n));
-            if (n == W) v_store(sr[r] + col, s);
-            else v_storen(sr[r] + col, s, n);
+            if (n == W) {
+                v_store(sr[r] + col, s);
+            } else if (padded) { /* a masked store would stall the loads that follow */
+                v_store(sr[r] + col, v_sel(v_lt(v_i2f(v_iota()), v_set1((float)n)), s,
+                                           v_set1(-INFINITY)));
+            } else {
+                v_storen(sr[r] + col, s, n);
+            }
         }
 }
 
-/* out_r[c .. c + 2W) = inv_r * sum_j p_r[j] v_j[c ..], last vector nlast lanes */
+/* all key vectors [jl, jl + nkv*W) of K^T for one block of rows */
+INL void att_qk_all(const float *const qr[ATT_R], const float *kt, int ldkt, int d, int jl,
+                    int jg, int nkv, float scale, const float *const br[ATT_R],
+                    float *const sr[ATT_R], int nr, int Nk, int padded)
+{
+    int u = 0;
+    for (; u + ATT_NV <= nkv; u += ATT_NV)
+        att_qk(qr, kt, ldkt, d, jl + u * W, jg + u * W, ATT_NV, scale, br, sr, nr, Nk, padded);
+    switch (nkv - u) {
+    case 3: att_qk(qr, kt, ldkt, d, jl + u * W, jg + u * W, 3, scale, br, sr, nr, Nk, padded); break;
+    case 2: att_qk(qr, kt, ldkt, d, jl + u * W, jg + u * W, 2, scale, br, sr, nr, Nk, padded); break;
+    case 1: att_qk(qr, kt, ldkt, d, jl + u * W, jg + u * W, 1, scale, br, sr, nr, Nk, padded); break;
+    default: break;
+    }
+}
+
+/* out_r[c .. c + nv*W) = inv_r * sum_j p_r[j] v_j[c ..], last vector nlast lanes */
 INL void att_pv(const float *const pr[ATT_R], const float *v, int ldv, int Nk, int c,
                 const int nv, int nlast, const float inv[ATT_R], float *const orow[ATT_R],
                 int nr)
 {
     vf acc[ATT_R][2];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < ATT_R; r++)
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++) acc[r][u] = v_zero();
     const float *vp = v + c;
     for (int j = 0; j < Nk; j++, vp += ldv) {
         vf vv[2];
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++)
             vv[u] = (u == nv - 1) ? v_loadn(vp + u * W, nlast) : v_load(vp + u * W);
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < ATT_R; r++) {
             const vf pb = v_set1(pr[r][j]);
+            _Pragma("GCC unroll 4")
             for (int u = 0; u < nv; u++) acc[r][u] = v_fma(pb, vv[u], acc[r][u]);
         }
     }
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < nr; r++) {
         const vf s = v_set1(inv[r]);
+        _Pragma("GCC unroll 4")
         for (int u = 0; u < nv; u++) {
             float *o = orow[r] + c + u * W;
             if (u == nv - 1) v_storen(o, v_mul(acc[r][u], s), nlast);
@@ -368,76 +494,172 @@ INL void att_pv(const float *const pr[ATT_R], const float *v, int ldv, int Nk, i
     }
 }
 
+/* softmax (unnormalised) and P V for one block of rows */
+INL void att_finish(float *const sr[ATT_R], int nsm, const float *v, int ldv, int Nk, int d,
+                    float *const orow[ATT_R], int nr)
+{
+    float inv[ATT_R];
+    for (int r = 0; r < nr; r++) inv[r] = 1.0f / softmax_exp(sr[r], nsm);
+    for (int r = nr; r < ATT_R; r++) inv[r] = inv[0];
+    const float *const *pr = (const float *const *)sr;
+    int c = 0;
+    for (; c + 2 * W <= d; c += 2 * W) att_pv(pr, v, ldv, Nk, c, 2, W, inv, orow, nr);
+    if (d - c > W) att_pv(pr, v, ldv, Nk, c, 2, d - c - W, inv, orow, nr);
+    else if (d - c > 0) att_pv(pr, v, ldv, Nk, c, 1, d - c, inv, orow, nr);
+}
+
+/* row pointers of the block starting at i0 (a partial block repeats row i0) */
+INL int att_rows(int i0, int nq, const float *q, int ldq, const float *bias, int Nk,
+                 float *out, int ldo, const float *qr[ATT_R], const float *br[ATT_R],
+                 float *orow[ATT_R])
+{
+    const int nr = nq - i0 < ATT_R ? nq - i0 : ATT_R;
+    for (int r = 0; r < ATT_R; r++) {
+        const int i = i0 + (r < nr ? r : 0);
+        qr[r] = q + (size_t)i * ldq;
+        br[r] = bias ? bias + (size_t)i * Nk : NULL;
+        orow[r] = out + (size_t)i * ldo;
+    }
+    return nr;
+}
+
+/* Few keys (the decoder's image -> token attention, Nk ~ 7): lanes run over
+ * W query rows instead, so no lane is wasted on padding and the softmax needs
+ * no horizontal reductions. Q, the bias block and the output are moved
+ * through W x W transposes. Needs Nk <= ATT_SMALL_NK and d <= ATT_SMALL_D. */
+#define ATT_SMALL_NK (2 * W)
+#define ATT_SMALL_D 64
+
+__attribute__((noinline)) static void att_small_nk(const float *q, int ldq, const float *k, int ldk, const float *v,
+                         int ldv, int nq, int Nk, int d, float scale, const float *bias,
+                         float *out, int ldo)
+{
+    float qt[ATT_SMALL_D * W], ot[ATT_SMALL_D * W], bt[ATT_SMALL_NK * W], tmp[W * W];
+    vf s[ATT_SMALL_NK];
+    const vf vs = v_set1(scale);
+    for (int i0 = 0; i0 < nq; i0 += W) {
+        const int nr = nq - i0 < W ? nq - i0 : W;
+        for (int t0 = 0; t0 < d; t0 += W)
+            tr_block(q + (size_t)i0 * ldq + t0, ldq, nr, d - t0 < W ? d - t0 : W,
+                     qt + (size_t)t0 * W, W);
+        if (bias)
+            for (int j0 = 0; j0 < Nk; j0 += W)
+                tr_block(bias + (size_t)i0 * Nk + j0, Nk, nr, Nk - j0 < W ? Nk - j0 : W,
+                         bt + (size_t)j0 * W, W);
+        /* scores, lanes = rows */
+        vf mx = v_set1(-INFINITY);
+        for (int j = 0; j < Nk; j++) {
+            const float *kj = k + (size_t)j * ldk;
+            vf a0 = v_zero(), a1 = v_zero();
+            int t = 0;
+            for (; t + 2 <= d; t += 2) {
+                a0 = v_fma(v_load(qt + (size_t)t * W), v_set1(kj[t]), a0);
+                a1 = v_fma(v_load(qt + (size_t)(t + 1) * W), v_set1(kj[t + 1]), a1);
+            }
+            if (t < d) a0 = v_fma(v_load(qt + (size_t)t * W), v_set1(kj[t]), a0);
+            vf sj = v_mul(v_add(a0, a1), vs);
+            if (bias) sj = v_add(sj, v_load(bt + (size_t)j * W));
+            s[j] = sj;
+            mx = v_max(mx, sj);
+        }
+        /* all -inf rows: as the scalar softmax, subtract 0 instead */
+        mx = v_sel(v_lt(mx, v_set1(-FLT_MAX)), v_zero(), mx);
+        vf sum = v_zero();
+        for (int j = 0; j < Nk; j++) {
+            s[j] = v_exp(v_sub(s[j], mx));
+            sum = v_add(sum, s[j]);
+        }
+        const vf inv = v_div(v_set1(1.0f), sum);
+        /* out^T[c] = inv * sum_j p_j v_j[c] */
+        for (int c = 0; c < d; c++) {
+            vf a0 = v_zero(), a1 = v_zero();
+            int j = 0;
+            for (; j + 2 <= Nk; j += 2) {
+                a0 = v_fma(s[j], v_set1(v[(size_t)j * ldv + c]), a0);
+                a1 = v_fma(s[j + 1], v_set1(v[(size_t)(j + 1) * ldv + c]), a1);
+            }
+            if (j < Nk) a0 = v_fma(s[j], v_set1(v[(size_t)j * ldv + c]), a0);
+            v_store(ot + (size_t)c * W, v_mul(v_add(a0, a1), inv));
+        }
+        for (int c0 = 0; c0 < d; c0 += W) {
+            const int nc = d - c0 < W ? d - c0 : W;
+            tr_block(ot + (size_t)c0 * W, W, nc, W, tmp, W);
+            for (int r = 0; r < nr; r++) {
+                float *o = out + (size_t)(i0 + r) * ldo + c0;
+                if (nc == W) v_store(o, v_load(tmp + (size_t)r * W));
+                else v_storen(o, v_load(tmp + (size_t)r * W), nc);
+            }
+        }
+    }
+}
+
 static void PFX(attention)(const float *q, int ldq, const float *k, int ldk,
                            const float *v, int ldv, int nq, int Nk, int d, float scale,
                            const float *bias, float *out, int ldo, float *scratch)
 {
-    if (Nk <= 0) { /* softmax over nothing: PyTorch gives NaN rows */
+    if (Nk <= 0) { /* softmax over nothing: NaN rows, as PyTorch */
         for (int i = 0; i < nq; i++)
             for (int t = 0; t < d; t++) out[(size_t)i * ldo + t] = NAN;
         return;
     }
-    /* K^T, columns padded with zeros to a multiple of W */
+    if (Nk <= ATT_SMALL_NK && d <= ATT_SMALL_D) {
+        att_small_nk(q, ldq, k, ldk, v, ldv, nq, Nk, d, scale, bias, out, ldo);
+        return;
+    }
+    /* keys per K^T chunk: a multiple of ATT_NV * W */
+    const int kc_max = ATT_KT_STACK / d / (ATT_NV * W) * (ATT_NV * W);
+    if (kc_max == 0) { /* d > 128: not a shape of this model */
+        ops_kernels_scalar.attention(q, ldq, k, ldk, v, ldv, nq, Nk, d, scale, bias, out,
+                                     ldo, scratch);
+        return;
+    }
+    float kt[ATT_KT_STACK];
+    const float *qr[ATT_R], *br[ATT_R];
+    float *sr[ATT_R], *orow[ATT_R];
     const int Nkp = (Nk + W - 1) / W * W;
-    float kt_stack[ATT_KT_STACK];
-    float *kt = kt_stack;
-    if ((size_t)d * Nkp > ATT_KT_STACK) {
-        kt = malloc(sizeof(float) * (size_t)d * Nkp);
-        if (!kt) {
-            ops_kernels_scalar.attention(q, ldq, k, ldk, v, ldv, nq, Nk, d, scale, bias,
-                                         out, ldo, scratch);
-            return;
-        }
-    }
-    for (int t = 0; t < d; t++)
-        for (int j = Nk; j < Nkp; j++) kt[(size_t)t * Nkp + j] = 0.0f;
-    for (int j = 0; j < Nk; j++) {
-        const float *kr = k + (size_t)j * ldk;
-        for (int t = 0; t < d; t++) kt[(size_t)t * Nkp + j] = kr[t];
-    }
 
-    for (int i0 = 0; i0 < nq; i0 += ATT_R) {
-        const int nr = nq - i0 < ATT_R ? nq - i0 : ATT_R;
-        const float *qr[ATT_R], *br[ATT_R];
-        float *sr[ATT_R], *orow[ATT_R];
-        float inv[ATT_R];
-        for (int r = 0; r < ATT_R; r++) {
-            const int i = i0 + (r < nr ? r : 0); /* repeat row 0 in a partial block */
-            qr[r] = q + (size_t)i * ldq;
-            br[r] = bias ? bias + (size_t)i * Nk : NULL;
-            sr[r] = scratch + (size_t)i * Nk;
-            orow[r] = out + (size_t)i * ldo;
+    if (Nkp <= kc_max && ATT_R * Nkp <= ATT_S_STACK) {
+        /* everything on the stack; one pass per block of rows */
+        float s_stack[ATT_S_STACK];
+        kt_build(k, ldk, 0, Nk, d, kt, Nkp);
+        for (int r = 0; r < ATT_R; r++) sr[r] = s_stack + (size_t)r * Nkp;
+        for (int i0 = 0; i0 < nq; i0 += ATT_R) {
+            const int nr = att_rows(i0, nq, q, ldq, bias, Nk, out, ldo, qr, br, orow);
+            att_qk_all(qr, kt, Nkp, d, 0, 0, Nkp / W, scale, br, sr, nr, Nk, 1);
+            att_finish(sr, Nkp, v, ldv, Nk, d, orow, nr);
         }
-        /* scores */
-        int j0 = 0;
-        for (; j0 + ATT_NV * W <= Nkp; j0 += ATT_NV * W)
-            att_qk(qr, kt, Nkp, d, j0, ATT_NV, scale, br, sr, nr, Nk);
-        switch ((Nkp - j0) / W) {
-        case 3: att_qk(qr, kt, Nkp, d, j0, 3, scale, br, sr, nr, Nk); break;
-        case 2: att_qk(qr, kt, Nkp, d, j0, 2, scale, br, sr, nr, Nk); break;
-        case 1: att_qk(qr, kt, Nkp, d, j0, 1, scale, br, sr, nr, Nk); break;
-        default: break;
-        }
-        /* unnormalised softmax; 1/sum folded into the output */
-        for (int r = 0; r < nr; r++) inv[r] = 1.0f / softmax_exp(sr[r], Nk);
-        for (int r = nr; r < ATT_R; r++) inv[r] = inv[0];
-        /* P V */
-        int c = 0;
-        for (; c + 2 * W <= d; c += 2 * W) att_pv((const float *const *)sr, v, ldv, Nk, c, 2, W, inv, orow, nr);
-        if (d - c > W) att_pv((const float *const *)sr, v, ldv, Nk, c, 2, d - c - W, inv, orow, nr);
-        else if (d - c > 0) att_pv((const float *const *)sr, v, ldv, Nk, c, 1, d - c, inv, orow, nr);
+        return;
     }
-    if (kt != kt_stack) free(kt);
+    /* long rows: scores of all rows into scratch, one chunk of keys at a time */
+    for (int kc = 0; kc < Nk; kc += kc_max) {
+        const int nj = Nk - kc < kc_max ? Nk - kc : kc_max;
+        const int njp = (nj + W - 1) / W * W;
+        kt_build(k, ldk, kc, nj, d, kt, njp);
+        for (int i0 = 0; i0 < nq; i0 += ATT_R) {
+            const int nr = att_rows(i0, nq, q, ldq, bias, Nk, out, ldo, qr, br, orow);
+            for (int r = 0; r < ATT_R; r++)
+                sr[r] = scratch + (size_t)(i0 + (r < nr ? r : 0)) * Nk;
+            att_qk_all(qr, kt, njp, d, 0, kc, njp / W, scale, br, sr, nr, Nk, 0);
+        }
+    }
+    for (int i0 = 0; i0 < nq; i0 += ATT_R) {
+        const int nr = att_rows(i0, nq, q, ldq, bias, Nk, out, ldo, qr, br, orow);
+        for (int r = 0; r < ATT_R; r++) sr[r] = scratch + (size_t)(i0 + (r < nr ? r : 0)) * Nk;
+        att_finish(sr, Nk, v, ldv, Nk, d, orow, nr);
+    }
 }
 
 /* ---- bilinear resize ---------------------------------------------------------- */
 
 /* Same float operations, in the same order, as sc_resize_row (ops_scalar.c),
  * with FMA contraction off: bit-identical results. */
-__attribute__((optimize("fp-contract=off")))
+OPS_NO_CONTRACT
 static void PFX(resize_row)(const float *r0, const float *r1, float h0, float h1,
                             int sw, float *dst, int dw, float ws)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
     const vf vh0 = v_set1(h0), vh1 = v_set1(h1), zero = v_zero(), one = v_set1(1.0f);
     if (sw == dw) {
         for (int o = 0; o < dw; o += W) {
