@@ -109,7 +109,10 @@ static double act_d(double x, ops_act act)
 
 static void test_gemm(void)
 {
-    static const int sz[][3] = {{17, 33, 67}, {1, 5, 3}, {64, 1, 9}, {40, 70, 129}};
+    /* the last two are big enough to be split across threads: by rows, then
+     * (more columns than rows) by columns */
+    static const int sz[][3] = {{17, 33, 67}, {1, 5, 3}, {64, 1, 9}, {40, 70, 129},
+                                {300, 50, 130}, {20, 400, 150}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -144,7 +147,9 @@ static void test_gemm(void)
 
 static void test_linear(void)
 {
-    static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200}};
+    /* M, K, N; the last two run threaded: row blocks, then split columns */
+    static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200},
+                                {20, 300, 400}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int bias = 0; bias < 2; bias++)
             for (int res = 0; res < 3; res++) /* none, separate, aliased */
@@ -385,7 +390,9 @@ static void test_conv2d(void)
     static const int sz[][7] = {{7, 9, 3, 17, 3, 2, 1}, {5, 5, 4, 8, 1, 1, 0},
                                  {6, 7, 5, 3, 2, 2, 0}, {16, 16, 3, 16, 3, 2, 1},
                                  {8, 8, 6, 5, 1, 2, 0}, {1, 1, 3, 4, 3, 1, 1},
-                                 {9, 4, 67, 7, 3, 1, 1}, {10, 11, 2, 3, 5, 3, 2}};
+                                 {9, 4, 67, 7, 3, 1, 1}, {10, 11, 2, 3, 5, 3, 2},
+                                 /* several im2col bands, uneven last band */
+                                 {70, 64, 32, 16, 3, 1, 1}, {67, 129, 8, 12, 3, 2, 1}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int variant = 0; variant < 2; variant++) {
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
@@ -396,10 +403,6 @@ static void test_conv2d(void)
             float *w = fbuf((size_t)Cout * K * K * Cin, -0.5f, 0.5f);
             float *b = variant ? fbuf(Cout, -1, 1) : NULL;
             float *y = fbuf((size_t)Ho * Wo * Cout, 0, 1);
-            const size_t ns = ops_conv2d_scratch(H, W, Cin, K, st, pad);
-            if (K == 1 && st == 1 && pad == 0)
-                TU_CHECK(ns == 0, "conv2d scratch for 1x1 should be 0, got %zu", ns);
-            float *scratch = ns ? fbuf(ns, 0, 1) : NULL;
             double *R = dbuf((size_t)Ho * Wo * Cout);
             for (int oy = 0; oy < Ho; oy++)
                 for (int ox = 0; ox < Wo; ox++)
@@ -415,17 +418,19 @@ static void test_conv2d(void)
                             }
                         R[((size_t)oy * Wo + ox) * Cout + co] = act_d(acc, act);
                     }
-            ops_conv2d(x, H, W, Cin, w, b, Cout, K, st, pad, y, scratch, act);
+            ops_conv2d(x, H, W, Cin, w, b, Cout, K, st, pad, y, act);
             char what[64];
             snprintf(what, sizeof what, "%dx%dx%d->%d k%d s%d p%d", H, W, Cin, Cout, K, st, pad);
             check_close("conv2d", what, y, R, (size_t)Ho * Wo * Cout, 2e-5);
-            free(x); free(w); free(b); free(y); free(scratch); free(R);
+            free(x); free(w); free(b); free(y); free(R);
         }
 }
 
 static void test_convT(void)
 {
-    static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5}};
+    /* the last two take several row bands */
+    static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5},
+                                {33, 64, 16, 200}, {9, 300, 5, 64}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int bias = 0; bias < 2; bias++) {
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
@@ -433,7 +438,6 @@ static void test_convT(void)
             float *w = fbuf((size_t)Cin * Cout * 4, -1, 1);
             float *b = bias ? fbuf(Cout, -1, 1) : NULL;
             float *y = fbuf((size_t)4 * H * W * Cout, 0, 1);
-            float *scratch = fbuf((size_t)4 * H * W * Cout, 0, 1);
             double *R = dbuf((size_t)4 * H * W * Cout);
             for (int i = 0; i < H; i++)
                 for (int j = 0; j < W; j++)
@@ -446,11 +450,11 @@ static void test_convT(void)
                                            w[(((size_t)ci * Cout + co) * 2 + di) * 2 + dj];
                                 R[(((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout + co] = acc;
                             }
-            ops_conv_transpose2x2(x, H, W, Cin, w, b, Cout, y, scratch);
+            ops_conv_transpose2x2(x, H, W, Cin, w, b, Cout, y);
             char what[64];
             snprintf(what, sizeof what, "%dx%dx%d->%d b%d", H, W, Cin, Cout, bias);
             check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout, 1e-5);
-            free(x); free(w); free(b); free(y); free(scratch); free(R);
+            free(x); free(w); free(b); free(y); free(R);
         }
 }
 

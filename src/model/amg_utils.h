@@ -47,6 +47,9 @@ int amg_generate_crop_boxes(int w, int h, int n_layers, double overlap_ratio,
 /* Counts of row[i] > hi and row[i] > lo over one row of n logits. */
 void amg_count_row(const float *row, int n, float hi, float lo, int *n_hi,
                    int *n_lo);
+/* The same, and bin[i] = row[i] > thr (0/1) in the same pass. */
+void amg_count_binarise_row(const float *row, int n, float hi, float lo,
+                            float thr, uint8_t *bin, int *n_hi, int *n_lo);
 
 /* calculate_stability_score for one w x h plane of float logits:
  * area(logit > thr + offset) / area(logit > thr - offset), with the official

@@ -174,12 +174,11 @@ void conv_free(conv_t *cv)
     cv->w = cv->b = NULL;
 }
 
-void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y,
-                  float *scratch, int act)
+void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int act)
 {
     if (cv->depthwise)
         ops_dwconv3x3(x, H, W, cv->cin, cv->w, cv->b, cv->stride, y, (ops_act)act);
     else
         ops_conv2d(x, H, W, cv->cin, cv->w, cv->b, cv->cout, cv->k, cv->stride,
-                   cv->pad, y, scratch, (ops_act)act);
+                   cv->pad, y, (ops_act)act);
 }

@@ -104,7 +104,7 @@ struct dec_ws {
 
 int dec_reassociate = 1;
 
-#define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32 + 256 * 256 * 32)
+#define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32)
 
 dec_ws *dec_ws_new(void)
 {
@@ -386,11 +386,11 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     if (!need) return 0;
 
     /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
-    float *u1 = w->up, *u2 = u1 + 128 * 128 * 64, *sc = u2 + 256 * 256 * 32;
-    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, sc);
+    float *u1 = w->up, *u2 = u1 + 128 * 128 * 64;
+    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1);
     ops_layernorm(u1, u1, 128 * 128, 64, d->up_ln.g, d->up_ln.b, 1e-6f);
     ops_gelu(u1, (size_t)128 * 128 * 64);
-    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2, sc);
+    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2);
     ops_gelu(u2, (size_t)256 * 256 * 32);
 
     /* hypernetworks: logits_i = h_i . U */

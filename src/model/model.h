@@ -211,8 +211,7 @@ void load_conv(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
                int k, int stride, int pad, int bias);
 void conv_free(conv_t *cv);
 /* Runs a packed conv (dense or depthwise) on an HWC map. */
-void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y,
-                  float *scratch, int act);
+void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int act);
 
 /* Per-part loaders (tinyvit.c, prompt_encoder.c, mask_decoder.c). */
 int image_encoder_load(image_encoder_t *e, wt_ctx *c);
@@ -224,7 +223,7 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c);
  * their count. tokens holds (n_points + 2) * 256 floats. */
 int prompt_sparse_tokens(const prompt_decoder_t *d, const dec_prompt_t *p, float *tokens);
 /* Dense prompt (4096, 256) from a 256x256 mask input; scratch holds
- * 3 * 65536 floats. */
+ * 2 * 65536 floats. */
 void prompt_dense_from_mask(const prompt_decoder_t *d, const float *mask, float *dense,
                             float *scratch);
 

@@ -91,18 +91,16 @@ int prompt_sparse_tokens(const prompt_decoder_t *d, const dec_prompt_t *p, float
 
 /* Dense prompt (4096, 256) from a 256x256 mask input: conv 2x2 s2 1->4,
  * LayerNorm2d, GELU, conv 2x2 s2 4->16, LayerNorm2d, GELU, conv 1x1 16->256.
- * scratch holds 128*128*4 + 64*64*16 + 64*64*16 floats. */
+ * scratch holds 128*128*4 + 64*64*16 floats. */
 void prompt_dense_from_mask(const prompt_decoder_t *d, const float *mask, float *dense,
                             float *scratch)
 {
-    float *a = scratch, *b = a + 128 * 128 * 4, *im2col = b + 64 * 64 * 16;
-    /* 2x2 stride-2 convolutions read disjoint patches: ops_conv2d's im2col of
-     * (256,256,1) needs 128*128*4 floats, of (128,128,4) 64*64*16. */
-    ops_conv2d(mask, 256, 256, 1, d->mask_conv1.w, d->mask_conv1.b, 4, 2, 2, 0, a, im2col,
+    float *a = scratch, *b = a + 128 * 128 * 4;
+    ops_conv2d(mask, 256, 256, 1, d->mask_conv1.w, d->mask_conv1.b, 4, 2, 2, 0, a,
                OPS_ACT_NONE);
     ops_layernorm(a, a, 128 * 128, 4, d->mask_ln1.g, d->mask_ln1.b, 1e-6f);
     ops_gelu(a, (size_t)128 * 128 * 4);
-    ops_conv2d(a, 128, 128, 4, d->mask_conv2.w, d->mask_conv2.b, 16, 2, 2, 0, b, im2col,
+    ops_conv2d(a, 128, 128, 4, d->mask_conv2.w, d->mask_conv2.b, 16, 2, 2, 0, b,
                OPS_ACT_NONE);
     ops_layernorm(b, b, 64 * 64, 16, d->mask_ln2.g, d->mask_ln2.b, 1e-6f);
     ops_gelu(b, (size_t)64 * 64 * 16);

@@ -154,7 +154,6 @@ typedef struct {
     float *t;       /* normalised tokens, attention output: up to 16384*160 */
     float *big;     /* patch_embed.seq.0 output, merge hidden, qkv: 512*512*32 */
     float *band1, *band2; /* MBConv hidden band; MLP hidden chunk */
-    float *scratch; /* im2col */
 } enc_bufs;
 
 static void swap(float **a, float **b)
@@ -241,9 +240,6 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
 {
     const size_t band = (size_t)(MBCONV_BAND + 2) * 256 * 256; /* MBConv hidden band */
     const size_t chunk = (size_t)TOKEN_CHUNK * 320 * MLP_RATIO; /* MLP hidden chunk */
-    size_t sc = ops_conv2d_scratch(512, 512, 32, 3, 2, 1);
-    sc = max_sz(sc, ops_conv2d_scratch(1024, 1024, 3, 3, 2, 1));
-    sc = max_sz(sc, ops_conv2d_scratch(64, 64, 256, 3, 1, 1));
     enc_bufs b = {0};
     b.x = malloc(sizeof(float) * 256 * 256 * 64);
     b.y = malloc(sizeof(float) * 256 * 256 * 64);
@@ -251,13 +247,12 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
     b.big = malloc(sizeof(float) * 512 * 512 * 32);
     b.band1 = malloc(sizeof(float) * max_sz(band, chunk));
     b.band2 = malloc(sizeof(float) * band);
-    b.scratch = malloc(sizeof(float) * (sc ? sc : 1));
     int rc = -1;
-    if (!b.x || !b.y || !b.t || !b.big || !b.band1 || !b.band2 || !b.scratch) goto out;
+    if (!b.x || !b.y || !b.t || !b.big || !b.band1 || !b.band2) goto out;
 
     /* patch_embed: 1024 -> 512 -> 256 */
-    conv_forward(&e->patch_embed[0], input, 1024, 1024, b.big, b.scratch, OPS_ACT_GELU);
-    conv_forward(&e->patch_embed[1], b.big, 512, 512, b.x, b.scratch, OPS_ACT_NONE);
+    conv_forward(&e->patch_embed[0], input, 1024, 1024, b.big, OPS_ACT_GELU);
+    conv_forward(&e->patch_embed[1], b.big, 512, 512, b.x, OPS_ACT_NONE);
     int H = 256, W = 256;
     tap(tapfn, tap_ctx, "patch_embed", b.x, (size_t)H * W * 64);
 
@@ -287,7 +282,7 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
     const int L = H * W;
     ops_linear(b.x, L, 320, e->neck_conv1.w, NULL, 256, b.t, NULL, OPS_ACT_NONE);
     ops_layernorm(b.t, b.t, L, 256, e->neck_ln1.g, e->neck_ln1.b, 1e-6f);
-    conv_forward(&e->neck_conv2, b.t, H, W, embedding, b.scratch, OPS_ACT_NONE);
+    conv_forward(&e->neck_conv2, b.t, H, W, embedding, OPS_ACT_NONE);
     ops_layernorm(embedding, embedding, L, 256, e->neck_ln2.g, e->neck_ln2.b, 1e-6f);
     tap(tapfn, tap_ctx, "neck", embedding, (size_t)L * 256);
     rc = 0;
@@ -298,7 +293,6 @@ out:
     free(b.big);
     free(b.band1);
     free(b.band2);
-    free(b.scratch);
     return rc;
 }
 

@@ -37,7 +37,8 @@ const char *ops_isa_name(ops_isa isa);
 void ops_blas_select(void);
 const char *ops_blas_core(void);
 
-/* n <= 0: number of online cores. Sets OpenMP and OpenBLAS together. */
+/* n <= 0: number of online cores. The kernels' own OpenMP threads; OpenBLAS
+ * is kept single-threaded per call (see ops_gemm.c). */
 void ops_set_threads(int n);
 int ops_get_threads(void);
 
@@ -77,18 +78,16 @@ void ops_dwconv3x3(const float *x, int H, int W, int C, const float *w,
 /* Dense KxK convolution on HWC maps via im2col + GEMM:
  *   y[Ho,Wo,Cout], Ho = (H + 2*pad - K) / stride + 1 (same for W)
  * w is PRE-PACKED (Cout, K, K, Cin); b is (Cout) or NULL; then act.
- * scratch must hold ops_conv2d_scratch(...) floats (0 for 1x1 s1 p0). */
-size_t ops_conv2d_scratch(int H, int W, int Cin, int K, int stride, int pad);
+ * Works in bands of output rows with a small per-thread im2col buffer. */
 void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
                 const float *b, int Cout, int K, int stride, int pad,
-                float *y, float *scratch, ops_act act);
+                float *y, ops_act act);
 
 /* Transposed convolution, kernel 2, stride 2, on HWC maps:
  *   y[2H, 2W, Cout][2i+di, 2j+dj, co] = b[co] + sum_ci x[i,j,ci] w[ci,co,di,dj]
- * w is in PyTorch layout (Cin, Cout, 2, 2). scratch holds H*W*Cout*4 floats. */
+ * w is in PyTorch layout (Cin, Cout, 2, 2). Works in bands of rows. */
 void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y,
-                           float *scratch);
+                           const float *w, const float *b, int Cout, float *y);
 
 /* One attention head: out[Nq, d] = softmax(q k^T * scale + bias) v
  *   q: Nq rows of d floats, row stride ldq; k, v: Nk rows, strides ldk, ldv;

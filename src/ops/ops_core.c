@@ -78,6 +78,7 @@ void ops_init(void)
             }
             set_table(want);
             ops_blas_select();
+            openblas_set_num_threads(1); /* our threads call it; see ops_gemm.c */
             __atomic_store_n(&g_inited, 1, __ATOMIC_RELEASE);
         }
     }
@@ -127,7 +128,7 @@ void ops_set_threads(int n)
     if (n <= 0) n = online_cores();
     g_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); /* our threads call it; see ops_gemm.c */
 }
 
 int ops_get_threads(void)

@@ -1,18 +1,54 @@
 /*
  * ops_gemm.c - GEMM-based kernels: ops_gemm, ops_linear (with fused
- * bias / residual / activation epilogue), dense KxK convolution (im2col +
- * GEMM) and the 2x2 stride-2 transposed convolution (GEMM + scatter).
- * The GEMMs themselves are OpenBLAS (cblas_sgemm).
+ * bias / residual / activation epilogue), dense KxK convolution (banded
+ * im2col + GEMM) and the 2x2 stride-2 transposed convolution (GEMM +
+ * scatter).
+ *
+ * Threading: OpenBLAS runs single-threaded inside whichever thread calls it
+ * (ops_init sets it so), and the parallelism is ours: each OpenMP thread
+ * multiplies its own block of rows and applies the epilogue to it while it
+ * is still in cache. One thread system only, so OpenBLAS's workers and
+ * ours never compete for the cores, and every output element is computed
+ * the same way whatever the thread count.
  */
 #include "ops/ops_internal.h"
 
 #include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define ROW_BLOCK 128             /* rows per GEMM + epilogue block */
+#define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
+
+static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+                ldb, beta, C, ldc);
+}
+
+/* Threads for a product of M*N*K multiply-adds. */
+static int gemm_threads(int M, int N, int K)
+{
+    return ops_threads_for((double)M * N * K / 16.0);
+}
+
+/* [lo, hi) of part t of n split in nt parts, boundaries multiples of 16. */
+static void split(int n, int nt, int t, int *lo, int *hi)
+{
+    int per = ((n + nt - 1) / nt + 15) & ~15;
+    *lo = t * per < n ? t * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
 
 void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc)
 {
+    ops_ensure_init();
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* C = beta * C (BLAS may reject K = 0 with lda checks) */
         for (int i = 0; i < M; i++)
@@ -21,19 +57,46 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                     beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
-                ldb, beta, C, ldc);
+    const int nt = gemm_threads(M, N, K);
+    if (nt == 1) {
+        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* split the larger of M (rows of op(A) and C) and N (columns of op(B)
+     * and C) */
+    const int by_rows = M >= N;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        split(by_rows ? M : N, nt, omp_get_thread_num(), &lo, &hi);
+        if (hi > lo) {
+            if (by_rows) {
+                const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+                sgemm(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                      C + (size_t)lo * ldc, ldc);
+            } else {
+                const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+                sgemm(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta,
+                      C + lo, ldc);
+            }
+        }
+    }
 }
 
-/* y[M,N] = act(y + b) row by row, threaded. */
-static void bias_act_rows(float *y, int M, int N, const float *b, ops_act act)
+/* Rows [r0, r1) of y = act(x . w^T + b + residual). */
+static void linear_rows(const float *x, int K, const float *w, const float *b, int N,
+                        float *y, const float *residual, ops_act act, int r0, int r1)
 {
-    if (!b && act == OPS_ACT_NONE) return;
-    const double per = act == OPS_ACT_GELU ? 16.0 : 1.0;
-    const int nt = ops_threads_for((double)M * N * per);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int i = 0; i < M; i++) ops_k.bias_act(y + (size_t)i * N, b, N, act);
+    float *yr = y + (size_t)r0 * N;
+    float beta = 0.0f;
+    if (residual) {
+        if (residual != y)
+            memcpy(yr, residual + (size_t)r0 * N, sizeof(float) * (size_t)(r1 - r0) * N);
+        beta = 1.0f;
+    }
+    sgemm(0, 1, r1 - r0, N, K, 1.0f, x + (size_t)r0 * K, K, w, K, beta, yr, N);
+    if (b || act != OPS_ACT_NONE)
+        for (int i = r0; i < r1; i++) ops_k.bias_act(y + (size_t)i * N, b, N, act);
 }
 
 void ops_linear(const float *x, int M, int K, const float *w, const float *b,
@@ -41,43 +104,36 @@ void ops_linear(const float *x, int M, int K, const float *w, const float *b,
 {
     ops_ensure_init();
     if (M <= 0 || N <= 0) return;
-    float beta = 0.0f;
-    if (residual) {
-        if (residual != y) memcpy(y, residual, sizeof(float) * (size_t)M * N);
-        beta = 1.0f;
-    }
-    ops_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, beta, y, N);
-    bias_act_rows(y, M, N, b, act);
-}
-
-size_t ops_conv2d_scratch(int H, int W, int Cin, int K, int stride, int pad)
-{
-    if (K == 1 && stride == 1 && pad == 0) return 0;
-    const int Ho = (H + 2 * pad - K) / stride + 1;
-    const int Wo = (W + 2 * pad - K) / stride + 1;
-    if (Ho <= 0 || Wo <= 0) return 0;
-    return (size_t)Ho * Wo * K * K * Cin;
-}
-
-void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
-                const float *b, int Cout, int K, int stride, int pad,
-                float *y, float *scratch, ops_act act)
-{
-    ops_ensure_init();
-    if (K == 1 && stride == 1 && pad == 0) {
-        ops_linear(x, H * W, Cin, w, b, Cout, y, NULL, act);
+    const int nt = gemm_threads(M, N, K);
+    const int blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
+    if (nt == 1 || blocks == 1) {
+        if (nt > 1 && M < N) { /* few rows, wide output: split the columns */
+            if (residual && residual != y)
+                memcpy(y, residual, sizeof(float) * (size_t)M * N);
+            ops_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, residual ? 1.0f : 0.0f, y, N);
+            if (b || act != OPS_ACT_NONE)
+                for (int i = 0; i < M; i++) ops_k.bias_act(y + (size_t)i * N, b, N, act);
+            return;
+        }
+        linear_rows(x, K, w, b, N, y, residual, act, 0, M);
         return;
     }
-    const int Ho = (H + 2 * pad - K) / stride + 1;
-    const int Wo = (W + 2 * pad - K) / stride + 1;
-    if (Ho <= 0 || Wo <= 0) return;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        int r0 = blk * ROW_BLOCK, r1 = r0 + ROW_BLOCK < M ? r0 + ROW_BLOCK : M;
+        linear_rows(x, K, w, b, N, y, residual, act, r0, r1);
+    }
+}
+
+/* im2col of output rows [oy0, oy1): row (oy, ox) holds the patch in
+ * (ky, kx, ci) order, zeros where it reaches into the padding. */
+static void im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, int pad,
+                        int Wo, int oy0, int oy1, float *col)
+{
     const size_t KK = (size_t)K * K * Cin;
-    const int nt = ops_threads_for((double)Ho * Wo * KK);
-    /* im2col: row (oy, ox) holds the patch in (ky, kx, ci) order */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int oy = 0; oy < Ho; oy++) {
+    for (int oy = oy0; oy < oy1; oy++) {
         for (int ox = 0; ox < Wo; ox++) {
-            float *row = scratch + ((size_t)oy * Wo + ox) * KK;
+            float *row = col + ((size_t)(oy - oy0) * Wo + ox) * KK;
             for (int ky = 0; ky < K; ky++) {
                 const int iy = oy * stride - pad + ky;
                 float *dst = row + (size_t)ky * K * Cin;
@@ -90,32 +146,64 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
                     if (ix < 0 || ix >= W)
                         memset(dst + (size_t)kx * Cin, 0, sizeof(float) * Cin);
                     else
-                        memcpy(dst + (size_t)kx * Cin,
-                               x + ((size_t)iy * W + ix) * Cin,
+                        memcpy(dst + (size_t)kx * Cin, x + ((size_t)iy * W + ix) * Cin,
                                sizeof(float) * Cin);
                 }
             }
         }
     }
-    ops_linear(scratch, Ho * Wo, (int)KK, w, b, Cout, y, NULL, act);
 }
 
-void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y,
-                           float *scratch)
+void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
+                const float *b, int Cout, int K, int stride, int pad,
+                float *y, ops_act act)
 {
     ops_ensure_init();
-    const int HW = H * W, N4 = Cout * 4;
-    if (HW <= 0 || Cout <= 0) return;
-    /* scratch[HW, Cout*4] = x[HW, Cin] . w[Cin, (co, di, dj)] */
-    ops_gemm(0, 0, HW, N4, Cin, 1.0f, x, Cin, w, N4, 0.0f, scratch, N4);
-    const int nt = ops_threads_for((double)HW * N4);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int i = 0; i < H; i++) {
+    if (K == 1 && stride == 1 && pad == 0) {
+        ops_linear(x, H * W, Cin, w, b, Cout, y, NULL, act);
+        return;
+    }
+    const int Ho = (H + 2 * pad - K) / stride + 1;
+    const int Wo = (W + 2 * pad - K) / stride + 1;
+    if (Ho <= 0 || Wo <= 0) return;
+    const size_t KK = (size_t)K * K * Cin;
+    /* bands of output rows small enough for a per-thread im2col buffer */
+    int band = (int)(IM2COL_FLOATS / ((size_t)Wo * KK));
+    if (band < 1) band = 1;
+    const int bands = (Ho + band - 1) / band;
+    int nt = ops_threads_for((double)Ho * Wo * KK * Cout / 16.0);
+    if (nt > bands) nt = bands;
+#pragma omp parallel num_threads(nt)
+    {
+        float *col = malloc(sizeof(float) * (size_t)band * Wo * KK);
+#pragma omp for schedule(static)
+        for (int bi = 0; bi < bands; bi++) {
+            if (!col) continue; /* out of memory: leave the band unwritten */
+            int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
+            im2col_rows(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
+            float *yb = y + (size_t)oy0 * Wo * Cout;
+            const int rows = (oy1 - oy0) * Wo;
+            sgemm(0, 1, rows, Cout, (int)KK, 1.0f, col, (int)KK, w, (int)KK, 0.0f, yb, Cout);
+            if (b || act != OPS_ACT_NONE)
+                for (int i = 0; i < rows; i++) ops_k.bias_act(yb + (size_t)i * Cout, b, Cout, act);
+        }
+        free(col);
+    }
+}
+
+/* Input rows [i0, i1): GEMM into tile, then scatter each pixel's 2x2 block. */
+static void conv_transpose_rows(const float *x, int W, int Cin, const float *w,
+                                const float *b, int Cout, float *y, int i0, int i1,
+                                float *tile)
+{
+    const int N4 = Cout * 4;
+    sgemm(0, 0, (i1 - i0) * W, N4, Cin, 1.0f, x + (size_t)i0 * W * Cin, Cin, w, N4, 0.0f,
+          tile, N4);
+    for (int i = i0; i < i1; i++) {
         for (int di = 0; di < 2; di++) {
             float *yr = y + (size_t)(2 * i + di) * (2 * W) * Cout;
             for (int j = 0; j < W; j++) {
-                const float *s = scratch + ((size_t)i * W + j) * N4 + di * 2;
+                const float *s = tile + ((size_t)(i - i0) * W + j) * N4 + di * 2;
                 float *y0 = yr + (size_t)(2 * j) * Cout;
                 float *y1 = y0 + Cout;
                 for (int co = 0; co < Cout; co++) {
@@ -125,5 +213,29 @@ void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
                 }
             }
         }
+    }
+}
+
+void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
+                           const float *w, const float *b, int Cout, float *y)
+{
+    ops_ensure_init();
+    if (H <= 0 || W <= 0 || Cout <= 0) return;
+    /* bands of input rows; tile[rows*W, Cout*4] = x . w[Cin, (co, di, dj)] */
+    int band = (int)(IM2COL_FLOATS / ((size_t)W * Cout * 4));
+    if (band < 1) band = 1;
+    const int bands = (H + band - 1) / band;
+    int nt = ops_threads_for((double)H * W * Cin * Cout * 4 / 16.0);
+    if (nt > bands) nt = bands;
+#pragma omp parallel num_threads(nt)
+    {
+        float *tile = malloc(sizeof(float) * (size_t)band * W * Cout * 4);
+#pragma omp for schedule(static)
+        for (int bi = 0; bi < bands; bi++) {
+            if (!tile) continue;
+            int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
+            conv_transpose_rows(x, W, Cin, w, b, Cout, y, i0, i1, tile);
+        }
+        free(tile);
     }
 }
