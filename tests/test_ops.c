@@ -577,6 +577,25 @@ static void test_resize(void)
         check_equal("resize_bilinear", what, dst, ref, (size_t)dh * dw);
         free(src); free(dst); free(ref);
     }
+    /* regions: the top-left rows x cols of a dh x dw resize, equal to the
+     * same part of the full resize (incl. cols == source width) */
+    static const int rg[][6] = {{256, 256, 1024, 1024, 576, 1024}, {256, 256, 1024, 1024, 1024, 256},
+                                {7, 5, 13, 9, 4, 5}, {3, 3, 12, 12, 1, 1}};
+    for (size_t s = 0; s < sizeof rg / sizeof rg[0]; s++) {
+        const int sh = rg[s][0], sw = rg[s][1], dh = rg[s][2], dw = rg[s][3];
+        const int rows = rg[s][4], cols = rg[s][5];
+        float *src = fbuf((size_t)sh * sw, -10, 10);
+        float *full = malloc(sizeof(float) * (size_t)dh * dw);
+        float *dst = fbuf((size_t)rows * cols, 0, 1), *ref = malloc(sizeof(float) * (size_t)rows * cols);
+        resize_ref(src, sh, sw, sw, full, dh, dw);
+        for (int y = 0; y < rows; y++)
+            memcpy(ref + (size_t)y * cols, full + (size_t)y * dw, sizeof(float) * cols);
+        ops_resize_bilinear_region(src, sh, sw, sw, dst, dh, dw, rows, cols, cols);
+        char what[64];
+        snprintf(what, sizeof what, "%dx%d->%dx%d [%dx%d]", sh, sw, dh, dw, rows, cols);
+        check_equal("resize_bilinear", what, dst, ref, (size_t)rows * cols);
+        free(src); free(full); free(dst); free(ref);
+    }
 }
 
 /* -------------------------------------------------------------------------- */

@@ -429,8 +429,10 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
 void postprocess_logits(const float *lowres, int rw, int rh, int w, int h, float *out,
                         float *scratch)
 {
-    ops_resize_bilinear(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG);
-    ops_resize_bilinear(scratch, rh, rw, ENC_IMG, out, h, w);
+    /* only the (rh, rw) crop of the 1024x1024 up-sampling is ever read */
+    ops_resize_bilinear_region(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG, rh,
+                               rw, rw);
+    ops_resize_bilinear(scratch, rh, rw, rw, out, h, w);
 }
 
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h, uint8_t *mask,

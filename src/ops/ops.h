@@ -103,6 +103,11 @@ void ops_attention(const float *q, int ldq, const float *k, int ldk,
  * float32). src is (sh, sw) with row stride src_stride; dst is (dh, dw). */
 void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
                          float *dst, int dh, int dw);
+/* The same resize, computing only its top-left rows x cols (e.g. the crop
+ * that follows it), into dst with row stride dst_stride. */
+void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
+                                float *dst, int dh, int dw, int rows, int cols,
+                                int dst_stride);
 
 /* Windowed multi-head self-attention (Swin / TinyViT style) over an H x W
  * token grid, without copying the map into windows:

@@ -145,7 +145,7 @@ static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
     for (int ox = 0; ox < dw; ox++) {
         int i0, i1;
         float w0, w1;
-        if (sw == dw) {
+        if (sw == dw && ws == 1.0f) { /* dw may be a region's width */
             i0 = i1 = ox;
             w0 = 1.0f;
             w1 = 0.0f;

@@ -661,7 +661,7 @@ static void PFX(resize_row)(const float *r0, const float *r1, float h0, float h1
 #pragma STDC FP_CONTRACT OFF
 #endif
     const vf vh0 = v_set1(h0), vh1 = v_set1(h1), zero = v_zero(), one = v_set1(1.0f);
-    if (sw == dw) {
+    if (sw == dw && ws == 1.0f) { /* dw may be a region's width */
         for (int o = 0; o < dw; o += W) {
             const int n = dw - o < W ? dw - o : W;
             const vf a = v_loadn(r0 + o, n), c = v_loadn(r1 + o, n);
