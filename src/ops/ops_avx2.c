@@ -133,7 +133,8 @@ const ops_kernels ops_kernels_avx2 = {
     .softmax = avx2_softmax,
     .dwconv3x3 = avx2_dwconv3x3,
     .attention = avx2_attention,
-    .resize_row = avx2_resize_row,
+    .resize_hrow = avx2_resize_hrow,
+    .resize_vblend = avx2_resize_vblend,
 };
 
 #if defined(__clang__)

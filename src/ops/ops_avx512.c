@@ -133,7 +133,8 @@ const ops_kernels ops_kernels_avx512 = {
     .softmax = avx512_softmax,
     .dwconv3x3 = avx512_dwconv3x3,
     .attention = avx512_attention,
-    .resize_row = avx512_resize_row,
+    .resize_hrow = avx512_resize_hrow,
+    .resize_vblend = avx512_resize_vblend,
 };
 
 #if defined(__clang__)

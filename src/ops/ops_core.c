@@ -55,7 +55,7 @@ static void set_table(ops_isa isa)
 #define TAKE(f) if (t->f) k.f = t->f
         TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(bias_act);
         TAKE(layernorm); TAKE(softmax); TAKE(dwconv3x3); TAKE(attention);
-        TAKE(resize_row);
+        TAKE(resize_hrow); TAKE(resize_vblend);
 #undef TAKE
     }
     ops_k = k;

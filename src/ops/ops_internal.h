@@ -39,10 +39,13 @@ typedef struct ops_kernels {
                       const float *v, int ldv, int nq, int Nk, int d,
                       float scale, const float *bias, float *out, int ldo,
                       float *scratch);
-    /* one output row of the bilinear resize: rows r0, r1 of the source with
-     * weights h0, h1; horizontal scale ws = (float)sw / dw */
-    void (*resize_row)(const float *r0, const float *r1, float h0, float h1,
-                       int sw, float *dst, int dw, float ws);
+    /* bilinear resize, separably: the horizontal interpolation of one
+     * source row (sw floats) to its first dw outputs, with horizontal scale
+     * ws = (float)sw / (full output width); then the vertical blend of two
+     * such rows, dst = t0 * h0 + t1 * h1 (PyTorch's operation order) */
+    void (*resize_hrow)(const float *r, int sw, float *dst, int dw, float ws);
+    void (*resize_vblend)(const float *t0, const float *t1, float h0, float h1,
+                          float *dst, int n);
 } ops_kernels;
 
 extern ops_kernels ops_k;

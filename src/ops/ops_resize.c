@@ -1,33 +1,63 @@
 /*
  * ops_resize.c - public bilinear resize (PyTorch align_corners=False, float32
- * index arithmetic): vertical indices/weights here, rows via ops_k.resize_row.
+ * index arithmetic): vertical indices/weights here; each source row is
+ * interpolated horizontally once (ops_k.resize_hrow) and blended vertically
+ * (ops_k.resize_vblend) into every output row that needs it.
  * Every ISA computes bit-identical results (same operation order, no FMA).
  */
 #include "ops/ops_internal.h"
 
-OPS_NO_CONTRACT
+#include <omp.h>
+#include <stdlib.h>
+
+/* Output rows [r0, r1): each source row is interpolated horizontally once
+ * into one of two slots and reused by every output row that reads it. */
+static void region_rows(const float *src, int sh, int sw, int src_stride, float *dst,
+                        int dh, int cols, int dst_stride, float hs, float ws, int r0,
+                        int r1, float *slots)
+{
+    float *slot[2] = {slots, slots + cols};
+    int tag[2] = {-1, -1};
+    for (int oy = r0; oy < r1; oy++) {
+        int i0, i1;
+        float l0, l1;
+        ops_bilinear_index(hs, oy, sh, dh, &i0, &i1, &l0, &l1);
+        /* slot a gets row i0 without evicting i1; slot b the other one */
+        int a = tag[0] == i0 ? 0 : tag[1] == i0 ? 1 : -1;
+        if (a < 0) {
+            a = tag[0] == i1 ? 1 : 0;
+            ops_k.resize_hrow(src + (size_t)i0 * src_stride, sw, slot[a], cols, ws);
+            tag[a] = i0;
+        }
+        int b = tag[a] == i1 ? a : 1 - a;
+        if (tag[b] != i1) {
+            ops_k.resize_hrow(src + (size_t)i1 * src_stride, sw, slot[b], cols, ws);
+            tag[b] = i1;
+        }
+        const float *t[2] = {slot[a], slot[b]};
+        ops_k.resize_vblend(t[0], t[1], l0, l1, dst + (size_t)oy * dst_stride, cols);
+    }
+}
+
 void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
                                 float *dst, int dh, int dw, int rows, int cols,
                                 int dst_stride)
 {
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
     ops_ensure_init();
     if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0) return;
     if (rows > dh) rows = dh;
     if (cols > dw) cols = dw;
     if (rows <= 0 || cols <= 0) return;
     const float hs = (float)sh / (float)dh, ws = (float)sw / (float)dw;
-    const int nt = ops_threads_for((double)rows * cols * 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int oy = 0; oy < rows; oy++) {
-        int i0, i1;
-        float l0, l1;
-        ops_bilinear_index(hs, oy, sh, dh, &i0, &i1, &l0, &l1);
-        ops_k.resize_row(src + (size_t)i0 * src_stride,
-                         src + (size_t)i1 * src_stride, l0, l1, sw,
-                         dst + (size_t)oy * dst_stride, cols, ws);
+    const int nt = ops_threads_for((double)rows * cols * 4.0);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int t = omp_get_thread_num(), n = omp_get_num_threads();
+        const int r0 = (int)((long long)rows * t / n), r1 = (int)((long long)rows * (t + 1) / n);
+        float *slots = malloc(sizeof(float) * 2 * (size_t)cols);
+        if (slots) region_rows(src, sh, sw, src_stride, dst, dh, cols, dst_stride, hs, ws, r0,
+                               r1, slots);
+        free(slots);
     }
 }
 

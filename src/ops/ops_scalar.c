@@ -136,8 +136,7 @@ static void sc_attention(const float *q, int ldq, const float *k, int ldk,
 
 /* Kept free of FMA contraction so that every ISA gives identical bits. */
 OPS_NO_CONTRACT
-static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
-                          int sw, float *dst, int dw, float ws)
+static void sc_resize_hrow(const float *r, int sw, float *dst, int dw, float ws)
 {
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -145,7 +144,7 @@ static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
     for (int ox = 0; ox < dw; ox++) {
         int i0, i1;
         float w0, w1;
-        if (sw == dw && ws == 1.0f) { /* dw may be a region's width */
+        if (ws == 1.0f) { /* same width: PyTorch's weights 1 and 0 */
             i0 = i1 = ox;
             w0 = 1.0f;
             w1 = 0.0f;
@@ -161,10 +160,18 @@ static void sc_resize_row(const float *r0, const float *r1, float h0, float h1,
             w1 = lam;
             w0 = 1.0f - lam;
         }
-        float t0 = r0[i0] * w0 + r0[i1] * w1;
-        float t1 = r1[i0] * w0 + r1[i1] * w1;
-        dst[ox] = t0 * h0 + t1 * h1;
+        dst[ox] = r[i0] * w0 + r[i1] * w1;
     }
+}
+
+OPS_NO_CONTRACT
+static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h1,
+                             float *dst, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    for (int i = 0; i < n; i++) dst[i] = t0[i] * h0 + t1[i] * h1;
 }
 
 const ops_kernels ops_kernels_scalar = {
@@ -177,5 +184,6 @@ const ops_kernels ops_kernels_scalar = {
     .softmax = sc_softmax,
     .dwconv3x3 = sc_dwconv3x3,
     .attention = sc_attention,
-    .resize_row = sc_resize_row,
+    .resize_hrow = sc_resize_hrow,
+    .resize_vblend = sc_resize_vblend,
 };

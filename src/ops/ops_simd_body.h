@@ -651,23 +651,20 @@ static void PFX(attention)(const float *q, int ldq, const float *k, int ldk,
 
 /* ---- bilinear resize ---------------------------------------------------------- */
 
-/* Same float operations, in the same order, as sc_resize_row (ops_scalar.c),
- * with FMA contraction off: bit-identical results. */
+/* Same float operations, in the same order, as sc_resize_hrow / _vblend
+ * (ops_scalar.c), with FMA contraction off: bit-identical results. */
 OPS_NO_CONTRACT
-static void PFX(resize_row)(const float *r0, const float *r1, float h0, float h1,
-                            int sw, float *dst, int dw, float ws)
+static void PFX(resize_hrow)(const float *r, int sw, float *dst, int dw, float ws)
 {
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-    const vf vh0 = v_set1(h0), vh1 = v_set1(h1), zero = v_zero(), one = v_set1(1.0f);
-    if (sw == dw && ws == 1.0f) { /* dw may be a region's width */
+    const vf zero = v_zero(), one = v_set1(1.0f);
+    if (ws == 1.0f) {
         for (int o = 0; o < dw; o += W) {
             const int n = dw - o < W ? dw - o : W;
-            const vf a = v_loadn(r0 + o, n), c = v_loadn(r1 + o, n);
-            const vf t0 = v_add(v_mul(a, one), v_mul(a, zero));
-            const vf t1 = v_add(v_mul(c, one), v_mul(c, zero));
-            v_storen(dst + o, v_add(v_mul(t0, vh0), v_mul(t1, vh1)), n);
+            const vf a = v_loadn(r + o, n);
+            v_storen(dst + o, v_add(v_mul(a, one), v_mul(a, zero)), n);
         }
         return;
     }
@@ -683,10 +680,23 @@ static void PFX(resize_row)(const float *r0, const float *r1, float h0, float h1
         lam = v_sel(v_lt(one, lam), one, lam);
         const vi j1 = v_inc_if_lt(j, lim);
         const vf w0 = v_sub(one, lam);
-        const vf t0 = v_add(v_mul(v_gather(r0, j), w0), v_mul(v_gather(r0, j1), lam));
-        const vf t1 = v_add(v_mul(v_gather(r1, j), w0), v_mul(v_gather(r1, j1), lam));
-        const vf res = v_add(v_mul(t0, vh0), v_mul(t1, vh1));
-        if (o + W <= dw) v_store(dst + o, res);
-        else v_storen(dst + o, res, dw - o);
+        const vf t = v_add(v_mul(v_gather(r, j), w0), v_mul(v_gather(r, j1), lam));
+        if (o + W <= dw) v_store(dst + o, t);
+        else v_storen(dst + o, t, dw - o);
+    }
+}
+
+OPS_NO_CONTRACT
+static void PFX(resize_vblend)(const float *t0, const float *t1, float h0, float h1,
+                               float *dst, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    const vf vh0 = v_set1(h0), vh1 = v_set1(h1);
+    for (int o = 0; o < n; o += W) {
+        const int k = n - o < W ? n - o : W;
+        const vf a = v_loadn(t0 + o, k), c = v_loadn(t1 + o, k);
+        v_storen(dst + o, v_add(v_mul(a, vh0), v_mul(c, vh1)), k);
     }
 }
