@@ -174,3 +174,24 @@ int args_parse_floats(const char *s, int n, float *out)
     }
     return *s ? -1 : 0;
 }
+
+int args_parse_names(const char *s, const char *const *names, unsigned *bits)
+{
+    if (!s)
+        return -1;
+    *bits = 0;
+    for (;;) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        int found = -1;
+        for (int i = 0; names[i] && i < 32; i++)
+            if (strlen(names[i]) == len && !strncmp(names[i], s, len))
+                found = i;
+        if (found < 0 || (*bits & (1u << found)))
+            return -1;
+        *bits |= 1u << found;
+        if (!end)
+            return 0;
+        s = end + 1;
+    }
+}

@@ -44,4 +44,9 @@ int args_parse_float(const char *s, float *out); /* finite values only */
 /* Exactly n comma-separated floats ("X,Y"); spaces around numbers allowed. */
 int args_parse_floats(const char *s, int n, float *out);
 
+/* A comma-separated subset of `names` (NULL-terminated, at most 32), like
+ * "png,yolo": sets bit i of *bits for names[i]. Empty items, unknown names
+ * and repeats are refused. */
+int args_parse_names(const char *s, const char *const *names, unsigned *bits);
+
 #endif

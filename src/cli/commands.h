@@ -10,5 +10,9 @@
 
 int cmd_seg(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_everything(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

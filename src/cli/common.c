@@ -15,8 +15,17 @@
 
 #include "args.h"
 
+static void (*error_hook)(void);
+
+void cli_set_error_hook(void (*hook)(void))
+{
+    error_hook = hook;
+}
+
 static void print_line(const char *prefix, const char *fmt, va_list ap)
 {
+    if (error_hook)
+        error_hook();
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
     for (char *c = msg; *c; c++)

@@ -21,6 +21,9 @@
 /* "mobilesam: <message>" on one line of stderr; control characters in the
  * message (say, a newline in a file name) are shown as '?'. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Called before each of the error lines below is printed (NULL: none), so
+ * that a progress line on a terminal can be cleared first. */
+void cli_set_error_hook(void (*hook)(void));
 /* "mobilesam: <file>: <message>". */
 void cli_file_error(const char *file, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -19,6 +19,10 @@ typedef struct {
 static const command commands[] = {
     {"seg", cmd_seg, "segment objects from points, boxes or a mask"},
     {"embed", cmd_embed, "save an image's embedding for 'seg --embedding'"},
+    {"everything", cmd_everything, "all masks of an image, no prompts"},
+    {"batch", cmd_batch, "segment a folder or list of images (datasets)"},
+    {"bench", cmd_bench, "time load, encoder and decoder; peak memory"},
+    {"compare", cmd_compare, "IoU of two masks"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

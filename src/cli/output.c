@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stb_image_write.h>
@@ -197,4 +198,83 @@ int out_json(out_set *s, const char *path, const cJSON *json)
                      : 0;
     free(text);
     return close_checked(fp, failed, path);
+}
+
+int out_text(out_set *s, const char *path, const char *data, size_t len)
+{
+    FILE *fp = out_stream_open(s, path);
+    if (!fp)
+        return -1;
+    errno = 0;
+    int failed = len && fwrite(data, 1, len, fp) != len ? (errno ? errno : EIO)
+                                                        : 0;
+    return close_checked(fp, failed, path);
+}
+
+FILE *out_stream_open(out_set *s, const char *path)
+{
+    const char *tmp = stage(s, path);
+    if (!tmp)
+        return NULL;
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp)
+        cli_file_error(path, "cannot create file: %s", strerror(errno));
+    return fp;
+}
+
+int out_stream_close(FILE *fp, const char *path)
+{
+    return close_checked(fp, ferror(fp) ? EIO : 0, path);
+}
+
+int out_mkdirs(const char *dir, char **created)
+{
+    if (created)
+        *created = NULL;
+    char *p = strdup(dir);
+    if (!p) {
+        cli_file_error(dir, "out of memory");
+        return -1;
+    }
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = 0;
+    /* Each prefix ending before a '/', then the whole path. */
+    for (char *c = p + 1;; c++) {
+        if (*c && *c != '/')
+            continue;
+        char saved = *c;
+        *c = 0;
+        struct stat st;
+        if (mkdir(p, 0777) == 0) {
+            if (created && !*created)
+                *created = strdup(p);
+        } else if (errno != EEXIST || stat(p, &st) != 0 ||
+                   !S_ISDIR(st.st_mode)) {
+            int e = errno == EEXIST ? ENOTDIR : errno;
+            cli_file_error(p, "cannot create directory: %s", strerror(e));
+            free(p);
+            return -1;
+        }
+        *c = saved;
+        if (!saved)
+            break;
+    }
+    free(p);
+    return 0;
+}
+
+void out_rmdirs(const char *dir, const char *top)
+{
+    if (!dir || !top)
+        return;
+    char *p = strdup(dir);
+    size_t top_len = strlen(top);
+    while (p && strlen(p) >= top_len && rmdir(p) == 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash || strlen(p) == top_len)
+            break;
+        *slash = 0;
+    }
+    free(p);
 }

@@ -11,6 +11,7 @@
 #define MOBILESAM_CLI_OUTPUT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cJSON.h>
 
@@ -45,5 +46,24 @@ int out_npy(out_set *s, const char *path, const float *data, const long *shape,
 /* Pretty-printed JSON and a newline; path "-" means stdout (printed by
  * out_commit, after every file is in place). */
 int out_json(out_set *s, const char *path, const cJSON *json);
+
+/* Raw bytes, as a file (a text file, a marker); len 0 makes an empty one. */
+int out_text(out_set *s, const char *path, const char *data, size_t len);
+
+/* A file written piece by piece (too big to build in memory): returns the
+ * stream of its temporary name, or NULL after an error. Finish it with
+ * out_stream_close(), which reports write errors (0, or -1 after an
+ * error); it is committed or aborted with the rest of the set. */
+FILE *out_stream_open(out_set *s, const char *path);
+int out_stream_close(FILE *fp, const char *path);
+
+/* mkdir -p: creates `dir` and its missing parents. If `created` is given it
+ * receives the outermost directory this call created (malloc'd), or NULL
+ * when all existed, for out_rmdirs() after a failure. Returns 0, or -1
+ * after an error naming the directory. */
+int out_mkdirs(const char *dir, char **created);
+/* Removes `dir` and its parents up to and including `top` while they are
+ * empty (undoes out_mkdirs). */
+void out_rmdirs(const char *dir, const char *top);
 
 #endif

@@ -111,3 +111,42 @@ uint8_t *overlay_render(const msam_image *img, const prompt_set *prompts,
         draw_points(&c, &prompts->objects[o], radius);
     return c.rgb;
 }
+
+/* Mask order for drawing: largest area first (official show_anns). */
+typedef struct {
+    long area;
+    int index;
+} mask_order;
+
+static int by_area_desc(const void *a, const void *b)
+{
+    const mask_order *x = a, *y = b;
+    if (x->area != y->area)
+        return x->area < y->area ? 1 : -1;
+    return x->index - y->index;
+}
+
+uint8_t *overlay_render_masks(const msam_image *img,
+                              const uint8_t *const *masks, int n)
+{
+    size_t plane = (size_t)img->width * img->height;
+    canvas c = {malloc(plane * 3), img->width, img->height};
+    mask_order *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    if (!c.rgb || !order) {
+        free(c.rgb);
+        free(order);
+        return NULL;
+    }
+    memcpy(c.rgb, img->rgb, plane * 3);
+    for (int i = 0; i < n; i++) {
+        order[i].index = i;
+        order[i].area = 0;
+        for (size_t p = 0; p < plane; p++)
+            order[i].area += masks[i][p] != 0;
+    }
+    qsort(order, (size_t)n, sizeof *order, by_area_desc);
+    for (int i = 0; i < n; i++)
+        blend_mask(&c, masks[order[i].index], colour(order[i].index));
+    free(order);
+    return c.rgb;
+}

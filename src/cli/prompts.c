@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cJSON.h>
 
@@ -339,9 +340,13 @@ static int parse_object(const json_doc *d, const cJSON *item, int index,
     return 0;
 }
 
-static int parse_root(prompt_set *s, const json_doc *d, const cJSON *root)
+/* The list of objects at d->root; `allow_empty` for batch files, where an
+ * image may have no objects. */
+static int parse_list(prompt_set *s, const json_doc *d, const cJSON *root,
+                      int allow_empty)
 {
-    if (!cJSON_IsArray(root) || cJSON_GetArraySize(root) == 0)
+    if (!cJSON_IsArray(root) ||
+        (!allow_empty && cJSON_GetArraySize(root) == 0))
         return doc_error(d, d->root, "expected a list of objects");
     int i = 0;
     for (const cJSON *item = root->child; item; item = item->next, i++) {
@@ -374,7 +379,7 @@ int prompts_read_file(prompt_set *s, const char *path)
     else if (!root)
         rc = doc_error(&d, end ? end : text, "malformed JSON");
     else
-        rc = parse_root(s, &d, root);
+        rc = parse_list(s, &d, root, 0);
     cJSON_Delete(root);
     free(text);
     return rc;
@@ -504,4 +509,230 @@ void prompts_to_api(const prompt_set *s, int multimask, mobilesam_prompt *out)
         out[i].mask_input = o->mask;
         out[i].multimask = multimask;
     }
+}
+
+/* ---- batch prompt files -------------------------------------------------- */
+
+typedef struct {
+    const char *image;  /* as written, without leading "./" */
+    const cJSON *list;  /* the objects; checked when the image is processed */
+    const char *pos;    /* where the list (or its line) starts in the text */
+    int order;          /* in the file */
+} batch_entry;
+
+struct prompt_batch {
+    char *path;
+    char *text;
+    cJSON **roots; /* one document, or one per line */
+    int n_roots;
+    batch_entry *e;
+    int n;
+};
+
+static const char *skip_dot_slash(const char *s)
+{
+    while (s[0] == '.' && s[1] == '/') {
+        s += 2;
+        while (*s == '/')
+            s++;
+    }
+    return s;
+}
+
+/* Position of the value of member `target` of the object `obj` whose text
+ * starts at p: the members are walked in order, as cJSON keeps them (so a
+ * key with escapes or a repeated key is found all the same). */
+static const char *member_value_at(const char *p, const cJSON *obj,
+                                   const cJSON *target)
+{
+    const char *q = skip_ws(p + 1);
+    for (const cJSON *m = obj->child; m && *q == '"'; m = m->next) {
+        q = skip_ws(skip_string(q));
+        if (*q == ':')
+            q = skip_ws(q + 1);
+        if (m == target)
+            return q;
+        q = skip_ws(skip_value(q));
+        if (*q == ',')
+            q = skip_ws(q + 1);
+    }
+    return p;
+}
+
+static int add_root(prompt_batch *b, cJSON *root)
+{
+    cJSON **r = realloc(b->roots, (size_t)(b->n_roots + 1) * sizeof *r);
+    if (!r) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    b->roots = r;
+    r[b->n_roots++] = root;
+    return 0;
+}
+
+static int add_entry(prompt_batch *b, const char *image, const cJSON *list,
+                     const char *pos)
+{
+    batch_entry *e = realloc(b->e, (size_t)(b->n + 1) * sizeof *e);
+    if (!e)
+        return -1;
+    b->e = e;
+    e[b->n] = (batch_entry){skip_dot_slash(image), list, pos, b->n};
+    b->n++;
+    return 0;
+}
+
+static int open_map(prompt_batch *b, const json_doc *d)
+{
+    static const char want[] =
+        "expected an object mapping image names to lists of objects";
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(d->root, &end, 1);
+    if (!root && !*d->root)
+        return doc_error(d, d->root, "empty file (%s)", want);
+    if (!root)
+        return doc_error(d, end ? end : d->root, "malformed JSON");
+    if (add_root(b, root))
+        return doc_error(d, d->root, "out of memory");
+    if (!cJSON_IsObject(root))
+        return doc_error(d, d->root, "%s", want);
+    for (const cJSON *m = root->child; m; m = m->next)
+        if (add_entry(b, m->string, m, member_value_at(d->root, root, m)))
+            return doc_error(d, d->root, "out of memory");
+    return 0;
+}
+
+static int open_line(prompt_batch *b, const json_doc *d, const char *line,
+                     const char *line_end)
+{
+    static const char want[] =
+        "expected {\"image\": \"name\", \"objects\": [...]} on each line";
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(line, &end, 0);
+    if (!root)
+        return doc_error(d, end && end < line_end ? end : line,
+                         "malformed JSON");
+    if (add_root(b, root))
+        return doc_error(d, line, "out of memory");
+    if (end > line_end || (*skip_ws(end) && skip_ws(end) < line_end))
+        return doc_error(d, line, "malformed JSON line (one object per "
+                                  "line)");
+    const cJSON *image = cJSON_GetObjectItemCaseSensitive(root, "image");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(image) ||
+        !image->valuestring[0])
+        return doc_error(d, line, "%s", want);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "objects");
+    if (add_entry(b, image->valuestring, list,
+                  list ? member_value_at(line, root, list) : line))
+        return doc_error(d, line, "out of memory");
+    return 0;
+}
+
+static int open_lines(prompt_batch *b, const json_doc *d)
+{
+    const char *p = d->root;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        if (!eol)
+            eol = p + strlen(p);
+        const char *line = p;
+        while (line < eol && (*line == ' ' || *line == '\t' || *line == '\r'))
+            line++;
+        if (line < eol && open_line(b, d, line, eol))
+            return -1;
+        p = *eol ? eol + 1 : eol;
+    }
+    return 0;
+}
+
+static int entry_cmp(const void *x, const void *y)
+{
+    const batch_entry *a = x, *b = y;
+    int c = strcmp(a->image, b->image);
+    return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcasecmp(s + n - k, suffix);
+}
+
+int prompts_batch_open(const char *path, prompt_batch **out)
+{
+    *out = NULL;
+    prompt_batch *b = calloc(1, sizeof *b);
+    if (!b || !(b->path = strdup(path))) {
+        free(b);
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    if (!(b->text = read_text(path))) {
+        prompts_batch_free(b);
+        return -1;
+    }
+    json_doc d = {b->text, b->text, path};
+    if (!strncmp(b->text, "\xEF\xBB\xBF", 3))
+        d.root += 3;
+    int lines = has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson");
+    if (!lines)
+        d.root = skip_ws(d.root);
+    if (lines ? open_lines(b, &d) : open_map(b, &d)) {
+        prompts_batch_free(b);
+        return -1;
+    }
+    if (b->n > 1)
+        qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
+    *out = b;
+    return 0;
+}
+
+int prompts_batch_count(const prompt_batch *b)
+{
+    return b->n;
+}
+
+const char *prompts_batch_image(const prompt_batch *b, int i)
+{
+    return b->e[i].image;
+}
+
+int prompts_batch_get(const prompt_batch *b, const char *image,
+                      prompt_set *s)
+{
+    image = skip_dot_slash(image);
+    int lo = 0, hi = b->n; /* first entry >= image */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(b->e[mid].image, image) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int found = 0;
+    for (int i = lo; i < b->n && !strcmp(b->e[i].image, image); i++) {
+        if (!s->file && !(s->file = strdup(b->path))) {
+            cli_file_error(b->path, "out of memory");
+            return -1;
+        }
+        json_doc d = {b->text, b->e[i].pos, b->path};
+        if (parse_list(s, &d, b->e[i].list, 1))
+            return -1;
+        found++;
+    }
+    return found;
+}
+
+void prompts_batch_free(prompt_batch *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < b->n_roots; i++)
+        cJSON_Delete(b->roots[i]);
+    free(b->roots);
+    free(b->e);
+    free(b->text);
+    free(b->path);
+    free(b);
 }

@@ -54,4 +54,27 @@ int prompts_load_masks(prompt_set *s);
 /* Fills out[0..s->n) for mobilesam_predict; points into the set. */
 void prompts_to_api(const prompt_set *s, int multimask, mobilesam_prompt *out);
 
+/* ---- batch prompt files (mobilesam batch --prompts) ----------------------
+ * Objects for many images, in the schema above, from either
+ *   a JSON object mapping image names to lists:  {"a.jpg": [{...}], ...}
+ *   JSON Lines (*.jsonl, *.ndjson), one image per line:
+ *     {"image": "a.jpg", "objects": [{...}, ...]}   (other keys ignored)
+ * Names are compared as written, a leading "./" aside. A list may be empty.
+ * The file's structure is checked when it is opened; the objects of an
+ * image are parsed (and reported, "file: line N: ...") when asked for. */
+typedef struct prompt_batch prompt_batch;
+
+/* Returns 0, or -1 after printing an error (unreadable, malformed JSON, a
+ * line without "image"). */
+int prompts_batch_open(const char *path, prompt_batch **out);
+void prompts_batch_free(prompt_batch *b); /* NULL is a no-op */
+/* The image names of the file's entries, sorted. */
+int prompts_batch_count(const prompt_batch *b);
+const char *prompts_batch_image(const prompt_batch *b, int i);
+/* Appends the objects given for `image` (every entry naming it, in file
+ * order) to s and sets s->file. Returns the number of entries (0 when the
+ * image is not listed), or -1 after printing an error. */
+int prompts_batch_get(const prompt_batch *b, const char *image,
+                      prompt_set *s);
+
 #endif

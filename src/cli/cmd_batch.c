@@ -1,0 +1,975 @@
+/*
+ * cmd_batch.c - `mobilesam batch`: many images in one run, for datasets.
+ * The model loads once and each image is encoded once; prompts come from a
+ * prompts file, YOLO detection labels (boxes) or the automatic generator.
+ * Outputs per image: mask PNGs, YOLO segmentation labels, a COCO record
+ * (the run's annotations.json is assembled at the end), an overlay.
+ *
+ * Robustness: every file is written under a temporary name and renamed;
+ * an image's marker is written last (batchfiles.h), so a killed run resumes
+ * where it stopped; a bad image, prompt or label file is reported (one line
+ * naming the file), counted, and the run goes on; --shard splits the images
+ * between processes that may share OUTDIR.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb_image.h>
+
+#include "amgargs.h"
+#include "args.h"
+#include "batchfiles.h"
+#include "coco.h"
+#include "commands.h"
+#include "common.h"
+#include "imgfile.h"
+#include "imglist.h"
+#include "output.h"
+#include "overlay.h"
+#include "progress.h"
+#include "prompts.h"
+#include "yolo.h"
+
+#define CMD "batch"
+#define MAX_NAMED 20 /* failed files named in the summary */
+
+/* clang-format off */
+static const char usage_text[] =
+    "usage: mobilesam batch INPUT -o OUTDIR --prompts FILE|--boxes-from DIR|\n"
+    "                       --everything [options]\n"
+    "\n"
+    "Segments many images in one run (the model loads once, each image is\n"
+    "encoded once), e.g. to annotate a dataset. INPUT is a folder (images by\n"
+    "extension: jpg jpeg png bmp tga gif pnm ppm pgm psd hdr, any case;\n"
+    "sorted by name) or a text file listing image paths, one per line\n"
+    "(relative to the list's folder; blank lines and # comments skipped).\n"
+    "\n"
+    "prompts (exactly one):\n"
+    "  --prompts FILE         objects per image in the 'seg --prompts' schema:\n"
+    "                         {\"a.jpg\": [{\"box\": [x0, y0, x1, y1]}, ...], ...}\n"
+    "                         or, for FILE.jsonl, one line per image:\n"
+    "                         {\"image\": \"a.jpg\", \"objects\": [...]}; names\n"
+    "                         relative to the INPUT folder, or as listed\n"
+    "  --boxes-from LABELDIR  YOLO detection labels LABELDIR/<stem>.txt, lines\n"
+    "                         'class cx cy w h [conf]' (normalised): one object\n"
+    "                         per box, its class carried to the outputs; no\n"
+    "                         label file = no objects (reported, not an error)\n"
+    "    --conf T             keep boxes with conf >= T (lines without: kept)\n"
+    "    --classes 0,2,5      keep only these classes\n"
+    "  --everything           every object, by the automatic mask generator;\n"
+    "                         takes the options of 'mobilesam everything'\n"
+    "                         (--points-per-side, --pred-iou-thresh, ...)\n"
+    "  --multimask            3 masks per object instead of 1 (YOLO and COCO\n"
+    "                         take the best-scoring one)\n"
+    "\n"
+    "outputs, per image (<stem>: the name without extension, with its\n"
+    "subfolder under OUTDIR):\n"
+    "  -o, --output OUTDIR    created if missing\n"
+    "  --format LIST          any of png,yolo,coco (default: png):\n"
+    "                         png   OUTDIR/<stem>_<object>_<mask>.png (0/255)\n"
+    "                         yolo  OUTDIR/<stem>.txt, one line per object:\n"
+    "                               class x1 y1 x2 y2 ... (outline of the mask's\n"
+    "                               largest part, normalised, as Ultralytics)\n"
+    "                         coco  OUTDIR/annotations.json for the whole run\n"
+    "                               (RLE segmentations, bbox, area, score)\n"
+    "  --overlay              OUTDIR/<stem>_overlay.png\n"
+    "\n"
+    "runs:\n"
+    "  -r, --recursive        also the images of subfolders (mirrored in OUTDIR)\n"
+    "  --overwrite            redo images already complete (default: skip\n"
+    "                         them, so a killed run picks up where it stopped;\n"
+    "                         the bookkeeping is in OUTDIR/.mobilesam)\n"
+    "  --shard I/N            only images number I, I+N, I+2N, ... (0 <= I < N)\n"
+    "                         of the sorted list: N processes, one OUTDIR\n"
+    "  --compare REFDIR       compare every mask written with REFDIR's PNG of\n"
+    "                         the same name (IoU, gray > 127 = in)\n"
+    "  --min-iou X            failing below X (default 0.995)\n"
+    "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
+    "                         weights/mobile_sam.msam here or beside the tool)\n"
+    "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "generator options (with --everything):\n"
+    AMGARGS_HELP
+    "\n"
+    "Problems with one image (unreadable, bad prompt or label file) are\n"
+    "reported on stderr and the run goes on. The summary on stdout reads\n"
+    "'done: X processed, Y skipped (already complete), Z failed'; exit status\n"
+    "1 when anything failed (or a --compare fell below --min-iou), 2 for a\n"
+    "bad command line. Progress is shown when stderr is a terminal.\n"
+    "examples:\n"
+    "  mobilesam batch images/ -o out --boxes-from labels/ --format yolo,coco\n"
+    "  mobilesam batch list.txt -o out --prompts prompts.jsonl --shard 0/4\n";
+/* clang-format on */
+
+enum {
+    OPT_HELP = 1,
+    OPT_WEIGHTS,
+    OPT_THREADS,
+    OPT_OUTPUT,
+    OPT_RECURSIVE,
+    OPT_PROMPTS,
+    OPT_BOXES_FROM,
+    OPT_EVERYTHING,
+    OPT_CONF,
+    OPT_CLASSES,
+    OPT_FORMAT,
+    OPT_MULTIMASK,
+    OPT_OVERWRITE,
+    OPT_SHARD,
+    OPT_OVERLAY,
+    OPT_COMPARE,
+    OPT_MIN_IOU,
+    OPT_AMG, /* AMGARGS_N ids from here */
+    OPT_COUNT = OPT_AMG + AMGARGS_N
+};
+
+static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
+                                      {"weights", 'w', 1, OPT_WEIGHTS},
+                                      {"threads", 0, 1, OPT_THREADS},
+                                      {"output", 'o', 1, OPT_OUTPUT},
+                                      {"recursive", 'r', 0, OPT_RECURSIVE},
+                                      {"prompts", 0, 1, OPT_PROMPTS},
+                                      {"boxes-from", 0, 1, OPT_BOXES_FROM},
+                                      {"everything", 0, 0, OPT_EVERYTHING},
+                                      {"conf", 0, 1, OPT_CONF},
+                                      {"classes", 0, 1, OPT_CLASSES},
+                                      {"format", 0, 1, OPT_FORMAT},
+                                      {"multimask", 0, 0, OPT_MULTIMASK},
+                                      {"overwrite", 0, 0, OPT_OVERWRITE},
+                                      {"shard", 0, 1, OPT_SHARD},
+                                      {"overlay", 0, 0, OPT_OVERLAY},
+                                      {"compare", 0, 1, OPT_COMPARE},
+                                      {"min-iou", 0, 1, OPT_MIN_IOU},
+                                      AMGARGS_OPTIONS(OPT_AMG),
+                                      {NULL, 0, 0, 0}};
+
+static const char *const format_names[] = {"png", "yolo", "coco", NULL};
+
+typedef struct {
+    const char *input;
+    const char *value[OPT_COUNT]; /* options with a value, by id */
+    int flag[OPT_COUNT];          /* options without, by id */
+    unsigned formats;             /* BF_PNG | BF_YOLO | BF_COCO */
+    float conf, min_iou;
+    int *classes, n_classes;
+    int shard_i, shard_n;
+    int threads;
+    amg_args amg;
+} batch_args;
+
+/* ---- command line ------------------------------------------------------ */
+
+static int parse_classes(batch_args *a, const char *s)
+{
+    const char *p = s;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        char tok[32];
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        long v;
+        int *c = realloc(a->classes, (size_t)(a->n_classes + 1) * sizeof *c);
+        if (!c)
+            return cli_usage(CMD, "out of memory");
+        a->classes = c;
+        if (len >= sizeof tok)
+            len = sizeof tok - 1; /* too long to be valid anyway */
+        memcpy(tok, p, len);
+        tok[len] = 0;
+        if (args_parse_int(tok, 0, 1000000, &v))
+            return cli_usage(CMD, "--classes: expected class numbers like "
+                                  "0,2,5, got '%s'",
+                             s);
+        c[a->n_classes++] = (int)v;
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static int parse_shard(batch_args *a, const char *s)
+{
+    const char *slash = strchr(s, '/');
+    char left[32];
+    long i, n;
+    size_t len = slash ? (size_t)(slash - s) : 0;
+    if (!slash || len >= sizeof left)
+        return cli_usage(CMD, "--shard: expected I/N, got '%s'", s);
+    memcpy(left, s, len);
+    left[len] = 0;
+    if (args_parse_int(left, 0, INT_MAX, &i) ||
+        args_parse_int(slash + 1, 1, INT_MAX, &n))
+        return cli_usage(CMD, "--shard: expected I/N, got '%s'", s);
+    if (i >= n)
+        return cli_usage(CMD, "--shard %s: I must be in 0..N-1", s);
+    a->shard_i = (int)i;
+    a->shard_n = (int)n;
+    return 0;
+}
+
+static int take_value(batch_args *a, int id, const char *value)
+{
+    switch (id) {
+    case OPT_CONF:
+        if (args_parse_float(value, &a->conf))
+            return cli_usage(CMD, "--conf: expected a number, got '%s'",
+                             value);
+        return 0;
+    case OPT_MIN_IOU:
+        if (args_parse_float(value, &a->min_iou) || a->min_iou < 0 ||
+            a->min_iou > 1)
+            return cli_usage(CMD, "--min-iou: expected a number in [0, 1], "
+                                  "got '%s'",
+                             value);
+        return 0;
+    case OPT_CLASSES:
+        return parse_classes(a, value);
+    case OPT_SHARD:
+        return parse_shard(a, value);
+    case OPT_FORMAT:
+        if (args_parse_names(value, format_names, &a->formats))
+            return cli_usage(CMD, "--format: expected a list of png, yolo, "
+                                  "coco (like png,coco), got '%s'",
+                             value);
+        return 0;
+    }
+    return 0;
+}
+
+static int take_option(batch_args *a, int id, const char *value)
+{
+    if (id >= OPT_AMG)
+        return amgargs_take(&a->amg, CMD, id - OPT_AMG, value);
+    if (a->value[id] || a->flag[id])
+        return cli_usage(CMD, "option '--%s' given twice",
+                         args_option_name(options, id));
+    if (!value) {
+        a->flag[id] = 1;
+        return 0;
+    }
+    a->value[id] = value;
+    return take_value(a, id, value);
+}
+
+static int same_file(const char *x, const char *y)
+{
+    struct stat a, b;
+    return stat(x, &a) == 0 && stat(y, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+static int check_combination(batch_args *a)
+{
+    const char *const *v = a->value;
+    int sources = !!v[OPT_PROMPTS] + !!v[OPT_BOXES_FROM] +
+                  a->flag[OPT_EVERYTHING];
+    if (!a->input)
+        return cli_usage(CMD, "missing INPUT (a folder or a list file)");
+    if (!v[OPT_OUTPUT])
+        return cli_usage(CMD, "missing -o OUTDIR");
+    if (sources != 1)
+        return cli_usage(CMD, sources ? "give only one of --prompts, "
+                                        "--boxes-from, --everything"
+                                      : "no prompts: give --prompts, "
+                                        "--boxes-from or --everything");
+    if ((v[OPT_CONF] || v[OPT_CLASSES]) && !v[OPT_BOXES_FROM])
+        return cli_usage(CMD, "--conf and --classes go with --boxes-from");
+    if (a->amg.given && !a->flag[OPT_EVERYTHING])
+        return cli_usage(CMD, "generator options go with --everything");
+    if (a->flag[OPT_EVERYTHING] && a->flag[OPT_MULTIMASK])
+        return cli_usage(CMD, "--multimask does not apply to --everything");
+    if (v[OPT_MIN_IOU] && !v[OPT_COMPARE])
+        return cli_usage(CMD, "--min-iou goes with --compare");
+    if (same_file(a->input, v[OPT_OUTPUT]))
+        return cli_usage(CMD, "OUTDIR must not be the INPUT folder");
+    if (v[OPT_BOXES_FROM] && (a->formats & BF_YOLO) &&
+        same_file(v[OPT_BOXES_FROM], v[OPT_OUTPUT]))
+        return cli_usage(CMD, "--format yolo would overwrite the labels of "
+                              "--boxes-from: use another OUTDIR");
+    a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
+    return a->threads < 0 ? CLI_USAGE_ERROR : 0;
+}
+
+/* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
+static int parse_args(batch_args *a, int argc, char **argv)
+{
+    args_parser p;
+    args_init(&p, CMD, options, argc, argv, 1);
+    a->formats = BF_PNG;
+    a->min_iou = 0.995f;
+    a->shard_n = 1;
+    amgargs_init(&a->amg);
+    const char *value;
+    int id;
+    while ((id = args_next(&p, &value)) != ARGS_END) {
+        if (id == ARGS_ERROR)
+            return CLI_USAGE_ERROR;
+        if (id == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        if (id == ARGS_POSITIONAL && a->input)
+            return cli_usage(CMD, "unexpected argument '%s'", value);
+        if (id == ARGS_POSITIONAL)
+            a->input = value;
+        else if (take_option(a, id, value))
+            return CLI_USAGE_ERROR;
+    }
+    return check_combination(a);
+}
+
+/* ---- the run's state ----------------------------------------------------- */
+
+typedef struct {
+    const char **v;
+    int n, cap;
+} name_list; /* names for the summary (not owned) */
+
+typedef struct {
+    const batch_args *a;
+    const char *outdir;
+    img_list list;
+    int *clash;        /* per image: index of an earlier image with its stem,
+                          or -1 */
+    prompt_batch *pb;  /* --prompts */
+    mobilesam_model *model;
+    unsigned want;     /* outputs asked for: BF_* */
+    int processed, skipped, failed;
+    name_list failed_names, no_objects; /* no label file / no prompts */
+    /* --compare */
+    long cmp_n, cmp_bad;
+    double cmp_min, cmp_sum;
+} batch_run;
+
+static void note(name_list *l, const char *name)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 32;
+        const char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            l->n++; /* counted, not named */
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if (l->n < l->cap)
+        l->v[l->n] = name;
+    l->n++;
+}
+
+/* The objects of one image, whatever their source. */
+typedef struct {
+    int n_masks;
+    const uint8_t *masks[3];
+    float scores[3];
+    int cls;
+    int best; /* index of the best-scoring mask */
+} object_out;
+
+typedef struct {
+    const img_item *item;
+    bf_paths paths;
+    msam_image img;
+    prompt_set ps;     /* --prompts, --boxes-from */
+    int *classes;      /* per object of ps (--boxes-from) */
+    mobilesam_result *res;
+    int n_res;
+    mobilesam_amg_result amg;
+    object_out *objs;
+    int n_objs;
+} image_job;
+
+static void job_free(image_job *j)
+{
+    for (int i = 0; i < j->n_res; i++)
+        mobilesam_result_free(&j->res[i]);
+    free(j->res);
+    mobilesam_amg_result_free(&j->amg);
+    free(j->objs);
+    free(j->classes);
+    prompts_free(&j->ps);
+    if (j->img.rgb)
+        image_free(&j->img);
+}
+
+/* ---- objects ------------------------------------------------------------- */
+
+/* --boxes-from: one box object per label line kept. */
+static int objects_from_labels(batch_run *r, image_job *j)
+{
+    const batch_args *a = r->a;
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s.txt", a->value[OPT_BOXES_FROM],
+                     j->item->stem);
+    if (n < 0 || n >= (int)sizeof path) {
+        cli_file_error(a->value[OPT_BOXES_FROM], "path too long");
+        return -1;
+    }
+    yolo_filter f = {a->value[OPT_CONF] ? a->conf : -INFINITY, a->classes,
+                     a->n_classes};
+    yolo_box *boxes;
+    n = yolo_read_boxes(path, j->img.width, j->img.height, &f, &boxes);
+    if (n == YOLO_MISSING) {
+        note(&r->no_objects, j->item->key);
+        return 0;
+    }
+    if (n < 0)
+        return -1;
+    j->classes = malloc((size_t)(n ? n : 1) * sizeof *j->classes);
+    j->ps.file = strdup(path);
+    int rc = j->classes && j->ps.file ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        prompt_object *o = prompts_append(&j->ps);
+        if (!o) {
+            rc = -1;
+            break;
+        }
+        o->has_box = 1;
+        memcpy(o->box, boxes[i].box, sizeof o->box);
+        j->classes[i] = boxes[i].cls;
+    }
+    free(boxes);
+    if (rc)
+        cli_file_error(path, "out of memory");
+    return rc;
+}
+
+static int objects_from_prompts(batch_run *r, image_job *j)
+{
+    int found = prompts_batch_get(r->pb, j->item->key, &j->ps);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        note(&r->no_objects, j->item->key);
+    if (prompts_validate(&j->ps, j->img.width, j->img.height) ||
+        prompts_load_masks(&j->ps))
+        return -1;
+    return 0;
+}
+
+static int predict(batch_run *r, image_job *j)
+{
+    mobilesam_error err = {{0}};
+    mobilesam_embedding *emb = NULL;
+    mobilesam_prompt *api = calloc((size_t)j->ps.n, sizeof *api);
+    j->res = calloc((size_t)j->ps.n, sizeof *j->res);
+    int rc = -1;
+    if (!api || !j->res) {
+        cli_file_error(j->item->path, "out of memory");
+    } else if (mobilesam_encode(r->model, j->img.rgb, j->img.width,
+                                j->img.height, &emb, &err)) {
+        cli_file_error(j->item->path, "%s", err.message);
+    } else {
+        prompts_to_api(&j->ps, r->a->flag[OPT_MULTIMASK], api);
+        if (mobilesam_predict(r->model, emb, api, j->ps.n, j->res, &err))
+            cli_file_error(j->ps.file ? j->ps.file : j->item->path, "%s",
+                           err.message);
+        else {
+            j->n_res = j->ps.n;
+            rc = 0;
+        }
+    }
+    mobilesam_embedding_free(emb);
+    free(api);
+    return rc;
+}
+
+static int generate(batch_run *r, image_job *j)
+{
+    mobilesam_error err = {{0}};
+    if (mobilesam_generate(r->model, j->img.rgb, j->img.width, j->img.height,
+                           &r->a->amg.opt, &j->amg, &err)) {
+        cli_file_error(j->item->path, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* The uniform view of the masks for the writers. */
+static int collect_objects(image_job *j)
+{
+    int n = j->amg.n ? j->amg.n : j->n_res;
+    j->objs = calloc((size_t)(n ? n : 1), sizeof *j->objs);
+    if (!j->objs) {
+        cli_file_error(j->item->path, "out of memory");
+        return -1;
+    }
+    size_t plane = (size_t)j->img.width * j->img.height;
+    for (int i = 0; i < j->amg.n; i++) {
+        object_out *o = &j->objs[i];
+        o->n_masks = 1;
+        o->masks[0] = j->amg.masks[i].mask;
+        o->scores[0] = j->amg.masks[i].predicted_iou;
+    }
+    for (int i = 0; i < j->n_res; i++) {
+        object_out *o = &j->objs[i];
+        o->n_masks = j->res[i].n_masks;
+        o->cls = j->classes ? j->classes[i] : 0;
+        for (int m = 0; m < o->n_masks; m++) {
+            o->masks[m] = j->res[i].masks + m * plane;
+            o->scores[m] = j->res[i].scores[m];
+            if (o->scores[m] > o->scores[o->best])
+                o->best = m;
+        }
+    }
+    j->n_objs = n;
+    return 0;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+
+static int write_masks(image_job *j, out_set *outs)
+{
+    char path[PATH_MAX];
+    for (int o = 0; o < j->n_objs; o++)
+        for (int m = 0; m < j->objs[o].n_masks; m++)
+            if (bf_mask_name(path, j->paths.out, o, m) ||
+                out_png(outs, path, j->objs[o].masks[m], j->img.width,
+                        j->img.height, 1))
+                return -1;
+    return 0;
+}
+
+static int write_yolo(image_job *j, out_set *outs)
+{
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    if (bf_name(path, j->paths.out, ".txt"))
+        return -1;
+    FILE *mem = open_memstream(&text, &len);
+    int rc = mem ? 0 : -1;
+    for (int o = 0; rc == 0 && o < j->n_objs; o++) {
+        const object_out *obj = &j->objs[o];
+        if (yolo_write_segment(mem, obj->cls, obj->masks[obj->best],
+                               j->img.width, j->img.height) < 0)
+            rc = -1;
+    }
+    if (mem && fclose(mem))
+        rc = -1;
+    if (rc)
+        cli_file_error(path, "out of memory");
+    else
+        rc = out_text(outs, path, text, len);
+    free(text);
+    return rc;
+}
+
+static int write_coco(image_job *j, out_set *outs)
+{
+    char path[PATH_MAX];
+    if (bf_name(path, j->paths.meta, ".coco.json"))
+        return -1;
+    cJSON *rec = coco_record(j->item->key, j->img.width, j->img.height);
+    int rc = rec ? 0 : -1;
+    for (int o = 0; rc == 0 && o < j->n_objs; o++) {
+        const object_out *obj = &j->objs[o];
+        rc = coco_add(rec, obj->masks[obj->best], obj->cls,
+                      obj->scores[obj->best]);
+    }
+    char *text = rc == 0 ? cJSON_PrintUnformatted(rec) : NULL;
+    cJSON_Delete(rec);
+    if (!text) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    rc = out_text(outs, path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int write_overlay(image_job *j, out_set *outs)
+{
+    char path[PATH_MAX];
+    if (bf_name(path, j->paths.out, "_overlay.png"))
+        return -1;
+    uint8_t *rgb;
+    if (j->amg.n) {
+        const uint8_t **masks = malloc((size_t)j->amg.n * sizeof *masks);
+        for (int i = 0; masks && i < j->amg.n; i++)
+            masks[i] = j->amg.masks[i].mask;
+        rgb = masks ? overlay_render_masks(&j->img, masks, j->amg.n) : NULL;
+        free(masks);
+    } else {
+        rgb = overlay_render(&j->img, &j->ps, j->res);
+    }
+    if (!rgb) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    int rc = out_png(outs, path, rgb, j->img.width, j->img.height, 3);
+    free(rgb);
+    return rc;
+}
+
+static int write_outputs(batch_run *r, image_job *j)
+{
+    out_set outs;
+    out_init(&outs);
+    if (((r->want & BF_PNG) && write_masks(j, &outs)) ||
+        ((r->want & BF_YOLO) && write_yolo(j, &outs)) ||
+        ((r->want & BF_COCO) && write_coco(j, &outs)) ||
+        ((r->want & BF_OVERLAY) && write_overlay(j, &outs))) {
+        out_abort(&outs);
+        return -1;
+    }
+    return out_commit(&outs);
+}
+
+static int write_marker(batch_run *r, image_job *j)
+{
+    char path[PATH_MAX], text[64];
+    if (bf_name(path, j->paths.meta, ".done"))
+        return -1;
+    bf_marker_text(r->want, text);
+    out_set outs;
+    out_init(&outs);
+    if (out_text(&outs, path, text, strlen(text))) {
+        out_abort(&outs);
+        return -1;
+    }
+    return out_commit(&outs);
+}
+
+/* ---- --compare ----------------------------------------------------------- */
+
+static void compare_mask(batch_run *r, const image_job *j, int o, int m)
+{
+    char rel[PATH_MAX], ref[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s_%d_%d.png", j->item->stem, o, m);
+    int n = snprintf(ref, sizeof ref, "%s/%s", r->a->value[OPT_COMPARE], rel);
+    int w = 0, h = 0, c;
+    uint8_t *px = n > 0 && n < (int)sizeof ref ? stbi_load(ref, &w, &h, &c, 1)
+                                               : NULL;
+    double iou = 0;
+    r->cmp_n++;
+    if (!px) {
+        cli_file_error(ref, "no reference mask to compare %s with", rel);
+    } else if (w != j->img.width || h != j->img.height) {
+        cli_file_error(ref, "reference is %dx%d, the mask %dx%d", w, h,
+                       j->img.width, j->img.height);
+    } else {
+        const uint8_t *mask = j->objs[o].masks[m];
+        long inter = 0, uni = 0;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            int a = mask[i] != 0, b = px[i] > 127;
+            inter += a & b;
+            uni += a | b;
+        }
+        iou = uni ? (double)inter / (double)uni : 1.0;
+        if (iou < r->a->min_iou)
+            cli_file_error(ref, "IoU %.6f with %s is below %g", iou, rel,
+                           (double)r->a->min_iou);
+    }
+    stbi_image_free(px);
+    if (!px || w != j->img.width || h != j->img.height ||
+        iou < r->a->min_iou)
+        r->cmp_bad++;
+    r->cmp_sum += iou;
+    if (r->cmp_n == 1 || iou < r->cmp_min)
+        r->cmp_min = iou;
+}
+
+/* ---- one image ----------------------------------------------------------- */
+
+static int process_image(batch_run *r, image_job *j)
+{
+    const batch_args *a = r->a;
+    bf_marker_remove(&j->paths);
+    if (bf_make_dirs(&j->paths))
+        return -1;
+    bf_sweep_temporaries(&j->paths);
+    if (cli_image_load(j->item->path, &j->img))
+        return -1;
+    int rc = 0;
+    if (a->flag[OPT_EVERYTHING])
+        rc = generate(r, j);
+    else if (a->value[OPT_BOXES_FROM])
+        rc = objects_from_labels(r, j);
+    else
+        rc = objects_from_prompts(r, j);
+    if (rc == 0 && j->ps.n > 0)
+        rc = predict(r, j);
+    if (rc || collect_objects(j) || write_outputs(r, j))
+        return -1;
+    if (r->want & BF_PNG)
+        bf_remove_stale_masks(&j->paths, j->n_objs,
+                              a->flag[OPT_MULTIMASK] ? 3 : 1);
+    if (a->value[OPT_COMPARE])
+        for (int o = 0; o < j->n_objs; o++)
+            for (int m = 0; m < j->objs[o].n_masks; m++)
+                compare_mask(r, j, o, m);
+    return write_marker(r, j);
+}
+
+/* 1 when the image is complete with every output asked for. */
+static int is_complete(const batch_run *r, const bf_paths *p)
+{
+    return (bf_marker_read(p) & r->want) == r->want;
+}
+
+static void run_one(batch_run *r, int i)
+{
+    image_job j;
+    memset(&j, 0, sizeof j);
+    j.item = &r->list.items[i];
+    prompts_init(&j.ps, CMD);
+    int rc = -1;
+    if (r->clash[i] >= 0)
+        cli_file_error(j.item->path,
+                       "its outputs would have the same name as those of %s "
+                       "('%s'): rename one of them",
+                       r->list.items[r->clash[i]].path, j.item->stem);
+    else if (bf_paths_make(&j.paths, r->outdir, j.item->stem) == 0)
+        rc = process_image(r, &j);
+    job_free(&j);
+    if (rc) {
+        r->failed++;
+        note(&r->failed_names, j.item->key);
+    } else {
+        r->processed++;
+    }
+}
+
+/* ---- the whole run ------------------------------------------------------- */
+
+typedef struct {
+    const char *stem;
+    int index;
+} stem_entry;
+
+static int stem_cmp(const void *x, const void *y)
+{
+    const stem_entry *a = x, *b = y;
+    int c = strcmp(a->stem, b->stem);
+    return c ? c : a->index - b->index;
+}
+
+/* Marks images whose stem an earlier image already has. */
+static int find_clashes(batch_run *r)
+{
+    int n = r->list.n;
+    stem_entry *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    r->clash = malloc((size_t)(n ? n : 1) * sizeof *r->clash);
+    if (!order || !r->clash) {
+        free(order);
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        order[i].stem = r->list.items[i].stem;
+        order[i].index = i;
+        r->clash[i] = -1;
+    }
+    qsort(order, (size_t)n, sizeof *order, stem_cmp);
+    for (int k = 1; k < n; k++)
+        if (!strcmp(order[k].stem, order[k - 1].stem))
+            r->clash[order[k].index] = r->clash[order[k - 1].index] >= 0
+                                           ? r->clash[order[k - 1].index]
+                                           : order[k - 1].index;
+    free(order);
+    return 0;
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Warns about --prompts entries that name no image of INPUT (a typo would
+ * otherwise silently leave an image without objects). */
+static void check_prompt_names(const batch_run *r)
+{
+    int n = r->list.n, unknown = 0;
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return;
+    for (int i = 0; i < n; i++)
+        keys[i] = r->list.items[i].key;
+    qsort(keys, (size_t)n, sizeof *keys, key_cmp);
+    for (int i = 0; i < prompts_batch_count(r->pb); i++) {
+        const char *name = prompts_batch_image(r->pb, i);
+        if (i > 0 && !strcmp(name, prompts_batch_image(r->pb, i - 1)))
+            continue;
+        if (bsearch(&name, keys, (size_t)n, sizeof *keys, key_cmp))
+            continue;
+        if (++unknown <= 5)
+            cli_file_error(r->a->value[OPT_PROMPTS],
+                           "warning: no image '%s' in %s", name,
+                           r->a->input);
+    }
+    if (unknown > 5)
+        cli_file_error(r->a->value[OPT_PROMPTS],
+                       "warning: %d more names match no image", unknown - 5);
+    free(keys);
+}
+
+/* annotations.json from every complete image of the whole list (not only
+ * this shard): the last shard to finish leaves the full set. */
+static int assemble_coco(batch_run *r)
+{
+    int n = r->list.n, k = 0;
+    coco_input *in = malloc((size_t)(n ? n : 1) * sizeof *in);
+    int rc = -1;
+    if (!in) {
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        bf_paths p;
+        char name[PATH_MAX];
+        if (r->clash[i] >= 0 ||
+            bf_paths_make(&p, r->outdir, r->list.items[i].stem) ||
+            !(bf_marker_read(&p) & BF_COCO) ||
+            bf_name(name, p.meta, ".coco.json"))
+            continue;
+        if (!(in[k].path = strdup(name))) {
+            cli_cmd_error(CMD, "out of memory");
+            goto done;
+        }
+        in[k++].image_id = i + 1;
+    }
+    char path[PATH_MAX];
+    int len = snprintf(path, sizeof path, "%s/annotations.json", r->outdir);
+    if (len < 0 || len >= (int)sizeof path) {
+        cli_file_error(r->outdir, "path too long");
+        goto done;
+    }
+    out_set outs;
+    out_init(&outs);
+    const batch_args *a = r->a;
+    if (coco_assemble(&outs, path, in, k, a->classes, a->n_classes,
+                      a->value[OPT_BOXES_FROM] ? "class_%d" : "object")) {
+        out_abort(&outs);
+        goto done;
+    }
+    rc = out_commit(&outs);
+done:
+    for (int i = 0; i < k; i++)
+        free((char *)in[i].path);
+    free(in);
+    return rc;
+}
+
+static void print_names(const char *what, const name_list *l)
+{
+    if (!l->n)
+        return;
+    printf("%s:", what);
+    int shown = l->n < l->cap ? l->n : l->cap;
+    shown = shown < MAX_NAMED ? shown : MAX_NAMED;
+    for (int i = 0; i < shown; i++)
+        printf("%s %s", i ? "," : "", l->v[i]);
+    if (l->n > shown)
+        printf(" and %d more", l->n - shown);
+    putchar('\n');
+}
+
+static void summary(const batch_run *r)
+{
+    printf("done: %d processed, %d skipped (already complete), %d failed\n",
+           r->processed, r->skipped, r->failed);
+    print_names("failed", &r->failed_names);
+    print_names(r->a->value[OPT_BOXES_FROM] ? "no label file (no objects)"
+                                            : "no prompts (no objects)",
+                &r->no_objects);
+    if (r->a->value[OPT_COMPARE]) {
+        printf("compare: %ld mask%s", r->cmp_n, r->cmp_n == 1 ? "" : "s");
+        if (r->cmp_n)
+            printf(", min IoU %.6f, mean IoU %.6f", r->cmp_min,
+                   r->cmp_sum / (double)r->cmp_n);
+        printf(", %ld below %g\n", r->cmp_bad, (double)r->a->min_iou);
+    }
+    fflush(stdout);
+}
+
+/* Everything that can fail before the first image: the list, the prompts,
+ * the weights, the output folder (created last, so that a run refused
+ * here leaves nothing behind). */
+static int prepare(batch_run *r)
+{
+    const batch_args *a = r->a;
+    struct stat st;
+    const char *labels = a->value[OPT_BOXES_FROM];
+    if (labels && (stat(labels, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        cli_file_error(labels, "not a folder of label files");
+        return -1;
+    }
+    if (imglist_read(a->input, a->flag[OPT_RECURSIVE], r->outdir, &r->list) ||
+        find_clashes(r))
+        return -1;
+    if (a->value[OPT_PROMPTS]) {
+        if (prompts_batch_open(a->value[OPT_PROMPTS], &r->pb))
+            return -1;
+        check_prompt_names(r);
+    }
+    char *weights = cli_resolve_weights(a->value[OPT_WEIGHTS]);
+    int rc = weights ? cli_load_model(weights, &r->model) : -1;
+    free(weights);
+    return rc ? rc : out_mkdirs(r->outdir, NULL);
+}
+
+static int run(batch_args *a)
+{
+    batch_run r;
+    memset(&r, 0, sizeof r);
+    r.a = a;
+    r.outdir = a->value[OPT_OUTPUT];
+    r.want = a->formats | (a->flag[OPT_OVERLAY] ? BF_OVERLAY : 0);
+    mobilesam_set_threads(a->threads);
+    int rc = CLI_DATA_ERROR;
+    if (prepare(&r) == 0) {
+        if (r.list.n == 0)
+            cli_file_error(a->input, "warning: no images found%s",
+                           r.list.from_list || a->flag[OPT_RECURSIVE]
+                               ? ""
+                               : " (subfolders need --recursive)");
+        int total = 0;
+        for (int i = a->shard_i; i < r.list.n; i += a->shard_n)
+            total++;
+        progress prog;
+        progress_init(&prog, total, "images");
+        int done = 0;
+        progress_update(&prog, 0, 0);
+        for (int i = a->shard_i; i < r.list.n; i += a->shard_n) {
+            bf_paths p;
+            if (!a->flag[OPT_OVERWRITE] && r.clash[i] < 0 &&
+                bf_paths_make(&p, r.outdir, r.list.items[i].stem) == 0 &&
+                is_complete(&r, &p))
+                r.skipped++;
+            else
+                run_one(&r, i);
+            progress_update(&prog, ++done, r.processed);
+        }
+        progress_end(&prog);
+        int coco_rc = (a->formats & BF_COCO) ? assemble_coco(&r) : 0;
+        summary(&r);
+        rc = r.failed || r.cmp_bad || coco_rc ? CLI_DATA_ERROR : CLI_OK;
+    }
+    if (r.model)
+        mobilesam_free(r.model);
+    prompts_batch_free(r.pb);
+    imglist_free(&r.list);
+    free(r.clash);
+    free(r.failed_names.v);
+    free(r.no_objects.v);
+    return rc;
+}
+
+int cmd_batch(int argc, char **argv)
+{
+    batch_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(&a, argc, argv);
+    if (rc == 0)
+        rc = run(&a);
+    else if (rc < 0)
+        rc = CLI_OK;
+    free(a.classes);
+    return rc;
+}

@@ -1,0 +1,359 @@
+/*
+ * cmd_everything.c - `mobilesam everything`: every object of an image
+ * without prompts, with the official automatic mask generator
+ * (mobilesam_generate): mask PNGs, the generator's records as JSON, an
+ * overlay. Outputs are all-or-nothing (output.h); an output folder this run
+ * created is removed again when the run fails.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "amgargs.h"
+#include "args.h"
+#include "coco.h"
+#include "commands.h"
+#include "common.h"
+#include "imgfile.h"
+#include "output.h"
+#include "overlay.h"
+#include "progress.h"
+
+#define CMD "everything"
+
+/* clang-format off */
+static const char usage_text[] =
+    "usage: mobilesam everything IMAGE -o OUTDIR [options]\n"
+    "\n"
+    "Segments everything in IMAGE, without prompts: the official automatic\n"
+    "mask generator (SamAutomaticMaskGenerator) prompts the model with a\n"
+    "grid of points and keeps the confident, stable, distinct masks.\n"
+    "\n"
+    "outputs:\n"
+    "  -o, --output OUTDIR    folder of the outputs (created if missing)\n"
+    "  --format LIST          png, json or png,json (default: both):\n"
+    "                         OUTDIR/mask_<i>.png (0/255, one per mask) and\n"
+    "                         OUTDIR/masks.json, the generator's records:\n"
+    "                         [{\"segmentation\": {\"size\": [h, w], \"counts\":\n"
+    "                         [...]} (COCO RLE, column-major), \"area\",\n"
+    "                         \"bbox\" [x, y, w, h], \"predicted_iou\",\n"
+    "                         \"point_coords\" [[x, y]], \"stability_score\",\n"
+    "                         \"crop_box\" [x, y, w, h]}, ...]; record i is\n"
+    "                         mask_<i>.png\n"
+    "  --overlay FILE.png     the image with every mask in its own colour\n"
+    "\n"
+    "generator (defaults: the official ones):\n"
+    AMGARGS_HELP
+    "\n"
+    "other:\n"
+    "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
+    "                         weights/mobile_sam.msam here or beside the tool)\n"
+    "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Prints the number of masks. Outputs are all-or-nothing; mask_<i>.png\n"
+    "files of an earlier run beyond the new count are removed. Progress is\n"
+    "shown when stderr is a terminal.\n"
+    "example: mobilesam everything photo.jpg -o masks --overlay masks.png\n";
+/* clang-format on */
+
+enum {
+    OPT_HELP = 1,
+    OPT_WEIGHTS,
+    OPT_THREADS,
+    OPT_OUTPUT,
+    OPT_FORMAT,
+    OPT_OVERLAY,
+    OPT_AMG, /* AMGARGS_N ids from here */
+    OPT_COUNT = OPT_AMG + AMGARGS_N
+};
+
+static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
+                                      {"weights", 'w', 1, OPT_WEIGHTS},
+                                      {"threads", 0, 1, OPT_THREADS},
+                                      {"output", 'o', 1, OPT_OUTPUT},
+                                      {"format", 0, 1, OPT_FORMAT},
+                                      {"overlay", 0, 1, OPT_OVERLAY},
+                                      AMGARGS_OPTIONS(OPT_AMG),
+                                      {NULL, 0, 0, 0}};
+
+enum { FMT_PNG = 1, FMT_JSON = 2 };
+static const char *const format_names[] = {"png", "json", NULL};
+
+typedef struct {
+    const char *image;
+    const char *value[OPT_COUNT];
+    unsigned formats;
+    int threads;
+    amg_args amg;
+} everything_args;
+
+/* ---- command line ------------------------------------------------------ */
+
+static int take_option(everything_args *a, int id, const char *value)
+{
+    if (id >= OPT_AMG)
+        return amgargs_take(&a->amg, CMD, id - OPT_AMG, value);
+    if (a->value[id])
+        return cli_usage(CMD, "option '--%s' given twice",
+                         args_option_name(options, id));
+    a->value[id] = value;
+    if (id == OPT_FORMAT &&
+        args_parse_names(value, format_names, &a->formats))
+        return cli_usage(CMD, "--format: expected png, json or png,json, "
+                              "got '%s'",
+                         value);
+    return 0;
+}
+
+/* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
+static int parse_args(everything_args *a, int argc, char **argv)
+{
+    args_parser p;
+    args_init(&p, CMD, options, argc, argv, 1);
+    a->formats = FMT_PNG | FMT_JSON;
+    amgargs_init(&a->amg);
+    const char *value;
+    int id;
+    while ((id = args_next(&p, &value)) != ARGS_END) {
+        if (id == ARGS_ERROR)
+            return CLI_USAGE_ERROR;
+        if (id == OPT_HELP) {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        if (id == ARGS_POSITIONAL && a->image)
+            return cli_usage(CMD, "unexpected argument '%s'", value);
+        if (id == ARGS_POSITIONAL)
+            a->image = value;
+        else if (take_option(a, id, value))
+            return CLI_USAGE_ERROR;
+    }
+    if (!a->image)
+        return cli_usage(CMD, "missing IMAGE");
+    if (!a->value[OPT_OUTPUT])
+        return cli_usage(CMD, "missing -o OUTDIR");
+    if (!strcmp(a->value[OPT_OUTPUT], "-"))
+        return cli_usage(CMD, "-o: the outputs cannot go to stdout");
+    if (a->value[OPT_OVERLAY] && !strcmp(a->value[OPT_OVERLAY], "-"))
+        return cli_usage(CMD, "--overlay: cannot go to stdout");
+    a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
+    return a->threads < 0 ? CLI_USAGE_ERROR : 0;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+
+static int out_path(char *buf, const char *dir, const char *name)
+{
+    int n = snprintf(buf, PATH_MAX, "%s%s%s", dir,
+                     dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+    if (n < 0 || n >= PATH_MAX) {
+        cli_file_error(dir, "path too long");
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *record_json(const mobilesam_amg_mask *m, int w, int h)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON *rle = coco_rle(m->mask, w, h);
+    if (!r || !rle) {
+        cJSON_Delete(r);
+        cJSON_Delete(rle);
+        return NULL;
+    }
+    cJSON_AddItemToObject(r, "segmentation", rle);
+    cJSON_AddNumberToObject(r, "area", m->area);
+    cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray(m->bbox, 4));
+    cJSON_AddNumberToObject(r, "predicted_iou", (double)m->predicted_iou);
+    cJSON *pts = cJSON_AddArrayToObject(r, "point_coords");
+    cJSON *pt = cJSON_CreateArray();
+    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[0]));
+    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[1]));
+    cJSON_AddItemToArray(pts, pt);
+    cJSON_AddNumberToObject(r, "stability_score", (double)m->stability_score);
+    cJSON_AddItemToObject(r, "crop_box", cJSON_CreateIntArray(m->crop_box, 4));
+    return r;
+}
+
+static int write_json(out_set *outs, const char *dir,
+                      const mobilesam_amg_result *res)
+{
+    char path[PATH_MAX];
+    if (out_path(path, dir, "masks.json"))
+        return -1;
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; list && i < res->n; i++) {
+        cJSON *r = record_json(&res->masks[i], res->width, res->height);
+        if (!r) {
+            cJSON_Delete(list);
+            list = NULL;
+        } else
+            cJSON_AddItemToArray(list, r);
+    }
+    if (!list) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    int rc = out_json(outs, path, list);
+    cJSON_Delete(list);
+    return rc;
+}
+
+static int write_overlay(out_set *outs, const char *path,
+                         const msam_image *img,
+                         const mobilesam_amg_result *res)
+{
+    const uint8_t **masks = malloc((size_t)(res->n ? res->n : 1) *
+                                   sizeof *masks);
+    uint8_t *rgb = NULL;
+    if (masks) {
+        for (int i = 0; i < res->n; i++)
+            masks[i] = res->masks[i].mask;
+        rgb = overlay_render_masks(img, masks, res->n);
+    }
+    free(masks);
+    if (!rgb) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    int rc = out_png(outs, path, rgb, img->width, img->height, 3);
+    free(rgb);
+    return rc;
+}
+
+static int write_outputs(const everything_args *a, const msam_image *img,
+                         const mobilesam_amg_result *res)
+{
+    const char *dir = a->value[OPT_OUTPUT];
+    char path[PATH_MAX], name[64];
+    out_set outs;
+    out_init(&outs);
+    for (int i = 0; (a->formats & FMT_PNG) && i < res->n; i++) {
+        snprintf(name, sizeof name, "mask_%d.png", i);
+        if (out_path(path, dir, name) ||
+            out_png(&outs, path, res->masks[i].mask, res->width, res->height,
+                    1))
+            goto fail;
+    }
+    if ((a->formats & FMT_JSON) && write_json(&outs, dir, res))
+        goto fail;
+    if (a->value[OPT_OVERLAY] &&
+        write_overlay(&outs, a->value[OPT_OVERLAY], img, res))
+        goto fail;
+    return out_commit(&outs);
+fail:
+    out_abort(&outs);
+    return -1;
+}
+
+/* k for "mask_<k>.png", else -1. */
+static int mask_index(const char *name)
+{
+    if (strncmp(name, "mask_", 5))
+        return -1;
+    const char *p = name + 5;
+    size_t digits = strspn(p, "0123456789");
+    if (!digits || digits > 9 || strcmp(p + digits, ".png"))
+        return -1;
+    return atoi(p);
+}
+
+/* Removes mask_<k>.png for k >= n: the leftovers of an earlier, bigger run
+ * would read as masks of this one. */
+static void remove_stale_masks(const char *dir, int n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[PATH_MAX];
+        if (mask_index(e->d_name) >= n && out_path(path, dir, e->d_name) == 0)
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static void on_progress(int done, int total, void *ctx)
+{
+    progress *p = ctx;
+    p->total = total;
+    progress_update(p, done, done);
+}
+
+static int generate(everything_args *a, mobilesam_model *model,
+                    const msam_image *img, mobilesam_amg_result *res)
+{
+    progress prog;
+    progress_init(&prog, 0, "batches");
+    mobilesam_amg_options opt = a->amg.opt;
+    if (prog.enabled) {
+        opt.progress = on_progress;
+        opt.progress_ctx = &prog;
+    }
+    mobilesam_error err = {{0}};
+    mobilesam_status st = mobilesam_generate(model, img->rgb, img->width,
+                                             img->height, &opt, res, &err);
+    progress_end(&prog);
+    if (st != MOBILESAM_OK) {
+        cli_file_error(a->image, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(everything_args *a)
+{
+    const char *dir = a->value[OPT_OUTPUT];
+    msam_image img = {NULL, 0, 0};
+    mobilesam_model *model = NULL;
+    mobilesam_amg_result res = {0, NULL, 0, 0};
+    char *weights = NULL, *created = NULL;
+    int rc = CLI_DATA_ERROR, made_dir = 0;
+    mobilesam_set_threads(a->threads);
+
+    if (cli_image_load(a->image, &img) ||
+        !(weights = cli_resolve_weights(a->value[OPT_WEIGHTS])) ||
+        out_mkdirs(dir, &created))
+        goto done;
+    made_dir = 1;
+    if ((a->value[OPT_OVERLAY] && out_check_dir(a->value[OPT_OVERLAY])) ||
+        cli_load_model(weights, &model) || generate(a, model, &img, &res) ||
+        write_outputs(a, &img, &res))
+        goto done;
+    if (a->formats & FMT_PNG)
+        remove_stale_masks(dir, res.n);
+    printf("%d mask%s\n", res.n, res.n == 1 ? "" : "s");
+    rc = CLI_OK;
+done:
+    if (rc != CLI_OK && made_dir && created)
+        out_rmdirs(dir, created);
+    free(created);
+    mobilesam_amg_result_free(&res);
+    if (model)
+        mobilesam_free(model);
+    free(weights);
+    if (img.rgb)
+        image_free(&img);
+    return rc;
+}
+
+int cmd_everything(int argc, char **argv)
+{
+    everything_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(&a, argc, argv);
+    if (rc == 0)
+        rc = run(&a);
+    else if (rc < 0)
+        rc = CLI_OK;
+    return rc;
+}

@@ -1,0 +1,499 @@
+/*
+ * test_cli_batch.c - `mobilesam batch` on a folder mixing good and bad
+ * images: two good ones with YOLO detection labels (tiny.png and a
+ * generated PNG), one without labels, a truncated JPEG, an empty file and a
+ * text file named ".png". Checks that the good images get every output
+ * (mask PNGs, YOLO segmentation labels whose vertices lie on the masks,
+ * annotations.json whose RLEs decode to the PNGs), that the bad ones are
+ * named in the summary with exit 1, that a second run skips the finished
+ * images (no encode: the summary says so), that --overwrite redoes them,
+ * that a run killed after its first finished image resumes to a complete,
+ * parseable set, and that --shard 0/2 + 1/2 cover the set exactly once.
+ * Also a list file with JSON Lines prompts (one bad prompt), and usage
+ * errors. Needs MOBILESAM_TESTDATA.
+ */
+#include "cli_harness.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define N_GOOD 3 /* a.png, b.png (labelled), e.png (no label file) */
+
+static char *g_dir, *g_weights;
+static const char *g_td;
+static char g_images[CH_PATH], g_labels[CH_PATH];
+
+static const char *at(const char *dir, const char *name)
+{
+    static char ring[32][CH_PATH];
+    static int next;
+    return ch_path(ring[next++ % 32], "%s/%s", dir, name);
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static void copy_file(const char *from, const char *to, size_t max_bytes)
+{
+    size_t len;
+    char *data = ch_read(from, &len);
+    if (!data || ch_write(to, data, len < max_bytes ? len : max_bytes)) {
+        fprintf(stderr, "cannot copy %s to %s\n", from, to);
+        exit(1);
+    }
+    free(data);
+}
+
+/* A 64x48 picture: a bright disc on a dark gradient. */
+static void write_generated(const char *path)
+{
+    enum { W = 64, H = 48 };
+    static uint8_t rgb[W * H * 3];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int in = (x - 30) * (x - 30) + (y - 22) * (y - 22) < 14 * 14;
+            uint8_t *p = rgb + 3 * (y * W + x);
+            p[0] = in ? 230 : (uint8_t)(x * 2);
+            p[1] = in ? 200 : (uint8_t)(y * 3);
+            p[2] = in ? 40 : 90;
+        }
+    stbi_write_png(path, W, H, 3, rgb, W * 3);
+}
+
+static void make_fixtures(void)
+{
+    ch_path(g_images, "%s/images", g_dir);
+    ch_path(g_labels, "%s/labels", g_dir);
+    mkdir(g_images, 0755);
+    mkdir(g_labels, 0755);
+    copy_file(at(g_td, "images/tiny.png"), at(g_images, "a.png"), (size_t)-1);
+    write_generated(at(g_images, "b.png"));
+    write_generated(at(g_images, "e.png"));
+    copy_file(at(g_td, "images/zidane.jpg"), at(g_images, "c.jpg"), 3000);
+    ch_write(at(g_images, "d.png"), "", 0);
+    ch_write(at(g_images, ".png"), "not an image\n", 13);
+    ch_write(at(g_images, "notes.txt"), "ignored\n", 8);
+    /* a: two boxes (classes 0 and 3) and one filtered out by --conf; b: one
+     * box (class 2) partly outside the image, clipped; c: labels for the
+     * corrupt image, so that it fails on the image itself. */
+    const char *a = "0 0.5 0.5 0.6 0.6\n3 0.25 0.3 0.3 0.4 0.9\n"
+                    "1 0.7 0.7 0.2 0.2 0.1\n";
+    const char *b = "\n2 0.8 0.46 0.5 0.6\n";
+    ch_write(at(g_labels, "a.txt"), a, strlen(a));
+    ch_write(at(g_labels, "b.txt"), b, strlen(b));
+    ch_write(at(g_labels, "c.txt"), "0 0.5 0.5 0.5 0.5\n", 18);
+}
+
+/* ---- checking one output folder ------------------------------------------ */
+
+typedef struct {
+    const char *stem;
+    int w, h;
+    int n_objects;
+    int classes[2];
+} good_image;
+
+static const good_image goods[N_GOOD] = {{"a", 97, 61, 2, {0, 3}},
+                                         {"b", 64, 48, 1, {2, 0}},
+                                         {"e", 64, 48, 0, {0, 0}}};
+
+static uint8_t *load_mask(const char *out, const char *stem, int o, int w,
+                          int h)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s_%d_0.png", stem, o);
+    int pw, ph, c;
+    uint8_t *m = stbi_load(at(out, name), &pw, &ph, &c, 1);
+    TU_CHECK(m && pw == w && ph == h, "%s: missing or not %dx%d", name, w, h);
+    if (m && (pw != w || ph != h)) {
+        stbi_image_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+/* Every line: class, then >= 3 (x, y) pairs in [0, 1], each vertex a pixel
+ * of the object's mask. */
+static void check_yolo(const char *out, const good_image *g, uint8_t **masks)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.txt", g->stem);
+    char *text = ch_read(at(out, name), NULL);
+    TU_CHECK(text != NULL, "%s missing", name);
+    if (!text)
+        return;
+    int line = 0;
+    for (char *save, *l = strtok_r(text, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save), line++) {
+        double v[4096];
+        int n = 0;
+        for (char *s2, *tok = strtok_r(l, " ", &s2); tok && n < 4096;
+             tok = strtok_r(NULL, " ", &s2))
+            v[n++] = strtod(tok, NULL);
+        TU_CHECK(n % 2 == 1 && n >= 7, "%s line %d: %d tokens", name, line,
+                 n);
+        TU_CHECK(line < g->n_objects && v[0] == g->classes[line],
+                 "%s line %d: class %g", name, line, v[0]);
+        if (line >= g->n_objects || !masks[line])
+            continue;
+        int off = 0;
+        for (int k = 1; k + 1 < n; k += 2) {
+            TU_CHECK(v[k] >= 0 && v[k] <= 1 && v[k + 1] >= 0 && v[k + 1] <= 1,
+                     "%s line %d: value outside [0, 1]", name, line);
+            int x = (int)(v[k] * g->w + 0.5), y = (int)(v[k + 1] * g->h + 0.5);
+            off += x < 0 || y < 0 || x >= g->w || y >= g->h ||
+                   !masks[line][y * g->w + x];
+        }
+        TU_CHECK(off == 0, "%s line %d: %d vertices off the mask", name, line,
+                 off);
+    }
+    TU_CHECK(line == g->n_objects, "%s: %d lines for %d objects", name, line,
+             g->n_objects);
+    free(text);
+}
+
+static int num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
+/* The annotation's RLE against the mask PNG: pixels that differ. */
+static long rle_diff(const cJSON *ann, const uint8_t *mask, int w, int h)
+{
+    const cJSON *seg = cJSON_GetObjectItem(ann, "segmentation");
+    const cJSON *size = cJSON_GetObjectItem(seg, "size");
+    const cJSON *counts = cJSON_GetObjectItem(seg, "counts");
+    if (cJSON_GetArraySize(size) != 2 ||
+        cJSON_GetArrayItem(size, 0)->valueint != h ||
+        cJSON_GetArrayItem(size, 1)->valueint != w || !cJSON_IsArray(counts))
+        return -1;
+    long pos = 0, diff = 0;
+    int value = 0;
+    for (const cJSON *c = counts->child; c; c = c->next, value = !value)
+        for (int k = 0; k < c->valueint && pos < (long)w * h; k++, pos++)
+            diff += (mask[(pos % h) * w + pos / h] != 0) != value;
+    return pos == (long)w * h ? diff : -1;
+}
+
+static void check_coco(const char *out, uint8_t *masks[N_GOOD][2])
+{
+    char *text = ch_read(at(out, "annotations.json"), NULL);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    TU_CHECK(root != NULL, "%s/annotations.json missing or not JSON", out);
+    if (!root)
+        return;
+    const cJSON *images = cJSON_GetObjectItem(root, "images");
+    const cJSON *anns = cJSON_GetObjectItem(root, "annotations");
+    const cJSON *cats = cJSON_GetObjectItem(root, "categories");
+    TU_CHECK(cJSON_GetArraySize(images) == N_GOOD,
+             "annotations.json: %d images", cJSON_GetArraySize(images));
+    TU_CHECK(cJSON_GetArraySize(anns) == 3, "annotations.json: %d annotations",
+             cJSON_GetArraySize(anns));
+    TU_CHECK(cJSON_GetArraySize(cats) == 3, "annotations.json: %d categories",
+             cJSON_GetArraySize(cats));
+    for (int i = 0; i < N_GOOD; i++) {
+        const good_image *g = &goods[i];
+        char file[64];
+        snprintf(file, sizeof file, "%s.png", g->stem);
+        const cJSON *img = NULL;
+        for (const cJSON *c = images ? images->child : NULL; c; c = c->next)
+            if (cJSON_IsString(cJSON_GetObjectItem(c, "file_name")) &&
+                !strcmp(cJSON_GetObjectItem(c, "file_name")->valuestring,
+                        file))
+                img = c;
+        TU_CHECK(img && num(img, "width") == g->w && num(img, "height") == g->h &&
+                     num(img, "id") > 0,
+                 "annotations.json: image %s missing or wrong", file);
+        if (!img)
+            continue;
+        int o = 0;
+        for (const cJSON *a = anns ? anns->child : NULL; a; a = a->next) {
+            if (num(a, "image_id") != num(img, "id"))
+                continue;
+            static const char *const keys[] = {"id",   "image_id", "category_id",
+                                               "segmentation", "area", "bbox",
+                                               "iscrowd", "score"};
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                TU_CHECK(cJSON_GetObjectItem(a, keys[k]),
+                         "annotation of %s: no \"%s\"", file, keys[k]);
+            TU_CHECK(o < g->n_objects && num(a, "category_id") == g->classes[o],
+                     "annotation %d of %s: category %d", o, file,
+                     num(a, "category_id"));
+            if (o < g->n_objects && masks[i][o]) {
+                long area = 0;
+                for (int p = 0; p < g->w * g->h; p++)
+                    area += masks[i][o][p] != 0;
+                TU_CHECK(rle_diff(a, masks[i][o], g->w, g->h) == 0 &&
+                             num(a, "area") == area && num(a, "iscrowd") == 0,
+                         "annotation %d of %s: RLE/area differ from the PNG",
+                         o, file);
+            }
+            o++;
+        }
+        TU_CHECK(o == g->n_objects, "%s: %d annotations for %d objects", file,
+                 o, g->n_objects);
+    }
+    cJSON_Delete(root);
+}
+
+/* Every output of the good images exists and parses; no temporary files. */
+static void check_outputs(const char *out)
+{
+    uint8_t *masks[N_GOOD][2] = {{NULL}};
+    for (int i = 0; i < N_GOOD; i++) {
+        const good_image *g = &goods[i];
+        char marker[64];
+        snprintf(marker, sizeof marker, ".mobilesam/%s.done", g->stem);
+        TU_CHECK(ch_exists(at(out, marker)), "%s/%s missing", out, marker);
+        for (int o = 0; o < g->n_objects; o++)
+            masks[i][o] = load_mask(out, g->stem, o, g->w, g->h);
+        check_yolo(out, g, masks[i]);
+    }
+    check_coco(out, masks);
+    for (int i = 0; i < N_GOOD; i++)
+        for (int o = 0; o < 2; o++)
+            stbi_image_free(masks[i][o]);
+    /* Outputs of good images only: 3 masks, 3 label files, the COCO file. */
+    int n = ch_count_entries(out, NULL, 0);
+    TU_CHECK(n == 3 + 3 + 1 + 1, "%s: %d entries (expected 8 with .mobilesam)",
+             out, n);
+    DIR *d = opendir(at(out, ".mobilesam"));
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        TU_CHECK(!strstr(e->d_name, ".tmp."), "temporary file %s left",
+                 e->d_name);
+    if (d)
+        closedir(d);
+}
+
+/* ---- runs ------------------------------------------------------------------ */
+
+typedef struct {
+    int processed, skipped, failed;
+} counts;
+
+static counts parse_summary(const ch_result *r)
+{
+    counts c = {-1, -1, -1};
+    const char *s = strstr(r->out, "done: ");
+    if (s)
+        sscanf(s, "done: %d processed, %d skipped (already complete), %d "
+                  "failed",
+               &c.processed, &c.skipped, &c.failed);
+    return c;
+}
+
+static ch_result run_batch(const char *out, const char *extra1,
+                           const char *extra2)
+{
+    return ch_run(g_dir, ARGS("batch", g_images, "-o", out, "--boxes-from",
+                              g_labels, "--format", "png,yolo,coco", "--conf",
+                              "0.5", "-w", g_weights, extra1 ? extra1 : "--",
+                              extra2));
+}
+
+static void expect_counts(const ch_result *r, const char *what, int processed,
+                          int skipped, int failed)
+{
+    counts c = parse_summary(r);
+    TU_CHECK(c.processed == processed && c.skipped == skipped &&
+                 c.failed == failed,
+             "%s: summary %d/%d/%d, expected %d processed, %d skipped, %d "
+             "failed; stdout: %s",
+             what, c.processed, c.skipped, c.failed, processed, skipped,
+             failed, r->out);
+    TU_CHECK(r->code == (failed ? 1 : 0), "%s: exit %d", what, r->code);
+}
+
+static void test_full_runs(void)
+{
+    char out[CH_PATH];
+    ch_path(out, "%s/out", g_dir);
+    ch_result r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "first run", N_GOOD, 0, 3);
+    const char *failed = strstr(r.out, "failed:");
+    TU_CHECK(failed && strstr(failed, ".png") && strstr(failed, "c.jpg") &&
+                 strstr(failed, "d.png"),
+             "first run: bad files not named: %s", r.out);
+    TU_CHECK(strstr(r.out, "no label file") && strstr(r.out, "e.png"),
+             "first run: e.png's missing labels not reported: %s", r.out);
+    TU_CHECK(ch_lines(r.err) == 3 && strstr(r.err, "c.jpg") &&
+                 strstr(r.err, "d.png") && strstr(r.err, "/.png"),
+             "first run: expected one stderr line per bad file: %s", r.err);
+    ch_free(&r);
+    check_outputs(out);
+
+    r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "second run", 0, N_GOOD, 3);
+    ch_free(&r);
+    check_outputs(out);
+
+    r = run_batch(out, "--overwrite", NULL);
+    expect_counts(&r, "--overwrite", N_GOOD, 0, 3);
+    ch_free(&r);
+    check_outputs(out);
+}
+
+static int any_marker(const char *out)
+{
+    DIR *d = opendir(at(out, ".mobilesam"));
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        found |= strstr(e->d_name, ".done") != NULL &&
+                 !strstr(e->d_name, ".tmp.");
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void test_kill_and_resume(void)
+{
+    char out[CH_PATH];
+    ch_path(out, "%s/killed", g_dir);
+    char *argv[] = {(char *)ch_bin(), "batch", g_images, "-o", (char *)out,
+                    "--boxes-from", g_labels, "--format", "png,yolo,coco",
+                    "--conf", "0.5", "-w", g_weights, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int status = 0, spawned = posix_spawn(&pid, argv[0], &fa, NULL, argv,
+                                          environ) == 0;
+    posix_spawn_file_actions_destroy(&fa);
+    TU_CHECK(spawned, "cannot spawn %s", argv[0]);
+    if (!spawned)
+        return;
+    struct timespec nap = {0, 2000000};
+    int exited = 0;
+    for (int i = 0; i < 60000 && !any_marker(out); i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            break;
+        }
+        nanosleep(&nap, NULL);
+    }
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    TU_CHECK(!exited, "the run ended before it could be killed");
+    ch_result r = ch_run(g_dir, ARGS("batch", g_images, "-o", out,
+                                     "--boxes-from", g_labels, "--format",
+                                     "png,yolo,coco", "--conf", "0.5", "-w",
+                                     g_weights));
+    counts c = parse_summary(&r);
+    TU_CHECK(c.skipped >= 1 && c.processed + c.skipped == N_GOOD &&
+                 c.failed == 3 && r.code == 1,
+             "resumed run: %s", r.out);
+    ch_free(&r);
+    check_outputs(out);
+}
+
+static void test_shards(void)
+{
+    char out[CH_PATH];
+    ch_path(out, "%s/sharded", g_dir);
+    counts total = {0, 0, 0};
+    for (int i = 0; i < 2; i++) {
+        ch_result r = run_batch(out, "--shard", i ? "1/2" : "0/2");
+        counts c = parse_summary(&r);
+        total.processed += c.processed;
+        total.skipped += c.skipped;
+        total.failed += c.failed;
+        TU_CHECK(c.processed + c.failed == 3 && c.skipped == 0,
+                 "shard %d/2: %s", i, r.out);
+        ch_free(&r);
+    }
+    TU_CHECK(total.processed == N_GOOD && total.failed == 3,
+             "shards: %d processed, %d failed in all", total.processed,
+             total.failed);
+    /* The second shard assembled annotations.json from both. */
+    check_outputs(out);
+}
+
+/* A list file (comment, blank line, a missing image) with JSON Lines
+ * prompts, one of them outside its image. */
+static void test_list_and_prompts(void)
+{
+    char list[CH_PATH], prompts[CH_PATH];
+    ch_path(list, "%s/list.txt", g_dir);
+    ch_path(prompts, "%s/prompts.jsonl", g_dir);
+    char out[CH_PATH];
+    ch_path(out, "%s/listed", g_dir);
+    const char *l = "# images\nimages/a.png\n\nimages/missing.png\n"
+                    "./images/e.png\n";
+    const char *p =
+        "{\"image\": \"images/a.png\", \"objects\": [{\"points\": [[40, 30]]}]}\n"
+        "{\"image\": \"images/e.png\", \"objects\": [{\"box\": [0, 0, 99, 9]}]}\n";
+    ch_write(list, l, strlen(l));
+    ch_write(prompts, p, strlen(p));
+    ch_result r = ch_run(g_dir, ARGS("batch", list, "-o", out, "--prompts",
+                                     prompts, "-w", g_weights, "--multimask"));
+    expect_counts(&r, "list + prompts", 1, 0, 2);
+    TU_CHECK(strstr(r.err, "missing.png") &&
+                 strstr(r.err, "prompts.jsonl: line 2") &&
+                 ch_lines(r.err) == 2,
+             "list + prompts: stderr %s", r.err);
+    for (int m = 0; m < 3; m++) {
+        char name[64];
+        snprintf(name, sizeof name, "images/a_0_%d.png", m);
+        TU_CHECK(ch_exists(at(out, name)), "%s missing", name);
+    }
+    ch_free(&r);
+}
+
+static void test_usage(void)
+{
+    char out[CH_PATH];
+    ch_path(out, "%s/usage", g_dir);
+    const char *const *cases[] = {
+        ARGS("batch", g_images, "-o", out),
+        ARGS("batch", g_images, "-o", out, "--everything", "--boxes-from",
+             g_labels),
+        ARGS("batch", g_images, "-o", out, "--everything", "--shard", "2/2"),
+        ARGS("batch", g_images, "-o", out, "--everything", "--shard", "1"),
+        ARGS("batch", g_images, "-o", out, "--everything", "--format", "png,x"),
+        ARGS("batch", g_images, "-o", out, "--everything", "--conf", "0.5"),
+        ARGS("batch", g_images, "--everything"),
+        ARGS("batch", g_images, "-o", g_labels, "--boxes-from", g_labels,
+             "--format", "yolo"),
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ch_result r = ch_run(g_dir, cases[i]);
+        TU_CHECK(r.code == 2 && ch_lines(r.err) == 1, "%s: exit %d: %s",
+                 ch_cmdline(cases[i]), r.code, r.err);
+        ch_free(&r);
+    }
+    TU_CHECK(!ch_exists(out), "a usage error created OUTDIR");
+}
+
+int main(void)
+{
+    g_td = tu_testdata();
+    if (!g_td)
+        tu_skip("MOBILESAM_TESTDATA is not set");
+    ch_bin();
+    g_dir = ch_mkdtemp();
+    if (!g_dir || !(g_weights = ch_convert_weights(g_td, g_dir))) {
+        fprintf(stderr, "setup failed\n");
+        return 1;
+    }
+    make_fixtures();
+    test_usage();
+    test_full_runs();
+    test_kill_and_resume();
+    test_shards();
+    test_list_and_prompts();
+    ch_rmtree(g_dir);
+    free(g_dir);
+    free(g_weights);
+    return tu_finish("test_cli_batch");
+}
