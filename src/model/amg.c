@@ -15,11 +15,13 @@
  *
  * Cost and memory: the up-scaled logits of a mask (width x height floats)
  * are never materialised. Each surviving low-res plane is streamed through
- * the fused up-scaler (amg_upscale_rows) one output row at a time, and each
- * row is consumed immediately: stability counts, binarisation and the
- * mask's row runs in one pass. Masks are kept as row runs (amg_runs) until
- * the records are written, and the NMS only looks at boxes. Masks are
- * processed in parallel (OpenMP), the decoder runs outside that region.
+ * the fused up-scaler (amg_upscale_rows, bit-identical to
+ * mobilesam_upscale_logits / Sam.postprocess_masks) one output row at a
+ * time, and each row is consumed at once: stability counts, binarisation,
+ * area, box and the mask's row runs in one pass. Masks are kept as row runs
+ * (amg_runs), or as packed bitmaps when that is smaller, until the records
+ * are written; the NMS only looks at boxes. Masks are processed in
+ * parallel (OpenMP); the decoder and encoder run outside that region.
  */
 #include "mobilesam.h"
 
@@ -97,8 +99,16 @@ static double as_written(float f)
 
 /* ------------------------------------------------------------ records */
 
+/* A record's mask is stored compactly: as its row runs (8 bytes a run) in
+ * the full frame, or, when that would take more room (masks of noisy
+ * logits can have tens of thousands of runs, and with thresholds 0 every
+ * candidate of a crop is held until the NMS), as packed rows (1 bit a
+ * pixel) of a frame: rows by..by+bh-1, columns bx..bx+bw-1. */
 typedef struct {
-    amg_runs runs;   /* the mask in the full image frame */
+    amg_runs runs;   /* compact masks (bits == NULL) */
+    uint8_t *bits;   /* fragmented masks: bh rows of (bw+7)/8 bytes */
+    int bx, by, bw, bh;
+    int area;
     int box[4];      /* XYXY inclusive, full frame (official uncropped box) */
     float iou, stab;
     double pt[2];    /* the grid point, full frame */
@@ -110,9 +120,92 @@ typedef struct {
     int n, cap;
 } rec_list;
 
+/* Sets bits [x, x + len) of a packed row. */
+static void set_bits(uint8_t *row, int x, int len)
+{
+    int e = x + len;
+    for (; x < e && (x & 7); x++) row[x >> 3] |= (uint8_t)(1u << (x & 7));
+    if (e - x >= 8) {
+        memset(row + (x >> 3), 0xff, (size_t)(e - x) >> 3);
+        x += (e - x) & ~7;
+    }
+    for (; x < e; x++) row[x >> 3] |= (uint8_t)(1u << (x & 7));
+}
+
+static int copy_runs(amg_runs *dst, const amg_runs *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src->n == 0) return 0;
+    dst->v = malloc(sizeof(uint32_t) * 2 * (size_t)src->n);
+    if (!dst->v) return -1;
+    memcpy(dst->v, src->v, sizeof(uint32_t) * 2 * (size_t)src->n);
+    dst->n = dst->cap = src->n;
+    return 0;
+}
+
+/* Stores full-frame runs (post-processed masks), packed if smaller. */
+static int rec_from_runs(rec_t *r, const amg_runs *runs, int W, int H)
+{
+    size_t stride = ((size_t)W + 7) / 8;
+    r->bits = NULL;
+    r->area = (int)amg_runs_area(runs);
+    if ((size_t)runs->n * 2 * sizeof(uint32_t) <= stride * H) return copy_runs(&r->runs, runs);
+    memset(&r->runs, 0, sizeof r->runs);
+    r->bits = calloc(stride * H, 1);
+    if (!r->bits) return -1;
+    r->bx = r->by = 0;
+    r->bw = W;
+    r->bh = H;
+    for (int k = 0; k < runs->n; k++) {
+        uint32_t st = runs->v[2 * k];
+        set_bits(r->bits + (st / (uint32_t)W) * stride, (int)(st % (uint32_t)W),
+                 (int)runs->v[2 * k + 1]);
+    }
+    return 0;
+}
+
+static void rec_free(rec_t *r)
+{
+    amg_runs_free(&r->runs);
+    free(r->bits);
+    r->bits = NULL;
+}
+
+static void rec_to_mask(const rec_t *r, uint8_t *mask, int W, size_t npix, uint8_t on)
+{
+    if (!r->bits) {
+        amg_runs_to_mask(&r->runs, mask, npix, on);
+        return;
+    }
+    memset(mask, 0, npix);
+    size_t stride = ((size_t)r->bw + 7) / 8;
+    for (int y = 0; y < r->bh; y++)
+        amg_unpack_row(r->bits + stride * y, r->bw, mask + (size_t)(r->by + y) * W + r->bx, on);
+}
+
+/* The record's runs: its own, or decoded into *tmp. 0 or -1. */
+static int rec_runs(const rec_t *r, int W, amg_runs *tmp, const amg_runs **out)
+{
+    *out = &r->runs;
+    if (!r->bits) return 0;
+    size_t stride = ((size_t)r->bw + 7) / 8;
+    uint8_t *row = malloc((size_t)r->bw);
+    if (!row) return -1;
+    for (int y = 0; y < r->bh; y++) {
+        amg_unpack_row(r->bits + stride * y, r->bw, row, 1);
+        if (amg_runs_push_row(tmp, row, r->bw, (uint32_t)((size_t)(r->by + y) * W + r->bx))) {
+            free(row);
+            return -1;
+        }
+    }
+    free(row);
+    *out = tmp;
+    return 0;
+}
+
 static void recs_free(rec_list *L)
 {
-    for (int i = 0; i < L->n; i++) amg_runs_free(&L->v[i].runs);
+    for (int i = 0; i < L->n; i++) rec_free(&L->v[i]);
     free(L->v);
     memset(L, 0, sizeof *L);
 }
@@ -152,7 +245,7 @@ static int nms_records(rec_list *L, int start, const float *scores, double thr)
             kept[keep[k]] = 1;
         }
         for (int i = 0; i < n; i++)
-            if (!kept[i]) amg_runs_free(&L->v[start + i].runs);
+            if (!kept[i]) rec_free(&L->v[start + i]);
         memcpy(L->v + start, tmp, sizeof(rec_t) * (size_t)nk);
         L->n = start + nk;
     }
@@ -175,25 +268,79 @@ typedef struct {
 
 typedef struct {
     const mask_job *job;
-    uint8_t *bin;     /* one binarised row */
-    amg_runs runs;    /* this thread's run buffer, reused mask after mask */
+    uint8_t *bin;      /* one binarised row */
+    amg_runs runs;     /* the mask's runs while it has few ... */
+    uint8_t *bits;     /* ... else its packed rows (crop frame, ch x stride) */
+    int use_bits, stride;
+    int runs_limit;    /* run count beyond which the packed rows are smaller */
     int32_t inter, uni;
+    int area, bx0, by0, bx1, by1; /* crop-frame box; bx1 < 0 while empty */
     int oom;
 } row_ctx;
 
+static void grow_box(row_ctx *c, int y, int first, int last)
+{
+    if (c->bx1 < 0) {
+        c->bx0 = first;
+        c->bx1 = last;
+        c->by0 = y;
+    }
+    if (first < c->bx0) c->bx0 = first;
+    if (last > c->bx1) c->bx1 = last;
+    c->by1 = y;
+}
+
+/* The runs so far become packed rows; later rows are packed directly. */
+static void switch_to_bits(row_ctx *c)
+{
+    const mask_job *j = c->job;
+    memset(c->bits, 0, (size_t)c->stride * j->plan->h);
+    for (int k = 0; k < c->runs.n; k++) {
+        uint32_t st = c->runs.v[2 * k];
+        int y = (int)(st / (uint32_t)j->W) - j->cb[1], x = (int)(st % (uint32_t)j->W) - j->cb[0];
+        set_bits(c->bits + (size_t)y * c->stride, x, (int)c->runs.v[2 * k + 1]);
+    }
+    c->runs.n = 0;
+    c->use_bits = 1;
+}
+
 /* One up-scaled row: stability counts (per-row int16 as the official),
- * binarisation at mask_threshold, and the row's runs in the full frame. */
+ * binarisation at mask_threshold, area, box, and the row's runs in the
+ * full frame or its packed bits. */
 static void analyse_row(int y, const float *row, void *vctx)
 {
     row_ctx *c = vctx;
     const mask_job *j = c->job;
-    int w = j->plan->w, a, b;
+    int w = j->plan->w, a, b, n;
     uint8_t *bin = c->bin;
-    amg_count_binarise_row(row, w, j->thr_hi, j->thr_lo, MASK_THRESHOLD, bin, &a, &b);
+    amg_count_binarise_row(row, w, j->thr_hi, j->thr_lo, MASK_THRESHOLD, bin, &a, &b, &n);
     c->inter += (int16_t)a;
     c->uni += (int16_t)b;
-    uint32_t base = (uint32_t)((size_t)(j->cb[1] + y) * j->W + j->cb[0]);
-    if (amg_runs_push_row(&c->runs, bin, w, base)) c->oom = 1;
+    if (n == 0) return;
+    c->area += n;
+    if (!c->use_bits) {
+        int n0 = c->runs.n;
+        uint32_t base = (uint32_t)((size_t)(j->cb[1] + y) * j->W + j->cb[0]);
+        if (amg_runs_push_row(&c->runs, bin, w, base)) {
+            c->oom = 1;
+            return;
+        }
+        const uint32_t *v = c->runs.v;
+        int k = c->runs.n - 1;
+        grow_box(c, y, (int)(v[2 * n0] - base), (int)(v[2 * k] - base + v[2 * k + 1]) - 1);
+        /* switch as soon as the runs, extrapolated to the whole height,
+         * would outgrow the packed rows: a noisy mask switches after its
+         * first row instead of paying for runs it will drop */
+        if ((long long)c->runs.n * j->plan->h > (long long)c->runs_limit * (y + 1))
+            switch_to_bits(c);
+    } else {
+        uint8_t *rb = c->bits + (size_t)y * c->stride;
+        amg_pack_row(bin, w, rb);
+        int f = 0, l = c->stride - 1;
+        while (!rb[f]) f++; /* n > 0: some byte is set */
+        while (!rb[l]) l--;
+        grow_box(c, y, 8 * f + __builtin_ctz(rb[f]), 8 * l + 31 - __builtin_clz(rb[l]));
+    }
 }
 
 /* Stability, binarisation, box, crop-edge test and uncropping of one
@@ -203,7 +350,10 @@ static int process_mask(const mask_job *job, row_ctx *rc, float *scratch, const 
                         rec_t *out)
 {
     rc->runs.n = 0;
+    rc->use_bits = 0;
     rc->inter = rc->uni = 0;
+    rc->area = 0;
+    rc->bx1 = -1;
     rc->oom = 0;
     amg_upscale_rows(job->plan, plane, scratch, analyse_row, rc);
     if (rc->oom) return -1;
@@ -211,27 +361,30 @@ static int process_mask(const mask_job *job, row_ctx *rc, float *scratch, const 
     float stab = (float)rc->inter / (float)rc->uni;
     if (job->stab_thresh > 0.0f && !(stab >= job->stab_thresh)) return 0;
     /* batched_mask_to_box on the crop-frame mask ([0,0,0,0] if empty) */
-    int full[4], box[4];
-    amg_runs_box(&rc->runs, job->W, full);
-    if (rc->runs.n == 0) {
-        box[0] = box[1] = box[2] = box[3] = 0;
-    } else {
-        box[0] = full[0] - job->cb[0];
-        box[1] = full[1] - job->cb[1];
-        box[2] = full[2] - job->cb[0];
-        box[3] = full[3] - job->cb[1];
+    int box[4] = {0, 0, 0, 0};
+    if (rc->bx1 >= 0) {
+        box[0] = rc->bx0;
+        box[1] = rc->by0;
+        box[2] = rc->bx1;
+        box[3] = rc->by1;
     }
     int orig[4] = {0, 0, job->W, job->H};
     if (amg_box_near_crop_edge(box, job->cb, orig, EDGE_ATOL)) return 0;
     amg_uncrop_box(box, job->cb, out->box);
     out->stab = stab;
-    out->runs.n = out->runs.cap = rc->runs.n;
-    out->runs.v = NULL;
-    if (rc->runs.n > 0) {
-        out->runs.v = malloc(sizeof(uint32_t) * 2 * (size_t)rc->runs.n);
-        if (!out->runs.v) return -1;
-        memcpy(out->runs.v, rc->runs.v, sizeof(uint32_t) * 2 * (size_t)rc->runs.n);
-    }
+    out->area = rc->area;
+    out->bits = NULL;
+    if (!rc->use_bits) return copy_runs(&out->runs, &rc->runs) ? -1 : 1;
+    /* keep the rows of the box only */
+    memset(&out->runs, 0, sizeof out->runs);
+    out->bx = job->cb[0];
+    out->by = job->cb[1] + rc->by0;
+    out->bw = job->plan->w;
+    out->bh = rc->by1 - rc->by0 + 1;
+    size_t bytes = (size_t)rc->stride * out->bh;
+    out->bits = malloc(bytes);
+    if (!out->bits) return -1;
+    memcpy(out->bits, rc->bits + (size_t)rc->stride * rc->by0, bytes);
     return 1;
 }
 
@@ -253,7 +406,11 @@ static int process_candidates(const mask_job *job, const float *logits, const in
         memset(&rc, 0, sizeof rc);
         rc.job = job;
         rc.bin = malloc((size_t)job->plan->w);
-        if (!scratch || !rc.bin) {
+        rc.stride = (job->plan->w + 7) / 8;
+        rc.bits = malloc((size_t)rc.stride * job->plan->h);
+        size_t lim = (size_t)rc.stride * job->plan->h / (2 * sizeof(uint32_t));
+        rc.runs_limit = lim > INT_MAX ? INT_MAX : (int)lim;
+        if (!scratch || !rc.bin || !rc.bits) {
 #pragma omp atomic write
             failed = 1;
         }
@@ -275,11 +432,12 @@ static int process_candidates(const mask_job *job, const float *logits, const in
         }
         free(scratch);
         free(rc.bin);
+        free(rc.bits);
         amg_runs_free(&rc.runs);
     }
     if (failed) {
         for (int i = 0; i < ncand; i++)
-            if (status[i] == 1) amg_runs_free(&result[i].runs);
+            if (status[i] == 1) rec_free(&result[i]);
         return -1;
     }
     return 0;
@@ -345,8 +503,8 @@ static mobilesam_status process_crop(gen_ctx *g, const int cb[4], int crop_idx,
     job.H = g->H;
     memcpy(job.cb, cb, sizeof job.cb);
 
-    for (int b0 = 0; b0 < npts; b0 += opt->points_per_batch) {
-        int bn = npts - b0 < opt->points_per_batch ? npts - b0 : opt->points_per_batch;
+    for (int b0 = 0, bn = 0; b0 < npts; b0 += bn) {
+        bn = npts - b0 < opt->points_per_batch ? npts - b0 : opt->points_per_batch;
         for (int c0 = b0; c0 < b0 + bn; c0 += chunk) {
             int cn = b0 + bn - c0 < chunk ? b0 + bn - c0 : chunk;
             /* points_for_image = grid * (crop_w, crop_h), in the crop frame */
@@ -382,7 +540,7 @@ static mobilesam_status process_crop(gen_ctx *g, const int cb[4], int crop_idx,
                 r->crop = crop_idx;
                 if (recs_push(L, r)) {
                     for (int j = i; j < nc; j++)
-                        if (status[j] == 1) amg_runs_free(&result[j].runs);
+                        if (status[j] == 1) rec_free(&result[j]);
                     st = fail(err, MOBILESAM_ERR_NOMEM, "out of memory");
                     goto done;
                 }
@@ -444,20 +602,26 @@ static int postprocess_small(rec_list *L, int W, int H, int min_area, double thr
 #pragma omp atomic read
             f = failed;
             if (f) continue;
-            amg_runs hol = {0}, isl = {0};
-            int r1 = amg_runs_remove_small_regions(&L->v[i].runs, W, H, min_area, AMG_HOLES,
-                                                   &hol);
-            const amg_runs *cur = r1 == 1 ? &hol : &L->v[i].runs;
-            int r2 = r1 < 0 ? -1
-                            : amg_runs_remove_small_regions(cur, W, H, min_area, AMG_ISLANDS,
-                                                            &isl);
+            amg_runs hol = {0}, isl = {0}, dec = {0};
+            const amg_runs *old;
+            int r1 = rec_runs(&L->v[i], W, &dec, &old), r2 = -1;
+            if (r1 == 0) r1 = amg_runs_remove_small_regions(old, W, H, min_area, AMG_HOLES, &hol);
+            if (r1 >= 0)
+                r2 = amg_runs_remove_small_regions(r1 == 1 ? &hol : old, W, H, min_area,
+                                                   AMG_ISLANDS, &isl);
             if (r1 < 0 || r2 < 0) {
+                amg_runs_free(&dec);
                 amg_runs_free(&hol);
                 amg_runs_free(&isl);
 #pragma omp atomic write
                 failed = 1;
                 continue;
             }
+            /* batched_mask_to_box of the (possibly) new mask */
+            int b[4];
+            amg_runs_box(r2 == 1 ? &isl : r1 == 1 ? &hol : old, W, b);
+            for (int c = 0; c < 4; c++) boxes[4 * i + c] = (float)b[c];
+            amg_runs_free(&dec);
             if (r2 == 1) {
                 amg_runs_free(&hol);
                 nr[i] = isl;
@@ -465,28 +629,25 @@ static int postprocess_small(rec_list *L, int W, int H, int min_area, double thr
                 nr[i] = hol;
             }
             changed[i] = r1 == 1 || r2 == 1;
-            int b[4];
-            amg_runs_box(changed[i] ? &nr[i] : &L->v[i].runs, W, b);
-            for (int c = 0; c < 4; c++) boxes[4 * i + c] = (float)b[c];
             scores[i] = changed[i] ? 0.0f : 1.0f;
         }
     }
     if (!failed) nk = amg_batched_nms(boxes, scores, NULL, n, thr, keep);
+    int oom = nk < 0;
     if (nk >= 0) {
         unsigned char *kept = changed; /* reuse: bit 1 = changed, bit 2 = kept */
         for (int k = 0; k < nk; k++) {
             int i = keep[k];
             kept[i] |= 2;
             if (kept[i] & 1) { /* the new RLE and the recomputed box */
-                amg_runs_free(&L->v[i].runs);
-                L->v[i].runs = nr[i];
-                memset(&nr[i], 0, sizeof nr[i]);
+                rec_free(&L->v[i]);
+                if (rec_from_runs(&L->v[i], &nr[i], W, H)) oom = 1; /* left empty */
                 for (int c = 0; c < 4; c++) L->v[i].box[c] = (int)boxes[4 * i + c];
             }
             tmp[k] = L->v[i];
         }
         for (int i = 0; i < n; i++)
-            if (!(kept[i] & 2)) amg_runs_free(&L->v[i].runs);
+            if (!(kept[i] & 2)) rec_free(&L->v[i]);
         memcpy(L->v, tmp, sizeof(rec_t) * (size_t)nk);
         L->n = nk;
     }
@@ -498,7 +659,7 @@ static int postprocess_small(rec_list *L, int W, int H, int min_area, double thr
     free(scores);
     free(keep);
     free(tmp);
-    return nk < 0 ? -1 : 0;
+    return oom ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ generate */
@@ -574,7 +735,7 @@ mobilesam_status mobilesam_generate(mobilesam_model *model, const uint8_t *rgb, 
     for (int c = 0; c < nboxes; c++) {
         const int *b = boxes + 4 * c;
         if (b[2] > b[0] && b[3] > b[1] && gn[layers[c]] > 0)
-            g.batches_total += (gn[layers[c]] + opt->points_per_batch - 1) / opt->points_per_batch;
+            g.batches_total += (gn[layers[c]] - 1) / opt->points_per_batch + 1;
     }
     for (int c = 0; c < nboxes; c++) {
         const int *b = boxes + 4 * c;
@@ -635,8 +796,8 @@ mobilesam_status mobilesam_generate(mobilesam_model *model, const uint8_t *rgb, 
             st = fail(err, MOBILESAM_ERR_NOMEM, "out of memory");
             goto done;
         }
-        amg_runs_to_mask(&r->runs, m->mask, npix, 255);
-        m->area = (int)amg_runs_area(&r->runs);
+        rec_to_mask(r, m->mask, width, npix, 255);
+        m->area = r->area;
         amg_box_xyxy_to_xywh(r->box, m->bbox);
         m->predicted_iou = r->iou;
         m->point[0] = (float)r->pt[0];

@@ -112,18 +112,43 @@ void amg_count_row(const float *restrict row, int n, float hi, float lo, int *n_
 
 AMG_CLONES
 void amg_count_binarise_row(const float *restrict row, int n, float hi, float lo, float thr,
-                            uint8_t *restrict bin, int *n_hi, int *n_lo)
+                            uint8_t *restrict bin, int *n_hi, int *n_lo, int *n_set)
 {
-    int a = 0, b = 0;
-#pragma omp simd reduction(+ : a, b)
+    int a = 0, b = 0, c = 0;
+#pragma omp simd reduction(+ : a, b, c)
     for (int i = 0; i < n; i++) {
         float v = row[i];
         a += v > hi;
         b += v > lo;
+        c += v > thr;
         bin[i] = v > thr;
     }
     *n_hi = a;
     *n_lo = b;
+    *n_set = c;
+}
+
+void amg_pack_row(const uint8_t *bin, int n, uint8_t *bits)
+{
+    /* 8 bytes of 0/1 to one byte, bit i = byte i: multiplying by
+     * 0x0102040810204080 moves byte i's bit (at 8i) to 56 + i, and no two
+     * partial products share a position, so nothing carries. */
+    int x = 0;
+    for (; x + 8 <= n; x += 8) {
+        uint64_t v;
+        memcpy(&v, bin + x, 8);
+        bits[x >> 3] = (uint8_t)((v * 0x0102040810204080ull) >> 56);
+    }
+    if (x < n) {
+        uint8_t b = 0;
+        for (int i = 0; x + i < n; i++) b |= (uint8_t)((bin[x + i] & 1) << i);
+        bits[x >> 3] = b;
+    }
+}
+
+void amg_unpack_row(const uint8_t *bits, int n, uint8_t *out, uint8_t on)
+{
+    for (int x = 0; x < n; x++) out[x] = (bits[x >> 3] >> (x & 7)) & 1 ? on : 0;
 }
 
 float amg_stability_score(const float *logits, int w, int h, float mask_threshold,

@@ -47,9 +47,17 @@ int amg_generate_crop_boxes(int w, int h, int n_layers, double overlap_ratio,
 /* Counts of row[i] > hi and row[i] > lo over one row of n logits. */
 void amg_count_row(const float *row, int n, float hi, float lo, int *n_hi,
                    int *n_lo);
-/* The same, and bin[i] = row[i] > thr (0/1) in the same pass. */
+/* The same, and bin[i] = row[i] > thr (0/1) and their count n_set, in the
+ * same pass. */
 void amg_count_binarise_row(const float *row, int n, float hi, float lo,
-                            float thr, uint8_t *bin, int *n_hi, int *n_lo);
+                            float thr, uint8_t *bin, int *n_hi, int *n_lo,
+                            int *n_set);
+
+/* Packs n 0/1 bytes into (n+7)/8 bytes, pixel x in bit x%8 of byte x/8
+ * (the generator's compact form of fragmented masks); and back, writing
+ * `on` for set pixels. */
+void amg_pack_row(const uint8_t *bin, int n, uint8_t *bits);
+void amg_unpack_row(const uint8_t *bits, int n, uint8_t *out, uint8_t on);
 
 /* calculate_stability_score for one w x h plane of float logits:
  * area(logit > thr + offset) / area(logit > thr - offset), with the official
@@ -87,9 +95,13 @@ void amg_box_xyxy_to_xywh(const int in[4], int out[4]);
  * in float32 with area = (x1-x0)*(y1-y0) (zero-area pairs give NaN and never
  * suppress). Writes the kept indices to keep in decreasing score order and
  * returns their count, or -1 when out of memory.
- * Ties: torch's sort does not promise an order among equal scores; we use a
- * stable order (equal scores keep increasing index), which is also what
- * torch's CPU sort does in practice. NaN scores sort first, as in torch. */
+ * Ties: torchvision sorts the scores with torch.sort(descending=True),
+ * which does not promise an order among equal scores (and batched_nms
+ * re-sorts the kept boxes the same way above 1000 boxes); we use a stable
+ * order: equal scores keep increasing index. This matters for the
+ * cross-crop NMS (all masks of a crop share the score 1/area) and the
+ * clean-up NMS (scores 0 / 1), where it keeps the previous order. NaN
+ * scores sort first, as in torch. */
 int amg_batched_nms(const float *boxes, const float *scores, const int *cats,
                     int n, double thr, int *keep);
 
