@@ -19,11 +19,12 @@
 #include "ops/ops.h"
 
 #define MAX_POINTS_PER_OBJECT 1000
+#define MAX_DEC_WS 64
 
 struct mobilesam_model {
     wt_file file;
     msam_net net;
-    dec_ws *dec_ws; /* decoder buffers, created on first use */
+    dec_ws *dec_ws[MAX_DEC_WS]; /* decoder buffers per thread, made on first use */
     mobilesam_timing timing;
 };
 
@@ -87,7 +88,7 @@ mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobiles
 void mobilesam_free(mobilesam_model *m)
 {
     if (!m) return;
-    dec_ws_free(m->dec_ws);
+    for (int i = 0; i < MAX_DEC_WS; i++) dec_ws_free(m->dec_ws[i]);
     net_free(&m->net);
     wt_close(&m->file);
     free(m);
@@ -242,11 +243,13 @@ static void map_coords(const float *in, float *out, int n, const mobilesam_embed
     }
 }
 
-/* Creates the decoder's reusable buffers on first use; 0 when ready. */
-static int decoder_ready(mobilesam_model *m)
+/* Creates the decoder's reusable buffers (n sets, one per thread) on first
+ * use; 0 when ready. */
+static int decoder_ready(mobilesam_model *m, int n)
 {
-    if (!m->dec_ws) m->dec_ws = dec_ws_new();
-    return m->dec_ws ? 0 : -1;
+    for (int i = 0; i < n && i < MAX_DEC_WS; i++)
+        if (!m->dec_ws[i] && !(m->dec_ws[i] = dec_ws_new())) return -1;
+    return 0;
 }
 
 static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embedding *e,
@@ -261,8 +264,9 @@ static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embeddin
     if (p->box) map_coords(p->box, box, 2, e);
     dec_prompt_t dp = {points, p->labels, p->n_points, p->box ? box : NULL, p->mask_input};
     float iou4[4];
-    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws, logits4, iou4,
-                             -INFINITY))
+    const int want = p->multimask ? 0xE : 0x1;
+    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws[0], logits4,
+                             iou4, want, -INFINITY))
         goto nomem;
 
     int first = p->multimask ? 1 : 0;
@@ -299,7 +303,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
         if (st) return st;
     }
     memset(results, 0, sizeof *results * (size_t)n_prompts);
-    if (decoder_ready(m)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    if (decoder_ready(m, 1)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
     float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
     if (!scratch) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
@@ -330,10 +334,13 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
     if (!mapped) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     map_coords(points_xy, mapped, n_points, e);
     double t0 = now_ms();
-    int rc = decoder_ready(m) ? -1
-                              : mask_decoder_points(&m->net.dec, e->tokens, &e->cache, m->dec_ws,
-                                                    mapped, n_points, logits3, scores3,
-                                                    skip_below);
+    int nws = ops_get_threads() < n_points ? ops_get_threads() : n_points;
+    if (nws > MAX_DEC_WS) nws = MAX_DEC_WS;
+    if (nws < 1) nws = 1;
+    int rc = decoder_ready(m, nws) ? -1
+                                   : mask_decoder_points(&m->net.dec, e->tokens, &e->cache,
+                                                         m->dec_ws, nws, mapped, n_points,
+                                                         logits3, scores3, skip_below);
     free(mapped);
     if (rc) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     m->timing.decoder_ms = now_ms() - t0;

@@ -112,7 +112,7 @@ static void test_gemm(void)
     /* the last two are big enough to be split across threads: by rows, then
      * (more columns than rows) by columns */
     static const int sz[][3] = {{17, 33, 67}, {1, 5, 3}, {64, 1, 9}, {40, 70, 129},
-                                {300, 50, 130}, {20, 400, 150}};
+                                {300, 50, 130}, {20, 1100, 150}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
@@ -149,7 +149,7 @@ static void test_linear(void)
 {
     /* M, K, N; the last two run threaded: row blocks, then split columns */
     static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200},
-                                {20, 300, 400}};
+                                {20, 300, 1100}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int bias = 0; bias < 2; bias++)
             for (int res = 0; res < 3; res++) /* none, separate, aliased */

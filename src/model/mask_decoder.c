@@ -7,6 +7,7 @@
  * positional encoding of the 64x64 grid.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,7 +344,7 @@ void dec_cache_free(dec_image_cache *c)
 
 int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
                          const dec_image_cache *cache, const dec_prompt_t *p, dec_ws *w,
-                         float *logits4, float *iou4, float skip_below)
+                         float *logits4, float *iou4, int want, float skip_below)
 {
     const size_t nk = (size_t)EMB_TOKENS * EMB_C;
     if (ws_reserve(w, 1 + N_MASK_TOKENS + p->n_points + 2)) return -1;
@@ -382,7 +383,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
      * up-scaling is skipped altogether. */
     mlp3_forward(&d->iou_head, queries, iou4);
     int need = 0;
-    for (int i = 0; i < N_MASK_TOKENS; i++) need |= (iou4[i] > skip_below) << i;
+    for (int i = 0; i < N_MASK_TOKENS; i++) need |= (want >> i & 1 && iou4[i] > skip_below) << i;
     if (!need) return 0;
 
     /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
@@ -405,25 +406,29 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
 }
 
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
-                        const dec_image_cache *cache, dec_ws *w, const float *points, int n,
-                        float *logits3, float *iou3, float skip_below)
+                        const dec_image_cache *cache, dec_ws **ws, int n_ws,
+                        const float *points, int n, float *logits3, float *iou3,
+                        float skip_below)
 {
     const size_t plane = (size_t)LOWRES * LOWRES;
-    float *logits4 = malloc(sizeof(float) * 4 * plane);
-    if (!logits4) return -1;
     static const int label1 = 1;
+    int failed = 0;
+    /* One point per thread: every kernel runs single-threaded inside the
+     * region, so there is no fork/join per operation. Token i of point k
+     * goes to plane (3k + i - 1): only tokens 1..3 are asked for. */
+#pragma omp parallel for num_threads(n_ws) schedule(dynamic, 1) if (n_ws > 1)
     for (int i = 0; i < n; i++) {
         dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
         float iou4[4];
-        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits4, iou4, skip_below)) {
-            free(logits4);
-            return -1;
+        dec_ws *w = ws[omp_get_thread_num()];
+        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits3 + plane * (3 * i) - plane,
+                                 iou4, 0xE, skip_below)) {
+#pragma omp atomic write
+            failed = 1;
         }
-        memcpy(logits3 + 3 * plane * i, logits4 + plane, sizeof(float) * 3 * plane);
         memcpy(iou3 + 3 * i, iou4 + 1, sizeof(float) * 3);
     }
-    free(logits4);
-    return 0;
+    return failed ? -1 : 0;
 }
 
 void postprocess_logits(const float *lowres, int rw, int rh, int w, int h, float *out,

@@ -163,21 +163,23 @@ dec_ws *dec_ws_new(void);
 void dec_ws_free(dec_ws *w);
 
 /* Decoder: 4 IoU predictions and the low-res logits (4, 256, 256) of the
- * masks whose prediction is > skip_below (-INFINITY: all four; the planes
- * of the others are left as they were). cache may be NULL.
- * Returns 0, or -1 when out of memory. */
+ * mask tokens i in the bitmask `want` whose prediction is > skip_below
+ * (-INFINITY: no filter); the other planes are not written. cache may be
+ * NULL. Returns 0, or -1 when out of memory. */
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
                          const dec_image_cache *cache, const dec_prompt_t *prompt,
-                         dec_ws *w, float *logits4, float *iou4, float skip_below);
+                         dec_ws *w, float *logits4, float *iou4, int want,
+                         float skip_below);
 
 /* Decodes n single-point prompts (resized-frame coordinates, label 1) with
  * multimask output, as the automatic mask generator does: 3 low-res logit
  * planes (tokens 1..3) and 3 IoU predictions per point; planes of masks
- * predicted <= skip_below are not computed. Returns 0, or -1 when out of
- * memory. */
+ * predicted <= skip_below are not computed. Points are spread over n_ws
+ * threads, one workspace each. Returns 0, or -1 when out of memory. */
 int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
-                        const dec_image_cache *cache, dec_ws *w, const float *points,
-                        int n, float *logits3, float *iou3, float skip_below);
+                        const dec_image_cache *cache, dec_ws **ws, int n_ws,
+                        const float *points, int n, float *logits3, float *iou3,
+                        float skip_below);
 
 /* Sam.postprocess_masks for one low-res logit plane: bilinear to 1024,
  * crop (rh, rw), bilinear to (h, w), as float logits.

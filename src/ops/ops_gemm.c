@@ -18,8 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_BLOCK 128             /* rows per GEMM + epilogue block */
+#define ROW_BLOCK 256             /* rows per GEMM + epilogue block */
+#define COL_BLOCK 512             /* columns per block when rows are few */
+#define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
 #define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
+
+/* The blocks a product is cut into depend on its shape only, never on the
+ * thread count: OpenBLAS picks different kernels for different block sizes
+ * (e.g. its small-matrix path), so this is what keeps results bit-identical
+ * whatever the number of threads. Blocks are handed out dynamically, so a
+ * thread slowed by another process does not hold the others up. */
 
 static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
@@ -36,12 +44,24 @@ static int gemm_threads(int M, int N, int K)
     return ops_threads_for((double)M * N * K / 16.0);
 }
 
-/* [lo, hi) of part t of n split in nt parts, boundaries multiples of 16. */
-static void split(int n, int nt, int t, int *lo, int *hi)
+/* How C is cut: by blocks of rows, by blocks of columns, or not at all. */
+typedef struct {
+    int by_rows, size, count;
+} gemm_split;
+
+static gemm_split split_for(int M, int N, int K)
 {
-    int per = ((n + nt - 1) / nt + 15) & ~15;
-    *lo = t * per < n ? t * per : n;
-    *hi = *lo + per < n ? *lo + per : n;
+    gemm_split s = {1, M, 1};
+    if ((double)M * N * K < SMALL_GEMM) return s;
+    if (M >= ROW_BLOCK || M >= N) {
+        s.size = ROW_BLOCK;
+        s.count = (M + ROW_BLOCK - 1) / ROW_BLOCK;
+    } else {
+        s.by_rows = 0;
+        s.size = COL_BLOCK;
+        s.count = (N + COL_BLOCK - 1) / COL_BLOCK;
+    }
+    return s;
 }
 
 void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -57,46 +77,41 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                     beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
-    const int nt = gemm_threads(M, N, K);
-    if (nt == 1) {
-        sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    /* split the larger of M (rows of op(A) and C) and N (columns of op(B)
-     * and C) */
-    const int by_rows = M >= N;
-#pragma omp parallel num_threads(nt)
-    {
-        int lo, hi;
-        split(by_rows ? M : N, nt, omp_get_thread_num(), &lo, &hi);
-        if (hi > lo) {
-            if (by_rows) {
-                const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
-                sgemm(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
-                      C + (size_t)lo * ldc, ldc);
-            } else {
-                const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
-                sgemm(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta,
-                      C + lo, ldc);
-            }
+    const gemm_split sp = split_for(M, N, K);
+    int nt = gemm_threads(M, N, K);
+    if (nt > sp.count) nt = sp.count;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int part = 0; part < sp.count; part++) {
+        const int lo = part * sp.size;
+        const int hi = lo + sp.size < (sp.by_rows ? M : N) ? lo + sp.size : (sp.by_rows ? M : N);
+        if (sp.by_rows) {
+            const float *a = trans_a ? A + lo : A + (size_t)lo * lda;
+            sgemm(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta,
+                  C + (size_t)lo * ldc, ldc);
+        } else {
+            const float *b = trans_b ? B + (size_t)lo * ldb : B + lo;
+            sgemm(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
         }
     }
 }
 
-/* Rows [r0, r1) of y = act(x . w^T + b + residual). */
-static void linear_rows(const float *x, int K, const float *w, const float *b, int N,
-                        float *y, const float *residual, ops_act act, int r0, int r1)
+/* Block [r0, r1) x [c0, c1) of y = act(x . w^T + b + residual). */
+static void linear_block(const float *x, int K, const float *w, const float *b, int N,
+                         float *y, const float *residual, ops_act act, int r0, int r1,
+                         int c0, int c1)
 {
-    float *yr = y + (size_t)r0 * N;
+    const int n = c1 - c0;
     float beta = 0.0f;
     if (residual) {
         if (residual != y)
-            memcpy(yr, residual + (size_t)r0 * N, sizeof(float) * (size_t)(r1 - r0) * N);
+            for (int i = r0; i < r1; i++)
+                memcpy(y + (size_t)i * N + c0, residual + (size_t)i * N + c0, sizeof(float) * n);
         beta = 1.0f;
     }
-    sgemm(0, 1, r1 - r0, N, K, 1.0f, x + (size_t)r0 * K, K, w, K, beta, yr, N);
+    sgemm(0, 1, r1 - r0, n, K, 1.0f, x + (size_t)r0 * K, K, w + (size_t)c0 * K, K, beta,
+          y + (size_t)r0 * N + c0, N);
     if (b || act != OPS_ACT_NONE)
-        for (int i = r0; i < r1; i++) ops_k.bias_act(y + (size_t)i * N, b, N, act);
+        for (int i = r0; i < r1; i++) ops_k.bias_act(y + (size_t)i * N + c0, b ? b + c0 : NULL, n, act);
 }
 
 void ops_linear(const float *x, int M, int K, const float *w, const float *b,
@@ -104,24 +119,18 @@ void ops_linear(const float *x, int M, int K, const float *w, const float *b,
 {
     ops_ensure_init();
     if (M <= 0 || N <= 0) return;
-    const int nt = gemm_threads(M, N, K);
-    const int blocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
-    if (nt == 1 || blocks == 1) {
-        if (nt > 1 && M < N) { /* few rows, wide output: split the columns */
-            if (residual && residual != y)
-                memcpy(y, residual, sizeof(float) * (size_t)M * N);
-            ops_gemm(0, 1, M, N, K, 1.0f, x, K, w, K, residual ? 1.0f : 0.0f, y, N);
-            if (b || act != OPS_ACT_NONE)
-                for (int i = 0; i < M; i++) ops_k.bias_act(y + (size_t)i * N, b, N, act);
-            return;
-        }
-        linear_rows(x, K, w, b, N, y, residual, act, 0, M);
-        return;
-    }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int blk = 0; blk < blocks; blk++) {
-        int r0 = blk * ROW_BLOCK, r1 = r0 + ROW_BLOCK < M ? r0 + ROW_BLOCK : M;
-        linear_rows(x, K, w, b, N, y, residual, act, r0, r1);
+    const gemm_split sp = split_for(M, N, K);
+    int nt = gemm_threads(M, N, K);
+    if (nt > sp.count) nt = sp.count;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int part = 0; part < sp.count; part++) {
+        const int lo = part * sp.size;
+        if (sp.by_rows)
+            linear_block(x, K, w, b, N, y, residual, act, lo, lo + sp.size < M ? lo + sp.size : M,
+                         0, N);
+        else
+            linear_block(x, K, w, b, N, y, residual, act, 0, M, lo,
+                         lo + sp.size < N ? lo + sp.size : N);
     }
 }
 
@@ -176,7 +185,7 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
 #pragma omp parallel num_threads(nt)
     {
         float *col = malloc(sizeof(float) * (size_t)band * Wo * KK);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
             if (!col) continue; /* out of memory: leave the band unwritten */
             int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
@@ -230,7 +239,7 @@ void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
 #pragma omp parallel num_threads(nt)
     {
         float *tile = malloc(sizeof(float) * (size_t)band * W * Cout * 4);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
             if (!tile) continue;
             int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
