@@ -344,6 +344,24 @@ static void test_softmax(void)
         check_close("softmax", what, x, R, n, 2e-6);
         free(x); free(R);
     }
+    /* down the columns: the same reference on each column */
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int rows = sz[s][1], cols = sz[s][0] * 3 + 300; /* several column tasks */
+        const size_t n = (size_t)rows * cols;
+        float *x = fbuf(n, -20, 20), *col = malloc(sizeof(float) * rows);
+        if (s == 6 && rows > 3) x[3 * cols + 1] = -INFINITY;
+        double *R = dbuf(n), *rc = dbuf(rows);
+        for (int c = 0; c < cols; c++) {
+            for (int r = 0; r < rows; r++) col[r] = x[(size_t)r * cols + c];
+            softmax_ref(col, rc, rows);
+            for (int r = 0; r < rows; r++) R[(size_t)r * cols + c] = rc[r];
+        }
+        ops_softmax_cols(x, rows, cols);
+        char what[32];
+        snprintf(what, sizeof what, "cols %dx%d", rows, cols);
+        check_close("softmax", what, x, R, n, 2e-6);
+        free(x); free(col); free(R); free(rc);
+    }
 }
 
 /* ---- convolutions --------------------------------------------------------- */

@@ -151,8 +151,8 @@ static int ws_reserve(dec_ws *w, int tokens)
     free(w->tokens);
     free(w->mlp_h);
     const size_t t = (size_t)tokens;
-    w->scores = malloc(sizeof(float) * EMB_TOKENS * DEC_HEADS * t);
-    w->small = malloc(sizeof(float) * 3 * DEC_HEADS * t * EMB_C);
+    w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 1));
+    w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
     w->tokens = malloc(sizeof(float) * 3 * t * EMB_C);
     w->mlp_h = malloc(sizeof(float) * t * DEC_MLP);
     w->cap_tokens = 0;
@@ -223,7 +223,10 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const f
  * tokens; keys += out_proj(...). With few tokens, per head
  * (tk W_q^T + b_q) K^T = tk (W_q^T K^T) + b_q K^T and
  * out_proj(P V) = P (V W_o^T), so the 4096-token side meets (256 x 8 Nt)
- * matrices instead of being projected to 128 and back to 256.
+ * matrices instead of being projected to 128 and back to 256. The scores
+ * are kept transposed, (8 Nt, 4096), so the softmax over a head's Nt
+ * tokens runs down contiguous columns; a row of ones appended to them
+ * carries out_proj's bias through the last product.
  * pre_q: q_proj(tk) when cached (layer 0). */
 static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq,
                            const float *queries, int Nt, const float *pre_q, float *keys,
@@ -236,14 +239,15 @@ static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq
         return;
     }
     float *Kt = w->small, *Vt = Kt + (size_t)Nt * di;
-    float *M = Vt + (size_t)Nt * di;           /* (H*Nt, 256) */
-    float *d = M + (size_t)HN * EMB_C;         /* (H*Nt) */
+    float *M = Vt + (size_t)Nt * di;           /* (H*Nt + 1, 256) */
+    float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
+    float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
     ops_linear(tq, Nt, EMB_C, a->k.w, a->k.b, di, Kt, NULL, OPS_ACT_NONE);
     ops_linear(queries, Nt, EMB_C, a->v.w, a->v.b, di, Vt, NULL, OPS_ACT_NONE);
     if (pre_q) {
         for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, EMB_TOKENS, Nt, c, scale, pre_q + h * c, di, Kt + h * c, di, 0.0f,
-                     w->scores + h * Nt, HN);
+            ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
+                     ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
     } else {
         for (int h = 0; h < H; h++) {
             ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di, a->q.w + (size_t)h * c * EMB_C,
@@ -254,14 +258,22 @@ static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq
                 d[h * Nt + j] = scale * acc;
             }
         }
-        ops_linear(tk, EMB_TOKENS, EMB_C, M, d, HN, w->scores, NULL, OPS_ACT_NONE);
+        ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST, EMB_TOKENS);
+        for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
+            for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
     }
-    ops_softmax_rows(w->scores, EMB_TOKENS * H, Nt);
-    /* M <- (256, H*Nt): M[n][h*Nt + j] = W_o[n, head h] . V[j, head h] */
     for (int h = 0; h < H; h++)
-        ops_gemm(0, 1, EMB_C, Nt, c, 1.0f, a->out.w + h * c, di, Vt + h * c, di, 0.0f, M + h * Nt,
-                 HN);
-    ops_linear(w->scores, EMB_TOKENS, HN, M, a->out.b, EMB_C, keys, keys, OPS_ACT_NONE);
+        ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
+    float *ones = ST + (size_t)HN * EMB_TOKENS;
+    for (int t = 0; t < EMB_TOKENS; t++) ones[t] = 1.0f;
+    /* M <- (H*Nt + 1, 256): row h*Nt + j = V[j, head h] W_o[:, head h]^T,
+     * last row = out_proj bias */
+    for (int h = 0; h < H; h++)
+        ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
+                 M + (size_t)h * Nt * EMB_C, EMB_C);
+    memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
+    ops_gemm(1, 0, EMB_TOKENS, EMB_C, HN + 1, 1.0f, ST, EMB_TOKENS, M, EMB_C, 1.0f, keys,
+             EMB_C);
 }
 
 static void mlp3_forward(const mlp3_t *m, const float *x, float *out)

@@ -65,6 +65,9 @@ void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = 
 void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
                    const float *b, float eps);
 
+/* In-place softmax down each column of x[rows, cols]. */
+void ops_softmax_cols(float *x, int rows, int cols);
+
 /* In-place row softmax of x[rows, cols]. */
 void ops_softmax_rows(float *x, int rows, int cols);
 

@@ -131,6 +131,7 @@ const ops_kernels ops_kernels_avx2 = {
     .bias_act = avx2_bias_act,
     .layernorm = avx2_layernorm,
     .softmax = avx2_softmax,
+    .softmax_cols = avx2_softmax_cols,
     .dwconv3x3 = avx2_dwconv3x3,
     .attention = avx2_attention,
     .resize_hrow = avx2_resize_hrow,

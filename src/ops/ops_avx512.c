@@ -131,6 +131,7 @@ const ops_kernels ops_kernels_avx512 = {
     .bias_act = avx512_bias_act,
     .layernorm = avx512_layernorm,
     .softmax = avx512_softmax,
+    .softmax_cols = avx512_softmax_cols,
     .dwconv3x3 = avx512_dwconv3x3,
     .attention = avx512_attention,
     .resize_hrow = avx512_resize_hrow,

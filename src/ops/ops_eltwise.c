@@ -59,6 +59,21 @@ void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
         ops_k.layernorm(x + (size_t)r * C, y + (size_t)r * C, C, g, b, eps);
 }
 
+void ops_softmax_cols(float *x, int rows, int cols)
+{
+    ops_ensure_init();
+    if (rows <= 0 || cols <= 0) return;
+    const int chunk = 256; /* columns per task: independent, so any split gives the same bits */
+    const int tasks = (cols + chunk - 1) / chunk;
+    int nt = ops_threads_for((double)rows * cols * 8.0);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        int c0 = t * chunk, c1 = c0 + chunk < cols ? c0 + chunk : cols;
+        ops_k.softmax_cols(x, rows, cols, c0, c1);
+    }
+}
+
 void ops_softmax_rows(float *x, int rows, int cols)
 {
     ops_ensure_init();

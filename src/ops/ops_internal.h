@@ -28,6 +28,8 @@ typedef struct ops_kernels {
                       const float *b, float eps);
     /* one row of n, in place */
     void (*softmax)(float *x, int n);
+    /* softmax down the columns [c0, c1) of x (rows x ld), in place */
+    void (*softmax_cols)(float *x, int rows, int ld, int c0, int c1);
     /* output rows [oy0, oy1) of a depthwise 3x3 conv, pad 1; wt is the
      * weight REPACKED to (9, C); b may be NULL */
     void (*dwconv3x3)(const float *x, int H, int W, int C, const float *wt,

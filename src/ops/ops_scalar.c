@@ -82,6 +82,24 @@ static void sc_softmax(float *x, int n)
     for (int i = 0; i < n; i++) x[i] *= r;
 }
 
+/* Column j of x: the same steps as sc_softmax on that column. */
+static void sc_softmax_cols(float *x, int rows, int ld, int c0, int c1)
+{
+    for (int j = c0; j < c1; j++) {
+        float mx = -INFINITY;
+        for (int i = 0; i < rows; i++) mx = x[(size_t)i * ld + j] > mx ? x[(size_t)i * ld + j] : mx;
+        if (mx == -INFINITY) mx = 0.0f;
+        float s = 0.0f;
+        for (int i = 0; i < rows; i++) {
+            float e = expf(x[(size_t)i * ld + j] - mx);
+            x[(size_t)i * ld + j] = e;
+            s += e;
+        }
+        const float r = 1.0f / s;
+        for (int i = 0; i < rows; i++) x[(size_t)i * ld + j] *= r;
+    }
+}
+
 static void sc_dwconv3x3(const float *x, int H, int W, int C, const float *wt,
                          const float *b, int stride, float *y, int oy0, int oy1,
                          ops_act act)
@@ -182,6 +200,7 @@ const ops_kernels ops_kernels_scalar = {
     .bias_act = sc_bias_act,
     .layernorm = sc_layernorm,
     .softmax = sc_softmax,
+    .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,
     .attention = sc_attention,
     .resize_hrow = sc_resize_hrow,

@@ -252,6 +252,32 @@ static void PFX(softmax)(float *x, int n)
     if (i < n) v_storen(x + i, v_mul(v_loadn(x + i, n - i), r), n - i);
 }
 
+/* Softmax down columns, W columns per step: every step is element-wise
+ * across the lanes, so short columns (e.g. 4096 queries over 7 keys) cost
+ * no horizontal reductions. */
+static void PFX(softmax_cols)(float *x, int rows, int ld, int c0, int c1)
+{
+    const vf one = v_set1(1.0f);
+    for (int j = c0; j < c1; j += W) {
+        const int n = c1 - j < W ? c1 - j : W;
+        vf mx = v_set1(-INFINITY);
+        for (int i = 0; i < rows; i++) mx = v_max(mx, v_loadn_fill(x + (size_t)i * ld + j, n, -INFINITY));
+        mx = v_sel(v_lt(mx, v_set1(-FLT_MAX)), v_zero(), mx); /* all -inf: subtract 0 */
+        vf s = v_zero();
+        for (int i = 0; i < rows; i++) {
+            float *p = x + (size_t)i * ld + j;
+            vf e = v_exp(v_sub(v_loadn(p, n), mx));
+            v_storen(p, e, n);
+            s = v_add(s, e);
+        }
+        const vf r = v_div(one, s);
+        for (int i = 0; i < rows; i++) {
+            float *p = x + (size_t)i * ld + j;
+            v_storen(p, v_mul(v_loadn(p, n), r), n);
+        }
+    }
+}
+
 /* ---- depthwise 3x3 ------------------------------------------------------------ */
 
 #define DW_TILE 16 /* output pixels per weight load */
