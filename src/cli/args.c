@@ -14,8 +14,23 @@
 
 #include "common.h"
 
-void args_init(args_parser *p, const char *cmd, const args_option *options,
-               int argc, char **argv, int first)
+typedef struct {
+    const char *cmd; /* subcommand, for messages */
+    const args_option *options;
+    int argc;
+    char **argv;
+    int next; /* index of the next argv element */
+    int positional_only;
+} args_parser;
+
+#define ARGS_END 0
+#define ARGS_POSITIONAL (-1)
+#define ARGS_ERROR (-2)
+
+/* Scans argv[first..argc). */
+static void args_init(args_parser *p, const char *cmd,
+                      const args_option *options, int argc, char **argv,
+                      int first)
 {
     p->cmd = cmd;
     p->options = options;
@@ -93,7 +108,10 @@ static int next_short(args_parser *p, const char *arg, const char **value)
     return take_value(p, o, shown, rest, value);
 }
 
-int args_next(args_parser *p, const char **value)
+/* Returns the next option's id (with its value in *value, or NULL),
+ * ARGS_POSITIONAL (the argument in *value), ARGS_END, or ARGS_ERROR after
+ * printing a usage error (unknown option, missing value, ...). */
+static int args_next(args_parser *p, const char **value)
 {
     if (p->next >= p->argc)
         return ARGS_END;
@@ -117,6 +135,40 @@ const char *args_option_name(const args_option *options, int id)
         if (o->id == id)
             return o->name;
     return "?";
+}
+
+int args_store(const args_spec *s, int id, const char *value)
+{
+    if (s->given[id])
+        return cli_usage(s->cmd, "option '--%s' given twice",
+                         args_option_name(s->options, id));
+    s->given[id] = 1;
+    s->value[id] = value;
+    return 0;
+}
+
+int args_run(const args_spec *s, int argc, char **argv)
+{
+    args_parser p;
+    args_init(&p, s->cmd, s->options, argc, argv, 1);
+    const char *value;
+    int id, n_positional = 0;
+    while ((id = args_next(&p, &value)) != ARGS_END) {
+        if (id == ARGS_ERROR)
+            return CLI_USAGE_ERROR;
+        if (id == s->help_id) {
+            fputs(s->usage, stdout);
+            return -1;
+        }
+        if (id == ARGS_POSITIONAL) {
+            if (n_positional == s->n_positional)
+                return cli_usage(s->cmd, "unexpected argument '%s'%s", value,
+                                 s->extra_hint ? s->extra_hint : "");
+            s->positional[n_positional++] = value;
+        } else if (s->take ? s->take(s, id, value) : args_store(s, id, value))
+            return CLI_USAGE_ERROR;
+    }
+    return 0;
 }
 
 int args_parse_int(const char *s, long lo, long hi, long *out)

@@ -1,7 +1,8 @@
 /*
  * args.h - strict command-line parsing: a small option scanner (long and
- * short options, "--opt=value", "--" to end options) and number parsers that
- * accept a whole string or nothing.
+ * short options, "--opt=value", "--" to end options), args_run() (the loop
+ * every command runs over its arguments) and number parsers that accept a
+ * whole string or nothing.
  */
 #ifndef MOBILESAM_CLI_ARGS_H
 #define MOBILESAM_CLI_ARGS_H
@@ -10,33 +11,41 @@ typedef struct {
     const char *name; /* long name without "--" */
     char short_name;  /* 0 when there is none */
     int has_value;
-    int id; /* > 0, returned by args_next */
+    int id; /* > 0, what args_run() hands to the command */
 } args_option;
-
-typedef struct {
-    const char *cmd; /* subcommand, for messages */
-    const args_option *options;
-    int argc;
-    char **argv;
-    int next; /* index of the next argv element */
-    int positional_only;
-} args_parser;
-
-#define ARGS_END 0
-#define ARGS_POSITIONAL (-1)
-#define ARGS_ERROR (-2)
-
-/* Scans argv[first..argc). */
-void args_init(args_parser *p, const char *cmd, const args_option *options,
-               int argc, char **argv, int first);
-
-/* Returns the next option's id (with its value in *value, or NULL),
- * ARGS_POSITIONAL (the argument in *value), ARGS_END, or ARGS_ERROR after
- * printing a usage error (unknown option, missing value, ...). */
-int args_next(args_parser *p, const char **value);
 
 /* Formats an option for messages: "--point" (the long name). */
 const char *args_option_name(const args_option *options, int id);
+
+/* A command's whole command line, for args_run(). */
+typedef struct args_spec args_spec;
+struct args_spec {
+    const char *cmd;
+    const args_option *options;
+    int help_id;       /* the option that prints `usage` on stdout */
+    const char *usage;
+    /* Positional arguments fill these in order; one more is refused as
+     * "unexpected argument '...'" followed by `extra_hint` (may be NULL). */
+    const char **positional;
+    int n_positional;
+    const char *extra_hint;
+    /* Options seen, by id: value[id] (NULL for one without a value) and
+     * given[id] = 1; see args_store(). */
+    const char **value;
+    int *given;
+    /* Called for each option but help: returns 0, or nonzero after printing
+     * the problem. NULL: args_store(). */
+    int (*take)(const args_spec *s, int id, const char *value);
+    void *ctx; /* the command's own state, for take() */
+};
+
+/* Scans argv[1..argc) as `s` says. Returns 0 to go on, -1 when the help
+ * was printed, or CLI_USAGE_ERROR after printing the problem. */
+int args_run(const args_spec *s, int argc, char **argv);
+
+/* Records option `id` with its value in s->value and s->given. Returns 0,
+ * or CLI_USAGE_ERROR when it was given before. */
+int args_store(const args_spec *s, int id, const char *value);
 
 /* Whole-string parsers; return 0, or -1 on anything else (no message). */
 int args_parse_int(const char *s, long lo, long hi, long *out);

@@ -154,7 +154,7 @@ static const char *const format_names[] = {"png", "yolo", "coco", NULL};
 typedef struct {
     const char *input;
     const char *value[OPT_COUNT]; /* options with a value, by id */
-    int flag[OPT_COUNT];          /* options without, by id */
+    int given[OPT_COUNT];         /* every option seen, by id */
     unsigned formats;             /* BF_PNG | BF_YOLO | BF_COCO */
     float conf, min_iou;
     int *classes, n_classes;
@@ -241,18 +241,13 @@ static int take_value(batch_args *a, int id, const char *value)
     return 0;
 }
 
-static int take_option(batch_args *a, int id, const char *value)
+static int take_option(const args_spec *s, int id, const char *value)
 {
+    batch_args *a = s->ctx;
     if (id >= OPT_AMG)
         return amgargs_take(&a->amg, CMD, id - OPT_AMG, value);
-    if (a->value[id] || a->flag[id])
-        return cli_usage(CMD, "option '--%s' given twice",
-                         args_option_name(options, id));
-    if (!value) {
-        a->flag[id] = 1;
-        return 0;
-    }
-    a->value[id] = value;
+    if (args_store(s, id, value))
+        return CLI_USAGE_ERROR;
     return take_value(a, id, value);
 }
 
@@ -267,7 +262,7 @@ static int check_combination(batch_args *a)
 {
     const char *const *v = a->value;
     int sources = !!v[OPT_PROMPTS] + !!v[OPT_BOXES_FROM] +
-                  a->flag[OPT_EVERYTHING];
+                  a->given[OPT_EVERYTHING];
     if (!a->input)
         return cli_usage(CMD, "missing INPUT (a folder or a list file)");
     if (!v[OPT_OUTPUT])
@@ -279,9 +274,9 @@ static int check_combination(batch_args *a)
                                         "--boxes-from or --everything");
     if ((v[OPT_CONF] || v[OPT_CLASSES]) && !v[OPT_BOXES_FROM])
         return cli_usage(CMD, "--conf and --classes go with --boxes-from");
-    if (a->amg.given && !a->flag[OPT_EVERYTHING])
+    if (a->amg.given && !a->given[OPT_EVERYTHING])
         return cli_usage(CMD, "generator options go with --everything");
-    if (a->flag[OPT_EVERYTHING] && a->flag[OPT_MULTIMASK])
+    if (a->given[OPT_EVERYTHING] && a->given[OPT_MULTIMASK])
         return cli_usage(CMD, "--multimask does not apply to --everything");
     if (v[OPT_MIN_IOU] && !v[OPT_COMPARE])
         return cli_usage(CMD, "--min-iou goes with --compare");
@@ -298,29 +293,22 @@ static int check_combination(batch_args *a)
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(batch_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .positional = &a->input,
+                            .n_positional = 1,
+                            .value = a->value,
+                            .given = a->given,
+                            .take = take_option,
+                            .ctx = a};
     a->formats = BF_PNG;
     a->min_iou = 0.995f;
     a->shard_n = 1;
     amgargs_init(&a->amg);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL && a->input)
-            return cli_usage(CMD, "unexpected argument '%s'", value);
-        if (id == ARGS_POSITIONAL)
-            a->input = value;
-        else if (take_option(a, id, value))
-            return CLI_USAGE_ERROR;
-    }
-    return check_combination(a);
+    int rc = args_run(&spec, argc, argv);
+    return rc ? rc : check_combination(a);
 }
 
 /* ---- the run's state ----------------------------------------------------- */
@@ -337,7 +325,7 @@ typedef struct {
     int *clash;        /* per image: index of an earlier image with its stem,
                           or -1 */
     prompt_batch *pb;  /* --prompts */
-    mobilesam_model *model;
+    cli_session s;     /* weights and model (each image_job has its image) */
     unsigned want;     /* outputs asked for: BF_* */
     int processed, skipped, failed;
     name_list failed_names, no_objects; /* no label file / no prompts */
@@ -462,12 +450,9 @@ static int predict(batch_run *r, image_job *j)
     int rc = -1;
     if (!api || !j->res) {
         cli_file_error(j->item->path, "out of memory");
-    } else if (mobilesam_encode(r->model, j->img.rgb, j->img.width,
-                                j->img.height, &emb, &err)) {
-        cli_file_error(j->item->path, "%s", err.message);
-    } else {
-        prompts_to_api(&j->ps, r->a->flag[OPT_MULTIMASK], api);
-        if (mobilesam_predict(r->model, emb, api, j->ps.n, j->res, &err))
+    } else if (cli_encode(r->s.model, &j->img, j->item->path, &emb) == 0) {
+        prompts_to_api(&j->ps, r->a->given[OPT_MULTIMASK], api);
+        if (mobilesam_predict(r->s.model, emb, api, j->ps.n, j->res, &err))
             cli_file_error(j->ps.file ? j->ps.file : j->item->path, "%s",
                            err.message);
         else {
@@ -483,7 +468,7 @@ static int predict(batch_run *r, image_job *j)
 static int generate(batch_run *r, image_job *j)
 {
     mobilesam_error err = {{0}};
-    if (mobilesam_generate(r->model, j->img.rgb, j->img.width, j->img.height,
+    if (mobilesam_generate(r->s.model, j->img.rgb, j->img.width, j->img.height,
                            &r->a->amg.opt, &j->amg, &err)) {
         cli_file_error(j->item->path, "%s", err.message);
         return -1;
@@ -588,16 +573,8 @@ static int write_overlay(image_job *j, out_set *outs)
     char path[PATH_MAX];
     if (bf_name(path, j->paths.out, "_overlay.png"))
         return -1;
-    uint8_t *rgb;
-    if (j->amg.n) {
-        const uint8_t **masks = malloc((size_t)j->amg.n * sizeof *masks);
-        for (int i = 0; masks && i < j->amg.n; i++)
-            masks[i] = j->amg.masks[i].mask;
-        rgb = masks ? overlay_render_masks(&j->img, masks, j->amg.n) : NULL;
-        free(masks);
-    } else {
-        rgb = overlay_render(&j->img, &j->ps, j->res);
-    }
+    uint8_t *rgb = j->amg.n ? overlay_render_amg(&j->img, &j->amg)
+                            : overlay_render(&j->img, &j->ps, j->res);
     if (!rgb) {
         cli_file_error(path, "out of memory");
         return -1;
@@ -687,7 +664,7 @@ static int process_image(batch_run *r, image_job *j)
     if (cli_image_load(j->item->path, &j->img))
         return -1;
     int rc = 0;
-    if (a->flag[OPT_EVERYTHING])
+    if (a->given[OPT_EVERYTHING])
         rc = generate(r, j);
     else if (a->value[OPT_BOXES_FROM])
         rc = objects_from_labels(r, j);
@@ -699,7 +676,7 @@ static int process_image(batch_run *r, image_job *j)
         return -1;
     if (r->want & BF_PNG)
         bf_remove_stale_masks(&j->paths, j->n_objs,
-                              a->flag[OPT_MULTIMASK] ? 3 : 1);
+                              a->given[OPT_MULTIMASK] ? 3 : 1);
     if (a->value[OPT_COMPARE])
         for (int o = 0; o < j->n_objs; o++)
             for (int m = 0; m < j->objs[o].n_masks; m++)
@@ -900,7 +877,7 @@ static int prepare(batch_run *r)
         cli_file_error(labels, "not a folder of label files");
         return -1;
     }
-    if (imglist_read(a->input, a->flag[OPT_RECURSIVE], r->outdir, &r->list) ||
+    if (imglist_read(a->input, a->given[OPT_RECURSIVE], r->outdir, &r->list) ||
         find_clashes(r))
         return -1;
     if (a->value[OPT_PROMPTS]) {
@@ -908,10 +885,10 @@ static int prepare(batch_run *r)
             return -1;
         check_prompt_names(r);
     }
-    char *weights = cli_resolve_weights(a->value[OPT_WEIGHTS]);
-    int rc = weights ? cli_load_model(weights, &r->model) : -1;
-    free(weights);
-    return rc ? rc : out_mkdirs(r->outdir, NULL);
+    if (cli_session_weights(&r->s, a->value[OPT_WEIGHTS]) ||
+        cli_session_model(&r->s))
+        return -1;
+    return out_mkdirs(r->outdir, NULL);
 }
 
 static int run(batch_args *a)
@@ -920,13 +897,13 @@ static int run(batch_args *a)
     memset(&r, 0, sizeof r);
     r.a = a;
     r.outdir = a->value[OPT_OUTPUT];
-    r.want = a->formats | (a->flag[OPT_OVERLAY] ? BF_OVERLAY : 0);
-    mobilesam_set_threads(a->threads);
+    r.want = a->formats | (a->given[OPT_OVERLAY] ? BF_OVERLAY : 0);
+    cli_session_init(&r.s, a->threads);
     int rc = CLI_DATA_ERROR;
     if (prepare(&r) == 0) {
         if (r.list.n == 0)
             cli_file_error(a->input, "warning: no images found%s",
-                           r.list.from_list || a->flag[OPT_RECURSIVE]
+                           r.list.from_list || a->given[OPT_RECURSIVE]
                                ? ""
                                : " (subfolders need --recursive)");
         int total = 0;
@@ -938,7 +915,7 @@ static int run(batch_args *a)
         progress_update(&prog, 0, 0);
         for (int i = a->shard_i; i < r.list.n; i += a->shard_n) {
             bf_paths p;
-            if (!a->flag[OPT_OVERWRITE] && r.clash[i] < 0 &&
+            if (!a->given[OPT_OVERWRITE] && r.clash[i] < 0 &&
                 bf_paths_make(&p, r.outdir, r.list.items[i].stem) == 0 &&
                 is_complete(&r, &p))
                 r.skipped++;
@@ -951,8 +928,7 @@ static int run(batch_args *a)
         summary(&r);
         rc = r.failed || r.cmp_bad || coco_rc ? CLI_DATA_ERROR : CLI_OK;
     }
-    if (r.model)
-        mobilesam_free(r.model);
+    cli_session_free(&r.s);
     prompts_batch_free(r.pb);
     imglist_free(&r.list);
     free(r.clash);

@@ -19,7 +19,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "imgfile.h"
+#include "output.h"
 
 #define CMD "bench"
 #define RUNS_DEFAULT 5
@@ -98,27 +98,16 @@ typedef struct {
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(bench_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL)
-            return cli_usage(CMD, "unexpected argument '%s' (the image goes "
-                                  "with --image)",
-                             value);
-        if (a->given[id])
-            return cli_usage(CMD, "option '--%s' given twice",
-                             args_option_name(options, id));
-        a->given[id] = 1;
-        a->value[id] = value;
-    }
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .extra_hint = " (the image goes with --image)",
+                            .value = a->value,
+                            .given = a->given};
+    int rc = args_run(&spec, argc, argv);
+    if (rc)
+        return rc;
     a->image = a->value[OPT_IMAGE];
     const char *testdata = getenv("MOBILESAM_TESTDATA");
     if (!a->image && testdata && *testdata) {
@@ -176,6 +165,15 @@ static void summarize(const double *ms, int n, double *median, double *min,
     free(s);
 }
 
+/* Run i of a stage: the warm-up when i < 0. */
+static void record(bench_times *t, int stage, int i, double ms)
+{
+    if (i >= 0)
+        t->ms[stage][i] = ms;
+    else
+        t->warmup[stage] = ms;
+}
+
 /* Warm-up load, then `runs` timed loads; the last model is kept. */
 static int time_load(const char *weights, int runs, bench_times *t,
                      mobilesam_model **model)
@@ -186,11 +184,7 @@ static int time_load(const char *weights, int runs, bench_times *t,
         double t0 = now_ms();
         if (cli_load_model(weights, &m))
             return -1;
-        double ms = now_ms() - t0;
-        if (i >= 0)
-            t->ms[ST_LOAD][i] = ms;
-        else
-            t->warmup[ST_LOAD] = ms;
+        record(t, ST_LOAD, i, now_ms() - t0);
         if (i < runs - 1)
             mobilesam_free(m);
         else
@@ -206,22 +200,13 @@ static int time_encode(const bench_args *a, mobilesam_model *model,
 {
     *emb = NULL;
     for (int i = -1; i < a->runs; i++) {
-        mobilesam_error err = {{0}};
         mobilesam_embedding *e = NULL;
-        if (mobilesam_encode(model, img->rgb, img->width, img->height, &e,
-                             &err) != MOBILESAM_OK) {
-            cli_file_error(a->image, "%s", err.message);
+        if (cli_encode(model, img, a->image, &e))
             return -1;
-        }
         mobilesam_timing tm;
         mobilesam_last_timing(model, &tm);
-        if (i >= 0) {
-            t->ms[ST_PRE][i] = tm.preprocess_ms;
-            t->ms[ST_ENC][i] = tm.encoder_ms;
-        } else {
-            t->warmup[ST_PRE] = tm.preprocess_ms;
-            t->warmup[ST_ENC] = tm.encoder_ms;
-        }
+        record(t, ST_PRE, i, tm.preprocess_ms);
+        record(t, ST_ENC, i, tm.encoder_ms);
         if (i < a->runs - 1)
             mobilesam_embedding_free(e);
         else
@@ -246,11 +231,7 @@ static int time_decode(const bench_args *a, mobilesam_model *model,
                           err.message);
             return -1;
         }
-        double ms = now_ms() - t0;
-        if (i >= 0)
-            t->ms[ST_DEC][i] = ms;
-        else
-            t->warmup[ST_DEC] = ms;
+        record(t, ST_DEC, i, now_ms() - t0);
         mobilesam_result_free(&res);
     }
     return 0;
@@ -294,15 +275,7 @@ static int print_json(const bench_args *a, const char *weights,
     cJSON_AddItemToObject(o, "point", pt);
     cJSON_AddStringToObject(o, "weights", weights);
     cJSON_AddStringToObject(o, "version", MOBILESAM_VERSION);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text) {
-        cli_cmd_error(CMD, "out of memory");
-        return -1;
-    }
-    printf("%s\n", text);
-    cJSON_free(text);
-    return 0;
+    return out_print_json_line(CMD, o);
 }
 
 static void print_table(const bench_args *a, const msam_image *img,
@@ -343,49 +316,44 @@ static int measure(const bench_args *a, const char *weights,
 
 static int run(bench_args *a)
 {
-    msam_image img = {NULL, 0, 0};
-    char *weights = NULL;
+    cli_session s;
+    const msam_image *img = &s.img;
     bench_times t;
     memset(&t, 0, sizeof t);
     int rc = CLI_DATA_ERROR;
-    for (int s = 0; s < N_STAGES; s++)
-        if (!(t.ms[s] = calloc((size_t)a->runs, sizeof(double)))) {
+    cli_session_init(&s, a->threads);
+    for (int i = 0; i < N_STAGES; i++)
+        if (!(t.ms[i] = calloc((size_t)a->runs, sizeof(double)))) {
             cli_cmd_error(CMD, "out of memory");
             goto done;
         }
-    mobilesam_set_threads(a->threads);
-    if (cli_image_load(a->image, &img) != 0 ||
-        !(weights = cli_resolve_weights(a->value[OPT_WEIGHTS])))
+    if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) != 0)
         goto done;
     if (!a->has_point) {
-        a->point[0] = (float)(img.width / 2);
-        a->point[1] = (float)(img.height / 2);
-    } else if (a->point[0] < 0 || a->point[0] > (float)img.width ||
-               a->point[1] < 0 || a->point[1] > (float)img.height) {
+        a->point[0] = (float)(img->width / 2);
+        a->point[1] = (float)(img->height / 2);
+    } else if (a->point[0] < 0 || a->point[0] > (float)img->width ||
+               a->point[1] < 0 || a->point[1] > (float)img->height) {
         /* Checked here, as the library would, but before the encoder runs. */
         cli_cmd_error(CMD, "--point %g,%g is outside the image (%dx%d)",
-                      a->point[0], a->point[1], img.width, img.height);
+                      a->point[0], a->point[1], img->width, img->height);
         goto done;
     }
-    if (measure(a, weights, &img, &t) != 0)
+    if (measure(a, s.weights, img, &t) != 0)
         goto done;
     if (a->given[OPT_JSON]) {
-        if (print_json(a, weights, &img, &t) != 0)
+        if (print_json(a, s.weights, img, &t) != 0)
             goto done;
     } else {
-        print_table(a, &img, &t);
+        print_table(a, img, &t);
     }
-    if (fflush(stdout) != 0) {
-        cli_cmd_error(CMD, "cannot write the results to stdout");
+    if (out_flush_results(CMD) != 0)
         goto done;
-    }
     rc = CLI_OK;
 done:
-    for (int s = 0; s < N_STAGES; s++)
-        free(t.ms[s]);
-    free(weights);
-    if (img.rgb)
-        image_free(&img);
+    for (int i = 0; i < N_STAGES; i++)
+        free(t.ms[i]);
+    cli_session_free(&s);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "common.h"
 #include "imgfile.h"
+#include "output.h"
 
 #define CMD "compare"
 
@@ -46,7 +47,6 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
 
 typedef struct {
     const char *mask[2];
-    int n_masks;
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
     double min_iou;
@@ -60,32 +60,20 @@ typedef struct {
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(compare_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL) {
-            if (a->n_masks == 2)
-                return cli_usage(CMD, "unexpected argument '%s'", value);
-            a->mask[a->n_masks++] = value;
-        } else if (a->given[id]) {
-            return cli_usage(CMD, "option '--%s' given twice",
-                             args_option_name(options, id));
-        } else {
-            a->given[id] = 1;
-            a->value[id] = value;
-        }
-    }
-    if (a->n_masks < 2)
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .positional = a->mask,
+                            .n_positional = 2,
+                            .value = a->value,
+                            .given = a->given};
+    int rc = args_run(&spec, argc, argv);
+    if (rc)
+        return rc;
+    if (!a->mask[1]) /* filled in order */
         return cli_usage(CMD, "expected two masks A and B, got %d",
-                         a->n_masks);
+                         a->mask[0] ? 1 : 0);
     const char *t = a->value[OPT_MIN_IOU];
     float syntax;
     if (!t)
@@ -136,23 +124,15 @@ static int report(const compare_args *a, const mask_image *m, long long area_a,
         cJSON_AddNumberToObject(o, "union", (double)uni);
         cJSON_AddNumberToObject(o, "width", m->width);
         cJSON_AddNumberToObject(o, "height", m->height);
-        char *text = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!text) {
-            cli_cmd_error(CMD, "out of memory");
+        if (out_print_json_line(CMD, o))
             return CLI_DATA_ERROR;
-        }
-        printf("%s\n", text);
-        cJSON_free(text);
     } else {
         printf("iou %.9g\narea_a %lld\narea_b %lld\nintersection %lld\n"
                "union %lld\n",
                iou, area_a, area_b, inter, uni);
     }
-    if (fflush(stdout) != 0) {
-        cli_cmd_error(CMD, "cannot write the results to stdout");
+    if (out_flush_results(CMD))
         return CLI_DATA_ERROR;
-    }
     if (a->value[OPT_MIN_IOU] && iou < a->min_iou) {
         cli_cmd_error(CMD, "IoU %.9g is below --min-iou %s", iou,
                       a->value[OPT_MIN_IOU]);

@@ -3,15 +3,12 @@
  * embedding with its metadata (embfile.h), so that many `seg --embedding`
  * runs can skip the encoder.
  */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
 #include "commands.h"
 #include "common.h"
 #include "embfile.h"
-#include "imgfile.h"
 #include "output.h"
 
 #define CMD "embed"
@@ -43,33 +40,24 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
 typedef struct {
     const char *image;
     const char *value[OPT_COUNT];
+    int given[OPT_COUNT];
     int threads;
 } embed_args;
 
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(embed_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL && a->image)
-            return cli_usage(CMD, "unexpected argument '%s'", value);
-        if (id == ARGS_POSITIONAL)
-            a->image = value;
-        else if (a->value[id])
-            return cli_usage(CMD, "option '--%s' given twice",
-                             args_option_name(options, id));
-        else
-            a->value[id] = value;
-    }
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .positional = &a->image,
+                            .n_positional = 1,
+                            .value = a->value,
+                            .given = a->given};
+    int rc = args_run(&spec, argc, argv);
+    if (rc)
+        return rc;
     if (!a->image)
         return cli_usage(CMD, "missing IMAGE");
     if (!a->value[OPT_OUTPUT])
@@ -84,12 +72,8 @@ static int encode_and_save(const embed_args *a, mobilesam_model *model,
                            const msam_image *img)
 {
     mobilesam_embedding *emb = NULL;
-    mobilesam_error err = {{0}};
-    if (mobilesam_encode(model, img->rgb, img->width, img->height, &emb,
-                         &err) != MOBILESAM_OK) {
-        cli_file_error(a->image, "%s", err.message);
+    if (cli_encode(model, img, a->image, &emb))
         return -1;
-    }
     out_set outs;
     out_init(&outs);
     int rc = embfile_write(&outs, a->value[OPT_OUTPUT], model, emb);
@@ -103,22 +87,14 @@ static int encode_and_save(const embed_args *a, mobilesam_model *model,
 
 static int run(const embed_args *a)
 {
-    msam_image img = {NULL, 0, 0};
-    mobilesam_model *model = NULL;
-    char *weights = NULL;
+    cli_session s;
     int rc = CLI_DATA_ERROR;
-    mobilesam_set_threads(a->threads);
+    cli_session_init(&s, a->threads);
     if (out_check_dir(a->value[OPT_OUTPUT]) == 0 &&
-        cli_image_load(a->image, &img) == 0 &&
-        (weights = cli_resolve_weights(a->value[OPT_WEIGHTS])) &&
-        cli_load_model(weights, &model) == 0 &&
-        encode_and_save(a, model, &img) == 0)
+        cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) == 0 &&
+        cli_session_model(&s) == 0 && encode_and_save(a, s.model, &s.img) == 0)
         rc = CLI_OK;
-    if (model)
-        mobilesam_free(model);
-    free(weights);
-    if (img.rgb)
-        image_free(&img);
+    cli_session_free(&s);
     return rc;
 }
 

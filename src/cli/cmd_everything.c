@@ -19,7 +19,6 @@
 #include "coco.h"
 #include "commands.h"
 #include "common.h"
-#include "imgfile.h"
 #include "output.h"
 #include "overlay.h"
 #include "progress.h"
@@ -88,6 +87,7 @@ static const char *const format_names[] = {"png", "json", NULL};
 typedef struct {
     const char *image;
     const char *value[OPT_COUNT];
+    int given[OPT_COUNT];
     unsigned formats;
     int threads;
     amg_args amg;
@@ -95,14 +95,13 @@ typedef struct {
 
 /* ---- command line ------------------------------------------------------ */
 
-static int take_option(everything_args *a, int id, const char *value)
+static int take_option(const args_spec *s, int id, const char *value)
 {
+    everything_args *a = s->ctx;
     if (id >= OPT_AMG)
         return amgargs_take(&a->amg, CMD, id - OPT_AMG, value);
-    if (a->value[id])
-        return cli_usage(CMD, "option '--%s' given twice",
-                         args_option_name(options, id));
-    a->value[id] = value;
+    if (args_store(s, id, value))
+        return CLI_USAGE_ERROR;
     if (id == OPT_FORMAT &&
         args_parse_names(value, format_names, &a->formats))
         return cli_usage(CMD, "--format: expected png, json or png,json, "
@@ -114,26 +113,21 @@ static int take_option(everything_args *a, int id, const char *value)
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(everything_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .positional = &a->image,
+                            .n_positional = 1,
+                            .value = a->value,
+                            .given = a->given,
+                            .take = take_option,
+                            .ctx = a};
     a->formats = FMT_PNG | FMT_JSON;
     amgargs_init(&a->amg);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL && a->image)
-            return cli_usage(CMD, "unexpected argument '%s'", value);
-        if (id == ARGS_POSITIONAL)
-            a->image = value;
-        else if (take_option(a, id, value))
-            return CLI_USAGE_ERROR;
-    }
+    int rc = args_run(&spec, argc, argv);
+    if (rc)
+        return rc;
     if (!a->image)
         return cli_usage(CMD, "missing IMAGE");
     if (!a->value[OPT_OUTPUT])
@@ -210,15 +204,7 @@ static int write_overlay(out_set *outs, const char *path,
                          const msam_image *img,
                          const mobilesam_amg_result *res)
 {
-    const uint8_t **masks = malloc((size_t)(res->n ? res->n : 1) *
-                                   sizeof *masks);
-    uint8_t *rgb = NULL;
-    if (masks) {
-        for (int i = 0; i < res->n; i++)
-            masks[i] = res->masks[i].mask;
-        rgb = overlay_render_masks(img, masks, res->n);
-    }
-    free(masks);
+    uint8_t *rgb = overlay_render_amg(img, res);
     if (!rgb) {
         cli_file_error(path, "out of memory");
         return -1;
@@ -313,21 +299,19 @@ static int generate(everything_args *a, mobilesam_model *model,
 static int run(everything_args *a)
 {
     const char *dir = a->value[OPT_OUTPUT];
-    msam_image img = {NULL, 0, 0};
-    mobilesam_model *model = NULL;
+    cli_session s;
     mobilesam_amg_result res = {0, NULL, 0, 0};
-    char *weights = NULL, *created = NULL;
+    char *created = NULL;
     int rc = CLI_DATA_ERROR, made_dir = 0;
-    mobilesam_set_threads(a->threads);
+    cli_session_init(&s, a->threads);
 
-    if (cli_image_load(a->image, &img) ||
-        !(weights = cli_resolve_weights(a->value[OPT_WEIGHTS])) ||
+    if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) ||
         out_mkdirs(dir, &created))
         goto done;
     made_dir = 1;
     if ((a->value[OPT_OVERLAY] && out_check_dir(a->value[OPT_OVERLAY])) ||
-        cli_load_model(weights, &model) || generate(a, model, &img, &res) ||
-        write_outputs(a, &img, &res))
+        cli_session_model(&s) || generate(a, s.model, &s.img, &res) ||
+        write_outputs(a, &s.img, &res))
         goto done;
     if (a->formats & FMT_PNG)
         remove_stale_masks(dir, res.n);
@@ -338,11 +322,7 @@ done:
         out_rmdirs(dir, created);
     free(created);
     mobilesam_amg_result_free(&res);
-    if (model)
-        mobilesam_free(model);
-    free(weights);
-    if (img.rgb)
-        image_free(&img);
+    cli_session_free(&s);
     return rc;
 }
 

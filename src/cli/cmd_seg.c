@@ -14,6 +14,7 @@
 #include <cJSON.h>
 
 #include "args.h"
+#include "coco.h"
 #include "commands.h"
 #include "common.h"
 #include "embfile.h"
@@ -101,6 +102,7 @@ static const int output_ids[] = {OPT_OUTPUT, OPT_JSON, OPT_LOGITS, OPT_OVERLAY};
 typedef struct {
     const char *image;
     const char *value[OPT_COUNT]; /* single-valued options, by id */
+    int given[OPT_COUNT];
     int threads;
     int multimask;
     float *points; /* n_points (x, y) */
@@ -139,8 +141,9 @@ static int add_label(seg_args *a, const char *s)
     return 0;
 }
 
-static int take_option(seg_args *a, int id, const char *value)
+static int take_option(const args_spec *s, int id, const char *value)
 {
+    seg_args *a = s->ctx;
     switch (id) {
     case OPT_POINT:
         return add_point(a, value);
@@ -155,11 +158,7 @@ static int take_option(seg_args *a, int id, const char *value)
                              value);
         break;
     }
-    if (a->value[id])
-        return cli_usage(CMD, "option '--%s' given twice",
-                         args_option_name(options, id));
-    a->value[id] = value;
-    return 0;
+    return args_store(s, id, value);
 }
 
 static int check_combination(seg_args *a)
@@ -193,25 +192,18 @@ static int check_combination(seg_args *a)
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
 static int parse_args(seg_args *a, int argc, char **argv)
 {
-    args_parser p;
-    args_init(&p, CMD, options, argc, argv, 1);
-    const char *value;
-    int id;
-    while ((id = args_next(&p, &value)) != ARGS_END) {
-        if (id == ARGS_ERROR)
-            return CLI_USAGE_ERROR;
-        if (id == OPT_HELP) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (id == ARGS_POSITIONAL && a->image)
-            return cli_usage(CMD, "unexpected argument '%s'", value);
-        if (id == ARGS_POSITIONAL)
-            a->image = value;
-        else if (take_option(a, id, value))
-            return CLI_USAGE_ERROR;
-    }
-    return check_combination(a);
+    const args_spec spec = {.cmd = CMD,
+                            .options = options,
+                            .help_id = OPT_HELP,
+                            .usage = usage_text,
+                            .positional = &a->image,
+                            .n_positional = 1,
+                            .value = a->value,
+                            .given = a->given,
+                            .take = take_option,
+                            .ctx = a};
+    int rc = args_run(&spec, argc, argv);
+    return rc ? rc : check_combination(a);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -262,12 +254,7 @@ static int embedding(const seg_args *a, mobilesam_model *model,
     if (a->value[OPT_EMBEDDING])
         return embfile_read(a->value[OPT_EMBEDDING], model, img->width,
                             img->height, emb);
-    mobilesam_error err = {{0}};
-    if (mobilesam_encode(model, img->rgb, img->width, img->height, emb, &err)) {
-        cli_file_error(a->image, "%s", err.message);
-        return -1;
-    }
-    return 0;
+    return cli_encode(model, img, a->image, emb);
 }
 
 static int predict(mobilesam_model *model, const mobilesam_embedding *emb,
@@ -372,24 +359,8 @@ static int write_overlay(const seg_output *so, out_set *outs)
 static cJSON *mask_json(const uint8_t *mask, int w, int h, float score,
                         const char *file)
 {
-    long area = 0;
-    int x0 = w, y0 = h, x1 = -1, y1 = -1;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            if (mask[(size_t)y * w + x]) {
-                area++;
-                x0 = x < x0 ? x : x0;
-                x1 = x > x1 ? x : x1;
-                y0 = y < y0 ? y : y0;
-                y1 = y;
-            }
-    int bbox[4] = {0, 0, 0, 0};
-    if (area) {
-        bbox[0] = x0;
-        bbox[1] = y0;
-        bbox[2] = x1 - x0 + 1;
-        bbox[3] = y1 - y0 + 1;
-    }
+    int bbox[4];
+    long area = coco_mask_stats(mask, w, h, bbox);
     char num[32];
     snprintf(num, sizeof num, "%.7g", (double)score);
     cJSON *j = cJSON_CreateObject();
@@ -457,7 +428,7 @@ static int write_outputs(const seg_args *a, const prompt_set *ps,
 /* The cheap checks, before the weights are loaded and the encoder runs:
  * output directories, prompts, image size, prompts against it, mask
  * inputs, weights path. */
-static int prepare(seg_args *a, prompt_set *ps, msam_image *img, char **weights)
+static int prepare(seg_args *a, prompt_set *ps, cli_session *s)
 {
     for (int i = 0; i < N_OUTPUTS; i++) {
         const char *out = a->value[output_ids[i]];
@@ -467,37 +438,35 @@ static int prepare(seg_args *a, prompt_set *ps, msam_image *img, char **weights)
     const char *file = a->value[OPT_PROMPTS];
     if (file ? prompts_read_file(ps, file) : prompts_from_flags(a, ps))
         return -1;
-    if (read_image(a, img) || prompts_validate(ps, img->width, img->height) ||
+    if (read_image(a, &s->img) ||
+        prompts_validate(ps, s->img.width, s->img.height) ||
         prompts_load_masks(ps))
         return -1;
-    *weights = cli_resolve_weights(a->value[OPT_WEIGHTS]);
-    return *weights ? 0 : -1;
+    return cli_session_weights(s, a->value[OPT_WEIGHTS]);
 }
 
 static int run(seg_args *a)
 {
     prompt_set ps;
     prompts_init(&ps, CMD);
-    msam_image img = {NULL, 0, 0};
-    mobilesam_model *model = NULL;
+    cli_session s;
     mobilesam_embedding *emb = NULL;
     mobilesam_result *res = NULL;
     int n_res = 0;
-    char *weights = NULL;
     int rc = CLI_DATA_ERROR;
-    mobilesam_set_threads(a->threads);
+    cli_session_init(&s, a->threads);
 
-    if (prepare(a, &ps, &img, &weights) || cli_load_model(weights, &model) ||
-        embedding(a, model, &img, &emb))
+    if (prepare(a, &ps, &s) || cli_session_model(&s) ||
+        embedding(a, s.model, &s.img, &emb))
         goto done;
     if (!(res = calloc((size_t)ps.n, sizeof *res))) {
         cli_cmd_error(CMD, "out of memory");
         goto done;
     }
-    if (predict(model, emb, &ps, a->multimask, res))
+    if (predict(s.model, emb, &ps, a->multimask, res))
         goto done;
     n_res = ps.n;
-    if (write_outputs(a, &ps, &img, res) == 0)
+    if (write_outputs(a, &ps, &s.img, res) == 0)
         rc = CLI_OK;
 done:
     for (int i = 0; i < n_res; i++)
@@ -505,11 +474,7 @@ done:
     free(res);
     if (emb)
         mobilesam_embedding_free(emb);
-    if (model)
-        mobilesam_free(model);
-    free(weights);
-    if (img.rgb)
-        image_free(&img);
+    cli_session_free(&s);
     prompts_free(&ps);
     return rc;
 }

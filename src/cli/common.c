@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "imgfile.h"
 
 static void (*error_hook)(void);
 
@@ -42,26 +43,32 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
-void cli_file_error(const char *file, const char *fmt, ...)
+/* print_line() after "<lead><name>: ", control characters in the name
+ * shown as '?'. */
+static void print_named(const char *lead, const char *name, const char *fmt,
+                        va_list ap)
 {
     char prefix[PATH_MAX + 32];
-    snprintf(prefix, sizeof prefix, "mobilesam: %s: ", file);
+    snprintf(prefix, sizeof prefix, "%s%s: ", lead, name);
     for (char *c = prefix; *c; c++)
         if ((unsigned char)*c < 0x20)
             *c = '?';
+    print_line(prefix, fmt, ap);
+}
+
+void cli_file_error(const char *file, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    print_line(prefix, fmt, ap);
+    print_named("mobilesam: ", file, fmt, ap);
     va_end(ap);
 }
 
 void cli_cmd_error(const char *cmd, const char *fmt, ...)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "mobilesam %s: ", cmd);
     va_list ap;
     va_start(ap, fmt);
-    print_line(prefix, fmt, ap);
+    print_named("mobilesam ", cmd, fmt, ap);
     va_end(ap);
 }
 
@@ -102,7 +109,8 @@ static void weights_beside_exe(char *out, size_t n)
     snprintf(out, n, "%s/../%s", exe, CLI_WEIGHTS_DEFAULT);
 }
 
-char *cli_resolve_weights(const char *flag)
+/* A malloc'd path (see cli_session_weights), or NULL after an error. */
+static char *resolve_weights(const char *flag)
 {
     if (flag)
         return strdup(flag);
@@ -144,4 +152,50 @@ int cli_load_model(const char *path, mobilesam_model **model)
         return -1;
     }
     return 0;
+}
+
+int cli_encode(mobilesam_model *model, const msam_image *img,
+               const char *name, mobilesam_embedding **emb)
+{
+    mobilesam_error err = {{0}};
+    if (mobilesam_encode(model, img->rgb, img->width, img->height, emb,
+                         &err) != MOBILESAM_OK) {
+        cli_file_error(name, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_session_init(cli_session *s, int threads)
+{
+    memset(s, 0, sizeof *s);
+    mobilesam_set_threads(threads);
+}
+
+int cli_session_weights(cli_session *s, const char *flag)
+{
+    s->weights = resolve_weights(flag);
+    return s->weights ? 0 : -1;
+}
+
+int cli_session_open(cli_session *s, const char *image, const char *flag)
+{
+    if (cli_image_load(image, &s->img))
+        return -1;
+    return cli_session_weights(s, flag);
+}
+
+int cli_session_model(cli_session *s)
+{
+    return cli_load_model(s->weights, &s->model);
+}
+
+void cli_session_free(cli_session *s)
+{
+    if (s->model)
+        mobilesam_free(s->model);
+    free(s->weights);
+    if (s->img.rgb)
+        image_free(&s->img);
+    memset(s, 0, sizeof *s);
 }

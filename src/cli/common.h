@@ -1,13 +1,14 @@
 /*
  * common.h - what every mobilesam subcommand shares: exit codes, the one
  * error path (one line on stderr), weights resolution, thread setup, model
- * loading.
+ * loading, and the session that holds a command's image, weights and model.
  */
 #ifndef MOBILESAM_CLI_COMMON_H
 #define MOBILESAM_CLI_COMMON_H
 
 #include <stdarg.h>
 
+#include "io/image.h"
 #include "mobilesam.h"
 
 #define CLI_OK 0
@@ -35,12 +36,6 @@ void cli_cmd_error(const char *cmd, const char *fmt, ...)
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Picks the weight file: `flag` (-w) if given, else $MOBILESAM_WEIGHTS, else
- * CLI_WEIGHTS_DEFAULT in the current directory, else
- * <executable dir>/../CLI_WEIGHTS_DEFAULT. Returns a malloc'd path, or NULL
- * after printing an error when none exists. */
-char *cli_resolve_weights(const char *flag);
-
 /* Parses a --threads value (or $MOBILESAM_THREADS when flag is NULL):
  * 0 when neither is given (= one per online core). Returns -1 after printing
  * a usage error. */
@@ -48,5 +43,32 @@ int cli_parse_threads(const char *cmd, const char *flag);
 
 /* Loads the weights, printing "mobilesam: <path>: <reason>" on failure. */
 int cli_load_model(const char *path, mobilesam_model **model);
+
+/* Runs the encoder on img, printing "mobilesam: <name>: <reason>" on
+ * failure. Returns 0, or -1. */
+int cli_encode(mobilesam_model *model, const msam_image *img,
+               const char *name, mobilesam_embedding **emb);
+
+/* What a command that runs the model holds, each part empty until a step
+ * below fills it; the steps return 0, or -1 after printing an error. */
+typedef struct {
+    msam_image img;         /* the input image (rgb NULL until decoded) */
+    char *weights;          /* the weight file's path */
+    mobilesam_model *model; /* loaded from `weights` */
+} cli_session;
+
+/* Empties the session and sets the engine's threads (0: one per core). */
+void cli_session_init(cli_session *s, int threads);
+/* Picks the weight file: `flag` (-w) if given, else $MOBILESAM_WEIGHTS, else
+ * CLI_WEIGHTS_DEFAULT in the current directory, else
+ * <executable dir>/../CLI_WEIGHTS_DEFAULT; an error when none exists. */
+int cli_session_weights(cli_session *s, const char *flag);
+/* Decodes `image` (cli_image_load), then picks the weight file: the cheap
+ * checks, before the model is loaded. */
+int cli_session_open(cli_session *s, const char *image, const char *flag);
+/* Loads the model from the weight file picked before. */
+int cli_session_model(cli_session *s);
+/* Frees whatever the session holds. */
+void cli_session_free(cli_session *s);
 
 #endif

@@ -278,3 +278,25 @@ void out_rmdirs(const char *dir, const char *top)
     }
     free(p);
 }
+
+int out_print_json_line(const char *cmd, cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    if (!text) {
+        cli_cmd_error(cmd, "out of memory");
+        return -1;
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
+int out_flush_results(const char *cmd)
+{
+    if (fflush(stdout) != 0) {
+        cli_cmd_error(cmd, "cannot write the results to stdout");
+        return -1;
+    }
+    return 0;
+}

@@ -6,6 +6,8 @@
  * does not clobber files it would have replaced.
  *
  * Each writer prints its own one-line error naming the final path.
+ * Also: results that a command prints on stdout (out_print_json_line,
+ * out_flush_results).
  */
 #ifndef MOBILESAM_CLI_OUTPUT_H
 #define MOBILESAM_CLI_OUTPUT_H
@@ -65,5 +67,12 @@ int out_mkdirs(const char *dir, char **created);
 /* Removes `dir` and its parents up to and including `top` while they are
  * empty (undoes out_mkdirs). */
 void out_rmdirs(const char *dir, const char *top);
+
+/* Prints `json` unformatted, on one line of stdout, and deletes it. Returns
+ * 0, or -1 after "mobilesam <cmd>: out of memory". */
+int out_print_json_line(const char *cmd, cJSON *json);
+/* Flushes stdout. Returns 0, or -1 after "mobilesam <cmd>: cannot write the
+ * results to stdout". */
+int out_flush_results(const char *cmd);
 
 #endif

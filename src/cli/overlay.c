@@ -126,9 +126,10 @@ static int by_area_desc(const void *a, const void *b)
     return x->index - y->index;
 }
 
-uint8_t *overlay_render_masks(const msam_image *img,
-                              const uint8_t *const *masks, int n)
+uint8_t *overlay_render_amg(const msam_image *img,
+                            const mobilesam_amg_result *res)
 {
+    int n = res->n;
     size_t plane = (size_t)img->width * img->height;
     canvas c = {malloc(plane * 3), img->width, img->height};
     mask_order *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
@@ -142,11 +143,12 @@ uint8_t *overlay_render_masks(const msam_image *img,
         order[i].index = i;
         order[i].area = 0;
         for (size_t p = 0; p < plane; p++)
-            order[i].area += masks[i][p] != 0;
+            order[i].area += res->masks[i].mask[p] != 0;
     }
     qsort(order, (size_t)n, sizeof *order, by_area_desc);
     for (int i = 0; i < n; i++)
-        blend_mask(&c, masks[order[i].index], colour(order[i].index));
+        blend_mask(&c, res->masks[order[i].index].mask,
+                   colour(order[i].index));
     free(order);
     return c.rgb;
 }

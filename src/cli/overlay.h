@@ -18,11 +18,11 @@
 uint8_t *overlay_render(const msam_image *img, const prompt_set *prompts,
                         const mobilesam_result *results);
 
-/* The same blend for masks without prompts (segment everything): mask i
- * (0/nonzero, of the image's size) in colour i, the largest drawn first so
+/* The same blend for the masks of the automatic generator (segment
+ * everything), no prompts: mask i in colour i, the largest drawn first so
  * that small ones stay visible (as the official show_anns). Returns a new
  * RGB buffer or NULL when out of memory. */
-uint8_t *overlay_render_masks(const msam_image *img,
-                              const uint8_t *const *masks, int n);
+uint8_t *overlay_render_amg(const msam_image *img,
+                            const mobilesam_amg_result *res);
 
 #endif
