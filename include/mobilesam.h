@@ -48,6 +48,14 @@ typedef struct mobilesam_embedding mobilesam_embedding;
 void mobilesam_set_threads(int n);
 int mobilesam_get_threads(void);
 
+/* OpenBLAS chooses its kernels when it loads. When it fell back to its
+ * generic ones on a CPU with AVX-512 or AVX2 (CPUs newer than the OpenBLAS
+ * build, virtual machines), this returns the OPENBLAS_CORETYPE value that
+ * selects the right ones (3-4x faster GEMMs); NULL otherwise, or when the
+ * variable is already set. A program sets it and re-executes itself, as
+ * the mobilesam command does. */
+const char *mobilesam_blas_coretype_hint(void);
+
 /* Maps a weight file written by tools/convert.py. Checks magic, version,
  * size, checksum and the tensor table. */
 mobilesam_status mobilesam_load(const char *weights_path, mobilesam_model **out,

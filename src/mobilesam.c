@@ -58,6 +58,8 @@ void mobilesam_set_threads(int n)
     ops_set_threads(n);
 }
 
+const char *mobilesam_blas_coretype_hint(void) { return ops_blas_coretype_hint(); }
+
 int mobilesam_get_threads(void)
 {
     ops_init();

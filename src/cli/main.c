@@ -3,9 +3,12 @@
  * to a subcommand from the table below.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "mobilesam.h"
 #include "common.h"
 
 #define MOBILESAM_CLI_VERSION MOBILESAM_VERSION
@@ -41,8 +44,19 @@ static void usage(void)
            "command line.\n");
 }
 
+/* OpenBLAS reads OPENBLAS_CORETYPE only when it loads: when it fell back to
+ * generic kernels on this CPU, run again with the right core named. If the
+ * exec fails, go on with the generic kernels (slower, same results). */
+static void select_blas_kernels(char **argv)
+{
+    const char *core = mobilesam_blas_coretype_hint();
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    select_blas_kernels(argv);
     if (argc < 2)
         return cli_usage(NULL, "missing COMMAND");
     const char *arg = argv[1];

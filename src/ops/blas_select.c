@@ -1,15 +1,16 @@
 /*
- * blas_select.c - makes OpenBLAS use the GEMM kernels the CPU can run.
+ * blas_select.c - tells which OpenBLAS kernels this CPU should run.
  *
  * Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its kernels from
- * the CPU model at load time. On CPUs newer than the build (or models it
+ * the CPU model when it loads. On CPUs newer than the build (or models it
  * does not know, as virtual machines often report), it falls back to its
  * generic "Prescott" SSE3 kernels: 3-4x slower SGEMM on an AVX-512 machine.
- * When the user has not chosen a core with OPENBLAS_CORETYPE, and OpenBLAS
- * runs a generic core while the CPU has AVX-512 or AVX2, re-run OpenBLAS's
- * own core selection with the matching core name, exactly as if
- * OPENBLAS_CORETYPE had been set before start-up. The entry points are weak:
- * with another BLAS build this does nothing.
+ * OpenBLAS reads OPENBLAS_CORETYPE only while loading, and swapping its
+ * kernel table afterwards races with its worker threads, so the library
+ * only advises: ops_blas_coretype_hint() names the core to ask for, and a
+ * program (the mobilesam CLI does) sets the variable and re-executes
+ * itself. The OpenBLAS entry point is weak: with another BLAS build there
+ * is no advice.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,6 @@
 #include "ops/ops.h"
 
 char *openblas_get_corename(void) __attribute__((weak));
-void gotoblas_dynamic_init(void) __attribute__((weak));
-void gotoblas_dynamic_quit(void) __attribute__((weak));
 
 static const char *wanted_core(void)
 {
@@ -44,17 +43,12 @@ static int is_generic(const char *core)
     return 0;
 }
 
-void ops_blas_select(void)
+const char *ops_blas_coretype_hint(void)
 {
-    if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
-    if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice stands */
+    if (!openblas_get_corename || getenv("OPENBLAS_CORETYPE")) return NULL;
     const char *core = openblas_get_corename();
     const char *want = wanted_core();
-    if (!core || !want || !is_generic(core)) return;
-    gotoblas_dynamic_quit();
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");
+    return core && want && is_generic(core) ? want : NULL;
 }
 
 const char *ops_blas_core(void)

@@ -31,10 +31,10 @@ ops_isa ops_current_isa(void);
 void ops_force_isa(ops_isa isa);
 const char *ops_isa_name(ops_isa isa);
 
-/* Points OpenBLAS at the GEMM kernels this CPU can run when it fell back to
- * generic ones (see blas_select.c); called by ops_init. ops_blas_core()
- * names the core OpenBLAS uses. */
-void ops_blas_select(void);
+/* The OPENBLAS_CORETYPE value that selects the GEMM kernels this CPU can run,
+ * when OpenBLAS fell back to generic ones and the variable is unset; NULL
+ * otherwise (see blas_select.c). ops_blas_core() names the core in use. */
+const char *ops_blas_coretype_hint(void);
 const char *ops_blas_core(void);
 
 /* n <= 0: number of online cores. The kernels' own OpenMP threads; OpenBLAS

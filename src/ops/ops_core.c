@@ -77,7 +77,6 @@ void ops_init(void)
                 else if (!strcasecmp(env, "avx512")) want = OPS_ISA_AVX512;
             }
             set_table(want);
-            ops_blas_select();
             openblas_set_num_threads(1); /* our threads call it; see ops_gemm.c */
             __atomic_store_n(&g_inited, 1, __ATOMIC_RELEASE);
         }
