@@ -450,29 +450,47 @@ static void test_convT(void)
     static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5},
                                 {33, 64, 16, 200}, {9, 300, 5, 64}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
-        for (int bias = 0; bias < 2; bias++) {
+        for (int variant = 0; variant < 4; variant++) { /* bias; +LN; +LN+GELU; GELU */
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
+            const int bias = variant != 0, ln = variant == 1 || variant == 2;
+            const ops_act act = variant >= 2 ? OPS_ACT_GELU : OPS_ACT_NONE;
             float *x = fbuf((size_t)H * W * Cin, -1, 1);
             float *w = fbuf((size_t)Cin * Cout * 4, -1, 1);
+            float *wp = malloc(sizeof(float) * (size_t)Cin * Cout * 4);
             float *b = bias ? fbuf(Cout, -1, 1) : NULL;
+            float *g = ln ? fbuf(Cout, 0.5f, 1.5f) : NULL, *be = ln ? fbuf(Cout, -1, 1) : NULL;
             float *y = fbuf((size_t)4 * H * W * Cout, 0, 1);
             double *R = dbuf((size_t)4 * H * W * Cout);
             for (int i = 0; i < H; i++)
                 for (int j = 0; j < W; j++)
                     for (int di = 0; di < 2; di++)
-                        for (int dj = 0; dj < 2; dj++)
+                        for (int dj = 0; dj < 2; dj++) {
+                            double *r = R + (((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout;
                             for (int co = 0; co < Cout; co++) {
                                 double acc = b ? b[co] : 0;
                                 for (int ci = 0; ci < Cin; ci++)
                                     acc += (double)x[((size_t)i * W + j) * Cin + ci] *
                                            w[(((size_t)ci * Cout + co) * 2 + di) * 2 + dj];
-                                R[(((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout + co] = acc;
+                                r[co] = acc;
                             }
-            ops_conv_transpose2x2(x, H, W, Cin, w, b, Cout, y);
+                            if (ln) { /* LayerNorm over the pixel's Cout values */
+                                double m = 0, v = 0;
+                                for (int co = 0; co < Cout; co++) m += r[co];
+                                m /= Cout;
+                                for (int co = 0; co < Cout; co++) v += (r[co] - m) * (r[co] - m);
+                                v /= Cout;
+                                for (int co = 0; co < Cout; co++)
+                                    r[co] = (r[co] - m) / sqrt(v + 1e-6) * g[co] + be[co];
+                            }
+                            for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
+                        }
+            ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
+            ops_conv_transpose2x2(x, H, W, Cin, wp, b, Cout, y, g, be, 1e-6f, act);
             char what[64];
-            snprintf(what, sizeof what, "%dx%dx%d->%d b%d", H, W, Cin, Cout, bias);
-            check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout, 1e-5);
-            free(x); free(w); free(b); free(y); free(R);
+            snprintf(what, sizeof what, "%dx%dx%d->%d v%d", H, W, Cin, Cout, variant);
+            check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout,
+                        ln ? 5e-5 : 1e-5);
+            free(x); free(w); free(wp); free(b); free(g); free(be); free(y); free(R);
         }
 }
 

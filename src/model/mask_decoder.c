@@ -75,11 +75,18 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c)
     load_attn(c, &d->final_attn, "mask_decoder.transformer.final_attn_token_to_image", 2);
     load_norm(c, &d->norm_final, "mask_decoder.transformer.norm_final_attn", EMB_C);
     int u1[4] = {256, 64, 2, 2}, u2[4] = {64, 32, 2, 2}, b1 = 64, b2 = 32;
-    d->up1_w = wt_get(c, "mask_decoder.output_upscaling.0.weight", 4, u1);
+    const float *w1 = wt_get(c, "mask_decoder.output_upscaling.0.weight", 4, u1);
     d->up1_b = wt_get(c, "mask_decoder.output_upscaling.0.bias", 1, &b1);
     load_norm(c, &d->up_ln, "mask_decoder.output_upscaling.1", 64);
-    d->up2_w = wt_get(c, "mask_decoder.output_upscaling.3.weight", 4, u2);
+    const float *w2 = wt_get(c, "mask_decoder.output_upscaling.3.weight", 4, u2);
     d->up2_b = wt_get(c, "mask_decoder.output_upscaling.3.bias", 1, &b2);
+    if (!c->failed) {
+        d->up1_w = malloc(sizeof(float) * 256 * 64 * 4);
+        d->up2_w = malloc(sizeof(float) * 64 * 32 * 4);
+        if (!d->up1_w || !d->up2_w) return -1;
+        ops_pack_conv_transpose2x2(w1, 256, 64, d->up1_w);
+        ops_pack_conv_transpose2x2(w2, 64, 32, d->up2_w);
+    }
     for (int i = 0; i < N_MASK_TOKENS; i++) {
         keyf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", i);
         load_mlp3(c, &d->hyper[i], name, 32);
@@ -400,11 +407,10 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
 
     /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
     float *u1 = w->up, *u2 = u1 + 128 * 128 * 64;
-    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1);
-    ops_layernorm(u1, u1, 128 * 128, 64, d->up_ln.g, d->up_ln.b, 1e-6f);
-    ops_gelu(u1, (size_t)128 * 128 * 64);
-    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2);
-    ops_gelu(u2, (size_t)256 * 256 * 32);
+    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, d->up_ln.g, d->up_ln.b,
+                          1e-6f, OPS_ACT_GELU);
+    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2, NULL, NULL, 0.0f,
+                          OPS_ACT_GELU);
 
     /* hypernetworks: logits_i = h_i . U */
     for (int i = 0; i < N_MASK_TOKENS; i++) {

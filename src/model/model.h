@@ -103,9 +103,11 @@ typedef struct {
     two_way_block_t layers[2];
     dec_attn_t final_attn;
     norm_t norm_final;
-    const float *up1_w, *up1_b; /* ConvTranspose 256->64, (256,64,2,2) */
+    float *up1_w;               /* ConvTranspose 256->64, packed (owned) */
+    const float *up1_b;
     norm_t up_ln;
-    const float *up2_w, *up2_b; /* ConvTranspose 64->32, (64,32,2,2) */
+    float *up2_w;               /* ConvTranspose 64->32, packed (owned) */
+    const float *up2_b;
     mlp3_t hyper[4];
     mlp3_t iou_head;
 } prompt_decoder_t;

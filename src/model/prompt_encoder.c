@@ -58,7 +58,10 @@ void prompt_encoder_free(prompt_decoder_t *d)
     conv_free(&d->mask_conv1);
     conv_free(&d->mask_conv2);
     free(d->dense_pe);
+    free(d->up1_w); /* the mask decoder's packed weights live here too */
+    free(d->up2_w);
     d->dense_pe = NULL;
+    d->up1_w = d->up2_w = NULL;
 }
 
 /* Sparse tokens of one prompt: points (+ a padding point when there is no

@@ -86,11 +86,17 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
                 const float *b, int Cout, int K, int stride, int pad,
                 float *y, ops_act act);
 
-/* Transposed convolution, kernel 2, stride 2, on HWC maps:
+/* Transposed convolution, kernel 2, stride 2, on HWC maps, with a fused
+ * per-pixel epilogue:
  *   y[2H, 2W, Cout][2i+di, 2j+dj, co] = b[co] + sum_ci x[i,j,ci] w[ci,co,di,dj]
- * w is in PyTorch layout (Cin, Cout, 2, 2). Works in bands of rows. */
+ * then, per output pixel, an optional LayerNorm over Cout (ln_g, ln_b, eps;
+ * ln_g NULL: none) and act. w is PRE-PACKED by ops_pack_conv_transpose2x2
+ * (Cin, 2, 2, Cout), so each input pixel's GEMM row is its two output rows'
+ * pixels back to back. Works in bands of rows. */
+void ops_pack_conv_transpose2x2(const float *w_pytorch, int Cin, int Cout, float *packed);
 void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y);
+                           const float *w, const float *b, int Cout, float *y,
+                           const float *ln_g, const float *ln_b, float eps, ops_act act);
 
 /* One attention head: out[Nq, d] = softmax(q k^T * scale + bias) v
  *   q: Nq rows of d floats, row stride ldq; k, v: Nk rows, strides ldk, ldv;

@@ -200,37 +200,51 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
     }
 }
 
-/* Input rows [i0, i1): GEMM into tile, then scatter each pixel's 2x2 block. */
+void ops_pack_conv_transpose2x2(const float *w, int Cin, int Cout, float *packed)
+{
+    /* (Cin, Cout, di, dj) -> (Cin, di, dj, Cout) */
+    for (int ci = 0; ci < Cin; ci++)
+        for (int co = 0; co < Cout; co++)
+            for (int k = 0; k < 4; k++)
+                packed[((size_t)ci * 4 + k) * Cout + co] = w[((size_t)ci * Cout + co) * 4 + k];
+}
+
+/* Input rows [i0, i1): GEMM into tile, whose row for pixel (i, j) holds the
+ * output pixels (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1); each is
+ * copied out with bias, LayerNorm and activation applied. */
 static void conv_transpose_rows(const float *x, int W, int Cin, const float *w,
                                 const float *b, int Cout, float *y, int i0, int i1,
-                                float *tile)
+                                float *tile, const float *ln_g, const float *ln_b,
+                                float eps, ops_act act)
 {
     const int N4 = Cout * 4;
     sgemm(0, 0, (i1 - i0) * W, N4, Cin, 1.0f, x + (size_t)i0 * W * Cin, Cin, w, N4, 0.0f,
           tile, N4);
-    for (int i = i0; i < i1; i++) {
-        for (int di = 0; di < 2; di++) {
-            float *yr = y + (size_t)(2 * i + di) * (2 * W) * Cout;
-            for (int j = 0; j < W; j++) {
-                const float *s = tile + ((size_t)(i - i0) * W + j) * N4 + di * 2;
-                float *y0 = yr + (size_t)(2 * j) * Cout;
-                float *y1 = y0 + Cout;
-                for (int co = 0; co < Cout; co++) {
-                    const float bb = b ? b[co] : 0.0f;
-                    y0[co] = s[co * 4] + bb;
-                    y1[co] = s[co * 4 + 1] + bb;
+    for (int i = i0; i < i1; i++)
+        for (int j = 0; j < W; j++) {
+            const float *t = tile + ((size_t)(i - i0) * W + j) * N4;
+            for (int k = 0; k < 4; k++) {
+                const int di = k >> 1, dj = k & 1;
+                float *o = y + ((size_t)(2 * i + di) * (2 * W) + 2 * j + dj) * Cout;
+                memcpy(o, t + (size_t)k * Cout, sizeof(float) * Cout);
+                if (ln_g) {
+                    if (b) ops_k.bias_act(o, b, Cout, OPS_ACT_NONE);
+                    ops_k.layernorm(o, o, Cout, ln_g, ln_b, eps);
+                    if (act != OPS_ACT_NONE) ops_k.bias_act(o, NULL, Cout, act);
+                } else if (b || act != OPS_ACT_NONE) {
+                    ops_k.bias_act(o, b, Cout, act);
                 }
             }
         }
-    }
 }
 
 void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y)
+                           const float *w, const float *b, int Cout, float *y,
+                           const float *ln_g, const float *ln_b, float eps, ops_act act)
 {
     ops_ensure_init();
     if (H <= 0 || W <= 0 || Cout <= 0) return;
-    /* bands of input rows; tile[rows*W, Cout*4] = x . w[Cin, (co, di, dj)] */
+    /* bands of input rows; tile[rows*W, 4*Cout] = x . w[Cin, (di, dj, co)] */
     int band = (int)(IM2COL_FLOATS / ((size_t)W * Cout * 4));
     if (band < 1) band = 1;
     const int bands = (H + band - 1) / band;
@@ -243,7 +257,7 @@ void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
         for (int bi = 0; bi < bands; bi++) {
             if (!tile) continue;
             int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
-            conv_transpose_rows(x, W, Cin, w, b, Cout, y, i0, i1, tile);
+            conv_transpose_rows(x, W, Cin, w, b, Cout, y, i0, i1, tile, ln_g, ln_b, eps, act);
         }
         free(tile);
     }
