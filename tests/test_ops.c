@@ -543,6 +543,29 @@ static void test_attention(void)
         check_close("attention", what, out, R, (size_t)Nq * ldo, 2e-5);
         free(q); free(k); free(v); free(bias); free(out); free(scratch); free(R); free(p);
     }
+    /* several heads side by side: each head equals a single-head call on its
+     * columns (checked against ops_attention, itself checked above) */
+    static const int mh[][4] = {{7, 4096, 8, 16}, {4096, 7, 8, 16}, {70, 130, 3, 24},
+                                {5, 9, 2, 130}};
+    for (size_t s = 0; s < sizeof mh / sizeof mh[0]; s++) {
+        const int Nq = mh[s][0], Nk = mh[s][1], H = mh[s][2], d = mh[s][3], ld = H * d + 3;
+        float *q = fbuf((size_t)Nq * ld, -1, 1), *k = fbuf((size_t)Nk * ld, -1, 1);
+        float *v = fbuf((size_t)Nk * ld, -1, 1);
+        float *out = fbuf((size_t)Nq * ld, -7, 7), *ref = malloc(sizeof(float) * (size_t)Nq * ld);
+        float *scratch = fbuf((size_t)Nq * Nk, 0, 1);
+        memcpy(ref, out, sizeof(float) * (size_t)Nq * ld);
+        const float scale = 0.3f;
+        for (int h = 0; h < H; h++)
+            ops_attention(q + h * d, ld, k + h * d, ld, v + h * d, ld, Nq, Nk, d, scale, NULL,
+                          ref + h * d, ld, scratch);
+        ops_attention_heads(q, ld, k, ld, v, ld, Nq, Nk, H, d, scale, out, ld);
+        double *R = dbuf((size_t)Nq * ld);
+        for (size_t i = 0; i < (size_t)Nq * ld; i++) R[i] = ref[i];
+        char what[64];
+        snprintf(what, sizeof what, "heads %dx%dx%dx%d", Nq, Nk, H, d);
+        check_close("attention", what, out, R, (size_t)Nq * ld, 1e-6);
+        free(q); free(k); free(v); free(out); free(ref); free(scratch); free(R);
+    }
 }
 
 /* ---- bilinear resize --------------------------------------------------------- */

@@ -180,10 +180,8 @@ static void dec_attention(const dec_attn_t *a, const float *q_in, int Nq, const 
     ops_linear(q_in, Nq, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
     ops_linear(k_in, Nk, EMB_C, a->k.w, a->k.b, di, w->kp, NULL, OPS_ACT_NONE);
     ops_linear(v_in, Nk, EMB_C, a->v.w, a->v.b, di, w->vp, NULL, OPS_ACT_NONE);
-    const float scale = 1.0f / sqrtf((float)c);
-    for (int h = 0; h < a->heads; h++)
-        ops_attention(w->qp + h * c, di, w->kp + h * c, di, w->vp + h * c, di, Nq, Nk, c,
-                      scale, NULL, w->o + h * c, di, w->scores);
+    ops_attention_heads(w->qp, di, w->kp, di, w->vp, di, Nq, Nk, a->heads, c,
+                        1.0f / sqrtf((float)c), w->o, di);
     ops_linear(w->o, Nq, di, a->out.w, a->out.b, EMB_C, out, residual, OPS_ACT_NONE);
 }
 
@@ -205,9 +203,8 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const f
     }
     ops_linear(tq, Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
     if (pre_k) {
-        for (int h = 0; h < H; h++)
-            ops_attention(w->qp + h * c, di, pre_k + h * c, di, pre_v + h * c, di, Nt,
-                          EMB_TOKENS, c, scale, NULL, w->o + h * c, di, w->scores);
+        ops_attention_heads(w->qp, di, pre_k, di, pre_v, di, Nt, EMB_TOKENS, H, c, scale, w->o,
+                            di);
     } else {
         float *A = w->small, *B = A + (size_t)H * Nt * EMB_C;
         for (int h = 0; h < H; h++)

@@ -106,6 +106,13 @@ void ops_attention(const float *q, int ldq, const float *k, int ldk,
                    const float *v, int ldv, int Nq, int Nk, int d, float scale,
                    const float *bias, float *out, int ldo, float *scratch);
 
+/* Multi-head attention without bias: head h reads columns [h*d, (h+1)*d)
+ * of q, k, v and writes the same columns of out; all heads and blocks of
+ * query rows share one parallel region. */
+void ops_attention_heads(const float *q, int ldq, const float *k, int ldk, const float *v,
+                         int ldv, int Nq, int Nk, int heads, int d, float scale, float *out,
+                         int ldo);
+
 /* Bilinear resize of one float plane, align_corners=False, no antialiasing,
  * exactly as torch.nn.functional.interpolate(mode="bilinear") on CPU
  * (source index = (dst + 0.5) * in/out - 0.5, clamped at 0; computed in

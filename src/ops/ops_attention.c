@@ -11,6 +11,7 @@
 #include "ops/ops_internal.h"
 
 #include <omp.h>
+#include <stdlib.h>
 
 /* head width above which the GEMM formulation is used */
 #define ATT_DIRECT_MAX_D 128
@@ -51,5 +52,40 @@ void ops_attention(const float *q, int ldq, const float *k, int ldk,
                             Nk, d, scale, bias ? bias + (size_t)r0 * Nk : NULL,
                             out + (size_t)r0 * ldo, ldo,
                             scratch + (size_t)r0 * Nk);
+    }
+}
+
+void ops_attention_heads(const float *q, int ldq, const float *k, int ldk, const float *v,
+                         int ldv, int Nq, int Nk, int heads, int d, float scale, float *out,
+                         int ldo)
+{
+    ops_ensure_init();
+    if (Nq <= 0 || d <= 0 || heads <= 0) return;
+    if (d > ATT_DIRECT_MAX_D) { /* wide heads: the GEMM formulation, head by head */
+        float *sc = malloc(sizeof(float) * (size_t)Nq * (Nk > 0 ? Nk : 1));
+        for (int h = 0; sc && h < heads; h++)
+            attention_gemm(q + (size_t)h * d, ldq, k + (size_t)h * d, ldk, v + (size_t)h * d,
+                           ldv, Nq, Nk, d, scale, NULL, out + (size_t)h * d, ldo, sc);
+        free(sc);
+        return;
+    }
+    /* jobs: (head, block of query rows), all in one parallel region */
+    const int rows = Nq < 64 ? Nq : 64, blocks = (Nq + rows - 1) / rows;
+    const int jobs = heads * blocks;
+    int nt = ops_threads_for((double)heads * Nq * Nk * (2.0 * d + 8.0));
+    if (nt > jobs) nt = jobs;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *scratch = malloc(sizeof(float) * (size_t)rows * (Nk > 0 ? Nk : 1));
+#pragma omp for schedule(dynamic, 1)
+        for (int j = 0; j < jobs; j++) {
+            if (!scratch) continue; /* out of memory: leave the job's rows unwritten */
+            const int h = j / blocks, r0 = (j % blocks) * rows;
+            const int n = Nq - r0 < rows ? Nq - r0 : rows;
+            ops_k.attention(q + (size_t)r0 * ldq + (size_t)h * d, ldq, k + (size_t)h * d, ldk,
+                            v + (size_t)h * d, ldv, n, Nk, d, scale, NULL,
+                            out + (size_t)r0 * ldo + (size_t)h * d, ldo, scratch);
+        }
+        free(scratch);
     }
 }
