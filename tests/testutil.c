@@ -5,6 +5,30 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mobilesam.h"
+
+/* As the mobilesam command does (src/cli/main.c): when OpenBLAS fell back to
+ * its generic kernels on this CPU, run the test again with OPENBLAS_CORETYPE
+ * naming the right ones, before main. Same results, faster tests. */
+__attribute__((constructor)) static void tu_select_blas_kernels(void)
+{
+    const char *core = mobilesam_blas_coretype_hint();
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    static char buf[8192];
+    FILE *f = fopen("/proc/self/cmdline", "rb");
+    if (!f) return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    if (n == 0 || n == sizeof buf - 1) return;
+    char *argv[64];
+    int argc = 0;
+    for (size_t i = 0; i < n && argc < 63; i += strlen(buf + i) + 1) argv[argc++] = buf + i;
+    argv[argc] = NULL;
+    execv("/proc/self/exe", argv);
+}
 
 int tu_failures = 0;
 int tu_checks = 0;
