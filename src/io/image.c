@@ -47,6 +47,183 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- guards against known stb_image 2.27 bugs ----------------------------
+ * The system stb_image (Debian 12's libstb, v2.27) crashes, hangs, reads
+ * out of bounds or hands back uninitialised pixels on some corrupt files;
+ * most of it is fixed upstream in 2.28 (found by fuzzing image_load:
+ * tests/fuzz/fuzz_image.c; each case is a tests/fuzz/corpus/image/regress-*
+ * input). These checks refuse such files before stb parses them. With
+ * stb >= 2.28 only the PIC refusal is still needed (2.30 has that bug too).
+ * Each leaves f rewound to the start. */
+
+/* JPEG Huffman tables, which stb < 2.28 trusts (nothings/stb issues 1289
+ * and 1291):
+ *  - a DHT segment can declare a table of up to 16 * 255 codes, and stb
+ *    writes that many entries into 256/257-entry arrays of its decoder
+ *    state. libjpeg refuses tables of more than 256 codes ("Bogus Huffman
+ *    table definition"); so do we.
+ *  - a scan can name a table that no DHT defined; stb then decodes with
+ *    uninitialised memory (its decoder state is malloc'd) and indexes its
+ *    tables with garbage, reading far out of bounds. libjpeg refuses that
+ *    too ("Huffman table 0x.. was not defined").
+ * The markers are walked as stb's decoder sees them: its header parse and
+ * every scan (progressive files define tables between scans). Returns what
+ * is wrong, or NULL if nothing is (or f is not a JPEG). */
+static const char *jpeg_check_huffman_tables(FILE *f)
+{
+    const char *bad = NULL;
+    unsigned defined = 0; /* bit 4 * class + id: the tables defined so far */
+    int progressive = -1; /* unknown until the frame header (SOF0/1/2) */
+    int c = getc(f);
+    if (c != 0xFF) goto done;
+    while ((c = getc(f)) == 0xFF) {
+    }
+    if (c != 0xD8) goto done; /* stb's JPEG test: fill bytes, then SOI */
+    for (;;) {
+        /* Between segments and in entropy-coded data alike, the next marker
+         * is 0xFF (fill 0xFF...) then a byte that is not 0 (a stuffed 0xFF)
+         * or RSTn; anything else is skipped, as stb skips it. */
+        c = getc(f);
+        if (c == EOF) break;
+        if (c != 0xFF) continue;
+        while ((c = getc(f)) == 0xFF) {
+        }
+        if (c == EOF || c == 0xD9) break; /* end of file, EOI */
+        if (c == 0x00 || c == 0x01 || (c >= 0xD0 && c <= 0xD8)) continue; /* no length */
+        int hi = getc(f), lo = getc(f);
+        if (hi == EOF || lo == EOF) break;
+        long len = (long)hi << 8 | lo;
+        if (c == 0xC4) {
+            /* DHT: tables back to back, read as stb reads them: it checks
+             * the segment length only after parsing every table, and reads
+             * zeros past the end of the file. */
+            for (long left = len - 2; left > 0;) {
+                int q = getc(f);
+                long n = 0;
+                for (int i = 0; i < 16; i++) {
+                    int sz = getc(f);
+                    n += sz == EOF ? 0 : sz;
+                }
+                if (n > 256) {
+                    bad = "a Huffman table has more than 256 codes";
+                    goto done;
+                }
+                if (q == EOF || (q >> 4) > 1 || (q & 15) > 3) goto done; /* stb refuses */
+                defined |= 1u << (4 * (q >> 4) + (q & 15));
+                if (feof(f) || fseek(f, n, SEEK_CUR) != 0) goto done;
+                left -= 17 + n;
+            }
+        } else if (c == 0xDA) {
+            /* SOS: Ns, Ns * (component, DC table << 4 | AC table), Ss, Se,
+             * Ah << 4 | Al. Baseline scans use both tables; progressive DC
+             * scans the DC table (first pass only), AC scans the AC table. */
+            unsigned char b[13];
+            if (progressive < 0 || len < 8 || len > 14 ||
+                fread(b, 1, (size_t)len - 2, f) != (size_t)len - 2 ||
+                b[0] < 1 || b[0] > 4 || len != 6 + 2 * b[0])
+                goto done; /* stb refuses it */
+            int ns = b[0], ss = b[1 + 2 * ns], ah = b[3 + 2 * ns] >> 4;
+            for (int i = 0; i < ns; i++) {
+                int dc = b[2 + 2 * i] >> 4, ac = b[2 + 2 * i] & 15;
+                if (dc > 3 || ac > 3) goto done; /* stb refuses it */
+                int use_dc = !progressive || (ss == 0 && ah == 0);
+                int use_ac = !progressive || ss > 0;
+                if ((use_dc && !(defined & 1u << dc)) || (use_ac && !(defined & 1u << (4 + ac)))) {
+                    bad = "a scan uses a Huffman table that was never defined";
+                    goto done;
+                }
+            }
+        } else {
+            if (progressive < 0 && (c == 0xC0 || c == 0xC1 || c == 0xC2))
+                progressive = c == 0xC2;
+            if (len < 2 || fseek(f, len - 2, SEEK_CUR) != 0) break;
+        }
+    }
+done:
+    rewind(f);
+    return bad;
+}
+
+/* PNG: stb grows its IDAT buffer to each chunk's declared length before
+ * reading the chunk, so a 100-byte file declaring a 2 GB chunk makes it
+ * allocate 2 GB (found by fuzzing; stb 2.28 only caps it at 1 GB), which the
+ * pixel limit of image.h is meant to prevent. Such a file is truncated
+ * (stb fails on it anyway, after the allocation). Returns 1 if f is a PNG
+ * with a chunk longer than the rest of the file. */
+static int png_chunk_overruns(FILE *f, long long file_size)
+{
+    int overruns = 0;
+    unsigned char b[8];
+    if (fread(b, 1, 8, f) != 8 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) goto done;
+    while (fread(b, 1, 8, f) == 8) {
+        long long len = (long long)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+        long pos = ftell(f);
+        if (pos < 0) break;
+        if (len > file_size - pos) {
+            overruns = 1;
+            break;
+        }
+        if (memcmp(b + 4, "IEND", 4) == 0 || fseek(f, (long)len + 4, SEEK_CUR) != 0) break;
+    }
+done:
+    rewind(f);
+    return overruns;
+}
+
+/* Binary PNM (P5/P6; header parsed as stb parses it): stb 2.27 ignores a
+ * short read of the pixel data and returns the image with the missing
+ * pixels uninitialised (heap garbage; fixed in stb 2.28). Returns 1 if f is
+ * such a PNM with less pixel data than its header declares. */
+static int pnm_is_truncated(FILE *f, long long file_size)
+{
+    int truncated = 0;
+    int p = getc(f), t = getc(f);
+    if (p != 'P' || (t != '5' && t != '6')) goto done;
+    long long v[3]; /* width, height, maxval */
+    int c = getc(f);
+    for (int i = 0; i < 3; i++) {
+        for (;;) { /* blanks, and comments up to the end of their line */
+            while (c == ' ' || (c >= '\t' && c <= '\r')) c = getc(f);
+            if (c != '#') break;
+            while (c != EOF && c != '\n' && c != '\r') c = getc(f);
+        }
+        v[i] = 0;
+        for (; c >= '0' && c <= '9'; c = getc(f))
+            if (v[i] < (1LL << 32)) v[i] = v[i] * 10 + (c - '0');
+    }
+    /* The pixels start after the one character that ended the maxval. */
+    long header = ftell(f);
+    if (header < 0 || v[0] > (1LL << 24) || v[1] > (1LL << 24)) goto done; /* stb refuses */
+    long long need = v[0] * v[1] * (t == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
+    truncated = file_size - header < need;
+done:
+    rewind(f);
+    return truncated;
+}
+
+/* Two formats that Pillow, whose decoding the official pipeline uses, does
+ * not read at all, and whose stb 2.27 decoders fail badly on corrupt files,
+ * are refused outright (recognised as stb recognises them). Returns the
+ * format's name, or NULL.
+ *  - Softimage PIC: stbi__pic_load hands a NULL result to
+ *    stbi__convert_format, which dereferences it (a crash) when the pixel
+ *    data is corrupt or truncated.
+ *  - Radiance HDR: a run-length byte of 128 (a run of 0) in an RLE scanline
+ *    makes stbi__hdr_load loop forever (a hang; fixed in stb 2.28). */
+static const char *unsupported_format(FILE *f)
+{
+    unsigned char h[92];
+    size_t n = fread(h, 1, sizeof h, f);
+    rewind(f);
+    if (n == sizeof h && memcmp(h, "\x53\x80\xF6\x34", 4) == 0 &&
+        memcmp(h + 88, "PICT", 4) == 0)
+        return "Softimage PIC";
+    if ((n >= 11 && memcmp(h, "#?RADIANCE\n", 11) == 0) ||
+        (n >= 7 && memcmp(h, "#?RGBE\n", 7) == 0))
+        return "Radiance HDR";
+    return NULL;
+}
+
 int image_load(const char *path, msam_image *out, char *err, size_t errlen)
 {
     out->rgb = NULL;
@@ -76,6 +253,31 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
         return -1;
     }
 
+    const char *refused = unsupported_format(f);
+    if (refused) {
+        set_err(err, errlen, "not a supported image (%s is not supported)", refused);
+        fclose(f);
+        return -1;
+    }
+    if (png_chunk_overruns(f, (long long)st.st_size)) {
+        set_err(err, errlen, "not a supported image (truncated PNG: a chunk is longer "
+                             "than the rest of the file)");
+        fclose(f);
+        return -1;
+    }
+    if (pnm_is_truncated(f, (long long)st.st_size)) {
+        set_err(err, errlen, "not a supported image (truncated PNM: less pixel data "
+                             "than its header declares)");
+        fclose(f);
+        return -1;
+    }
+    const char *bad_jpeg = jpeg_check_huffman_tables(f);
+    if (bad_jpeg) {
+        set_err(err, errlen, "not a supported image (corrupt JPEG: %s)", bad_jpeg);
+        fclose(f);
+        return -1;
+    }
+
     /* Read only the header first: stb would otherwise allocate whatever the
      * header declares before noticing the data is missing. */
     int w = 0, h = 0, comp = 0;
@@ -85,6 +287,12 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
         fclose(f);
         return -1;
     }
+    /* stb's BMP info passes the header's height through as it is, and a
+     * top-down BMP (a valid, common variant that PIL reads) declares a
+     * negative one; the decoder itself flips it to positive. Take the
+     * magnitude, or every top-down BMP would be refused here. The size check
+     * after decoding still makes sure that header and pixels agree. */
+    if (h < 0 && h != INT_MIN) h = -h;
     if (w <= 0 || h <= 0) {
         set_err(err, errlen, "not a supported image (declared size %dx%d)", w, h);
         fclose(f);
@@ -99,23 +307,27 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
         return -1;
     }
 
-    /* Asking for 3 channels makes stb replicate gray (and gray+alpha) into
-     * R=G=B and drop alpha without compositing, and expand palettes
-     * (ignoring tRNS): the same as PIL's convert('RGB'), checked against
-     * Pillow for L, LA, RGBA, P, 1-bit, BMP, TGA, PPM and GIF. 16-bit
-     * samples are reduced by taking the high byte, as PIL does for 16-bit
-     * RGB PNGs and OpenCV's imread for all; PIL alone differs on 16-bit
-     * grayscale, which it opens as mode I and clips at 255 (mostly white).
-     * Like PIL's Image.open, EXIF orientation is not applied. */
+    /* Converting to RGB below replicates gray (and gray+alpha) into R=G=B
+     * and drops alpha without compositing; stb expands palettes (ignoring
+     * tRNS): the same as PIL's convert('RGB'), checked against Pillow for
+     * L, LA, RGBA, P, 1-bit, BMP, TGA, PPM and GIF. 16-bit samples are
+     * reduced by taking the high byte, as PIL does for 16-bit RGB PNGs and
+     * OpenCV's imread for all; PIL alone differs on 16-bit grayscale, which
+     * it opens as mode I and clips at 255 (mostly white). Like PIL's
+     * Image.open, EXIF orientation is not applied.
+     * The file's own channels are asked for (0), not 3: stb 2.27's channel
+     * conversion treats 16-bit PNM samples as 8-bit ones and then reads past
+     * its buffer on every 16-bit PGM (found by fuzzing; fixed in stb 2.28),
+     * so the conversion is done here, the same way stb does it. */
     int lw = 0, lh = 0, lc = 0;
-    stbi_uc *pix = stbi_load_from_file(f, &lw, &lh, &lc, 3);
+    stbi_uc *pix = stbi_load_from_file(f, &lw, &lh, &lc, 0);
     fclose(f);
     if (!pix) {
         set_err(err, errlen, "not a supported image (stb: %s)",
                 stbi_failure_reason() ? stbi_failure_reason() : "unknown");
         return -1;
     }
-    if (lw != w || lh != h) {
+    if (lw != w || lh != h || lc < 1 || lc > 4) {
         /* Cannot happen for a well-behaved decoder; refuse rather than trust
          * a size the limit check did not see. */
         stbi_image_free(pix);
@@ -133,7 +345,18 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
         set_err(err, errlen, "out of memory for a %dx%d image", w, h);
         return -1;
     }
-    memcpy(out->rgb, pix, n);
+    if (lc == 3) {
+        memcpy(out->rgb, pix, n);
+    } else {
+        /* 1 gray, 2 gray+alpha: R=G=B=gray; 4: RGBA, alpha dropped */
+        for (size_t i = 0, np = (size_t)w * (size_t)h; i < np; i++) {
+            const stbi_uc *p = pix + i * (size_t)lc;
+            uint8_t *q = out->rgb + 3 * i;
+            q[0] = p[0];
+            q[1] = lc <= 2 ? p[0] : p[1];
+            q[2] = lc <= 2 ? p[0] : p[2];
+        }
+    }
     stbi_image_free(pix);
     out->width = w;
     out->height = h;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# fuzz.sh - builds the libFuzzer harnesses of tests/fuzz/ (clang, with
+# AddressSanitizer + UBSan, straight from the sources they need: the normal
+# build does not need clang) into build-fuzz/, and runs each for the given
+# time on a copy of its checked-in seed corpus, tests/fuzz/corpus/<target>/.
+# Fails on any crash, leak, timeout or out-of-memory, and prints the input
+# that caused it (kept in build-fuzz/artifacts/<target>/); add such an input
+# to the seed corpus once the bug is fixed, as a regression test.
+#
+# SECONDS_PER_TARGET = 0 only replays the seed corpus (a quick regression
+# check). Inputs found to be interesting are kept in build-fuzz/corpus/.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#   (default 60 seconds; targets: weights npy image, default all)
+# Environment: FUZZ_CC (default clang), FUZZ_JOBS (parallel targets,
+# default 1).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+OUT=$ROOT/build-fuzz
+SECS=${1:-60}
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights npy image)
+CC=${FUZZ_CC:-clang}
+
+log() { printf 'fuzz: %s\n' "$*"; }
+die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 1; }
+
+case $SECS in ''|*[!0-9]*) die "SECONDS_PER_TARGET must be a number, not '$SECS'" ;; esac
+
+# Per target: the sources besides the harness, and the largest input tried.
+# (Seeds are well under these; larger inputs only slow the search down.)
+sources() {
+  case $1 in
+    weights) echo src/io/weights.c ;;
+    npy) echo src/io/npy.c ;;
+    image) echo "src/io/image.c $OUT/stb_image.o" ;;
+    *) die "unknown target '$1' (weights, npy or image)" ;;
+  esac
+}
+max_len() {
+  case $1 in weights) echo 4096 ;; npy) echo 4096 ;; image) echo 8192 ;; esac
+}
+
+# Does $CC build and link a libFuzzer program?
+fuzzer_works() {
+  command -v "$CC" >/dev/null || return 1
+  local t
+  t=$(mktemp -d)
+  printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
+    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' \
+    >"$t/t.c"
+  "$CC" -fsanitize=fuzzer,address,undefined "$t/t.c" -o "$t/t" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$t"
+  return $rc
+}
+
+install_clang() {
+  command -v apt-get >/dev/null || die "$CC with libFuzzer is needed: install clang"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "$CC with libFuzzer is needed: install clang (as root)"
+    sudo=(sudo)
+  fi
+  log "installing clang"
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y clang
+  if ! fuzzer_works; then
+    # Debian ships libFuzzer's runtime in libclang-rt-<version>-dev.
+    local v
+    v=$("$CC" --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n1)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+      "libclang-rt-$v-dev" || true
+  fi
+}
+
+fuzzer_works || install_clang
+fuzzer_works || die "$CC cannot build libFuzzer programs (-fsanitize=fuzzer)"
+[ -f /usr/include/stb/stb_image.h ] || [ -f /usr/include/stb_image.h ] ||
+  scripts/setup.sh --deps-only
+
+# shellcheck disable=SC2054  # the commas are inside options
+SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+     -fno-omit-frame-pointer -g -O1)
+INC=(-Isrc -Itests/fuzz -I/usr/include/stb)
+mkdir -p "$OUT"
+
+# stb_image is built from its header with the same instrumentation (not the
+# system's uninstrumented libstb), so the fuzzer sees into the decoders and
+# ASan checks them. Same (default) configuration as Debian's libstb. The
+# ignorelist exempts one known, memory-safe stb defect (see the file).
+if [[ " ${TARGETS[*]} " == *" image "* ]]; then
+  printf '%s\n' '#define STB_IMAGE_IMPLEMENTATION' '#include <stb_image.h>' \
+    >"$OUT/stb_image.c"
+  "$CC" "${SAN[@]}" -fsanitize=fuzzer-no-link \
+    -fsanitize-ignorelist=tests/fuzz/stb_ubsan.ignore -w "${INC[@]}" \
+    -c "$OUT/stb_image.c" -o "$OUT/stb_image.o"
+fi
+
+for t in "${TARGETS[@]}"; do
+  log "building fuzz_$t"
+  # shellcheck disable=SC2046  # sources() lists paths without blanks
+  "$CC" "${SAN[@]}" -fsanitize=fuzzer -Wall -Wextra "${INC[@]}" \
+    "tests/fuzz/fuzz_$t.c" $(sources "$t") -lm -o "$OUT/fuzz_$t"
+done
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"
+
+# Runs one target; its log goes to $OUT/fuzz_$t.log.
+run_target() {
+  local t=$1 seeds=$ROOT/tests/fuzz/corpus/$1
+  local work=$OUT/corpus/$t art=$OUT/artifacts/$t/
+  [ -d "$seeds" ] || die "no seed corpus $seeds"
+  mkdir -p "$work" "$art"
+  local args=(-max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10
+              -artifact_prefix="$art" -print_final_stats=1)
+  if [ "$SECS" -eq 0 ]; then
+    # Replay each seed once; nothing is written to a corpus.
+    "$OUT/fuzz_$t" "${args[@]}" -runs=0 "$seeds"
+  else
+    # New inputs go to the first directory; the checked-in seeds are only read.
+    "$OUT/fuzz_$t" "${args[@]}" -max_total_time="$SECS" "$work" "$seeds"
+  fi
+}
+
+report() {
+  local t=$1 rc=$2 f
+  if [ "$rc" -eq 0 ]; then
+    log "fuzz_$t: ok ($(grep -o 'stat::number_of_executed_units: [0-9]*' \
+      "$OUT/fuzz_$t.log" | tail -n1 | sed 's/.*: //') executions)"
+    return 0
+  fi
+  log "fuzz_$t FAILED (exit $rc); the end of its log ($OUT/fuzz_$t.log):"
+  tail -n 60 "$OUT/fuzz_$t.log" | sed 's/^/  | /'
+  for f in "$OUT/artifacts/$t"/*; do
+    [ -f "$f" ] || continue
+    log "input that failed: $f ($(stat -c %s "$f") bytes); reproduce with:" \
+      "$OUT/fuzz_$t $f"
+    od -A d -t x1z -v "$f" | head -n 32 | sed 's/^/  | /'
+  done
+  return 1
+}
+
+failed=0
+jobs=${FUZZ_JOBS:-1}
+if [ "$jobs" -gt 1 ]; then
+  declare -A pids
+  for t in "${TARGETS[@]}"; do
+    log "running fuzz_$t (${SECS}s, in parallel)"
+    rm -f "$OUT/artifacts/$t"/* 2>/dev/null || true
+    run_target "$t" >"$OUT/fuzz_$t.log" 2>&1 &
+    pids[$t]=$!
+  done
+  for t in "${TARGETS[@]}"; do
+    rc=0
+    wait "${pids[$t]}" || rc=$?
+    report "$t" "$rc" || failed=1
+  done
+else
+  for t in "${TARGETS[@]}"; do
+    log "running fuzz_$t (${SECS}s)"
+    rm -f "$OUT/artifacts/$t"/* 2>/dev/null || true
+    rc=0
+    run_target "$t" >"$OUT/fuzz_$t.log" 2>&1 || rc=$?
+    report "$t" "$rc" || failed=1
+  done
+fi
+exit $failed
