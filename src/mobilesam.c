@@ -281,8 +281,8 @@ static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embeddin
     if (!r->lowres_logits || !r->masks) goto nomem;
     for (int i = 0; i < r->n_masks; i++) {
         r->scores[i] = iou4[first + i];
-        memcpy(r->lowres_logits + plane * i, logits4 + plane * (first + i), sizeof(float) * plane);
-        postprocess_mask(logits4 + plane * (first + i), e->resized_w, e->resized_h, e->width,
+        memcpy(r->lowres_logits + plane * i, logits4 + plane * i, sizeof(float) * plane);
+        postprocess_mask(logits4 + plane * i, e->resized_w, e->resized_h, e->width,
                          e->height, r->masks + npix * i, scratch);
     }
     free(points);

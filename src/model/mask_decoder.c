@@ -409,13 +409,14 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2, NULL, NULL, 0.0f,
                           OPS_ACT_GELU);
 
-    /* hypernetworks: logits_i = h_i . U */
+    /* hypernetworks: logits_i = h_i . U, token i in plane i - first */
+    const int first = __builtin_ctz((unsigned)want);
     for (int i = 0; i < N_MASK_TOKENS; i++) {
         if (!(need >> i & 1)) continue;
         float hyper[32];
         mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper);
         ops_gemm(0, 1, 1, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
-                 logits4 + (size_t)i * LOWRES * LOWRES, LOWRES * LOWRES);
+                 logits4 + (size_t)(i - first) * LOWRES * LOWRES, LOWRES * LOWRES);
     }
     return 0;
 }
@@ -429,15 +430,15 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     static const int label1 = 1;
     int failed = 0;
     /* One point per thread: every kernel runs single-threaded inside the
-     * region, so there is no fork/join per operation. Token i of point k
-     * goes to plane (3k + i - 1): only tokens 1..3 are asked for. */
+     * region, so there is no fork/join per operation. Only tokens 1..3 are
+     * asked for: token i of point k goes to plane 3k + i - 1. */
 #pragma omp parallel for num_threads(n_ws) schedule(dynamic, 1) if (n_ws > 1)
     for (int i = 0; i < n; i++) {
         dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
         float iou4[4];
         dec_ws *w = ws[omp_get_thread_num()];
-        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits3 + plane * (3 * i) - plane,
-                                 iou4, 0xE, skip_below)) {
+        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits3 + plane * (3 * i), iou4,
+                                 0xE, skip_below)) {
 #pragma omp atomic write
             failed = 1;
         }

@@ -164,9 +164,10 @@ typedef struct dec_ws dec_ws;
 dec_ws *dec_ws_new(void);
 void dec_ws_free(dec_ws *w);
 
-/* Decoder: 4 IoU predictions and the low-res logits (4, 256, 256) of the
- * mask tokens i in the bitmask `want` whose prediction is > skip_below
- * (-INFINITY: no filter); the other planes are not written. cache may be
+/* Decoder: 4 IoU predictions and the low-res logits (256, 256) of the mask
+ * tokens i in the bitmask `want` (not 0) whose prediction is > skip_below
+ * (-INFINITY: no filter): token i goes to plane i - first, first being the
+ * lowest token in `want`; the other planes are not written. cache may be
  * NULL. Returns 0, or -1 when out of memory. */
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
                          const dec_image_cache *cache, const dec_prompt_t *prompt,
