@@ -2,8 +2,10 @@
 # valgrind.sh - runs programs under valgrind's memcheck: invalid reads and
 # writes, uses of uninitialised values (which ASan does not see), and leaks.
 # Fails (exit 1) on any error or any definitely/indirectly lost block.
-# Too slow for every CI run (the network is ~50x slower under valgrind);
-# meant for occasional checks and for hunting an ASan-invisible bug.
+# Too slow for CI (the encoder does not finish in 15 minutes under
+# valgrind); meant for occasional checks and for hunting a bug ASan cannot
+# see, e.g.: scripts/valgrind.sh build-valgrind/mobilesam seg IMG.png
+#   --embedding EMB.npy --point X,Y -o /tmp/m.png   (about 90 s)
 #
 # Usage:
 #   scripts/valgrind.sh COMMAND [ARGS...]
@@ -41,10 +43,12 @@ VG=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect
     --num-callers=30)
 # shellcheck disable=SC2206  # VALGRIND_OPTS is a list of options
 [ -z "${VALGRIND_OPTS:-}" ] || VG+=($VALGRIND_OPTS)
-# valgrind runs one thread at a time: threads that spin while waiting
-# (libgomp's default, OpenBLAS's pool) then eat the time slices of the one
-# doing the work, and a single encoder run takes over 25 minutes instead of
-# a few. One thread each, sleeping while they wait, unless told otherwise.
+# valgrind runs one thread at a time, so threads that spin while waiting
+# (libgomp's default, OpenBLAS's pool) only eat the time slices of the one
+# doing the work: one thread each, sleeping while they wait, unless told
+# otherwise. Even so the image encoder is impractical under valgrind (one
+# 'mobilesam embed' did not finish in 15 minutes; 0.6 s natively): use
+# --embedding to check the decoder and the CLI, and ASan for the encoder.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
