@@ -13,8 +13,9 @@ typedef struct {
     int width, height;
 } msam_image;
 
-/* Decodes any format stb_image reads (JPEG incl. progressive, PNG, BMP, TGA,
- * GIF first frame, PSD, PNM...). Grayscale is replicated, alpha dropped, as
+/* Decodes what stb_image reads (JPEG incl. progressive, PNG, BMP, TGA,
+ * GIF first frame, PSD, PNM), except Softimage PIC and Radiance HDR, and
+ * refuses files known to crash or hang stb_image 2.27 (see image.c). Grayscale is replicated, alpha dropped, as
  * PIL's convert('RGB') does. Returns 0, or -1 with a one-line reason in err
  * (without the path; the caller names the file). */
 int image_load(const char *path, msam_image *out, char *err, size_t errlen);
