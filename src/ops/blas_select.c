@@ -50,8 +50,3 @@ const char *ops_blas_coretype_hint(void)
     const char *want = wanted_core();
     return core && want && is_generic(core) ? want : NULL;
 }
-
-const char *ops_blas_core(void)
-{
-    return openblas_get_corename ? openblas_get_corename() : "unknown";
-}

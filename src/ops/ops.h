@@ -33,9 +33,8 @@ const char *ops_isa_name(ops_isa isa);
 
 /* The OPENBLAS_CORETYPE value that selects the GEMM kernels this CPU can run,
  * when OpenBLAS fell back to generic ones and the variable is unset; NULL
- * otherwise (see blas_select.c). ops_blas_core() names the core in use. */
+ * otherwise (see blas_select.c). */
 const char *ops_blas_coretype_hint(void);
-const char *ops_blas_core(void);
 
 /* n <= 0: number of online cores. The kernels' own OpenMP threads; OpenBLAS
  * is kept single-threaded per call (see ops_gemm.c). */
