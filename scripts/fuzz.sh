@@ -11,18 +11,20 @@
 # check). Inputs found to be interesting are kept in build-fuzz/corpus/.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   (default 60 seconds; targets: weights npy image, default all)
+#   (default 60 seconds; targets: weights npy image prompts args, default
+#   all)
 # Environment: FUZZ_CC (default clang), FUZZ_JOBS (parallel targets,
-# default 1).
+# default 1), FUZZ_OUT (the build folder, default build-fuzz).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-OUT=$ROOT/build-fuzz
+OUT=${FUZZ_OUT:-build-fuzz}
+case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights npy image)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights npy image prompts args)
 CC=${FUZZ_CC:-clang}
 
 log() { printf 'fuzz: %s\n' "$*"; }
@@ -32,17 +34,36 @@ case $SECS in ''|*[!0-9]*) die "SECONDS_PER_TARGET must be a number, not '$SECS'
 
 # Per target: the sources besides the harness, and the largest input tried.
 # (Seeds are well under these; larger inputs only slow the search down.)
+# prompts and args link the command-line tool's code (cli.a, instrumented)
+# and, since that calls into it, the engine (engine.a, not instrumented).
 sources() {
   case $1 in
     weights) echo src/io/weights.c ;;
     npy) echo src/io/npy.c ;;
     image) echo "src/io/image.c $OUT/stb_image.o" ;;
-    *) die "unknown target '$1' (weights, npy or image)" ;;
+    prompts|args) echo "$OUT/cli.a $OUT/engine.a" ;;
+    *) die "unknown target '$1' (weights, npy, image, prompts or args)" ;;
   esac
 }
 max_len() {
-  case $1 in weights) echo 4096 ;; npy) echo 4096 ;; image) echo 8192 ;; esac
+  case $1 in
+    weights|npy|prompts) echo 4096 ;; image) echo 8192 ;; args) echo 1024 ;;
+  esac
 }
+# Extra libFuzzer flags: the CLI's messages (a line or more per input) are
+# not logged (crash reports still are); tests/fuzz/<target>.dict if there.
+fuzz_flags() {
+  case $1 in prompts|args) echo -close_fd_mask=3 ;; esac
+  [ ! -f "$ROOT/tests/fuzz/$1.dict" ] || echo "-dict=$ROOT/tests/fuzz/$1.dict"
+}
+# Libraries to link besides libFuzzer's and the sanitizers'.
+libs() {
+  case $1 in
+    prompts|args) echo -fopenmp -lopenblas -lstb -lcjson -lpthread -lm ;;
+    *) echo -lm ;;
+  esac
+}
+needs_cli() { [[ " ${TARGETS[*]} " =~ \ (prompts|args)\  ]]; }
 
 # Does $CC build and link a libFuzzer program?
 fuzzer_works() {
@@ -77,15 +98,37 @@ install_clang() {
   fi
 }
 
+# Does $CC build and link an OpenMP program (the engine uses it)?
+openmp_works() {
+  local t
+  t=$(mktemp -d)
+  printf '%s\n' '#include <omp.h>' 'int main(void) { return omp_get_thread_num(); }' \
+    >"$t/t.c"
+  "$CC" -fopenmp "$t/t.c" -o "$t/t" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$t"
+  return $rc
+}
+
 fuzzer_works || install_clang
 fuzzer_works || die "$CC cannot build libFuzzer programs (-fsanitize=fuzzer)"
+if needs_cli && ! openmp_works; then
+  # Debian ships clang's OpenMP runtime and omp.h in libomp-<version>-dev.
+  v=$("$CC" --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n1)
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  log "installing libomp-$v-dev (OpenMP for $CC)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+    "libomp-$v-dev" || true
+  openmp_works || die "$CC cannot build OpenMP programs: install libomp-dev"
+fi
 [ -f /usr/include/stb/stb_image.h ] || [ -f /usr/include/stb_image.h ] ||
   scripts/setup.sh --deps-only
 
 # shellcheck disable=SC2054  # the commas are inside options
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined
      -fno-omit-frame-pointer -g -O1)
-INC=(-Isrc -Itests/fuzz -I/usr/include/stb)
+INC=(-Iinclude -Isrc -Itests/fuzz -I/usr/include/stb)
 mkdir -p "$OUT"
 
 # stb_image is built from its header with the same instrumentation (not the
@@ -100,11 +143,43 @@ if [[ " ${TARGETS[*]} " == *" image "* ]]; then
     -c "$OUT/stb_image.c" -o "$OUT/stb_image.o"
 fi
 
+# The command-line tool's code (main.c aside) and the engine, as archives,
+# so that a harness links only what it calls. The CLI is the code under test
+# (instrumented like the harness); the engine is only linked, never run.
+if needs_cli; then
+  log "building the CLI and the engine"
+  CLI_INC=(-Iinclude -Isrc -Itests/fuzz -I/usr/include/cjson -I/usr/include/stb)
+  [ -d /usr/include/x86_64-linux-gnu/openblas-pthread ] &&
+    CLI_INC+=(-I/usr/include/x86_64-linux-gnu/openblas-pthread)
+  rm -rf "$OUT/cli" "$OUT/engine" "$OUT/cli.a" "$OUT/engine.a"
+  mkdir -p "$OUT/cli" "$OUT/engine"
+  # One compiler per core: (-P) jobs of "archive-dir source".
+  # shellcheck disable=SC2016  # the inner bash expands them
+  { for f in src/cli/*.c; do
+      [ "$f" = src/cli/main.c ] || echo "cli $f"
+    done
+    for f in src/*.c src/io/*.c src/model/*.c src/ops/*.c; do echo "engine $f"; done
+  } | CC=$CC OUT=$OUT SAN="${SAN[*]}" INC="${CLI_INC[*]}" \
+    xargs -P "$(nproc)" -L 1 bash -c '
+      set -e
+      o=$OUT/$0/$(echo "$1" | tr / _).o
+      if [ "$0" = cli ]; then
+        # shellcheck disable=SC2086
+        "$CC" $SAN -fsanitize=fuzzer-no-link -fopenmp -std=gnu11 -Wall -Wextra \
+          $INC -c "$1" -o "$o"
+      else
+        # shellcheck disable=SC2086
+        "$CC" -O1 -fopenmp -std=gnu11 -w $INC -c "$1" -o "$o"
+      fi'
+  ar rcs "$OUT/cli.a" "$OUT"/cli/*.o
+  ar rcs "$OUT/engine.a" "$OUT"/engine/*.o
+fi
+
 for t in "${TARGETS[@]}"; do
   log "building fuzz_$t"
-  # shellcheck disable=SC2046  # sources() lists paths without blanks
+  # shellcheck disable=SC2046  # sources(), libs() list words without blanks
   "$CC" "${SAN[@]}" -fsanitize=fuzzer -Wall -Wextra "${INC[@]}" \
-    "tests/fuzz/fuzz_$t.c" $(sources "$t") -lm -o "$OUT/fuzz_$t"
+    "tests/fuzz/fuzz_$t.c" $(sources "$t") $(libs "$t") -o "$OUT/fuzz_$t"
 done
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1"
@@ -118,6 +193,8 @@ run_target() {
   mkdir -p "$work" "$art"
   local args=(-max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10
               -artifact_prefix="$art" -print_final_stats=1)
+  # shellcheck disable=SC2207  # fuzz_flags() prints flags without blanks
+  args+=($(fuzz_flags "$t"))
   if [ "$SECS" -eq 0 ]; then
     # Replay each seed once; nothing is written to a corpus.
     "$OUT/fuzz_$t" "${args[@]}" -runs=0 "$seeds"

@@ -76,11 +76,18 @@ typedef struct {
     const char *text; /* whole file, NUL-terminated */
     const char *root; /* the top-level value */
     const char *file;
+    /* A position at or before root and its line, where line_at() counts
+     * from (so that the lines of a batch entry's objects are not counted
+     * from the start of the file each time); NULL: the text, line 1. */
+    const char *mark;
+    int mark_line;
 } json_doc;
 
+/* Whitespace as cJSON skips it: every byte from 1 to 32 (not only JSON's
+ * four), so that the scanner and the parser agree on where values start. */
 static const char *skip_ws(const char *p)
 {
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    while (*p && (unsigned char)*p <= ' ')
         p++;
     return p;
 }
@@ -98,7 +105,7 @@ static const char *skip_value(const char *p)
     if (*p == '"')
         return skip_string(p);
     if (*p != '[' && *p != '{') {
-        while (*p && !strchr(",]} \t\r\n", *p))
+        while ((unsigned char)*p > ' ' && !strchr(",]}", *p))
             p++;
         return p;
     }
@@ -117,21 +124,50 @@ static const char *skip_value(const char *p)
     return p;
 }
 
-/* Start of element i of the array at p. */
-static const char *array_element(const char *p, int i)
+/* Start of the array element after the one at p (p at the end). */
+static const char *next_element(const char *p)
 {
-    p = skip_ws(p + 1);
-    for (int k = 0; k < i && *p && *p != ']'; k++) {
-        p = skip_ws(skip_value(p));
-        if (*p == ',')
-            p = skip_ws(p + 1);
-    }
+    if (!*p || *p == ']')
+        return p;
+    p = skip_ws(skip_value(p));
+    if (*p == ',')
+        p = skip_ws(p + 1);
     return p;
 }
 
-/* Start of the value of `key` in the object at p (p itself if absent). */
+/* Start of element i of the array at p (p itself if p is no array: the
+ * scanners never step past the text's end, whatever they are given). */
+static const char *array_element(const char *p, int i)
+{
+    if (*p != '[')
+        return p;
+    p = skip_ws(p + 1);
+    for (int k = 0; k < i; k++)
+        p = next_element(p);
+    return p;
+}
+
+/* At q, the start of a member ("key": value) of an object's text: sets
+ * *value to the start of its value and returns the start of the next
+ * member (or what ends the object). */
+static const char *next_member(const char *q, const char **value)
+{
+    q = skip_ws(skip_string(q));
+    if (*q == ':')
+        q = skip_ws(q + 1);
+    *value = q;
+    q = skip_ws(skip_value(q));
+    if (*q == ',')
+        q = skip_ws(q + 1);
+    return q;
+}
+
+/* Start of the value of `key` in the object at p (p itself if absent, or
+ * if p is no object). */
 static const char *object_member(const char *p, const char *key)
 {
+    if (*p != '{')
+        return p;
     size_t len = strlen(key);
     const char *q = skip_ws(p + 1);
     while (*q == '"') {
@@ -149,12 +185,42 @@ static const char *object_member(const char *p, const char *key)
     return p;
 }
 
+static int count_lines(const char *from, const char *to)
+{
+    int n = 0;
+    for (const char *c = from; c < to && *c; c++)
+        n += *c == '\n';
+    return n;
+}
+
 static int line_at(const json_doc *d, const char *pos)
 {
-    int line = 1;
-    for (const char *c = d->text; c < pos && *c; c++)
-        line += *c == '\n';
-    return line;
+    if (d->mark && pos >= d->mark)
+        return d->mark_line + count_lines(d->mark, pos);
+    return 1 + count_lines(d->text, pos);
+}
+
+/* The lines of positions met in file order, each counted once: `at` and
+ * its line, updated to each position asked for. */
+typedef struct {
+    const json_doc *d;
+    const char *at;
+    int line;
+} line_counter;
+
+static void line_counter_init(line_counter *c, const json_doc *d)
+{
+    c->d = d;
+    c->at = d->mark ? d->mark : d->text;
+    c->line = d->mark ? d->mark_line : 1;
+}
+
+static int line_of(line_counter *c, const char *pos)
+{
+    c->line = pos >= c->at ? c->line + count_lines(c->at, pos)
+                           : line_at(c->d, pos);
+    c->at = pos;
+    return c->line;
 }
 
 static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
@@ -171,6 +237,18 @@ static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
 }
 
 /* ---- reading the file ---------------------------------------------------- */
+
+/* Checks that buf[0..len) (NUL-terminated at len) is text: returns buf, or
+ * NULL after printing an error and freeing it. */
+static char *as_text(const char *path, char *buf, size_t len)
+{
+    if (strlen(buf) != len) {
+        cli_file_error(path, "not a JSON text file (contains NUL bytes)");
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
 
 /* Reads a whole file, NUL-terminated; NULL after printing an error. */
 static char *read_text(const char *path)
@@ -199,12 +277,21 @@ static char *read_text(const char *path)
         return NULL;
     }
     buf[len] = 0;
-    if (strlen(buf) != len) {
-        cli_file_error(path, "not a JSON text file (contains NUL bytes)");
-        free(buf);
+    return as_text(path, buf, len);
+}
+
+/* read_text() of data[0..size) given as the contents of `path`. */
+static char *copy_text(const char *path, const char *data, size_t size)
+{
+    char *buf = size < (size_t)-1 ? malloc(size + 1) : NULL;
+    if (!buf) {
+        cli_file_error(path, "out of memory");
         return NULL;
     }
-    return buf;
+    if (size)
+        memcpy(buf, data, size);
+    buf[size] = 0;
+    return as_text(path, buf, size);
 }
 
 static int is_coord(const cJSON *v)
@@ -304,12 +391,12 @@ static int all_foreground(const json_doc *d, const char *at, prompt_object *o)
     return 0;
 }
 
-static int parse_object(const json_doc *d, const cJSON *item, int index,
-                        prompt_object *o)
+/* The object `item`, whose text starts at `at`, on line `line`. */
+static int parse_object(const json_doc *d, const cJSON *item, const char *at,
+                        int line, prompt_object *o)
 {
     static const char *const keys[] = {"points", "labels", "box", "mask_input"};
-    const char *at = array_element(d->root, index);
-    o->line = line_at(d, at);
+    o->line = line;
     if (!cJSON_IsObject(item))
         return doc_error(d, at, "expected a list of objects");
     for (const cJSON *m = item->child; m; m = m->next) {
@@ -348,24 +435,28 @@ static int parse_list(prompt_set *s, const json_doc *d, const cJSON *root,
     if (!cJSON_IsArray(root) ||
         (!allow_empty && cJSON_GetArraySize(root) == 0))
         return doc_error(d, d->root, "expected a list of objects");
-    int i = 0;
-    for (const cJSON *item = root->child; item; item = item->next, i++) {
+    /* The items' texts and lines, walking the text once. */
+    line_counter lines;
+    line_counter_init(&lines, d);
+    const char *at = array_element(d->root, 0);
+    for (const cJSON *item = root->child; item; item = item->next) {
         prompt_object *o = prompts_append(s);
         if (!o)
             return doc_error(d, d->root, "out of memory");
-        if (parse_object(d, item, i, o))
+        if (parse_object(d, item, at, line_of(&lines, at), o))
             return -1;
+        at = next_element(at);
     }
     return 0;
 }
 
-int prompts_read_file(prompt_set *s, const char *path)
+/* Parses `text` (malloc'd, freed here), the contents of `path`. */
+static int parse_text(prompt_set *s, const char *path, char *text)
 {
-    char *text = read_text(path);
     if (!text)
         return -1;
     s->file = strdup(path);
-    json_doc d = {text, text, path};
+    json_doc d = {text, text, path, NULL, 0};
     if (!strncmp(text, "\xEF\xBB\xBF", 3))
         d.root += 3;
     d.root = skip_ws(d.root);
@@ -383,6 +474,17 @@ int prompts_read_file(prompt_set *s, const char *path)
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+int prompts_read_file(prompt_set *s, const char *path)
+{
+    return parse_text(s, path, read_text(path));
+}
+
+int prompts_parse(prompt_set *s, const char *path, const char *data,
+                  size_t size)
+{
+    return parse_text(s, path, copy_text(path, data, size));
 }
 
 /* ---- validation ---------------------------------------------------------- */
@@ -517,6 +619,7 @@ typedef struct {
     const char *image;  /* as written, without leading "./" */
     const cJSON *list;  /* the objects; checked when the image is processed */
     const char *pos;    /* where the list (or its line) starts in the text */
+    int line;           /* the line of pos */
     int order;          /* in the file */
 } batch_entry;
 
@@ -541,20 +644,18 @@ static const char *skip_dot_slash(const char *s)
 
 /* Position of the value of member `target` of the object `obj` whose text
  * starts at p: the members are walked in order, as cJSON keeps them (so a
- * key with escapes or a repeated key is found all the same). */
+ * key with escapes or a repeated key is found all the same); p itself if
+ * it is not found, or if p is no object. */
 static const char *member_value_at(const char *p, const cJSON *obj,
                                    const cJSON *target)
 {
-    const char *q = skip_ws(p + 1);
+    if (*p != '{')
+        return p;
+    const char *q = skip_ws(p + 1), *value;
     for (const cJSON *m = obj->child; m && *q == '"'; m = m->next) {
-        q = skip_ws(skip_string(q));
-        if (*q == ':')
-            q = skip_ws(q + 1);
+        q = next_member(q, &value);
         if (m == target)
-            return q;
-        q = skip_ws(skip_value(q));
-        if (*q == ',')
-            q = skip_ws(q + 1);
+            return value;
     }
     return p;
 }
@@ -572,13 +673,13 @@ static int add_root(prompt_batch *b, cJSON *root)
 }
 
 static int add_entry(prompt_batch *b, const char *image, const cJSON *list,
-                     const char *pos)
+                     const char *pos, int line)
 {
     batch_entry *e = realloc(b->e, (size_t)(b->n + 1) * sizeof *e);
     if (!e)
         return -1;
     b->e = e;
-    e[b->n] = (batch_entry){skip_dot_slash(image), list, pos, b->n};
+    e[b->n] = (batch_entry){skip_dot_slash(image), list, pos, line, b->n};
     b->n++;
     return 0;
 }
@@ -597,14 +698,25 @@ static int open_map(prompt_batch *b, const json_doc *d)
         return doc_error(d, d->root, "out of memory");
     if (!cJSON_IsObject(root))
         return doc_error(d, d->root, "%s", want);
-    for (const cJSON *m = root->child; m; m = m->next)
-        if (add_entry(b, m->string, m, member_value_at(d->root, root, m)))
+    /* The members' values and lines, walking the text once (as
+     * member_value_at() would find them one by one). */
+    line_counter lines;
+    line_counter_init(&lines, d);
+    const char *q = *d->root == '{' ? skip_ws(d->root + 1) : "";
+    for (const cJSON *m = root->child; m; m = m->next) {
+        const char *pos = d->root;
+        if (*q == '"')
+            q = next_member(q, &pos);
+        else
+            q = ""; /* out of step: the rest at the object's start */
+        if (add_entry(b, m->string, m, pos, line_of(&lines, pos)))
             return doc_error(d, d->root, "out of memory");
+    }
     return 0;
 }
 
 static int open_line(prompt_batch *b, const json_doc *d, const char *line,
-                     const char *line_end)
+                     const char *line_end, int line_no)
 {
     static const char want[] =
         "expected {\"image\": \"name\", \"objects\": [...]} on each line";
@@ -623,8 +735,9 @@ static int open_line(prompt_batch *b, const json_doc *d, const char *line,
         !image->valuestring[0])
         return doc_error(d, line, "%s", want);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "objects");
-    if (add_entry(b, image->valuestring, list,
-                  list ? member_value_at(line, root, list) : line))
+    const char *pos = list ? member_value_at(line, root, list) : line;
+    if (add_entry(b, image->valuestring, list, pos,
+                  line_no + count_lines(line, pos)))
         return doc_error(d, line, "out of memory");
     return 0;
 }
@@ -632,14 +745,14 @@ static int open_line(prompt_batch *b, const json_doc *d, const char *line,
 static int open_lines(prompt_batch *b, const json_doc *d)
 {
     const char *p = d->root;
-    while (*p) {
+    for (int line_no = 1 + count_lines(d->text, p); *p; line_no++) {
         const char *eol = strchr(p, '\n');
         if (!eol)
             eol = p + strlen(p);
         const char *line = p;
         while (line < eol && (*line == ' ' || *line == '\t' || *line == '\r'))
             line++;
-        if (line < eol && open_line(b, d, line, eol))
+        if (line < eol && open_line(b, d, line, eol, line_no))
             return -1;
         p = *eol ? eol + 1 : eol;
     }
@@ -659,20 +772,22 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
-int prompts_batch_open(const char *path, prompt_batch **out)
+/* Opens `text` (malloc'd, then owned by the batch), the contents of
+ * `path`; frees it on failure. */
+static int batch_open_text(const char *path, char *text, prompt_batch **out)
 {
     *out = NULL;
+    if (!text)
+        return -1;
     prompt_batch *b = calloc(1, sizeof *b);
     if (!b || !(b->path = strdup(path))) {
         free(b);
+        free(text);
         cli_file_error(path, "out of memory");
         return -1;
     }
-    if (!(b->text = read_text(path))) {
-        prompts_batch_free(b);
-        return -1;
-    }
-    json_doc d = {b->text, b->text, path};
+    b->text = text;
+    json_doc d = {b->text, b->text, path, NULL, 0};
     if (!strncmp(b->text, "\xEF\xBB\xBF", 3))
         d.root += 3;
     int lines = has_suffix(path, ".jsonl") || has_suffix(path, ".ndjson");
@@ -686,6 +801,19 @@ int prompts_batch_open(const char *path, prompt_batch **out)
         qsort(b->e, (size_t)b->n, sizeof *b->e, entry_cmp);
     *out = b;
     return 0;
+}
+
+int prompts_batch_open(const char *path, prompt_batch **out)
+{
+    *out = NULL;
+    return batch_open_text(path, read_text(path), out);
+}
+
+int prompts_batch_parse(const char *path, const char *data, size_t size,
+                        prompt_batch **out)
+{
+    *out = NULL;
+    return batch_open_text(path, copy_text(path, data, size), out);
 }
 
 int prompts_batch_count(const prompt_batch *b)
@@ -716,7 +844,8 @@ int prompts_batch_get(const prompt_batch *b, const char *image,
             cli_file_error(b->path, "out of memory");
             return -1;
         }
-        json_doc d = {b->text, b->e[i].pos, b->path};
+        json_doc d = {b->text, b->e[i].pos, b->path, b->e[i].pos,
+                      b->e[i].line};
         if (parse_list(s, &d, b->e[i].list, 1))
             return -1;
         found++;

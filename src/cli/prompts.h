@@ -10,6 +10,8 @@
 #ifndef MOBILESAM_CLI_PROMPTS_H
 #define MOBILESAM_CLI_PROMPTS_H
 
+#include <stddef.h>
+
 #include "mobilesam.h"
 
 typedef struct {
@@ -40,6 +42,10 @@ prompt_object *prompts_append(prompt_set *s);
 
 /* Parses a prompts JSON file. Returns 0, or -1 after printing an error. */
 int prompts_read_file(prompt_set *s, const char *path);
+/* The same for data[0..size) given as the contents of `path` (named in
+ * messages, the base of mask_input paths), which is not read. */
+int prompts_parse(prompt_set *s, const char *path, const char *data,
+                  size_t size);
 
 /* Checks every object against an image of width x height: label count and
  * values, box corners in order, points and boxes inside the image
@@ -67,6 +73,10 @@ typedef struct prompt_batch prompt_batch;
 /* Returns 0, or -1 after printing an error (unreadable, malformed JSON, a
  * line without "image"). */
 int prompts_batch_open(const char *path, prompt_batch **out);
+/* The same for data[0..size) given as the contents of `path` (its suffix
+ * picks JSON Lines), which is not read. */
+int prompts_batch_parse(const char *path, const char *data, size_t size,
+                        prompt_batch **out);
 void prompts_batch_free(prompt_batch *b); /* NULL is a no-op */
 /* The image names of the file's entries, sorted. */
 int prompts_batch_count(const prompt_batch *b);

@@ -5,7 +5,8 @@
 
 Writes CORPUS_DIR/weights/*, CORPUS_DIR/npy/* and CORPUS_DIR/image/*: small
 valid files of every variant the readers accept, and broken ones (truncated,
-patched fields). Standard library only, deterministic. JPEG seeds need cjpeg
+patched fields); CORPUS_DIR/prompts/* (prompts JSON, JSON Lines) and
+CORPUS_DIR/args/* (command lines, one word per line), valid and not. Standard library only, deterministic. JPEG seeds need cjpeg
 (Debian: libjpeg-turbo-progs); without it they are left as they are.
 
 Only files named here are (re)written: regression inputs found by fuzzing
@@ -638,11 +639,111 @@ def jpeg_seeds(d):
             write(d, name, out)
 
 
+# ----------------------------------------------------------------- prompts
+# src/cli/prompts.h: seg's list of objects; batch's map and JSON Lines. The
+# harness hands every input to all three parsers.
+
+def prompts_seeds(d):
+    def w(name, text):
+        write(d, name, text.encode("utf-8") if isinstance(text, str) else text)
+    # seg --prompts: a list of objects
+    w("points.json", '[{"points": [[10, 20], [30.5, 40]], "labels": [1, 0]}]\n')
+    w("box.json", '[{"box": [1, 2, 300, 400]}]')
+    w("all.json", '[\n  {"points": [[5, 5]], "labels": [1], "box": [0, 0, 9, 9],\n'
+                  '   "mask_input": "m.npy"},\n  {"box": [1e-3, 2, 3, 4.5e2]},\n'
+                  '  {"points": [[0, 0]], "mask_input": "/abs/m.npy"}\n]\n')
+    w("no_labels.json", '[{"points": [[1, 1], [2, 2], [3, 3]]}]')
+    w("bom_crlf.json", b'\xef\xbb\xbf[{"box": [0, 0, 1, 1]}]\r\n')
+    # seg errors
+    w("empty.json", "")
+    w("blank.json", " \n\t\n")
+    w("empty_list.json", "[]")
+    w("malformed.json", '[{"points": [[1, 2]], }]')
+    w("trailing.json", '[{"box": [0, 0, 1, 1]}] x')
+    w("unknown_key.json", '[{"box": [0, 0, 1, 1], "pointz": []}]')
+    w("bad_point.json", '[\n{"points": [[1, 2], [3], [4, 5]]}]')
+    w("bad_label.json", '[{"points": [[1, 2]], "labels": [0.5]}]')
+    w("label_count.json", '[{"points": [[1, 2]], "labels": [1, 0, 2]}]')
+    w("bad_box.json", '[{"box": [0, 0, 1]}]')
+    w("box_order.json", '[{"box": [9, 9, 1, 1]}, {"points": [[-1, 700]]}]')
+    w("huge.json", '[{"box": [1e30, 0, 1e308, 1]}, {"points": [[1e400, 0]]}]')
+    w("mask_empty.json", '[{"box": [0, 0, 1, 1], "mask_input": ""}]')
+    w("neither.json", '[{"labels": []}]')
+    w("not_object.json", '[{"box": [0, 0, 1, 1]}, 3, "x"]')
+    w("nul.json", b'[{"box": [0, 0, 1, 1]}]\x00')
+    w("escapes.json", '[{"po\\u0069nts": [[1, 2]], "mask_input": "a\\u0000b.npy"}]')
+    w("dup_key.json", '[{"box": [0, 0, 1, 1], "box": [1, 1, 2, 2]}]')
+    w("nested.json", "[" * 200 + "]" * 200)
+    # batch --prompts FILE.json: image names to lists
+    w("map.json", '{"a.jpg": [{"box": [0, 0, 5, 5]}], "./b.png": [],\n'
+                  ' "sub/c.jpg": [{"points": [[1, 1]], "labels": [0]}]}\n')
+    w("map_dup.json", '{"a.jpg": [{"box": [0, 0, 5, 5]}], "./a.jpg": [{"box": [1, 1, 2, 2]}],'
+                      ' "": []}')
+    w("map_bad.json", '{"a.jpg": {"box": [0, 0, 5, 5]}, "b.jpg": [1]}')
+    # batch --prompts FILE.jsonl: one image per line
+    w("lines.jsonl", '{"image": "a.jpg", "objects": [{"box": [0, 0, 5, 5]}]}\n'
+                     '\n  {"image": "./b.jpg", "objects": [], "extra": 1}\r\n'
+                     '{"image": "a.jpg", "objects": [{"points": [[2, 3]]}]}')
+    w("lines_bad.jsonl", '{"image": "a.jpg", "objects": [{"box": [0, 0, 5, 5]}]} {"x": 1}\n'
+                         '{"objects": []}\n{"image": "", "objects": []}\n[1, 2]\n')
+    w("line_split.jsonl", '{"image": "a.jpg",\n "objects": []}\n')
+    w("line_no_objects.jsonl", '{"image": "a.jpg"}\n{"image": "b.jpg", "objects": 5}\n')
+
+
+# -------------------------------------------------------------------- args
+# fuzz_args.c: one word per line, the subcommand first.
+
+def args_seeds(d):
+    def w(name, *words):
+        write(d, name, "\n".join(words).encode("utf-8"))
+    w("seg_point", "seg", "img.jpg", "--point", "10,20", "-o", "out.png")
+    w("seg_all", "seg", "--point=1.5,2", "--point", " 3 , 4 ", "--label", "1", "--label=0",
+      "--box", "0,0,10,10", "--mask-input", "m.npy", "--multimask", "img.jpg",
+      "--json", "-", "--logits", "l.npy", "--overlay", "ov.png", "-wweights.msam",
+      "--threads", "4", "--embedding", "e.npy")
+    w("seg_prompts", "seg", "img.jpg", "--prompts", "p.json", "--json", "r.json")
+    w("seg_errors", "seg", "img.jpg", "--prompts", "p.json", "--point", "1,2", "-o", "-")
+    w("seg_same_file", "seg", "img.jpg", "--box", "1,2,3,4", "-o", "x.png", "--overlay", "x.png")
+    w("seg_bad_point", "seg", "img.jpg", "--point", "1,2,3", "-o", "x.png")
+    w("seg_help", "seg", "--help")
+    w("seg_twice", "seg", "a.jpg", "--box", "1,2,3,4", "--box", "1,2,3,4", "-o", "o.png")
+    w("seg_dashdash", "seg", "--point", "1,2", "-o", "o.png", "--", "-img.jpg")
+    w("seg_empty_words", "seg", "", "--point", "", "-o", "")
+    w("embed", "embed", "img.jpg", "-o", "e.npy", "--threads=2", "-w", "w.msam")
+    w("embed_stdout", "embed", "img.jpg", "-o", "-")
+    w("everything", "everything", "img.jpg", "-o", "out", "--format", "png,json",
+      "--overlay", "o.png", "--points-per-side", "16", "--pred-iou-thresh", "0.5",
+      "--stability-score-thresh=0.9", "--stability-score-offset", "1", "--box-nms-thresh", "0.7",
+      "--crop-n-layers", "1", "--crop-nms-thresh", "0.7", "--crop-overlap-ratio", "0.3413",
+      "--crop-n-points-downscale-factor", "2", "--min-mask-region-area", "100",
+      "--points-per-batch", "64")
+    w("everything_bad", "everything", "img.jpg", "-o", "out", "--format", "png,png",
+      "--crop-overlap-ratio", "1", "--points-per-side", "0")
+    w("batch_prompts", "batch", "imgs/", "-o", "out", "--prompts", "p.jsonl", "--format",
+      "png,yolo,coco", "--overlay", "-r", "--overwrite", "--shard", "1/4", "--multimask",
+      "--compare", "ref", "--min-iou", "0.99")
+    w("batch_boxes", "batch", "list.txt", "-o", "out", "--boxes-from", "labels", "--conf",
+      "0.25", "--classes", "0,2,5")
+    w("batch_everything", "batch", "imgs", "-o", "out", "--everything", "--points-per-side", "8")
+    w("batch_errors", "batch", "imgs", "-o", "out", "--everything", "--prompts", "p.json",
+      "--shard", "4/4", "--classes", "1,,2")
+    w("batch_same_dir", "batch", ".", "-o", ".", "--everything")
+    w("bench", "bench", "--image", "img.jpg", "--point", "5,5", "--runs", "3", "--json",
+      "--threads", "1")
+    w("bench_positional", "bench", "img.jpg", "--runs", "1001")
+    w("compare", "compare", "a.png", "b.png", "--min-iou", "0.5", "--json")
+    w("compare_bad", "compare", "a.png", "--min-iou=1.5", "--json=x", "-x", "--nope")
+    w("unknown_cmd", "segment", "img.jpg")
+    w("missing_value", "seg", "img.jpg", "--point")
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
     weight_seeds(os.path.join(out, "weights"))
     npy_seeds(os.path.join(out, "npy"))
     image_seeds(os.path.join(out, "image"))
+    prompts_seeds(os.path.join(out, "prompts"))
+    args_seeds(os.path.join(out, "args"))
 
 
 if __name__ == "__main__":
