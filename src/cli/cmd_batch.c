@@ -92,6 +92,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n"
     "\n"
     "generator options (with --everything):\n"
@@ -125,6 +126,7 @@ enum {
     OPT_OVERLAY,
     OPT_COMPARE,
     OPT_MIN_IOU,
+    OPT_MAX_PIXELS,
     OPT_AMG, /* AMGARGS_N ids from here */
     OPT_COUNT = OPT_AMG + AMGARGS_N
 };
@@ -146,6 +148,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"overlay", 0, 0, OPT_OVERLAY},
                                       {"compare", 0, 1, OPT_COMPARE},
                                       {"min-iou", 0, 1, OPT_MIN_IOU},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       AMGARGS_OPTIONS(OPT_AMG),
                                       {NULL, 0, 0, 0}};
 
@@ -286,6 +289,8 @@ static int check_combination(batch_args *a)
         same_file(v[OPT_BOXES_FROM], v[OPT_OUTPUT]))
         return cli_usage(CMD, "--format yolo would overwrite the labels of "
                               "--boxes-from: use another OUTDIR");
+    if (cli_set_max_pixels(CMD, v[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
 }
@@ -934,6 +939,15 @@ static int run(batch_args *a)
     free(r.clash);
     free(r.failed_names.v);
     free(r.no_objects.v);
+    return rc;
+}
+
+int cmd_batch_parse(int argc, char **argv)
+{
+    batch_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(&a, argc, argv);
+    free(a.classes);
     return rc;
 }
 

@@ -45,6 +45,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
 
@@ -56,6 +57,7 @@ enum {
     OPT_POINT,
     OPT_RUNS,
     OPT_JSON,
+    OPT_MAX_PIXELS,
     OPT_COUNT
 };
 
@@ -66,6 +68,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"point", 0, 1, OPT_POINT},
                                       {"runs", 0, 1, OPT_RUNS},
                                       {"json", 0, 0, OPT_JSON},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
 typedef struct {
@@ -131,6 +134,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
                              a->value[OPT_POINT]);
         a->has_point = 1;
     }
+    if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
 }
@@ -355,6 +360,13 @@ done:
         free(t.ms[i]);
     cli_session_free(&s);
     return rc;
+}
+
+int cmd_bench_parse(int argc, char **argv)
+{
+    bench_args a;
+    memset(&a, 0, sizeof a);
+    return parse_args(&a, argc, argv);
 }
 
 int cmd_bench(int argc, char **argv)

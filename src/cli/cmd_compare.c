@@ -2,15 +2,14 @@
  * cmd_compare.c - `mobilesam compare`: the intersection over union of two
  * binary masks of the same size, for checking a mask against a reference
  * (the fixture's PNGs, or another engine's output) from scripts. Any image
- * stb_image reads is accepted; it is converted to one gray channel and a
- * pixel belongs to the mask when its value is above 127.
+ * the other commands read is accepted; it is converted to one gray channel
+ * and a pixel belongs to the mask when its value is above 127.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
-#include <stb_image.h>
 
 #include "args.h"
 #include "commands.h"
@@ -32,17 +31,19 @@ static const char usage_text[] =
     "  --min-iou T            exit 1 when the IoU is below T (0 to 1)\n"
     "  --json                 print {\"iou\", \"area_a\", \"area_b\",\n"
     "                         \"intersection\", \"union\", \"width\", \"height\"}\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n"
     "\n"
     "Exit status: 0 done (IoU >= T), 1 IoU below T or unreadable masks,\n"
     "2 bad command line.\n";
 /* clang-format on */
 
-enum { OPT_HELP = 1, OPT_MIN_IOU, OPT_JSON, OPT_COUNT };
+enum { OPT_HELP = 1, OPT_MIN_IOU, OPT_JSON, OPT_MAX_PIXELS, OPT_COUNT };
 
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"min-iou", 0, 1, OPT_MIN_IOU},
                                       {"json", 0, 0, OPT_JSON},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
 typedef struct {
@@ -74,6 +75,8 @@ static int parse_args(compare_args *a, int argc, char **argv)
     if (!a->mask[1]) /* filled in order */
         return cli_usage(CMD, "expected two masks A and B, got %d",
                          a->mask[0] ? 1 : 0);
+    if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     const char *t = a->value[OPT_MIN_IOU];
     float syntax;
     if (!t)
@@ -88,25 +91,30 @@ static int parse_args(compare_args *a, int argc, char **argv)
     return 0;
 }
 
-/* Decodes to one gray channel, after the same checks as the input images
- * of the other commands. Returns 0, or -1 after printing an error. */
+/* Decodes to one gray channel through the loader of the input images of the
+ * other commands (its checks, its guards against files that crash or hang
+ * stb_image, --max-pixels), then stb's own RGB-to-gray formula, the one
+ * stbi_load(..., 1) applies: gray images keep their values. Returns 0, or -1
+ * after printing an error. */
 static int load_mask(const char *path, mask_image *m)
 {
-    int w, h, comp;
-    if (cli_image_size(path, &w, &h) != 0)
+    msam_image img;
+    if (cli_image_load(path, &img) != 0)
         return -1;
-    if ((long long)w * h > IMAGE_MAX_PIXELS_DEFAULT) {
-        cli_file_error(path, "image is %dx%d, more than %d pixels", w, h,
-                       IMAGE_MAX_PIXELS_DEFAULT);
-        return -1;
-    }
-    m->gray = stbi_load(path, &m->width, &m->height, &comp, 1);
+    size_t n = (size_t)img.width * (size_t)img.height;
+    m->gray = malloc(n ? n : 1);
     if (!m->gray) {
-        const char *reason = stbi_failure_reason();
-        cli_file_error(path, "not a supported image (stb: %s)",
-                       reason ? reason : "unknown");
+        image_free(&img);
+        cli_file_error(path, "out of memory");
         return -1;
     }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img.rgb + 3 * i;
+        m->gray[i] = (unsigned char)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8);
+    }
+    m->width = img.width;
+    m->height = img.height;
+    image_free(&img);
     return 0;
 }
 
@@ -164,9 +172,16 @@ static int run(const compare_args *a)
     }
     rc = report(a, &m[0], area_a, area_b, inter);
 done:
-    stbi_image_free(m[0].gray);
-    stbi_image_free(m[1].gray);
+    free(m[0].gray);
+    free(m[1].gray);
     return rc;
+}
+
+int cmd_compare_parse(int argc, char **argv)
+{
+    compare_args a;
+    memset(&a, 0, sizeof a);
+    return parse_args(&a, argc, argv);
 }
 
 int cmd_compare(int argc, char **argv)

@@ -26,15 +26,24 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
 
-enum { OPT_HELP = 1, OPT_WEIGHTS, OPT_THREADS, OPT_OUTPUT, OPT_COUNT };
+enum {
+    OPT_HELP = 1,
+    OPT_WEIGHTS,
+    OPT_THREADS,
+    OPT_OUTPUT,
+    OPT_MAX_PIXELS,
+    OPT_COUNT
+};
 
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
                                       {"output", 'o', 1, OPT_OUTPUT},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
 typedef struct {
@@ -64,6 +73,8 @@ static int parse_args(embed_args *a, int argc, char **argv)
         return cli_usage(CMD, "missing -o EMB.npy");
     if (!strcmp(a->value[OPT_OUTPUT], "-"))
         return cli_usage(CMD, "-o: the embedding cannot go to stdout");
+    if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
 }
@@ -96,6 +107,13 @@ static int run(const embed_args *a)
         rc = CLI_OK;
     cli_session_free(&s);
     return rc;
+}
+
+int cmd_embed_parse(int argc, char **argv)
+{
+    embed_args a;
+    memset(&a, 0, sizeof a);
+    return parse_args(&a, argc, argv);
 }
 
 int cmd_embed(int argc, char **argv)

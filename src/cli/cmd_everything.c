@@ -53,6 +53,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n"
     "\n"
     "Prints the number of masks. Outputs are all-or-nothing; mask_<i>.png\n"
@@ -68,6 +69,7 @@ enum {
     OPT_OUTPUT,
     OPT_FORMAT,
     OPT_OVERLAY,
+    OPT_MAX_PIXELS,
     OPT_AMG, /* AMGARGS_N ids from here */
     OPT_COUNT = OPT_AMG + AMGARGS_N
 };
@@ -78,6 +80,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"output", 'o', 1, OPT_OUTPUT},
                                       {"format", 0, 1, OPT_FORMAT},
                                       {"overlay", 0, 1, OPT_OVERLAY},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       AMGARGS_OPTIONS(OPT_AMG),
                                       {NULL, 0, 0, 0}};
 
@@ -136,6 +139,8 @@ static int parse_args(everything_args *a, int argc, char **argv)
         return cli_usage(CMD, "-o: the outputs cannot go to stdout");
     if (a->value[OPT_OVERLAY] && !strcmp(a->value[OPT_OVERLAY], "-"))
         return cli_usage(CMD, "--overlay: cannot go to stdout");
+    if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
 }
@@ -324,6 +329,13 @@ done:
     mobilesam_amg_result_free(&res);
     cli_session_free(&s);
     return rc;
+}
+
+int cmd_everything_parse(int argc, char **argv)
+{
+    everything_args a;
+    memset(&a, 0, sizeof a);
+    return parse_args(&a, argc, argv);
 }
 
 int cmd_everything(int argc, char **argv)

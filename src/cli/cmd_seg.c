@@ -59,6 +59,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
 
@@ -77,6 +78,7 @@ enum {
     OPT_JSON,
     OPT_LOGITS,
     OPT_OVERLAY,
+    OPT_MAX_PIXELS,
     OPT_COUNT
 };
 
@@ -94,6 +96,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"json", 0, 1, OPT_JSON},
                                       {"logits", 0, 1, OPT_LOGITS},
                                       {"overlay", 0, 1, OPT_OVERLAY},
+                                      {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
 static const int output_ids[] = {OPT_OUTPUT, OPT_JSON, OPT_LOGITS, OPT_OVERLAY};
@@ -185,6 +188,8 @@ static int check_combination(seg_args *a)
                                  args_option_name(options, output_ids[i]),
                                  args_option_name(options, output_ids[j]));
         }
+    if (cli_set_max_pixels(CMD, v[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
 }
@@ -270,7 +275,9 @@ static int predict(mobilesam_model *model, const mobilesam_embedding *emb,
         prompts_to_api(ps, multimask, api);
         rc = mobilesam_predict(model, emb, api, ps->n, results, &err) ? -1 : 0;
     }
-    if (rc)
+    if (rc && ps->file) /* a prompts file: name it (as batch does) */
+        cli_file_error(ps->file, "%s", err.message);
+    else if (rc)
         cli_cmd_error(CMD, "%s", err.message);
     free(api);
     return rc;
@@ -479,6 +486,21 @@ done:
     return rc;
 }
 
+static void free_args(seg_args *a)
+{
+    free(a->points);
+    free(a->labels);
+}
+
+int cmd_seg_parse(int argc, char **argv)
+{
+    seg_args a;
+    memset(&a, 0, sizeof a);
+    int rc = parse_args(&a, argc, argv);
+    free_args(&a);
+    return rc;
+}
+
 int cmd_seg(int argc, char **argv)
 {
     seg_args a;
@@ -488,7 +510,6 @@ int cmd_seg(int argc, char **argv)
         rc = run(&a);
     else if (rc < 0)
         rc = CLI_OK;
-    free(a.points);
-    free(a.labels);
+    free_args(&a);
     return rc;
 }

@@ -15,4 +15,15 @@ int cmd_batch(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 
+/* Each command's parsing of its command line alone, nothing run, opened or
+ * written (for tests/fuzz/fuzz_args.c): returns 0 when the command would go
+ * on to run, -1 after printing --help, or CLI_USAGE_ERROR after printing
+ * the problem; frees what it allocated. */
+int cmd_seg_parse(int argc, char **argv);
+int cmd_embed_parse(int argc, char **argv);
+int cmd_everything_parse(int argc, char **argv);
+int cmd_batch_parse(int argc, char **argv);
+int cmd_bench_parse(int argc, char **argv);
+int cmd_compare_parse(int argc, char **argv);
+
 #endif

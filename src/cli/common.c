@@ -144,6 +144,41 @@ int cli_parse_threads(const char *cmd, const char *flag)
     return (int)n;
 }
 
+int cli_set_max_pixels(const char *cmd, const char *value)
+{
+    if (!value) {
+        image_set_max_pixels(0);
+        return 0;
+    }
+    static const char suffixes[] = "kKmMgG";
+    static const long long scale[] = {1000LL, 1000LL, 1000000LL, 1000000LL,
+                                      1000000000LL, 1000000000LL};
+    char digits[32];
+    size_t len = strlen(value);
+    long long mul = 1;
+    const char *suffix = len ? strchr(suffixes, value[len - 1]) : NULL;
+    if (suffix && *suffix) {
+        mul = scale[suffix - suffixes];
+        len--;
+    }
+    long n;
+    if (len == 0 || len >= sizeof digits ||
+        strspn(value, "0123456789") != len)
+        n = 0;
+    else {
+        memcpy(digits, value, len);
+        digits[len] = 0;
+        if (args_parse_int(digits, 1, LONG_MAX, &n) || n > LLONG_MAX / mul)
+            n = 0;
+    }
+    if (n <= 0)
+        return cli_usage(cmd, "--max-pixels: expected a positive number of "
+                              "pixels (like 50000000 or 50M), got '%s'",
+                         value);
+    image_set_max_pixels((long long)n * mul);
+    return 0;
+}
+
 int cli_load_model(const char *path, mobilesam_model **model)
 {
     mobilesam_error err = {{0}};

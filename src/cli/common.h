@@ -41,6 +41,16 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * a usage error. */
 int cli_parse_threads(const char *cmd, const char *flag);
 
+/* Applies a --max-pixels value (NULL: the default, IMAGE_MAX_PIXELS_DEFAULT)
+ * to every image read after: a positive integer, optionally with a K, M or
+ * G suffix (thousand, million, billion: "50M"). Returns 0, or
+ * CLI_USAGE_ERROR after printing the problem. */
+int cli_set_max_pixels(const char *cmd, const char *value);
+/* Its line in the commands' --help. */
+#define CLI_MAX_PIXELS_HELP                                                  \
+    "  --max-pixels N         refuse images of more than N pixels, before\n" \
+    "                         decoding (default 100M; K, M, G suffixes)\n"
+
 /* Loads the weights, printing "mobilesam: <path>: <reason>" on failure. */
 int cli_load_model(const char *path, mobilesam_model **model);
 

@@ -47,6 +47,32 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* "400 MP", "12.19 MP", "5917 pixels"; exact when `exact`. */
+static void format_pixels(long long n, int exact, char *buf, size_t len)
+{
+    if (exact || n < 1000000)
+        snprintf(buf, len, "%lld pixels", n);
+    else if (n % 1000000 == 0)
+        snprintf(buf, len, "%lld MP", n / 1000000);
+    else
+        snprintf(buf, len, "%.2f MP", (double)n / 1e6);
+}
+
+/* 0 when a w x h image is within the limit, else -1 with the reason. */
+static int image_check_pixels(int w, int h, char *err, size_t errlen)
+{
+    long long npix = (long long)w * (long long)h;
+    if (npix <= g_max_pixels) return 0;
+    /* Exact counts when the rounded ones would read the same. */
+    int exact = npix / 10000 == g_max_pixels / 10000;
+    char have[48], limit[48];
+    format_pixels(npix, exact, have, sizeof have);
+    format_pixels(g_max_pixels, exact, limit, sizeof limit);
+    set_err(err, errlen, "%dx%d image (%s) " IMAGE_ERR_OVER_LIMIT " of %s", w, h, have,
+            limit);
+    return -1;
+}
+
 /* ---- guards against known stb_image 2.27 bugs ----------------------------
  * The system stb_image (Debian 12's libstb, v2.27) crashes, hangs, reads
  * out of bounds or hands back uninitialised pixels on some corrupt files;
@@ -224,15 +250,15 @@ static const char *unsupported_format(FILE *f)
     return NULL;
 }
 
-int image_load(const char *path, msam_image *out, char *err, size_t errlen)
+/* Every check of image_load before decoding: the file, the formats and
+ * files refused, the header's size and the pixel limit. Returns the open
+ * file, at its start, or NULL with the reason in err. */
+static FILE *open_image(const char *path, int *width, int *height, char *err, size_t errlen)
 {
-    out->rgb = NULL;
-    out->width = out->height = 0;
-
     FILE *f = fopen(path, "rb");
     if (!f) {
         set_err(err, errlen, "cannot open file: %s", strerror(errno));
-        return -1;
+        return NULL;
     }
     /* fopen succeeds on a directory under Linux; reads would then fail with
      * a confusing "not a supported image". Check what it is first. */
@@ -240,42 +266,42 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
     if (fstat(fileno(f), &st) != 0) {
         set_err(err, errlen, "cannot open file: %s", strerror(errno));
         fclose(f);
-        return -1;
+        return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
         set_err(err, errlen, "cannot open file: not a regular file");
         fclose(f);
-        return -1;
+        return NULL;
     }
     if (st.st_size == 0) {
         set_err(err, errlen, "empty file");
         fclose(f);
-        return -1;
+        return NULL;
     }
 
     const char *refused = unsupported_format(f);
     if (refused) {
         set_err(err, errlen, "not a supported image (%s is not supported)", refused);
         fclose(f);
-        return -1;
+        return NULL;
     }
     if (png_chunk_overruns(f, (long long)st.st_size)) {
         set_err(err, errlen, "not a supported image (truncated PNG: a chunk is longer "
                              "than the rest of the file)");
         fclose(f);
-        return -1;
+        return NULL;
     }
     if (pnm_is_truncated(f, (long long)st.st_size)) {
         set_err(err, errlen, "not a supported image (truncated PNM: less pixel data "
                              "than its header declares)");
         fclose(f);
-        return -1;
+        return NULL;
     }
     const char *bad_jpeg = jpeg_check_huffman_tables(f);
     if (bad_jpeg) {
         set_err(err, errlen, "not a supported image (corrupt JPEG: %s)", bad_jpeg);
         fclose(f);
-        return -1;
+        return NULL;
     }
 
     /* Read only the header first: stb would otherwise allocate whatever the
@@ -285,7 +311,7 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
         set_err(err, errlen, "not a supported image (stb: %s)",
                 stbi_failure_reason() ? stbi_failure_reason() : "unknown");
         fclose(f);
-        return -1;
+        return NULL;
     }
     /* stb's BMP info passes the header's height through as it is, and a
      * top-down BMP (a valid, common variant that PIL reads) declares a
@@ -296,16 +322,32 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
     if (w <= 0 || h <= 0) {
         set_err(err, errlen, "not a supported image (declared size %dx%d)", w, h);
         fclose(f);
-        return -1;
+        return NULL;
     }
-    long long npix = (long long)w * (long long)h;
-    if (npix > g_max_pixels) {
-        set_err(err, errlen,
-                "image declares %dx%d = %lld pixels, over the limit of %lld",
-                w, h, npix, g_max_pixels);
+    if (image_check_pixels(w, h, err, errlen)) {
         fclose(f);
-        return -1;
+        return NULL;
     }
+    *width = w;
+    *height = h;
+    return f; /* stbi_info_from_file left it at the start */
+}
+
+int image_info(const char *path, int *width, int *height, char *err, size_t errlen)
+{
+    FILE *f = open_image(path, width, height, err, errlen);
+    if (!f) return -1;
+    fclose(f);
+    return 0;
+}
+
+int image_load(const char *path, msam_image *out, char *err, size_t errlen)
+{
+    out->rgb = NULL;
+    out->width = out->height = 0;
+    int w = 0, h = 0;
+    FILE *f = open_image(path, &w, &h, err, errlen);
+    if (!f) return -1;
 
     /* Converting to RGB below replicates gray (and gray+alpha) into R=G=B
      * and drops alpha without compositing; stb expands palettes (ignoring

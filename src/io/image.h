@@ -21,6 +21,12 @@ typedef struct {
 int image_load(const char *path, msam_image *out, char *err, size_t errlen);
 void image_free(msam_image *img);
 
+/* Every check of image_load (same refusals, same messages) but the decoding:
+ * the size from the header, for callers that need no pixels. A file whose
+ * damage only decoding would show (a JPEG cut short) passes. Returns 0, or
+ * -1 with a one-line reason in err. */
+int image_info(const char *path, int *width, int *height, char *err, size_t errlen);
+
 /* image_load refuses, before decoding anything, images whose header declares
  * more than this many pixels (width * height), so that an absurd or hostile
  * header cannot make us allocate gigabytes. */
@@ -29,6 +35,10 @@ void image_free(msam_image *img);
 /* Sets the pixel limit used by image_load; n <= 0 restores the default.
  * Process-wide: set it once at start-up, not while loads run in threads. */
 void image_set_max_pixels(long long n);
+/* The refusal of an image over the limit reads "<w>x<h> image (400 MP)
+ * exceeds the pixel limit of 100 MP": IMAGE_ERR_OVER_LIMIT is always in it,
+ * so that a caller can tell it from the others and say how to raise it. */
+#define IMAGE_ERR_OVER_LIMIT "exceeds the pixel limit"
 
 /* The official ResizeLongestSide target: scale = target / max(h, w),
  * newh = (int)(h * scale + 0.5), neww = (int)(w * scale + 0.5), in double. */
