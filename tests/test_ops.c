@@ -312,6 +312,18 @@ static void test_layernorm(void)
             snprintf(what, sizeof what, "%dx%d v%d", rows, C, variant);
             ops_layernorm(x, y, rows, C, g, b, eps);
             check_close("layernorm", what, y, R, n, 2e-5);
+            /* the fused variant: the same y, and yp = y + p */
+            float *p = fbuf(n, -3, 3), *yp = fbuf(n, 0, 1), *x2 = fbuf(n, 0, 1);
+            double *RP = dbuf(n);
+            for (size_t i = 0; i < n; i++) RP[i] = R[i] + p[i];
+            memcpy(x2, x, sizeof(float) * n);
+            ops_layernorm_add(x, y, rows, C, g, b, eps, p, yp);
+            check_close("layernorm_add y", what, y, R, n, 2e-5);
+            check_close("layernorm_add y+p", what, yp, RP, n, 2e-5);
+            ops_layernorm_add(x2, x2, rows, C, g, b, eps, p, yp); /* in place */
+            check_close("layernorm_add in place", what, x2, R, n, 2e-5);
+            check_close("layernorm_add in place y+p", what, yp, RP, n, 2e-5);
+            free(p); free(yp); free(x2); free(RP);
             ops_layernorm(x, x, rows, C, g, b, eps); /* in place */
             check_close("layernorm", what, x, R, n, 2e-5);
             free(x); free(g); free(b); free(y); free(R);
@@ -446,26 +458,39 @@ static void test_conv2d(void)
 
 static void test_convT(void)
 {
-    /* the last two take several row bands */
+    /* the last three take several row bands */
     static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5},
-                                {33, 64, 16, 200}, {9, 300, 5, 64}};
+                                {33, 64, 16, 200}, {9, 300, 5, 64}, {40, 128, 64, 32}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
-        for (int variant = 0; variant < 4; variant++) { /* bias; +LN; +LN+GELU; GELU */
+        for (int variant = 0; variant < 10; variant++) {
+            /* v%5: 0 bias; 1 +LN; 2 +LN+GELU; 3 GELU; 4 +GELU+projection;
+             * v>=5: the same on a planar (CHW) input; projections to 1 or
+             * 3 (v4) and 6 (v9) channels */
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
-            const int bias = variant != 0, ln = variant == 1 || variant == 2;
-            const ops_act act = variant >= 2 ? OPS_ACT_GELU : OPS_ACT_NONE;
+            const int vv = variant % 5, planar = variant >= 5;
+            const int bias = vv != 0, ln = vv == 1 || vv == 2;
+            const ops_act act = vv >= 2 ? OPS_ACT_GELU : OPS_ACT_NONE;
+            const int P = vv == 4 ? (planar ? 6 : (s & 1) ? 1 : 3) : 0;
+            const size_t npix = (size_t)4 * H * W, nout = npix * (P ? P : Cout);
             float *x = fbuf((size_t)H * W * Cin, -1, 1);
             float *w = fbuf((size_t)Cin * Cout * 4, -1, 1);
             float *wp = malloc(sizeof(float) * (size_t)Cin * Cout * 4);
             float *b = bias ? fbuf(Cout, -1, 1) : NULL;
             float *g = ln ? fbuf(Cout, 0.5f, 1.5f) : NULL, *be = ln ? fbuf(Cout, -1, 1) : NULL;
-            float *y = fbuf((size_t)4 * H * W * Cout, 0, 1);
-            double *R = dbuf((size_t)4 * H * W * Cout);
+            float *pr = P ? fbuf((size_t)P * Cout, -1, 1) : NULL;
+            float *xin = x;
+            if (planar) { /* the same map, stored channel-major */
+                xin = malloc(sizeof(float) * (size_t)H * W * Cin);
+                for (int p = 0; p < H * W; p++)
+                    for (int c = 0; c < Cin; c++) xin[(size_t)c * H * W + p] = x[(size_t)p * Cin + c];
+            }
+            float *y = fbuf(nout, 0, 1);
+            double *R = dbuf(nout), *r = dbuf((size_t)Cout);
             for (int i = 0; i < H; i++)
                 for (int j = 0; j < W; j++)
                     for (int di = 0; di < 2; di++)
                         for (int dj = 0; dj < 2; dj++) {
-                            double *r = R + (((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout;
+                            const size_t pix = (size_t)(2 * i + di) * 2 * W + 2 * j + dj;
                             for (int co = 0; co < Cout; co++) {
                                 double acc = b ? b[co] : 0;
                                 for (int ci = 0; ci < Cin; ci++)
@@ -483,14 +508,22 @@ static void test_convT(void)
                                     r[co] = (r[co] - m) / sqrt(v + 1e-6) * g[co] + be[co];
                             }
                             for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
+                            if (!P)
+                                for (int co = 0; co < Cout; co++) R[co * npix + pix] = r[co];
+                            for (int p = 0; p < P; p++) {
+                                double acc = 0;
+                                for (int co = 0; co < Cout; co++) acc += pr[(size_t)p * Cout + co] * r[co];
+                                R[p * npix + pix] = acc;
+                            }
                         }
             ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
-            ops_conv_transpose2x2(x, H, W, Cin, wp, b, Cout, y, g, be, 1e-6f, act);
+            ops_conv_transpose2x2(xin, planar, H, W, Cin, wp, b, Cout, g, be, 1e-6f, act, pr, P, y);
             char what[64];
             snprintf(what, sizeof what, "%dx%dx%d->%d v%d", H, W, Cin, Cout, variant);
-            check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout,
-                        ln ? 5e-5 : 1e-5);
-            free(x); free(w); free(wp); free(b); free(g); free(be); free(y); free(R);
+            check_close("conv_transpose2x2", what, y, R, nout, ln || P ? 5e-5 : 1e-5);
+            if (planar) free(xin);
+            free(x); free(w); free(wp); free(b); free(g); free(be); free(pr); free(y); free(R);
+            free(r);
         }
 }
 

@@ -112,7 +112,9 @@ struct dec_ws {
 
 int dec_reassociate = 1;
 
-#define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32)
+/* u1 (64 x 128 x 128) and up to 4 logit planes (the up-scaled 32-channel
+ * map is never stored); also the mask-input convolutions' scratch */
+#define UP_FLOATS (128 * 128 * 64 + N_MASK_TOKENS * 256 * 256)
 
 dec_ws *dec_ws_new(void)
 {
@@ -305,7 +307,9 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
     ops_layernorm(queries, queries, Nt, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    if (!cache) ops_add_to(tk, keys, key_pe, nk);
+    /* tk = keys + key_pe: cached for layer 0, else left in w->tk by the
+     * LayerNorm that ended the previous block */
+    if (!cache && layer0) ops_add_to(tk, keys, key_pe, nk);
     const float *tkey = cache ? cache->tk0 : tk;
     token_to_image(&l->cross_t2i, tq, Nt, tkey, keys, cache ? cache->k0 : NULL,
                    cache ? cache->v0 : NULL, queries, w);
@@ -319,7 +323,8 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
     ops_add_to(tq, queries, query_pe, nq);
     /* keys + key_pe is unchanged since the token-to-image attention */
     image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, cache ? cache->q0 : NULL, keys, w);
-    ops_layernorm(keys, keys, EMB_TOKENS, EMB_C, l->norm4.g, l->norm4.b, 1e-5f);
+    /* the next block and the final attention read keys + key_pe too */
+    ops_layernorm_add(keys, keys, EMB_TOKENS, EMB_C, l->norm4.g, l->norm4.b, 1e-5f, key_pe, tk);
 }
 
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
@@ -390,7 +395,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
         two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, keys, d->dense_pe,
                       i == 0 ? cache : NULL, w);
     ops_add_to(w->tq, queries, tokens, (size_t)Nt * EMB_C);
-    ops_add_to(w->tk, keys, d->dense_pe, nk);
+    /* w->tk = keys + dense_pe, from the last block's LayerNorm */
     token_to_image(&d->final_attn, w->tq, Nt, w->tk, keys, NULL, NULL, queries, w);
     ops_layernorm(queries, queries, Nt, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 
@@ -402,22 +407,33 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     for (int i = 0; i < N_MASK_TOKENS; i++) need |= (want >> i & 1 && iou4[i] > skip_below) << i;
     if (!need) return 0;
 
-    /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
+    /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU (into u1, planar
+     * 64 x 128 x 128), ConvT 64->32, GELU; the hypernetworks' products
+     * logits_i = h_i . U are fused into the second ConvT as a projection,
+     * so that U (32 x 256 x 256) is never stored. Token i goes to plane
+     * i - first; the tokens from the first needed to the last needed one
+     * are projected together (those in between are wanted, so they have a
+     * plane; when one is not, the planes go through scratch first). */
     float *u1 = w->up, *u2 = u1 + 128 * 128 * 64;
-    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, d->up_ln.g, d->up_ln.b,
-                          1e-6f, OPS_ACT_GELU);
-    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2, NULL, NULL, 0.0f,
-                          OPS_ACT_GELU);
-
-    /* hypernetworks: logits_i = h_i . U, token i in plane i - first */
+    ops_conv_transpose2x2(keys, 0, 64, 64, 256, d->up1_w, d->up1_b, 64, d->up_ln.g, d->up_ln.b,
+                          1e-6f, OPS_ACT_GELU, NULL, 0, u1);
     const int first = __builtin_ctz((unsigned)want);
-    for (int i = 0; i < N_MASK_TOKENS; i++) {
-        if (!(need >> i & 1)) continue;
-        float hyper[32];
-        mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper);
-        ops_gemm(0, 1, 1, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
-                 logits4 + (size_t)(i - first) * LOWRES * LOWRES, LOWRES * LOWRES);
+    const int lo = __builtin_ctz((unsigned)need), hi = 31 - __builtin_clz((unsigned)need);
+    const size_t plane = (size_t)LOWRES * LOWRES;
+    float hyper[N_MASK_TOKENS * 32];
+    int contiguous = 1;
+    for (int i = lo; i <= hi; i++) {
+        mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper + 32 * (i - lo));
+        if (!(want >> i & 1)) contiguous = 0;
     }
+    float *dst = contiguous ? logits4 + (size_t)(lo - first) * plane : u2;
+    ops_conv_transpose2x2(u1, 1, 128, 128, 64, d->up2_w, d->up2_b, 32, NULL, NULL, 0.0f,
+                          OPS_ACT_GELU, hyper, hi - lo + 1, dst);
+    if (!contiguous)
+        for (int i = lo; i <= hi; i++)
+            if (need >> i & 1)
+                memcpy(logits4 + (size_t)(i - first) * plane, u2 + (size_t)(i - lo) * plane,
+                       sizeof(float) * plane);
     return 0;
 }
 

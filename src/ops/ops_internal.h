@@ -26,6 +26,15 @@ typedef struct ops_kernels {
     /* one row of C (y may alias x) */
     void (*layernorm)(const float *x, float *y, int C, const float *g,
                       const float *b, float eps);
+    /* columns [0, n) of the C-row block t (row stride ld), in place: each
+     * value plus bias[row] (bias may be NULL), then, when ln, LayerNorm down
+     * each column with per-row g, b (either may be NULL), then act */
+    void (*cols_epilogue)(float *t, int C, int ld, int n, const float *bias, int ln,
+                          const float *g, const float *b, float eps, ops_act act);
+    /* out[p, j] = sum_c h[p*C + c] t[c, j] for p < P, j < n (c ascending);
+     * t has C rows of stride ld, out P rows of stride ldo */
+    void (*proj_cols)(const float *t, int C, int ld, int n, const float *h, int P,
+                      float *out, int ldo);
     /* one row of n, in place */
     void (*softmax)(float *x, int n);
     /* softmax down the columns [c0, c1) of x (rows x ld), in place */

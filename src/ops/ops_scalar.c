@@ -67,6 +67,54 @@ static void sc_layernorm(const float *x, float *y, int C, const float *g,
     }
 }
 
+static void sc_cols_epilogue(float *t, int C, int ld, int n, const float *bias, int ln,
+                             const float *g, const float *b, float eps, ops_act act)
+{
+    if (bias)
+        for (int r = 0; r < C; r++)
+            for (int j = 0; j < n; j++) t[(size_t)r * ld + j] += bias[r];
+    if (ln) {
+        enum { CH = 64 }; /* columns per pass: statistics on the stack */
+        double s[CH], v[CH];
+        for (int j0 = 0; j0 < n; j0 += CH) {
+            const int m = n - j0 < CH ? n - j0 : CH;
+            for (int j = 0; j < m; j++) s[j] = v[j] = 0.0;
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) s[j] += t[(size_t)r * ld + j0 + j];
+            for (int j = 0; j < m; j++) s[j] /= C;
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) {
+                    const double d = t[(size_t)r * ld + j0 + j] - s[j];
+                    v[j] += d * d;
+                }
+            for (int j = 0; j < m; j++) v[j] = 1.0 / sqrt(v[j] / C + (double)eps);
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) {
+                    float *p = t + (size_t)r * ld + j0 + j;
+                    float u = (float)((*p - s[j]) * v[j]);
+                    if (g) u *= g[r];
+                    if (b) u += b[r];
+                    *p = u;
+                }
+        }
+    }
+    if (act != OPS_ACT_NONE)
+        for (int r = 0; r < C; r++) sc_bias_act(t + (size_t)r * ld, NULL, n, act);
+}
+
+static void sc_proj_cols(const float *t, int C, int ld, int n, const float *h, int P,
+                         float *out, int ldo)
+{
+    for (int p = 0; p < P; p++) {
+        float *o = out + (size_t)p * ldo;
+        for (int j = 0; j < n; j++) o[j] = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float hc = h[(size_t)p * C + c], *x = t + (size_t)c * ld;
+            for (int j = 0; j < n; j++) o[j] += hc * x[j];
+        }
+    }
+}
+
 static void sc_softmax(float *x, int n)
 {
     float mx = -INFINITY;
@@ -199,6 +247,8 @@ const ops_kernels ops_kernels_scalar = {
     .add_to = sc_add_to,
     .bias_act = sc_bias_act,
     .layernorm = sc_layernorm,
+    .cols_epilogue = sc_cols_epilogue,
+    .proj_cols = sc_proj_cols,
     .softmax = sc_softmax,
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,

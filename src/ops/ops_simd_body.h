@@ -212,6 +212,79 @@ static void PFX(layernorm)(const float *x, float *y, int C, const float *g,
     }
 }
 
+/* ---- planar (column) epilogues --------------------------------------------- */
+
+/* LayerNorm down W columns at a time, with the two-pass scheme of the row
+ * kernel above; the per-lane 1/sqrt goes through a small array (there is
+ * no vector square root among the primitives, and it is C of them per W
+ * columns). */
+static void PFX(cols_epilogue)(float *t, int C, int ld, int n, const float *bias, int ln,
+                               const float *g, const float *b, float eps, ops_act act)
+{
+    if (!ln) {
+        for (int r = 0; r < C; r++) {
+            float *row = t + (size_t)r * ld;
+            const vf vb = v_set1(bias ? bias[r] : 0.0f);
+            int j = 0;
+            for (; j + W <= n; j += W) v_store(row + j, v_act(v_add(v_load(row + j), vb), act));
+            if (j < n) v_storen(row + j, v_act(v_add(v_loadn(row + j, n - j), vb), act), n - j);
+        }
+        return;
+    }
+    const vf rc = v_set1(1.0f / (float)C);
+    for (int j = 0; j < n; j += W) {
+        const int m = n - j < W ? n - j : W;
+        vf s = v_zero();
+        for (int r = 0; r < C; r++)
+            s = v_add(s, v_add(v_loadn(t + (size_t)r * ld + j, m), v_set1(bias ? bias[r] : 0.0f)));
+        const vf mean = v_mul(s, rc);
+        vf sd = v_zero(), q = v_zero();
+        for (int r = 0; r < C; r++) {
+            vf d = v_sub(v_add(v_loadn(t + (size_t)r * ld + j, m), v_set1(bias ? bias[r] : 0.0f)),
+                         mean);
+            sd = v_add(sd, d);
+            q = v_fma(d, d, q);
+        }
+        const vf corr = v_mul(sd, rc);
+        float var[W], rs[W];
+        v_store(var, v_sub(v_mul(q, rc), v_mul(corr, corr)));
+        for (int l = 0; l < W; l++) rs[l] = 1.0f / sqrtf((var[l] > 0.0f ? var[l] : 0.0f) + eps);
+        const vf rstd = v_load(rs);
+        for (int r = 0; r < C; r++) {
+            float *p = t + (size_t)r * ld + j;
+            vf u = v_sub(v_sub(v_add(v_loadn(p, m), v_set1(bias ? bias[r] : 0.0f)), mean), corr);
+            u = v_fma(v_mul(u, rstd), v_set1(g ? g[r] : 1.0f), v_set1(b ? b[r] : 0.0f));
+            v_storen(p, v_act(u, act), m);
+        }
+    }
+}
+
+/* Up to 4 output rows per pass over t, W columns at a time. */
+static void PFX(proj_cols)(const float *t, int C, int ld, int n, const float *h, int P,
+                           float *out, int ldo)
+{
+    for (int p0 = 0; p0 < P; p0 += 4) {
+        const int np = P - p0 < 4 ? P - p0 : 4;
+        const float *h0 = h + (size_t)p0 * C;
+        for (int j = 0; j < n; j += W) {
+            const int m = n - j < W ? n - j : W;
+            vf a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
+            for (int c = 0; c < C; c++) {
+                const vf x = v_loadn(t + (size_t)c * ld + j, m);
+                a0 = v_fma(v_set1(h0[c]), x, a0);
+                if (np > 1) a1 = v_fma(v_set1(h0[C + c]), x, a1);
+                if (np > 2) a2 = v_fma(v_set1(h0[2 * C + c]), x, a2);
+                if (np > 3) a3 = v_fma(v_set1(h0[3 * C + c]), x, a3);
+            }
+            float *o = out + (size_t)p0 * ldo + j;
+            v_storen(o, a0, m);
+            if (np > 1) v_storen(o + ldo, a1, m);
+            if (np > 2) v_storen(o + 2 * (size_t)ldo, a2, m);
+            if (np > 3) v_storen(o + 3 * (size_t)ldo, a3, m);
+        }
+    }
+}
+
 /* ---- softmax ---------------------------------------------------------------- */
 
 /* x[i] = exp(x[i] - max); returns the sum. */
