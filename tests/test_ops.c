@@ -147,9 +147,13 @@ static void test_gemm(void)
 
 static void test_linear(void)
 {
-    /* M, K, N; the last two run threaded: row blocks, then split columns */
+    /* M, K, N; {300,..} and {20,..} run threaded: row blocks, then split
+     * columns; M <= 8 (and the 4-row last block of 260) take the few-rows
+     * kernel: every tile shape, K and N tails, column blocks */
     static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200},
-                                {20, 300, 1100}};
+                                {20, 300, 1100}, {2, 37, 13}, {3, 300, 2049}, {7, 256, 2048},
+                                {4, 19, 9}, {8, 64, 7}, {6, 17, 600}, {260, 33, 40},
+                                {1, 256, 257}, {9, 40, 30}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int bias = 0; bias < 2; bias++)
             for (int res = 0; res < 3; res++) /* none, separate, aliased */

@@ -35,6 +35,11 @@ typedef struct ops_kernels {
      * t has C rows of stride ld, out P rows of stride ldo */
     void (*proj_cols)(const float *t, int C, int ld, int n, const float *h, int P,
                       float *out, int ldo);
+    /* y[m, n] (+)= sum_k x[m, k] w[n, k] for m < M <= 8, n < N (k
+     * ascending within each lane; accumulate: add to y): products with very
+     * few rows, where a BLAS spends more time packing w than multiplying */
+    void (*gemm_small_m)(const float *x, int ldx, int M, const float *w, int ldw, int N, int K,
+                         int accumulate, float *y, int ldy);
     /* one row of n, in place */
     void (*softmax)(float *x, int n);
     /* softmax down the columns [c0, c1) of x (rows x ld), in place */

@@ -115,6 +115,19 @@ static void sc_proj_cols(const float *t, int C, int ld, int n, const float *h, i
     }
 }
 
+static void sc_gemm_small_m(const float *x, int ldx, int M, const float *w, int ldw, int N,
+                            int K, int acc, float *y, int ldy)
+{
+    for (int m = 0; m < M && m < 8; m++)
+        for (int n = 0; n < N; n++) {
+            const float *xr = x + (size_t)m * ldx, *wr = w + (size_t)n * ldw;
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += xr[k] * wr[k];
+            float *o = y + (size_t)m * ldy + n;
+            *o = acc ? *o + s : s;
+        }
+}
+
 static void sc_softmax(float *x, int n)
 {
     float mx = -INFINITY;
@@ -249,6 +262,7 @@ const ops_kernels ops_kernels_scalar = {
     .layernorm = sc_layernorm,
     .cols_epilogue = sc_cols_epilogue,
     .proj_cols = sc_proj_cols,
+    .gemm_small_m = sc_gemm_small_m,
     .softmax = sc_softmax,
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,

@@ -285,6 +285,77 @@ static void PFX(proj_cols)(const float *t, int C, int ld, int n, const float *h,
     }
 }
 
+/* ---- products with few rows -------------------------------------------------- */
+
+/* MB rows of x (rows past M repeat row M-1; they are not stored) times NB
+ * rows of w, over K in W-lane steps: MB * NB vector accumulators, each
+ * w vector loaded once per MB rows of x, then one horizontal sum each. */
+#define SMALL_M_TILE(MB, NB)                                                              \
+    static void PFX(small_m_tile_##MB##_##NB)(const float *x, int ldx, int M,               \
+                                              const float *w, int ldw, int n0, int K,       \
+                                              int acc, float *y, int ldy)                   \
+    {                                                                                      \
+        vf a[MB][NB];                                                                      \
+        const float *xr[MB];                                                               \
+        for (int m = 0; m < MB; m++) {                                                     \
+            xr[m] = x + (size_t)(m < M ? m : M - 1) * ldx;                                 \
+            for (int q = 0; q < NB; q++) a[m][q] = v_zero();                               \
+        }                                                                                  \
+        const float *wr = w + (size_t)n0 * ldw;                                            \
+        int k = 0;                                                                         \
+        for (; k + W <= K; k += W) {                                                       \
+            vf wv[NB];                                                                     \
+            for (int q = 0; q < NB; q++) wv[q] = v_load(wr + (size_t)q * ldw + k);         \
+            for (int m = 0; m < MB; m++) {                                                 \
+                const vf xv = v_load(xr[m] + k);                                           \
+                for (int q = 0; q < NB; q++) a[m][q] = v_fma(xv, wv[q], a[m][q]);          \
+            }                                                                              \
+        }                                                                                  \
+        if (k < K) {                                                                       \
+            vf wv[NB];                                                                     \
+            for (int q = 0; q < NB; q++) wv[q] = v_loadn(wr + (size_t)q * ldw + k, K - k); \
+            for (int m = 0; m < MB; m++) {                                                 \
+                const vf xv = v_loadn(xr[m] + k, K - k);                                   \
+                for (int q = 0; q < NB; q++) a[m][q] = v_fma(xv, wv[q], a[m][q]);          \
+            }                                                                              \
+        }                                                                                  \
+        for (int m = 0; m < MB && m < M; m++)                                              \
+            for (int q = 0; q < NB; q++) {                                                 \
+                float *o = y + (size_t)m * ldy + n0 + q;                                   \
+                *o = acc ? *o + v_hsum(a[m][q]) : v_hsum(a[m][q]);                         \
+            }                                                                              \
+    }
+SMALL_M_TILE(8, 2)
+SMALL_M_TILE(4, 4)
+SMALL_M_TILE(2, 6)
+SMALL_M_TILE(1, 8)
+SMALL_M_TILE(8, 1)
+SMALL_M_TILE(4, 1)
+SMALL_M_TILE(2, 1)
+SMALL_M_TILE(1, 1)
+#undef SMALL_M_TILE
+
+static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, int ldw, int N,
+                              int K, int acc, float *y, int ldy)
+{
+    if (M <= 0 || N <= 0) return;
+    if (M > 8) M = 8;
+    const int nb = M > 4 ? 2 : M > 2 ? 4 : M > 1 ? 6 : 8;
+    int n = 0;
+    for (; n + nb <= N; n += nb) {
+        if (M > 4) PFX(small_m_tile_8_2)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 2) PFX(small_m_tile_4_4)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 1) PFX(small_m_tile_2_6)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else PFX(small_m_tile_1_8)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+    }
+    for (; n < N; n++) {
+        if (M > 4) PFX(small_m_tile_8_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 2) PFX(small_m_tile_4_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 1) PFX(small_m_tile_2_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else PFX(small_m_tile_1_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+    }
+}
+
 /* ---- softmax ---------------------------------------------------------------- */
 
 /* x[i] = exp(x[i] - max); returns the sum. */
