@@ -145,6 +145,52 @@ static void test_gemm(void)
             }
 }
 
+/* The tall-operand products: every row tile / column chunk remainder,
+ * m across the 16-column padding, long dimensions over several chunks. */
+static void test_gemm_tall(void)
+{
+    static const int sz[][3] = {{4096, 256, 56}, {1, 3, 1}, {17, 5, 7}, {300, 33, 16},
+                                {513, 64, 17}, {100, 256, 64}, {7, 1, 40}, {260, 19, 3}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int n = sz[s][0], K = sz[s][1], m = sz[s][2], mp = ops_round16(m);
+        TU_CHECK(mp >= m && mp % 16 == 0 && mp - m < 16, "round16(%d) = %d", m, mp);
+        /* Ct = B A^T, ldc = mp + 3 (columns past mp untouched) */
+        float *B = fbuf((size_t)n * K, -1, 1), *A = fbuf((size_t)m * (K + 2), -1, 1);
+        const int ldc = mp + 3;
+        float *Ct = fbuf((size_t)n * ldc, 5, 6), *Ct0 = malloc(sizeof(float) * (size_t)n * ldc);
+        memcpy(Ct0, Ct, sizeof(float) * (size_t)n * ldc);
+        double *R = dbuf((size_t)n * ldc);
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < ldc; j++) {
+                double acc = 0;
+                if (j < m)
+                    for (int k = 0; k < K; k++) acc += (double)B[(size_t)t * K + k] * A[(size_t)j * (K + 2) + k];
+                R[(size_t)t * ldc + j] = j < mp ? acc : Ct0[(size_t)t * ldc + j];
+            }
+        ops_gemm_tall_bt(B, K, n, K, A, K + 2, m, Ct, ldc);
+        char what[64];
+        snprintf(what, sizeof what, "n%d K%d m%d", n, K, m);
+        check_close("gemm_tall_bt", what, Ct, R, (size_t)n * ldc, 2e-5);
+        /* C = X^T B2 with X n x m (ld ldc) of weights like a softmax's
+         * (columns summing to about 1: the use in attention, and float
+         * sums of n terms stay well within the tolerance), B2 n x N (ld N + 1) */
+        const int N = K + 5;
+        free(Ct);
+        Ct = fbuf((size_t)n * ldc, 0, 2.0f / (float)n);
+        float *B2 = fbuf((size_t)n * (N + 1), -1, 1), *C = fbuf((size_t)m * N, 7, 8);
+        double *R2 = dbuf((size_t)m * N);
+        for (int i = 0; i < m; i++)
+            for (int c = 0; c < N; c++) {
+                double acc = 0;
+                for (int t = 0; t < n; t++) acc += (double)Ct[(size_t)t * ldc + i] * B2[(size_t)t * (N + 1) + c];
+                R2[(size_t)i * N + c] = acc;
+            }
+        ops_gemm_tall_tn(Ct, ldc, n, m, B2, N + 1, N, C, N);
+        check_close("gemm_tall_tn", what, C, R2, (size_t)m * N, 2e-6); /* one lost term: ~1e-4 */
+        free(B); free(A); free(Ct); free(Ct0); free(R); free(B2); free(C); free(R2);
+    }
+}
+
 static void test_linear(void)
 {
     /* M, K, N; {300,..} and {20,..} run threaded: row blocks, then split
@@ -722,6 +768,7 @@ int main(void)
             printf("pass %s\n", ctx);
             test_gemm();
             test_linear();
+            test_gemm_tall();
             test_gelu();
             test_simple_eltwise();
             test_layernorm();

@@ -160,7 +160,8 @@ static int ws_reserve(dec_ws *w, int tokens)
     free(w->tokens);
     free(w->mlp_h);
     const size_t t = (size_t)tokens;
-    w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 1));
+    /* (8 t + 1) rows of 4096, or 4096 rows of 8 t rounded up to 16 */
+    w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
     w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
     w->tokens = malloc(sizeof(float) * 3 * t * EMB_C);
     w->mlp_h = malloc(sizeof(float) * t * DEC_MLP);
@@ -208,15 +209,17 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const f
         ops_attention_heads(w->qp, di, pre_k, di, pre_v, di, Nt, EMB_TOKENS, H, c, scale, w->o,
                             di);
     } else {
+        /* the scores are kept transposed, (4096, 8 Nt rounded up to 16):
+         * the image side is streamed as it lies, and the softmax over the
+         * image tokens runs down the columns */
         float *A = w->small, *B = A + (size_t)H * Nt * EMB_C;
+        const int HN = H * Nt, ldst = ops_round16(HN);
         for (int h = 0; h < H; h++)
             ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + h * c, di, a->k.w + (size_t)h * c * EMB_C,
                      EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C, EMB_C);
-        ops_gemm(0, 1, H * Nt, EMB_TOKENS, EMB_C, 1.0f, A, EMB_C, tk, EMB_C, 0.0f, w->scores,
-                 EMB_TOKENS);
-        ops_softmax_rows(w->scores, H * Nt, EMB_TOKENS);
-        ops_gemm(0, 0, H * Nt, EMB_C, EMB_TOKENS, 1.0f, w->scores, EMB_TOKENS, keys, EMB_C,
-                 0.0f, B, EMB_C);
+        ops_gemm_tall_bt(tk, EMB_C, EMB_TOKENS, EMB_C, A, EMB_C, HN, w->scores, ldst);
+        ops_softmax_cols(w->scores, EMB_TOKENS, ldst);
+        ops_gemm_tall_tn(w->scores, ldst, EMB_TOKENS, HN, keys, EMB_C, EMB_C, B, EMB_C);
         for (int h = 0; h < H; h++)
             ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
                      a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, w->o + h * c, di);

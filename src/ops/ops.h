@@ -46,6 +46,19 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
+/* Products of a long matrix (n rows, e.g. the 4096 tokens of an image)
+ * with a few rows (m <= 64), where a BLAS would spend as long packing the
+ * long operand as multiplying; the long operand is streamed in place.
+ *   ops_gemm_tall_bt:  Ct[n, mp] = B[n, K] . A[m, K]^T, with the columns
+ *                      m..mp-1 zero, mp = m rounded up to 16 (ldc >= mp)
+ *   ops_gemm_tall_tn:  C[m, N] = X[n, m]^T . B[n, N]
+ * Each output is summed in a fixed order, whatever the thread count. */
+void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
+                      float *Ct, int ldc);
+void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
+                      float *C, int ldc);
+int ops_round16(int m);
+
 /* Fully connected layer with fused epilogue:
  *   y[M,N] = act(x[M,K] . w[N,K]^T + b[N] + residual[M,N])
  * b and residual may be NULL; residual may alias y (in-place residual add).

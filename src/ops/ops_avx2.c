@@ -133,6 +133,7 @@ const ops_kernels ops_kernels_avx2 = {
     .cols_epilogue = avx2_cols_epilogue,
     .proj_cols = avx2_proj_cols,
     .gemm_small_m = avx2_gemm_small_m,
+    .gemm_bcast = avx2_gemm_bcast,
     .softmax = avx2_softmax,
     .softmax_cols = avx2_softmax_cols,
     .dwconv3x3 = avx2_dwconv3x3,

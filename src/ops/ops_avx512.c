@@ -133,6 +133,7 @@ const ops_kernels ops_kernels_avx512 = {
     .cols_epilogue = avx512_cols_epilogue,
     .proj_cols = avx512_proj_cols,
     .gemm_small_m = avx512_gemm_small_m,
+    .gemm_bcast = avx512_gemm_bcast,
     .softmax = avx512_softmax,
     .softmax_cols = avx512_softmax_cols,
     .dwconv3x3 = avx512_dwconv3x3,

@@ -55,7 +55,7 @@ static void set_table(ops_isa isa)
 #define TAKE(f) if (t->f) k.f = t->f
         TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(bias_act);
         TAKE(layernorm); TAKE(cols_epilogue); TAKE(proj_cols); TAKE(gemm_small_m);
-        TAKE(softmax);
+        TAKE(gemm_bcast); TAKE(softmax);
         TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
         TAKE(resize_hrow); TAKE(resize_vblend);
 #undef TAKE

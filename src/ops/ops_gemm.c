@@ -96,6 +96,67 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     }
 }
 
+int ops_round16(int m)
+{
+    return (m + 15) & ~15;
+}
+
+#define TALL_ROWS 256 /* rows of the long operand per task / per chunk */
+#define TALL_COLS 64  /* output columns per task of ops_gemm_tall_tn */
+
+void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
+                      float *Ct, int ldc)
+{
+    ops_ensure_init();
+    if (n <= 0 || m <= 0) return;
+    const int mp = ops_round16(m);
+    /* At[k, i] = A[i, k], zero-padded to mp columns: one row of Q per k */
+    float *At = calloc((size_t)K * mp + 1, sizeof(float));
+    if (!At) { /* out of memory: the BLAS path needs no scratch */
+        sgemm(0, 1, n, m, K, 1.0f, B, ldb, A, lda, 0.0f, Ct, ldc);
+        for (int t = 0; t < n; t++)
+            for (int i = m; i < mp; i++) Ct[(size_t)t * ldc + i] = 0.0f;
+        return;
+    }
+    for (int i = 0; i < m; i++)
+        for (int k = 0; k < K; k++) At[(size_t)k * mp + i] = A[(size_t)i * lda + k];
+    const int tasks = (n + TALL_ROWS - 1) / TALL_ROWS;
+    int nt = gemm_threads(n, mp, K);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int t0 = t * TALL_ROWS, rows = n - t0 < TALL_ROWS ? n - t0 : TALL_ROWS;
+        ops_k.gemm_bcast(B + (size_t)t0 * ldb, (size_t)ldb, 1, rows, At, (size_t)mp, mp, K, 0,
+                         Ct + (size_t)t0 * ldc, (size_t)ldc);
+    }
+    free(At);
+}
+
+void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
+                      float *C, int ldc)
+{
+    ops_ensure_init();
+    if (m <= 0 || N <= 0) return;
+    if (n <= 0) {
+        for (int i = 0; i < m; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    const int tasks = (N + TALL_COLS - 1) / TALL_COLS;
+    int nt = gemm_threads(m, N, n);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int c0 = t * TALL_COLS, cols = N - c0 < TALL_COLS ? N - c0 : TALL_COLS;
+        /* chunks of the long dimension, accumulated in order, so that the
+         * chunk of B stays in cache while every row tile of C reads it */
+        for (int r0 = 0; r0 < n; r0 += TALL_ROWS) {
+            const int rows = n - r0 < TALL_ROWS ? n - r0 : TALL_ROWS;
+            ops_k.gemm_bcast(X + (size_t)r0 * ldx, 1, (size_t)ldx, m, B + (size_t)r0 * ldb + c0,
+                             (size_t)ldb, cols, rows, r0 > 0, C + c0, (size_t)ldc);
+        }
+    }
+}
+
 /* Block [r0, r1) x [c0, c1) of y = act(x . w^T + b + residual). */
 static void linear_block(const float *x, int K, const float *w, const float *b, int N,
                          float *y, const float *residual, ops_act act, int r0, int r1,

@@ -40,6 +40,11 @@ typedef struct ops_kernels {
      * few rows, where a BLAS spends more time packing w than multiplying */
     void (*gemm_small_m)(const float *x, int ldx, int M, const float *w, int ldw, int N, int K,
                          int accumulate, float *y, int ldy);
+    /* C[i, j] (+)= sum_k P[i*ps + k*pk] Q[k*ldq + j] for i < nr, j < ncols
+     * (k ascending; accumulate: add to C): a register tile of rows of C,
+     * each P element broadcast against a row of Q; nothing is packed */
+    void (*gemm_bcast)(const float *P, size_t ps, size_t pk, int nr, const float *Q, size_t ldq,
+                       int ncols, int K, int accumulate, float *C, size_t ldc);
     /* one row of n, in place */
     void (*softmax)(float *x, int n);
     /* softmax down the columns [c0, c1) of x (rows x ld), in place */

@@ -128,6 +128,20 @@ static void sc_gemm_small_m(const float *x, int ldx, int M, const float *w, int 
         }
 }
 
+static void sc_gemm_bcast(const float *P, size_t ps, size_t pk, int nr, const float *Q,
+                          size_t ldq, int ncols, int K, int acc, float *C, size_t ldc)
+{
+    for (int i = 0; i < nr; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (!acc)
+            for (int j = 0; j < ncols; j++) c[j] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float p = P[(size_t)i * ps + (size_t)k * pk], *q = Q + (size_t)k * ldq;
+            for (int j = 0; j < ncols; j++) c[j] += p * q[j];
+        }
+    }
+}
+
 static void sc_softmax(float *x, int n)
 {
     float mx = -INFINITY;
@@ -263,6 +277,7 @@ const ops_kernels ops_kernels_scalar = {
     .cols_epilogue = sc_cols_epilogue,
     .proj_cols = sc_proj_cols,
     .gemm_small_m = sc_gemm_small_m,
+    .gemm_bcast = sc_gemm_bcast,
     .softmax = sc_softmax,
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,

@@ -356,6 +356,71 @@ static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, in
     }
 }
 
+/* ---- broadcast GEMM tiles ----------------------------------------------------- */
+
+/* BR rows x BV vectors of C in registers (rows past nr repeat the last one
+ * and are not stored); per k, BV loads of Q and BR broadcasts of P. */
+#if W == 16
+#define BC_R 6
+#else
+#define BC_R 3
+#endif
+#define BC_V 4
+
+#define BCAST_TILE(NAME, BV, LOAD, STORE)                                                  \
+    static void PFX(NAME)(const float *P, size_t ps, size_t pk, int nr, const float *Q,    \
+                          size_t ldq, int n, int K, int acc, float *C, size_t ldc)         \
+    {                                                                                      \
+        vf a[BC_R][BV];                                                                    \
+        const float *pr[BC_R];                                                             \
+        (void)n;                                                                           \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                           \
+            pr[r] = P + (size_t)(r < nr ? r : nr - 1) * ps;                                \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =                 \
+                acc && r < nr ? LOAD(C + (size_t)r * ldc + v * W) : v_zero();              \
+        }                                                                                  \
+        for (int k = 0; k < K; k++) {                                                      \
+            vf q[BV];                                                                      \
+            const float *qk = Q + (size_t)k * ldq;                                         \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) q[v] = LOAD(qk + v * W);  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                       \
+                const vf p = v_set1(pr[r][(size_t)k * pk]);                                \
+                _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =             \
+                    v_fma(p, q[v], a[r][v]);                                               \
+            }                                                                              \
+        }                                                                                  \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) if (r < nr)                 \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++)                           \
+                STORE(C + (size_t)r * ldc + v * W, a[r][v]);                               \
+    }
+#define BC_LOADN(p) v_loadn((p), n)
+#define BC_STOREN(p, x) v_storen((p), (x), n)
+BCAST_TILE(bcast_tile_full, BC_V, v_load, v_store)
+BCAST_TILE(bcast_tile_one, 1, v_load, v_store)
+BCAST_TILE(bcast_tile_tail, 1, BC_LOADN, BC_STOREN)
+#undef BCAST_TILE
+#undef BC_LOADN
+#undef BC_STOREN
+
+static void PFX(gemm_bcast)(const float *P, size_t ps, size_t pk, int nr, const float *Q,
+                            size_t ldq, int ncols, int K, int acc, float *C, size_t ldc)
+{
+    for (int i = 0; i < nr; i += BC_R) {
+        const int rows = nr - i < BC_R ? nr - i : BC_R;
+        const float *Pi = P + (size_t)i * ps;
+        float *Ci = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + BC_V * W <= ncols; j += BC_V * W)
+            PFX(bcast_tile_full)(Pi, ps, pk, rows, Q + j, ldq, W, K, acc, Ci + j, ldc);
+        for (; j + W <= ncols; j += W)
+            PFX(bcast_tile_one)(Pi, ps, pk, rows, Q + j, ldq, W, K, acc, Ci + j, ldc);
+        if (j < ncols)
+            PFX(bcast_tile_tail)(Pi, ps, pk, rows, Q + j, ldq, ncols - j, K, acc, Ci + j, ldc);
+    }
+}
+#undef BC_R
+#undef BC_V
+
 /* ---- softmax ---------------------------------------------------------------- */
 
 /* x[i] = exp(x[i] - max); returns the sum. */
