@@ -19,6 +19,7 @@
 #define DEC_MLP 2048
 #define N_MASK_TOKENS 4
 #define MAX_TOKENS 1024
+#define KEY_CHUNK 256 /* image tokens per step of the keys' update */
 
 
 /* ---------------------------------------------------------------- loading */
@@ -239,12 +240,15 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const f
  * pre_q: q_proj(tk) when cached (layer 0). */
 static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq,
                            const float *queries, int Nt, const float *pre_q, float *keys,
-                           dec_ws *w)
+                           const float *src, const norm_t *norm, const float *key_pe,
+                           float *tk_out, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
     if (HN >= di || !dec_reassociate) {
+        if (src) memcpy(keys, src, sizeof(float) * EMB_TOKENS * EMB_C);
         dec_attention(a, tk, EMB_TOKENS, tq, queries, Nt, keys, keys, w);
+        ops_layernorm_add(keys, keys, EMB_TOKENS, EMB_C, norm->g, norm->b, 1e-5f, key_pe, tk_out);
         return;
     }
     float *Kt = w->small, *Vt = Kt + (size_t)Nt * di;
@@ -281,8 +285,21 @@ static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq
         ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
                  M + (size_t)h * Nt * EMB_C, EMB_C);
     memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
-    ops_gemm(1, 0, EMB_TOKENS, EMB_C, HN + 1, 1.0f, ST, EMB_TOKENS, M, EMB_C, 1.0f, keys,
-             EMB_C);
+    /* keys (= src when given) += ST^T M, then the block's LayerNorm and
+     * keys + pos for the next attention, KEY_CHUNK image tokens at a time:
+     * each chunk is finished while in cache (the 4 MiB arrays are not
+     * read back from memory between the steps) */
+    const int chunks = EMB_TOKENS / KEY_CHUNK;
+    const int nt = omp_in_parallel() ? 1 : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int ch = 0; ch < chunks; ch++) {
+        const size_t off = (size_t)ch * KEY_CHUNK * EMB_C;
+        if (src) memcpy(keys + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
+        ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK, EMB_TOKENS, M,
+                 EMB_C, 1.0f, keys + off, EMB_C);
+        ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
+                          key_pe + off, tk_out + off);
+    }
 }
 
 static void mlp3_forward(const mlp3_t *m, const float *x, float *out)
@@ -324,10 +341,11 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
     ops_layernorm(queries, queries, Nt, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    /* keys + key_pe is unchanged since the token-to-image attention */
-    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, cache ? cache->q0 : NULL, keys, w);
-    /* the next block and the final attention read keys + key_pe too */
-    ops_layernorm_add(keys, keys, EMB_TOKENS, EMB_C, l->norm4.g, l->norm4.b, 1e-5f, key_pe, tk);
+    /* keys + key_pe is unchanged since the token-to-image attention; the
+     * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
+     * and the final attention. With the cache, keys start as its src. */
+    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, cache ? cache->q0 : NULL, keys,
+                   cache ? cache->src : NULL, &l->norm4, key_pe, tk, w);
 }
 
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
@@ -387,7 +405,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
         ops_add(keys, embedding, nk);
         cache = NULL;
     } else if (cache) {
-        memcpy(keys, cache->src, sizeof(float) * nk);
+        /* keys = cache->src: copied by layer 0's image-to-token step */
     } else {
         for (int i = 0; i < EMB_TOKENS; i++)
             ops_add_to(keys + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask,
