@@ -702,6 +702,46 @@ static void resize_ref(const float *src, int sh, int sw, int ss, float *dst, int
     }
 }
 
+/* ops_interp_taps: bit-exact against products and sum each rounded once
+ * (built in double: float * float is exact there, and so is the sum of
+ * the two rounded products at these magnitudes); taps of up- and
+ * down-sampling (window and gather paths), identity, and shuffled ones. */
+static void test_interp_taps(void)
+{
+    static const int cfg[][2] = {{256, 768}, {768, 810}, {1024, 500}, {37, 37}, {5, 200}, {300, 17}, {9, 9}};
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0] + 1; c++) {
+        const int shuffled = c == sizeof cfg / sizeof cfg[0];
+        const int sn = shuffled ? 50 : cfg[c][0], n = shuffled ? 333 : cfg[c][1];
+        int *i0 = malloc(sizeof(int) * n), *i1 = malloc(sizeof(int) * n);
+        float *w0 = fbuf(n, 0, 1), *w1 = fbuf(n, 0, 1), *src = fbuf(sn, -4, 4);
+        float *dst = fbuf(n, 0, 1), *ref = malloc(sizeof(float) * n);
+        for (int x = 0; x < n; x++) {
+            if (shuffled) {
+                i0[x] = (x * 37) % sn;
+                i1[x] = (x * 11 + 5) % sn;
+            } else {
+                /* PyTorch's taps (align_corners=False), computed in double */
+                double sx = ((double)x + 0.5) * sn / n - 0.5;
+                if (sx < 0) sx = 0;
+                int j = (int)sx;
+                if (j > sn - 1) j = sn - 1;
+                i0[x] = j;
+                i1[x] = j < sn - 1 ? j + 1 : j;
+                w1[x] = (float)(sx - j);
+                w0[x] = 1.0f - w1[x];
+            }
+            const float a = (float)((double)src[i0[x]] * w0[x]);
+            const float b = (float)((double)src[i1[x]] * w1[x]);
+            ref[x] = (float)((double)a + (double)b);
+        }
+        ops_interp_taps(dst, src, sn, i0, i1, w0, w1, n);
+        char what[48];
+        snprintf(what, sizeof what, "%d->%d%s", sn, n, shuffled ? " shuffled" : "");
+        check_equal("interp_taps", what, dst, ref, (size_t)n);
+        free(i0); free(i1); free(w0); free(w1); free(src); free(dst); free(ref);
+    }
+}
+
 static void test_resize(void)
 {
     /* sh, sw, stride pad, dh, dw */
@@ -778,6 +818,7 @@ int main(void)
             test_convT();
             test_attention();
             test_resize();
+            test_interp_taps();
         }
     }
     ops_set_threads(0);

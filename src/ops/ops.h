@@ -72,6 +72,14 @@ void ops_relu(float *x, size_t n);
 void ops_add(float *y, const float *x, size_t n);          /* y += x */
 void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = a + b */
 
+/* Two-tap interpolation along a row, as a bilinear resize's horizontal
+ * pass with precomputed taps: dst[x] = src[i0[x]] * w0[x] + src[i1[x]] *
+ * w1[x] for x < n, the products and the sum each rounded (no FMA), so the
+ * bits do not depend on the instruction set. src holds sn floats; every
+ * index must be in [0, sn). Single-threaded (a row kernel). */
+void ops_interp_taps(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                     const float *w0, const float *w1, int n);
+
 /* Row LayerNorm over the last dim C: y = (x - mean) / sqrt(var + eps) * g + b
  * (biased variance). y may alias x. Also serves as LayerNorm2d on HWC maps. */
 void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,

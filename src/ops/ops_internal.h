@@ -67,6 +67,10 @@ typedef struct ops_kernels {
     void (*resize_hrow)(const float *r, int sw, float *dst, int dw, float ws);
     void (*resize_vblend)(const float *t0, const float *t1, float h0, float h1,
                           float *dst, int n);
+    /* dst[x] = src[i0[x]] * w0[x] + src[i1[x]] * w1[x] for x < n, each
+     * product and the sum rounded separately (no FMA); src holds sn floats */
+    void (*interp2)(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                    const float *w0, const float *w1, int n);
 } ops_kernels;
 
 extern ops_kernels ops_k;

@@ -267,6 +267,20 @@ static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h
     for (int i = 0; i < n; i++) dst[i] = t0[i] * h0 + t1[i] * h1;
 }
 
+OPS_NO_CONTRACT
+static void sc_interp2(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                       const float *w0, const float *w1, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    (void)sn;
+    for (int x = 0; x < n; x++) {
+        const float a = src[i0[x]] * w0[x], b = src[i1[x]] * w1[x];
+        dst[x] = a + b;
+    }
+}
+
 const ops_kernels ops_kernels_scalar = {
     .gelu = sc_gelu,
     .relu = sc_relu,
@@ -284,4 +298,5 @@ const ops_kernels ops_kernels_scalar = {
     .attention = sc_attention,
     .resize_hrow = sc_resize_hrow,
     .resize_vblend = sc_resize_vblend,
+    .interp2 = sc_interp2,
 };

@@ -935,3 +935,39 @@ static void PFX(resize_vblend)(const float *t0, const float *t1, float h0, float
         v_storen(dst + o, v_add(v_mul(a, vh0), v_mul(c, vh1)), k);
     }
 }
+
+/* Blocks of W outputs whose source indices fit a 2W-float window (any
+ * up-sampling) read it with two loads and permute it; others gather. */
+OPS_NO_CONTRACT
+static void PFX(interp2)(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                         const float *w0, const float *w1, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    for (int x = 0; x < n; x += W) {
+        const int m = n - x < W ? n - x : W;
+        const vi a = m == W ? v_iload(i0 + x) : v_iloadn(i0 + x, m);
+        const vi b = m == W ? v_iload(i1 + x) : v_iloadn(i1 + x, m);
+        const int base = i0[x];
+        const vi ra = v_isub(a, v_iset1(base)), rb = v_isub(b, v_iset1(base));
+        vf va, vb;
+        if (m == W && v_iall_below(ra, 2 * W) && v_iall_below(rb, 2 * W)) {
+            const int left = sn - base; /* >= 1 */
+            const vf lo = left >= W ? v_load(src + base) : v_loadn(src + base, left);
+            const vf hi = left >= 2 * W ? v_load(src + base + W)
+                        : left > W  ? v_loadn(src + base + W, left - W)
+                                    : v_zero();
+            va = v_perm2(lo, hi, ra);
+            vb = v_perm2(lo, hi, rb);
+        } else { /* tail lanes index 0, a valid element */
+            va = v_gather(src, a);
+            vb = v_gather(src, b);
+        }
+        const vf fa = m == W ? v_load(w0 + x) : v_loadn(w0 + x, m);
+        const vf fb = m == W ? v_load(w1 + x) : v_loadn(w1 + x, m);
+        const vf r = v_add(v_mul(va, fa), v_mul(vb, fb));
+        if (m == W) v_store(dst + x, r);
+        else v_storen(dst + x, r, m);
+    }
+}
