@@ -21,7 +21,7 @@
 #define ROW_BLOCK 256             /* rows per GEMM + epilogue block */
 #define COL_BLOCK 512             /* columns per block when rows are few */
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
-#define SMALL_M 8                 /* linear layers on so few rows skip the BLAS */
+#define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
 #define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
 
 /* The blocks a product is cut into depend on its shape only, never on the
@@ -170,10 +170,16 @@ static void linear_block(const float *x, int K, const float *w, const float *b, 
                 memcpy(y + (size_t)i * N + c0, residual + (size_t)i * N + c0, sizeof(float) * n);
         beta = 1.0f;
     }
-    if (r1 - r0 <= SMALL_M)
-        ops_k.gemm_small_m(x + (size_t)r0 * K, K, r1 - r0, w + (size_t)c0 * K, K, n, K,
-                           beta != 0.0f, y + (size_t)r0 * N + c0, N);
-    else
+    if (r1 - r0 <= SMALL_M) {
+        /* slices of w small enough to stay in cache while every 8 rows of
+         * x pass over them: w is read from memory once */
+        const int slice = K >= 4096 ? 16 : 65536 / K;
+        for (int j = 0; j < n; j += slice)
+            for (int i = r0; i < r1; i += 8)
+                ops_k.gemm_small_m(x + (size_t)i * K, K, r1 - i < 8 ? r1 - i : 8,
+                                   w + (size_t)(c0 + j) * K, K, n - j < slice ? n - j : slice, K,
+                                   beta != 0.0f, y + (size_t)i * N + c0 + j, N);
+    } else
         sgemm(0, 1, r1 - r0, n, K, 1.0f, x + (size_t)r0 * K, K, w + (size_t)c0 * K, K, beta,
               y + (size_t)r0 * N + c0, N);
     if (b || act != OPS_ACT_NONE)
