@@ -361,7 +361,7 @@ static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, in
 /* BR rows x BV vectors of C in registers (rows past nr repeat the last one
  * and are not stored); per k, BV loads of Q and BR broadcasts of P. */
 #if W == 16
-#define BC_R 7
+#define BC_R 6
 #else
 #define BC_R 3
 #endif
