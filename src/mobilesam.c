@@ -267,8 +267,8 @@ static mobilesam_status predict_one(mobilesam_model *m, const mobilesam_embeddin
     dec_prompt_t dp = {points, p->labels, p->n_points, p->box ? box : NULL, p->mask_input};
     float iou4[4];
     const int want = p->multimask ? 0xE : 0x1;
-    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, m->dec_ws[0], logits4,
-                             iou4, want, -INFINITY))
+    if (mask_decoder_forward(&m->net.dec, e->tokens, &e->cache, &dp, 1, m->dec_ws[0], logits4,
+                             4, iou4, want, -INFINITY))
         goto nomem;
 
     int first = p->multimask ? 1 : 0;

@@ -145,11 +145,61 @@ static void test_gemm(void)
             }
 }
 
+/* The tall-operand products: every row tile / column chunk remainder,
+ * m across the 16-column padding, long dimensions over several chunks. */
+static void test_gemm_tall(void)
+{
+    static const int sz[][3] = {{4096, 256, 56}, {1, 3, 1}, {17, 5, 7}, {300, 33, 16},
+                                {513, 64, 17}, {100, 256, 64}, {7, 1, 40}, {260, 19, 3}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int n = sz[s][0], K = sz[s][1], m = sz[s][2], mp = ops_round16(m);
+        TU_CHECK(mp >= m && mp % 16 == 0 && mp - m < 16, "round16(%d) = %d", m, mp);
+        /* Ct = B A^T, ldc = mp + 3 (columns past mp untouched) */
+        float *B = fbuf((size_t)n * K, -1, 1), *A = fbuf((size_t)m * (K + 2), -1, 1);
+        const int ldc = mp + 3;
+        float *Ct = fbuf((size_t)n * ldc, 5, 6), *Ct0 = malloc(sizeof(float) * (size_t)n * ldc);
+        memcpy(Ct0, Ct, sizeof(float) * (size_t)n * ldc);
+        double *R = dbuf((size_t)n * ldc);
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < ldc; j++) {
+                double acc = 0;
+                if (j < m)
+                    for (int k = 0; k < K; k++) acc += (double)B[(size_t)t * K + k] * A[(size_t)j * (K + 2) + k];
+                R[(size_t)t * ldc + j] = j < mp ? acc : Ct0[(size_t)t * ldc + j];
+            }
+        ops_gemm_tall_bt(B, K, n, K, A, K + 2, m, Ct, ldc);
+        char what[64];
+        snprintf(what, sizeof what, "n%d K%d m%d", n, K, m);
+        check_close("gemm_tall_bt", what, Ct, R, (size_t)n * ldc, 2e-5);
+        /* C = X^T B2 with X n x m (ld ldc) of weights like a softmax's
+         * (columns summing to about 1: the use in attention, and float
+         * sums of n terms stay well within the tolerance), B2 n x N (ld N + 1) */
+        const int N = K + 5;
+        free(Ct);
+        Ct = fbuf((size_t)n * ldc, 0, 2.0f / (float)n);
+        float *B2 = fbuf((size_t)n * (N + 1), -1, 1), *C = fbuf((size_t)m * N, 7, 8);
+        double *R2 = dbuf((size_t)m * N);
+        for (int i = 0; i < m; i++)
+            for (int c = 0; c < N; c++) {
+                double acc = 0;
+                for (int t = 0; t < n; t++) acc += (double)Ct[(size_t)t * ldc + i] * B2[(size_t)t * (N + 1) + c];
+                R2[(size_t)i * N + c] = acc;
+            }
+        ops_gemm_tall_tn(Ct, ldc, n, m, B2, N + 1, N, C, N);
+        check_close("gemm_tall_tn", what, C, R2, (size_t)m * N, 2e-6); /* one lost term: ~1e-4 */
+        free(B); free(A); free(Ct); free(Ct0); free(R); free(B2); free(C); free(R2);
+    }
+}
+
 static void test_linear(void)
 {
-    /* M, K, N; the last two run threaded: row blocks, then split columns */
+    /* M, K, N; {300,..} and {20,..} run threaded: row blocks, then split
+     * columns; M <= 8 (and the 4-row last block of 260) take the few-rows
+     * kernel: every tile shape, K and N tails, column blocks */
     static const int sz[][3] = {{37, 67, 17}, {1, 3, 5}, {5, 1, 3}, {300, 64, 200},
-                                {20, 300, 1100}};
+                                {20, 300, 1100}, {2, 37, 13}, {3, 300, 2049}, {7, 256, 2048},
+                                {4, 19, 9}, {8, 64, 7}, {6, 17, 600}, {260, 33, 40},
+                                {1, 256, 257}, {9, 40, 30}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int bias = 0; bias < 2; bias++)
             for (int res = 0; res < 3; res++) /* none, separate, aliased */
@@ -312,6 +362,18 @@ static void test_layernorm(void)
             snprintf(what, sizeof what, "%dx%d v%d", rows, C, variant);
             ops_layernorm(x, y, rows, C, g, b, eps);
             check_close("layernorm", what, y, R, n, 2e-5);
+            /* the fused variant: the same y, and yp = y + p */
+            float *p = fbuf(n, -3, 3), *yp = fbuf(n, 0, 1), *x2 = fbuf(n, 0, 1);
+            double *RP = dbuf(n);
+            for (size_t i = 0; i < n; i++) RP[i] = R[i] + p[i];
+            memcpy(x2, x, sizeof(float) * n);
+            ops_layernorm_add(x, y, rows, C, g, b, eps, p, yp);
+            check_close("layernorm_add y", what, y, R, n, 2e-5);
+            check_close("layernorm_add y+p", what, yp, RP, n, 2e-5);
+            ops_layernorm_add(x2, x2, rows, C, g, b, eps, p, yp); /* in place */
+            check_close("layernorm_add in place", what, x2, R, n, 2e-5);
+            check_close("layernorm_add in place y+p", what, yp, RP, n, 2e-5);
+            free(p); free(yp); free(x2); free(RP);
             ops_layernorm(x, x, rows, C, g, b, eps); /* in place */
             check_close("layernorm", what, x, R, n, 2e-5);
             free(x); free(g); free(b); free(y); free(R);
@@ -446,26 +508,39 @@ static void test_conv2d(void)
 
 static void test_convT(void)
 {
-    /* the last two take several row bands */
+    /* the last three take several row bands */
     static const int sz[][4] = {{3, 5, 17, 7}, {1, 1, 3, 2}, {16, 16, 32, 16}, {2, 7, 1, 5},
-                                {33, 64, 16, 200}, {9, 300, 5, 64}};
+                                {33, 64, 16, 200}, {9, 300, 5, 64}, {40, 128, 64, 32}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
-        for (int variant = 0; variant < 4; variant++) { /* bias; +LN; +LN+GELU; GELU */
+        for (int variant = 0; variant < 10; variant++) {
+            /* v%5: 0 bias; 1 +LN; 2 +LN+GELU; 3 GELU; 4 +GELU+projection;
+             * v>=5: the same on a planar (CHW) input; projections to 1 or
+             * 3 (v4) and 6 (v9) channels */
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
-            const int bias = variant != 0, ln = variant == 1 || variant == 2;
-            const ops_act act = variant >= 2 ? OPS_ACT_GELU : OPS_ACT_NONE;
+            const int vv = variant % 5, planar = variant >= 5;
+            const int bias = vv != 0, ln = vv == 1 || vv == 2;
+            const ops_act act = vv >= 2 ? OPS_ACT_GELU : OPS_ACT_NONE;
+            const int P = vv == 4 ? (planar ? 6 : (s & 1) ? 1 : 3) : 0;
+            const size_t npix = (size_t)4 * H * W, nout = npix * (P ? P : Cout);
             float *x = fbuf((size_t)H * W * Cin, -1, 1);
             float *w = fbuf((size_t)Cin * Cout * 4, -1, 1);
             float *wp = malloc(sizeof(float) * (size_t)Cin * Cout * 4);
             float *b = bias ? fbuf(Cout, -1, 1) : NULL;
             float *g = ln ? fbuf(Cout, 0.5f, 1.5f) : NULL, *be = ln ? fbuf(Cout, -1, 1) : NULL;
-            float *y = fbuf((size_t)4 * H * W * Cout, 0, 1);
-            double *R = dbuf((size_t)4 * H * W * Cout);
+            float *pr = P ? fbuf((size_t)P * Cout, -1, 1) : NULL;
+            float *xin = x;
+            if (planar) { /* the same map, stored channel-major */
+                xin = malloc(sizeof(float) * (size_t)H * W * Cin);
+                for (int p = 0; p < H * W; p++)
+                    for (int c = 0; c < Cin; c++) xin[(size_t)c * H * W + p] = x[(size_t)p * Cin + c];
+            }
+            float *y = fbuf(nout, 0, 1);
+            double *R = dbuf(nout), *r = dbuf((size_t)Cout);
             for (int i = 0; i < H; i++)
                 for (int j = 0; j < W; j++)
                     for (int di = 0; di < 2; di++)
                         for (int dj = 0; dj < 2; dj++) {
-                            double *r = R + (((size_t)(2 * i + di) * 2 * W) + 2 * j + dj) * Cout;
+                            const size_t pix = (size_t)(2 * i + di) * 2 * W + 2 * j + dj;
                             for (int co = 0; co < Cout; co++) {
                                 double acc = b ? b[co] : 0;
                                 for (int ci = 0; ci < Cin; ci++)
@@ -483,14 +558,22 @@ static void test_convT(void)
                                     r[co] = (r[co] - m) / sqrt(v + 1e-6) * g[co] + be[co];
                             }
                             for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
+                            if (!P)
+                                for (int co = 0; co < Cout; co++) R[co * npix + pix] = r[co];
+                            for (int p = 0; p < P; p++) {
+                                double acc = 0;
+                                for (int co = 0; co < Cout; co++) acc += pr[(size_t)p * Cout + co] * r[co];
+                                R[p * npix + pix] = acc;
+                            }
                         }
             ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
-            ops_conv_transpose2x2(x, H, W, Cin, wp, b, Cout, y, g, be, 1e-6f, act);
+            ops_conv_transpose2x2(xin, planar, H, W, Cin, wp, b, Cout, g, be, 1e-6f, act, pr, P, y);
             char what[64];
             snprintf(what, sizeof what, "%dx%dx%d->%d v%d", H, W, Cin, Cout, variant);
-            check_close("conv_transpose2x2", what, y, R, (size_t)4 * H * W * Cout,
-                        ln ? 5e-5 : 1e-5);
-            free(x); free(w); free(wp); free(b); free(g); free(be); free(y); free(R);
+            check_close("conv_transpose2x2", what, y, R, nout, ln || P ? 5e-5 : 1e-5);
+            if (planar) free(xin);
+            free(x); free(w); free(wp); free(b); free(g); free(be); free(pr); free(y); free(R);
+            free(r);
         }
 }
 
@@ -619,6 +702,46 @@ static void resize_ref(const float *src, int sh, int sw, int ss, float *dst, int
     }
 }
 
+/* ops_interp_taps: bit-exact against products and sum each rounded once
+ * (built in double: float * float is exact there, and so is the sum of
+ * the two rounded products at these magnitudes); taps of up- and
+ * down-sampling (window and gather paths), identity, and shuffled ones. */
+static void test_interp_taps(void)
+{
+    static const int cfg[][2] = {{256, 768}, {768, 810}, {1024, 500}, {37, 37}, {5, 200}, {300, 17}, {9, 9}};
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0] + 1; c++) {
+        const int shuffled = c == sizeof cfg / sizeof cfg[0];
+        const int sn = shuffled ? 50 : cfg[c][0], n = shuffled ? 333 : cfg[c][1];
+        int *i0 = malloc(sizeof(int) * n), *i1 = malloc(sizeof(int) * n);
+        float *w0 = fbuf(n, 0, 1), *w1 = fbuf(n, 0, 1), *src = fbuf(sn, -4, 4);
+        float *dst = fbuf(n, 0, 1), *ref = malloc(sizeof(float) * n);
+        for (int x = 0; x < n; x++) {
+            if (shuffled) {
+                i0[x] = (x * 37) % sn;
+                i1[x] = (x * 11 + 5) % sn;
+            } else {
+                /* PyTorch's taps (align_corners=False), computed in double */
+                double sx = ((double)x + 0.5) * sn / n - 0.5;
+                if (sx < 0) sx = 0;
+                int j = (int)sx;
+                if (j > sn - 1) j = sn - 1;
+                i0[x] = j;
+                i1[x] = j < sn - 1 ? j + 1 : j;
+                w1[x] = (float)(sx - j);
+                w0[x] = 1.0f - w1[x];
+            }
+            const float a = (float)((double)src[i0[x]] * w0[x]);
+            const float b = (float)((double)src[i1[x]] * w1[x]);
+            ref[x] = (float)((double)a + (double)b);
+        }
+        ops_interp_taps(dst, src, sn, i0, i1, w0, w1, n);
+        char what[48];
+        snprintf(what, sizeof what, "%d->%d%s", sn, n, shuffled ? " shuffled" : "");
+        check_equal("interp_taps", what, dst, ref, (size_t)n);
+        free(i0); free(i1); free(w0); free(w1); free(src); free(dst); free(ref);
+    }
+}
+
 static void test_resize(void)
 {
     /* sh, sw, stride pad, dh, dw */
@@ -685,6 +808,7 @@ int main(void)
             printf("pass %s\n", ctx);
             test_gemm();
             test_linear();
+            test_gemm_tall();
             test_gelu();
             test_simple_eltwise();
             test_layernorm();
@@ -694,6 +818,7 @@ int main(void)
             test_convT();
             test_attention();
             test_resize();
+            test_interp_taps();
         }
     }
     ops_set_threads(0);

@@ -5,6 +5,7 @@
  * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,65 @@ int main(void)
             mobilesam_result_free(&a.res[o]);
             mobilesam_result_free(&b.res[o]);
         }
+    }
+    /* Segment-everything's batched decoding (mobilesam_predict_logits, in
+     * groups of points): the same logits and scores as one prompt at a time
+     * (mobilesam_predict, multimask), whatever the thread count and however
+     * the points are grouped (7 points: groups of 4 and 3; from the third:
+     * 4 and 1). */
+    if (m && im.rgb) {
+        mobilesam_embedding *e = NULL;
+        mobilesam_error er;
+        TU_CHECK(mobilesam_encode(m, im.rgb, im.width, im.height, &e, &er) == 0, "encode: %s",
+                 er.message);
+        enum { NP = 7 };
+        const size_t plane = 256 * 256;
+        float pts[2 * NP], *l1 = malloc(sizeof(float) * 3 * NP * plane),
+                           *l2 = malloc(sizeof(float) * 3 * NP * plane), s1[3 * NP], s2[3 * NP];
+        for (int i = 0; i < NP; i++) {
+            pts[2 * i] = (float)(11 + 131 * i % im.width);
+            pts[2 * i + 1] = (float)(7 + 89 * i % im.height);
+        }
+        double worst_l = 0, worst_s = 0;
+        for (int threads = 1; e && l1 && l2 && threads <= 2; threads++) {
+            mobilesam_set_threads(threads);
+            TU_CHECK(mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l1, s1, &er) == 0,
+                     "predict_logits: %s", er.message);
+            TU_CHECK(mobilesam_predict_logits(m, e, pts + 4, NP - 2, -INFINITY, l2 + 6 * plane,
+                                              s2 + 6, &er) == 0,
+                     "predict_logits: %s", er.message);
+            for (int i = 0; i < NP; i++) {
+                static const int one = 1;
+                mobilesam_prompt pr = {pts + 2 * i, &one, 1, NULL, NULL, 1};
+                mobilesam_result r;
+                if (mobilesam_predict(m, e, &pr, 1, &r, &er)) {
+                    TU_CHECK(0, "predict: %s", er.message);
+                    continue;
+                }
+                for (int k = 0; k < 3; k++) {
+                    double d = tu_max_abs_diff(r.lowres_logits + k * plane,
+                                               l1 + (3 * (size_t)i + k) * plane, plane);
+                    double ds = fabs((double)r.scores[k] - s1[3 * i + k]);
+                    if (d > worst_l) worst_l = d;
+                    if (ds > worst_s) worst_s = ds;
+                    if (i >= 2) {
+                        d = tu_max_abs_diff(l2 + (3 * (size_t)i + k) * plane,
+                                            l1 + (3 * (size_t)i + k) * plane, plane);
+                        ds = fabs((double)s2[3 * i + k] - s1[3 * i + k]);
+                        if (d > worst_l) worst_l = d;
+                        if (ds > worst_s) worst_s = ds;
+                    }
+                }
+                mobilesam_result_free(&r);
+            }
+        }
+        printf("predict_logits (groups) vs predict, 1 and 2 threads: logits max|diff| %.3g, "
+               "scores %.3g\n", worst_l, worst_s);
+        TU_CHECK(worst_l <= 1e-6 && worst_s <= 1e-6, "batched decoding differs: %g / %g",
+                 worst_l, worst_s);
+        free(l1);
+        free(l2);
+        mobilesam_embedding_free(e);
     }
     image_free(&im);
     mobilesam_free(m);

@@ -6,6 +6,7 @@
  * Sam.postprocess_masks that never holds a full-resolution plane.
  */
 #include "model/amg_utils.h"
+#include "ops/ops.h"
 
 #include <limits.h>
 #include <math.h>
@@ -762,10 +763,11 @@ size_t amg_upscale_scratch_floats(const amg_upscale_plan *p)
     return (size_t)UP_LOW * p->rw + (size_t)p->rw + 3 * (size_t)p->w;
 }
 
-/* The two inner loops of the up-scaler, written so that the compiler
- * vectorises them (omp simd, restrict) and cloned for AVX2 (AMG_CLONES;
- * AVX2 without FMA: the same float operations in the same order in every
- * clone, hence the same bits as ops_resize_bilinear). */
+/* The inner loops of the up-scaler: the horizontal taps are
+ * ops_interp_taps; the vertical blend is written so that the compiler
+ * vectorises it (omp simd, restrict) and cloned for AVX2 (AMG_CLONES;
+ * AVX2 without FMA). Both round every product and sum as written, so the
+ * bits are those of ops_resize_bilinear on any instruction set. */
 
 /* dst[x] = a[x] * l0 + b[x] * l1 (a may be b) */
 AMG_CLONES __attribute__((optimize("fp-contract=off")))
@@ -774,16 +776,6 @@ static void blend_rows(float *restrict dst, const float *restrict a, const float
 {
 #pragma omp simd
     for (int x = 0; x < n; x++) dst[x] = a[x] * l0 + b[x] * l1;
-}
-
-/* dst[x] = src[i0[x]] * w0[x] + src[i1[x]] * w1[x] */
-AMG_CLONES __attribute__((optimize("fp-contract=off")))
-static void interp_row(float *restrict dst, const float *restrict src, const int *restrict i0,
-                       const int *restrict i1, const float *restrict w0,
-                       const float *restrict w1, int n)
-{
-#pragma omp simd
-    for (int x = 0; x < n; x++) dst[x] = src[i0[x]] * w0[x] + src[i1[x]] * w1[x];
 }
 
 typedef struct {
@@ -802,8 +794,8 @@ static const float *h1_row(up_state *st, int s)
     const amg_upscale_plan *p = st->p;
     float *dst = st->h1 + (size_t)s * p->rw;
     if (!st->done[s]) {
-        interp_row(dst, st->low + (size_t)s * UP_LOW, p->c1i0, p->c1i1, p->c1w0, p->c1w1,
-                   p->rw);
+        ops_interp_taps(dst, st->low + (size_t)s * UP_LOW, UP_LOW, p->c1i0, p->c1i1, p->c1w0,
+                        p->c1w1, p->rw);
         st->done[s] = 1;
     }
     return dst;
@@ -823,7 +815,7 @@ static const float *h2_row(up_state *st, int r, int keep)
     const float *b = h1_row(st, p->r1i1[r]);
     blend_rows(st->irow, a, b, p->r1w0[r], p->r1w1[r], p->rw);
     float *dst = st->slot[v];
-    interp_row(dst, st->irow, p->c2i0, p->c2i1, p->c2w0, p->c2w1, p->w);
+    ops_interp_taps(dst, st->irow, p->rw, p->c2i0, p->c2i1, p->c2w0, p->c2w1, p->w);
     st->slot_row[v] = r;
     return dst;
 }

@@ -19,6 +19,8 @@
 #define DEC_MLP 2048
 #define N_MASK_TOKENS 4
 #define MAX_TOKENS 1024
+#define KEY_CHUNK 256 /* image tokens per step of the keys' update */
+#define DEC_GROUP 4   /* prompts decoded together by mask_decoder_points */
 
 
 /* ---------------------------------------------------------------- loading */
@@ -98,35 +100,40 @@ int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c)
 /* ---------------------------------------------------------------- forward */
 
 /* Work buffers of the decoder, kept across calls (no page faults per
- * prompt) and grown when a prompt has more tokens than any before. */
+ * prompt) and grown when a call has more tokens, or a larger group of
+ * prompts, than any before. Token-side arrays hold the rows of a whole
+ * group; image-side ones are per prompt (keys, tk) or reused prompt after
+ * prompt (scores, small). */
 struct dec_ws {
-    int cap_tokens;
-    float *keys, *tk;             /* (4096, 256) */
-    float *qp, *kp, *vp, *o;      /* (4096, 128) at most */
-    float *scores;                /* (4096, 8 * tokens) */
-    float *small;                 /* per-head token-side products */
-    float *tokens, *queries, *tq; /* (tokens, 256) */
-    float *mlp_h;                 /* (tokens, 2048) */
+    int cap_tokens, cap_rows, cap_group;
+    float *keys[DEC_GROUP], *tk[DEC_GROUP]; /* (4096, 256) per prompt of a group */
+    float *qp, *kp, *vp, *o;      /* (4096, 128): rows of a group at most */
+    float *scores;                /* (4096, 8 * tokens + 16) */
+    float *small;                 /* per-head token-side products, one prompt */
+    float *tokens, *queries, *tq; /* (rows, 256) */
+    float *mlp_h;                 /* (rows, 2048) */
+    float *heads;                 /* (group, 256) rows gathered for the heads */
     float *up;                    /* output up-scaling */
 };
 
 int dec_reassociate = 1;
 
-#define UP_FLOATS (128 * 128 * 64 + 256 * 256 * 32)
+/* u1 (64 x 128 x 128) and up to 4 logit planes (the up-scaled 32-channel
+ * map is never stored); also the mask-input convolutions' scratch */
+#define UP_FLOATS (128 * 128 * 64 + N_MASK_TOKENS * 256 * 256)
 
 dec_ws *dec_ws_new(void)
 {
     dec_ws *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    const size_t nk = (size_t)EMB_TOKENS * EMB_C, np = (size_t)EMB_TOKENS * 128;
-    w->keys = malloc(sizeof(float) * nk);
-    w->tk = malloc(sizeof(float) * nk);
+    const size_t np = (size_t)EMB_TOKENS * 128;
     w->qp = malloc(sizeof(float) * np);
     w->kp = malloc(sizeof(float) * np);
     w->vp = malloc(sizeof(float) * np);
     w->o = malloc(sizeof(float) * np);
     w->up = malloc(sizeof(float) * UP_FLOATS);
-    if (!w->keys || !w->tk || !w->qp || !w->kp || !w->vp || !w->o || !w->up) {
+    w->heads = malloc(sizeof(float) * DEC_GROUP * EMB_C);
+    if (!w->qp || !w->kp || !w->vp || !w->o || !w->up || !w->heads) {
         dec_ws_free(w);
         return NULL;
     }
@@ -136,8 +143,10 @@ dec_ws *dec_ws_new(void)
 void dec_ws_free(dec_ws *w)
 {
     if (!w) return;
-    free(w->keys);
-    free(w->tk);
+    for (int g = 0; g < DEC_GROUP; g++) {
+        free(w->keys[g]);
+        free(w->tk[g]);
+    }
     free(w->qp);
     free(w->kp);
     free(w->vp);
@@ -146,27 +155,44 @@ void dec_ws_free(dec_ws *w)
     free(w->small);
     free(w->tokens);
     free(w->mlp_h);
+    free(w->heads);
     free(w->up);
     free(w);
 }
 
-static int ws_reserve(dec_ws *w, int tokens)
+/* Room for G prompts of `tokens` tokens each. */
+static int ws_reserve(dec_ws *w, int tokens, int G)
 {
-    if (tokens <= w->cap_tokens) return 0;
-    free(w->scores);
-    free(w->small);
-    free(w->tokens);
-    free(w->mlp_h);
-    const size_t t = (size_t)tokens;
-    w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 1));
-    w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
-    w->tokens = malloc(sizeof(float) * 3 * t * EMB_C);
-    w->mlp_h = malloc(sizeof(float) * t * DEC_MLP);
-    w->cap_tokens = 0;
-    if (!w->scores || !w->small || !w->tokens || !w->mlp_h) return -1;
-    w->queries = w->tokens + t * EMB_C;
-    w->tq = w->queries + t * EMB_C;
-    w->cap_tokens = tokens;
+    const size_t nk = (size_t)EMB_TOKENS * EMB_C;
+    for (; w->cap_group < G; w->cap_group++) {
+        w->keys[w->cap_group] = malloc(sizeof(float) * nk);
+        w->tk[w->cap_group] = malloc(sizeof(float) * nk);
+        if (!w->keys[w->cap_group] || !w->tk[w->cap_group]) return -1;
+    }
+    if (tokens > w->cap_tokens) {
+        free(w->scores);
+        free(w->small);
+        const size_t t = (size_t)tokens;
+        /* (8 t + 1) rows of 4096, or 4096 rows of 8 t rounded up to 16 */
+        w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
+        w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
+        w->cap_tokens = 0;
+        if (!w->scores || !w->small) return -1;
+        w->cap_tokens = tokens;
+    }
+    const int rows = tokens * G;
+    if (rows > w->cap_rows) {
+        free(w->tokens);
+        free(w->mlp_h);
+        const size_t r = (size_t)rows;
+        w->tokens = malloc(sizeof(float) * 3 * r * EMB_C);
+        w->mlp_h = malloc(sizeof(float) * r * DEC_MLP);
+        w->cap_rows = 0;
+        if (!w->tokens || !w->mlp_h) return -1;
+        w->queries = w->tokens + r * EMB_C;
+        w->tq = w->queries + r * EMB_C;
+        w->cap_rows = rows;
+    }
     return 0;
 }
 
@@ -185,141 +211,208 @@ static void dec_attention(const dec_attn_t *a, const float *q_in, int Nq, const 
     ops_linear(w->o, Nq, di, a->out.w, a->out.b, EMB_C, out, residual, OPS_ACT_NONE);
 }
 
-/* Token-to-image cross attention: the Nt tokens attend to the 4096 image
- * tokens; queries += out_proj(...). With few tokens the products are
- * reassociated so that the image side is read twice instead of projected
- * twice: per head, q k^T = (q W_k) (keys+pos)^T + (a per-row constant that
- * softmax cancels), and P v = (P keys) W_v^T + b_v since rows of P sum to 1.
- * pre_k / pre_v: the image-side projections when cached (layer 0). */
-static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, const float *tk,
-                           const float *keys, const float *pre_k, const float *pre_v,
-                           float *queries, dec_ws *w)
+/* Self-attention among each prompt's Nt tokens, for G prompts whose rows
+ * are stacked: the projections and out_proj run on all rows at once (the
+ * weights are read once per group), the attention per prompt.
+ * out = residual + out_proj(...) (residual may be NULL or alias out). */
+static void self_attention(const dec_attn_t *a, const float *qk_in, const float *v_in, int Nt,
+                           int G, float *out, const float *residual, dec_ws *w)
 {
-    const int di = a->internal, H = a->heads, c = di / H;
-    const float scale = 1.0f / sqrtf((float)c);
-    if (!pre_k && (H * Nt >= di || !dec_reassociate)) {
-        dec_attention(a, tq, Nt, tk, keys, EMB_TOKENS, queries, queries, w);
-        return;
+    const int di = a->internal, c = di / a->heads, R = G * Nt;
+    ops_linear(qk_in, R, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+    ops_linear(qk_in, R, EMB_C, a->k.w, a->k.b, di, w->kp, NULL, OPS_ACT_NONE);
+    ops_linear(v_in, R, EMB_C, a->v.w, a->v.b, di, w->vp, NULL, OPS_ACT_NONE);
+    for (int g = 0; g < G; g++) {
+        const size_t o = (size_t)g * Nt * di;
+        ops_attention_heads(w->qp + o, di, w->kp + o, di, w->vp + o, di, Nt, Nt, a->heads, c,
+                            1.0f / sqrtf((float)c), w->o + o, di);
     }
-    ops_linear(tq, Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
-    if (pre_k) {
-        ops_attention_heads(w->qp, di, pre_k, di, pre_v, di, Nt, EMB_TOKENS, H, c, scale, w->o,
-                            di);
-    } else {
-        float *A = w->small, *B = A + (size_t)H * Nt * EMB_C;
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + h * c, di, a->k.w + (size_t)h * c * EMB_C,
-                     EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C, EMB_C);
-        ops_gemm(0, 1, H * Nt, EMB_TOKENS, EMB_C, 1.0f, A, EMB_C, tk, EMB_C, 0.0f, w->scores,
-                 EMB_TOKENS);
-        ops_softmax_rows(w->scores, H * Nt, EMB_TOKENS);
-        ops_gemm(0, 0, H * Nt, EMB_C, EMB_TOKENS, 1.0f, w->scores, EMB_TOKENS, keys, EMB_C,
-                 0.0f, B, EMB_C);
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
-                     a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, w->o + h * c, di);
-        for (int i = 0; i < Nt; i++) ops_add(w->o + (size_t)i * di, a->v.b, di);
-    }
-    ops_linear(w->o, Nt, di, a->out.w, a->out.b, EMB_C, queries, queries, OPS_ACT_NONE);
+    ops_linear(w->o, R, di, a->out.w, a->out.b, EMB_C, out, residual, OPS_ACT_NONE);
 }
 
-/* Image-to-token cross attention: the 4096 image tokens attend to the Nt
- * tokens; keys += out_proj(...). With few tokens, per head
+/* Token-to-image cross attention: each prompt's Nt tokens attend to its
+ * 4096 image tokens; queries += out_proj(...). With few tokens the
+ * products are reassociated so that the image side is read twice instead
+ * of projected twice: per head, q k^T = (q W_k) (keys+pos)^T + (a per-row
+ * constant that softmax cancels), and P v = (P keys) W_v^T + b_v since rows
+ * of P sum to 1. pre_k / pre_v: the image-side projections when cached
+ * (layer 0, shared by the group). tk[g], keys[g]: prompt g's image side.
+ * The official order of operations (many tokens, or dec_reassociate 0)
+ * is only taken with G = 1. */
+static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
+                           const float *const *tk, const float *const *keys, const float *pre_k,
+                           const float *pre_v, float *queries, dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const float scale = 1.0f / sqrtf((float)c);
+    if (!pre_k && (HN >= di || !dec_reassociate)) {
+        dec_attention(a, tq, Nt, tk[0], keys[0], EMB_TOKENS, queries, queries, w);
+        return;
+    }
+    ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+    for (int g = 0; g < G; g++) {
+        const float *qp = w->qp + (size_t)g * Nt * di;
+        float *o = w->o + (size_t)g * Nt * di;
+        if (pre_k) {
+            ops_attention_heads(qp, di, pre_k, di, pre_v, di, Nt, EMB_TOKENS, H, c, scale, o, di);
+            continue;
+        }
+        /* the scores are kept transposed, (4096, 8 Nt rounded up to 16):
+         * the image side is streamed as it lies, and the softmax over the
+         * image tokens runs down the columns */
+        float *A = w->small, *B = A + (size_t)HN * EMB_C;
+        const int ldst = ops_round16(HN);
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 0, Nt, EMB_C, c, scale, qp + h * c, di, a->k.w + (size_t)h * c * EMB_C,
+                     EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C, EMB_C);
+        ops_gemm_tall_bt(tk[g], EMB_C, EMB_TOKENS, EMB_C, A, EMB_C, HN, w->scores, ldst);
+        ops_softmax_cols(w->scores, EMB_TOKENS, ldst);
+        ops_gemm_tall_tn(w->scores, ldst, EMB_TOKENS, HN, keys[g], EMB_C, EMB_C, B, EMB_C);
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
+                     a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, o + h * c, di);
+        for (int i = 0; i < Nt; i++) ops_add(o + (size_t)i * di, a->v.b, di);
+    }
+    ops_linear(w->o, G * Nt, di, a->out.w, a->out.b, EMB_C, queries, queries, OPS_ACT_NONE);
+}
+
+/* Image-to-token cross attention: each prompt's 4096 image tokens attend
+ * to its Nt tokens; keys += out_proj(...), then the block's LayerNorm.
+ * With few tokens, per head
  * (tk W_q^T + b_q) K^T = tk (W_q^T K^T) + b_q K^T and
  * out_proj(P V) = P (V W_o^T), so the 4096-token side meets (256 x 8 Nt)
  * matrices instead of being projected to 128 and back to 256. The scores
  * are kept transposed, (8 Nt, 4096), so the softmax over a head's Nt
  * tokens runs down contiguous columns; a row of ones appended to them
- * carries out_proj's bias through the last product.
- * pre_q: q_proj(tk) when cached (layer 0). */
-static void image_to_token(const dec_attn_t *a, const float *tk, const float *tq,
-                           const float *queries, int Nt, const float *pre_q, float *keys,
-                           dec_ws *w)
+ * carries out_proj's bias through the last product. The token-side
+ * projections run on the group's rows at once.
+ * pre_q: q_proj(tk) when cached (layer 0); src: the keys' initial value
+ * when it is the cache's (else keys[g] holds it); tk_out[g] receives
+ * keys + key_pe after the LayerNorm. The official order of operations is
+ * only taken with G = 1. */
+static void image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
+                           const float *queries, int Nt, int G, const float *pre_q,
+                           float *const *keys, const float *src, const norm_t *norm,
+                           const float *key_pe, float *const *tk_out, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
     if (HN >= di || !dec_reassociate) {
-        dec_attention(a, tk, EMB_TOKENS, tq, queries, Nt, keys, keys, w);
+        if (src) memcpy(keys[0], src, sizeof(float) * EMB_TOKENS * EMB_C);
+        dec_attention(a, tk[0], EMB_TOKENS, tq, queries, Nt, keys[0], keys[0], w);
+        ops_layernorm_add(keys[0], keys[0], EMB_TOKENS, EMB_C, norm->g, norm->b, 1e-5f, key_pe,
+                          tk_out[0]);
         return;
     }
-    float *Kt = w->small, *Vt = Kt + (size_t)Nt * di;
-    float *M = Vt + (size_t)Nt * di;           /* (H*Nt + 1, 256) */
-    float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
-    float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
-    ops_linear(tq, Nt, EMB_C, a->k.w, a->k.b, di, Kt, NULL, OPS_ACT_NONE);
-    ops_linear(queries, Nt, EMB_C, a->v.w, a->v.b, di, Vt, NULL, OPS_ACT_NONE);
-    if (pre_q) {
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
-                     ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
-    } else {
-        for (int h = 0; h < H; h++) {
-            ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di, a->q.w + (size_t)h * c * EMB_C,
-                     EMB_C, 0.0f, M + (size_t)h * Nt * EMB_C, EMB_C);
-            for (int j = 0; j < Nt; j++) {
-                float acc = 0.0f;
-                for (int k = 0; k < c; k++) acc += a->q.b[h * c + k] * Kt[(size_t)j * di + h * c + k];
-                d[h * Nt + j] = scale * acc;
+    /* token-side projections of the whole group (kp, vp are free here) */
+    ops_linear(tq, G * Nt, EMB_C, a->k.w, a->k.b, di, w->kp, NULL, OPS_ACT_NONE);
+    ops_linear(queries, G * Nt, EMB_C, a->v.w, a->v.b, di, w->vp, NULL, OPS_ACT_NONE);
+    for (int g = 0; g < G; g++) {
+        const float *Kt = w->kp + (size_t)g * Nt * di, *Vt = w->vp + (size_t)g * Nt * di;
+        float *M = w->small;                       /* (H*Nt + 1, 256) */
+        float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
+        float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
+        if (pre_q) {
+            for (int h = 0; h < H; h++)
+                ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
+                         ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
+        } else {
+            for (int h = 0; h < H; h++) {
+                ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di,
+                         a->q.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, M + (size_t)h * Nt * EMB_C,
+                         EMB_C);
+                for (int j = 0; j < Nt; j++) {
+                    float acc = 0.0f;
+                    for (int k = 0; k < c; k++)
+                        acc += a->q.b[h * c + k] * Kt[(size_t)j * di + h * c + k];
+                    d[h * Nt + j] = scale * acc;
+                }
             }
+            ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk[g], EMB_C, 0.0f, ST,
+                     EMB_TOKENS);
+            for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
+                for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
         }
-        ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST, EMB_TOKENS);
-        for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
-            for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
+        for (int h = 0; h < H; h++)
+            ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
+        float *ones = ST + (size_t)HN * EMB_TOKENS;
+        for (int t = 0; t < EMB_TOKENS; t++) ones[t] = 1.0f;
+        /* M <- (H*Nt + 1, 256): row h*Nt + j = V[j, head h] W_o[:, head h]^T,
+         * last row = out_proj bias */
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
+                     M + (size_t)h * Nt * EMB_C, EMB_C);
+        memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
+        /* keys (= src when given) += ST^T M, then the block's LayerNorm and
+         * keys + pos for the next attention, KEY_CHUNK image tokens at a
+         * time: each chunk is finished while in cache (the 4 MiB arrays are
+         * not read back from memory between the steps) */
+        float *kg = keys[g], *tg = tk_out[g];
+        const int chunks = EMB_TOKENS / KEY_CHUNK;
+        const int nt = omp_in_parallel() ? 1
+                     : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        for (int ch = 0; ch < chunks; ch++) {
+            const size_t off = (size_t)ch * KEY_CHUNK * EMB_C;
+            if (src) memcpy(kg + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
+            ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK,
+                     EMB_TOKENS, M, EMB_C, 1.0f, kg + off, EMB_C);
+            ops_layernorm_add(kg + off, kg + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
+                              key_pe + off, tg + off);
+        }
     }
-    for (int h = 0; h < H; h++)
-        ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
-    float *ones = ST + (size_t)HN * EMB_TOKENS;
-    for (int t = 0; t < EMB_TOKENS; t++) ones[t] = 1.0f;
-    /* M <- (H*Nt + 1, 256): row h*Nt + j = V[j, head h] W_o[:, head h]^T,
-     * last row = out_proj bias */
-    for (int h = 0; h < H; h++)
-        ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
-                 M + (size_t)h * Nt * EMB_C, EMB_C);
-    memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
-    ops_gemm(1, 0, EMB_TOKENS, EMB_C, HN + 1, 1.0f, ST, EMB_TOKENS, M, EMB_C, 1.0f, keys,
-             EMB_C);
 }
 
-static void mlp3_forward(const mlp3_t *m, const float *x, float *out)
+/* MLP with 3 layers (ReLU between) on M rows of x (M <= DEC_GROUP). */
+static void mlp3_forward(const mlp3_t *m, const float *x, int M, float *out)
 {
-    float h1[EMB_C], h2[EMB_C];
-    ops_linear(x, 1, EMB_C, m->l[0].w, m->l[0].b, EMB_C, h1, NULL, OPS_ACT_RELU);
-    ops_linear(h1, 1, EMB_C, m->l[1].w, m->l[1].b, EMB_C, h2, NULL, OPS_ACT_RELU);
-    ops_linear(h2, 1, EMB_C, m->l[2].w, m->l[2].b, m->l[2].out, out, NULL, OPS_ACT_NONE);
+    float h1[DEC_GROUP * EMB_C], h2[DEC_GROUP * EMB_C];
+    ops_linear(x, M, EMB_C, m->l[0].w, m->l[0].b, EMB_C, h1, NULL, OPS_ACT_RELU);
+    ops_linear(h1, M, EMB_C, m->l[1].w, m->l[1].b, EMB_C, h2, NULL, OPS_ACT_RELU);
+    ops_linear(h2, M, EMB_C, m->l[2].w, m->l[2].b, m->l[2].out, out, NULL, OPS_ACT_NONE);
 }
 
-/* TwoWayAttentionBlock. queries (Nt, 256), keys (4096, 256); `cache` holds
- * the layer-0 image-side projections when the keys are the cached src. */
+/* TwoWayAttentionBlock for G prompts of Nt tokens: queries (G*Nt, 256)
+ * stacked, keys[g] (4096, 256); `cache` holds the layer-0 image-side
+ * projections when the keys are the cached src. */
 static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
-                          const float *query_pe, int Nt, float *keys, const float *key_pe,
-                          const dec_image_cache *cache, dec_ws *w)
+                          const float *query_pe, int Nt, int G, float *const *keys,
+                          const float *key_pe, const dec_image_cache *cache, dec_ws *w)
 {
-    const size_t nq = (size_t)Nt * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
-    float *tq = w->tq, *tk = w->tk;
+    const size_t nq = (size_t)G * Nt * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
+    const int R = G * Nt;
+    float *tq = w->tq;
     if (layer0) { /* skip_first_layer_pe: queries are replaced, no residual */
-        dec_attention(&l->self_attn, queries, Nt, queries, queries, Nt, queries, NULL, w);
+        self_attention(&l->self_attn, queries, queries, Nt, G, queries, NULL, w);
     } else {
         ops_add_to(tq, queries, query_pe, nq);
-        dec_attention(&l->self_attn, tq, Nt, tq, queries, Nt, queries, queries, w);
+        self_attention(&l->self_attn, tq, queries, Nt, G, queries, queries, w);
     }
-    ops_layernorm(queries, queries, Nt, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
+    ops_layernorm(queries, queries, R, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    if (!cache) ops_add_to(tk, keys, key_pe, nk);
-    const float *tkey = cache ? cache->tk0 : tk;
-    token_to_image(&l->cross_t2i, tq, Nt, tkey, keys, cache ? cache->k0 : NULL,
-                   cache ? cache->v0 : NULL, queries, w);
-    ops_layernorm(queries, queries, Nt, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
+    /* tk = keys + key_pe: cached for layer 0, else left in w->tk by the
+     * LayerNorm that ended the previous block */
+    const float *tkey[DEC_GROUP];
+    for (int g = 0; g < G; g++) {
+        if (!cache && layer0) ops_add_to(w->tk[g], keys[g], key_pe, nk);
+        tkey[g] = cache ? cache->tk0 : w->tk[g];
+    }
+    token_to_image(&l->cross_t2i, tq, Nt, G, tkey, (const float *const *)keys,
+                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
 
-    ops_linear(queries, Nt, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
-    ops_linear(w->mlp_h, Nt, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
+    ops_linear(queries, R, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
+    ops_linear(w->mlp_h, R, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
                OPS_ACT_NONE);
-    ops_layernorm(queries, queries, Nt, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
+    ops_layernorm(queries, queries, R, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
 
     ops_add_to(tq, queries, query_pe, nq);
-    /* keys + key_pe is unchanged since the token-to-image attention */
-    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, cache ? cache->q0 : NULL, keys, w);
-    ops_layernorm(keys, keys, EMB_TOKENS, EMB_C, l->norm4.g, l->norm4.b, 1e-5f);
+    /* keys + key_pe is unchanged since the token-to-image attention; the
+     * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
+     * and the final attention. With the cache, keys start as its src. */
+    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, G, cache ? cache->q0 : NULL, keys,
+                   cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, w);
 }
 
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
@@ -359,64 +452,108 @@ void dec_cache_free(dec_image_cache *c)
 }
 
 int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
-                         const dec_image_cache *cache, const dec_prompt_t *p, dec_ws *w,
-                         float *logits4, float *iou4, int want, float skip_below)
+                         const dec_image_cache *cache, const dec_prompt_t *p, int G, dec_ws *w,
+                         float *logits, int stride, float *iou4, int want, float skip_below)
 {
-    const size_t nk = (size_t)EMB_TOKENS * EMB_C;
-    if (ws_reserve(w, 1 + N_MASK_TOKENS + p->n_points + 2)) return -1;
-    float *tokens = w->tokens, *queries = w->queries, *keys = w->keys;
+    const size_t nk = (size_t)EMB_TOKENS * EMB_C, plane = (size_t)LOWRES * LOWRES;
+    if (G < 1 || G > DEC_GROUP) return -1;
+    if (G > 1) /* a group shares the cache: same token count, no mask input */
+        for (int g = 0; g < G; g++)
+            if (!cache || p[g].mask_input || p[g].n_points != p[0].n_points ||
+                !p[g].box != !p[0].box)
+                return -1;
+    if (ws_reserve(w, 1 + N_MASK_TOKENS + p[0].n_points + 2, G)) return -1;
+    float *tokens = w->tokens, *queries = w->queries;
 
-    /* tokens = [iou_token, mask_tokens, sparse] */
-    memcpy(tokens, d->iou_token, sizeof(float) * EMB_C);
-    memcpy(tokens + EMB_C, d->mask_tokens, sizeof(float) * N_MASK_TOKENS * EMB_C);
-    int Nt = 1 + N_MASK_TOKENS +
-             prompt_sparse_tokens(d, p, tokens + (1 + N_MASK_TOKENS) * EMB_C);
-    memcpy(queries, tokens, sizeof(float) * Nt * EMB_C);
+    /* tokens = [iou_token, mask_tokens, sparse] per prompt, stacked */
+    int Nt = 0; /* the same for every prompt of a group (checked above) */
+    for (int g = 0; g < G; g++) {
+        float *tg = tokens + (size_t)g * Nt * EMB_C;
+        memcpy(tg, d->iou_token, sizeof(float) * EMB_C);
+        memcpy(tg + EMB_C, d->mask_tokens, sizeof(float) * N_MASK_TOKENS * EMB_C);
+        Nt = 1 + N_MASK_TOKENS + prompt_sparse_tokens(d, &p[g], tg + (1 + N_MASK_TOKENS) * EMB_C);
+    }
+    const int R = G * Nt;
+    memcpy(queries, tokens, sizeof(float) * R * EMB_C);
 
     /* src = embedding + dense prompt; the cache holds it for no mask input */
-    if (p->mask_input) {
-        prompt_dense_from_mask(d, p->mask_input, keys, w->up);
-        ops_add(keys, embedding, nk);
+    if (p[0].mask_input) {
+        prompt_dense_from_mask(d, p[0].mask_input, w->keys[0], w->up);
+        ops_add(w->keys[0], embedding, nk);
         cache = NULL;
     } else if (cache) {
-        memcpy(keys, cache->src, sizeof(float) * nk);
+        /* keys = cache->src: copied by layer 0's image-to-token step */
     } else {
         for (int i = 0; i < EMB_TOKENS; i++)
-            ops_add_to(keys + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask,
-                       EMB_C);
+            ops_add_to(w->keys[0] + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C,
+                       d->no_mask, EMB_C);
     }
 
     for (int i = 0; i < 2; i++)
-        two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, keys, d->dense_pe,
+        two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
                       i == 0 ? cache : NULL, w);
-    ops_add_to(w->tq, queries, tokens, (size_t)Nt * EMB_C);
-    ops_add_to(w->tk, keys, d->dense_pe, nk);
-    token_to_image(&d->final_attn, w->tq, Nt, w->tk, keys, NULL, NULL, queries, w);
-    ops_layernorm(queries, queries, Nt, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
+    ops_add_to(w->tq, queries, tokens, (size_t)R * EMB_C);
+    /* w->tk = keys + dense_pe, from the last block's LayerNorm */
+    token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
+                   (const float *const *)w->keys, NULL, NULL, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 
     /* IoU predictions first: masks whose score does not pass skip_below are
      * not needed (segment-everything filters on it), and when none is, the
-     * up-scaling is skipped altogether. */
-    mlp3_forward(&d->iou_head, queries, iou4);
-    int need = 0;
-    for (int i = 0; i < N_MASK_TOKENS; i++) need |= (want >> i & 1 && iou4[i] > skip_below) << i;
-    if (!need) return 0;
+     * up-scaling is skipped altogether. The heads run on the group's rows
+     * at once. */
+    float *hx = w->heads;
+    for (int g = 0; g < G; g++)
+        memcpy(hx + (size_t)g * EMB_C, queries + (size_t)g * Nt * EMB_C, sizeof(float) * EMB_C);
+    mlp3_forward(&d->iou_head, hx, G, iou4);
+    int need[DEC_GROUP], any = 0;
+    for (int g = 0; g < G; g++) {
+        need[g] = 0;
+        for (int i = 0; i < N_MASK_TOKENS; i++)
+            need[g] |= (want >> i & 1 && iou4[4 * g + i] > skip_below) << i;
+        any |= need[g];
+    }
+    if (!any) return 0;
+    /* hypernetwork vectors of the tokens some prompt needs: hyper[i][g] */
+    const int lo_any = __builtin_ctz((unsigned)any), hi_any = 31 - __builtin_clz((unsigned)any);
+    float hyper[N_MASK_TOKENS][DEC_GROUP * 32];
+    for (int i = lo_any; i <= hi_any; i++) {
+        for (int g = 0; g < G; g++)
+            memcpy(hx + (size_t)g * EMB_C, queries + ((size_t)g * Nt + 1 + i) * EMB_C,
+                   sizeof(float) * EMB_C);
+        mlp3_forward(&d->hyper[i], hx, G, hyper[i]);
+    }
 
-    /* output_upscaling: ConvT 256->64, LayerNorm2d, GELU, ConvT 64->32, GELU */
+    /* output_upscaling per prompt: ConvT 256->64, LayerNorm2d, GELU (into
+     * u1, planar 64 x 128 x 128), ConvT 64->32, GELU; the hypernetworks'
+     * products logits_i = h_i . U are fused into the second ConvT as a
+     * projection, so that U (32 x 256 x 256) is never stored. Token i goes
+     * to plane i - first of the prompt's `stride` planes; the tokens from
+     * the first needed to the last needed one are projected together
+     * (those in between are wanted, so they have a plane; when one is not,
+     * the planes go through scratch first). */
     float *u1 = w->up, *u2 = u1 + 128 * 128 * 64;
-    ops_conv_transpose2x2(keys, 64, 64, 256, d->up1_w, d->up1_b, 64, u1, d->up_ln.g, d->up_ln.b,
-                          1e-6f, OPS_ACT_GELU);
-    ops_conv_transpose2x2(u1, 128, 128, 64, d->up2_w, d->up2_b, 32, u2, NULL, NULL, 0.0f,
-                          OPS_ACT_GELU);
-
-    /* hypernetworks: logits_i = h_i . U, token i in plane i - first */
     const int first = __builtin_ctz((unsigned)want);
-    for (int i = 0; i < N_MASK_TOKENS; i++) {
-        if (!(need >> i & 1)) continue;
-        float hyper[32];
-        mlp3_forward(&d->hyper[i], queries + (size_t)(1 + i) * EMB_C, hyper);
-        ops_gemm(0, 1, 1, LOWRES * LOWRES, 32, 1.0f, hyper, 32, u2, 32, 0.0f,
-                 logits4 + (size_t)(i - first) * LOWRES * LOWRES, LOWRES * LOWRES);
+    for (int g = 0; g < G; g++) {
+        if (!need[g]) continue;
+        float *lg = logits + (size_t)g * stride * plane;
+        ops_conv_transpose2x2(w->keys[g], 0, 64, 64, 256, d->up1_w, d->up1_b, 64, d->up_ln.g,
+                              d->up_ln.b, 1e-6f, OPS_ACT_GELU, NULL, 0, u1);
+        const int lo = __builtin_ctz((unsigned)need[g]), hi = 31 - __builtin_clz((unsigned)need[g]);
+        float hg[N_MASK_TOKENS * 32];
+        int contiguous = 1;
+        for (int i = lo; i <= hi; i++) {
+            memcpy(hg + 32 * (i - lo), hyper[i] + 32 * g, sizeof(float) * 32);
+            if (!(want >> i & 1)) contiguous = 0;
+        }
+        float *dst = contiguous ? lg + (size_t)(lo - first) * plane : u2;
+        ops_conv_transpose2x2(u1, 1, 128, 128, 64, d->up2_w, d->up2_b, 32, NULL, NULL, 0.0f,
+                              OPS_ACT_GELU, hg, hi - lo + 1, dst);
+        if (!contiguous)
+            for (int i = lo; i <= hi; i++)
+                if (need[g] >> i & 1)
+                    memcpy(lg + (size_t)(i - first) * plane, u2 + (size_t)(i - lo) * plane,
+                           sizeof(float) * plane);
     }
     return 0;
 }
@@ -429,20 +566,32 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     const size_t plane = (size_t)LOWRES * LOWRES;
     static const int label1 = 1;
     int failed = 0;
-    /* One point per thread: every kernel runs single-threaded inside the
-     * region, so there is no fork/join per operation. Only tokens 1..3 are
-     * asked for: token i of point k goes to plane 3k + i - 1. */
+    /* Groups of DEC_GROUP points per thread: the token-side layers run on a
+     * group's rows at once (their weights are read once per group, not per
+     * point), the image side point by point; every kernel runs
+     * single-threaded inside the region, so there is no fork/join per
+     * operation. Groups are cut by index, and a point's rows never mix
+     * with another's, so results do not depend on the thread count. Only
+     * tokens 1..3 are asked for: token i of point k goes to plane
+     * 3k + i - 1. (1 + 4 + 2 tokens: the reassociated attentions.) */
+    const int G = cache && dec_reassociate && DEC_HEADS * 7 < 128 ? DEC_GROUP : 1;
+    const int groups = (n + G - 1) / G;
 #pragma omp parallel for num_threads(n_ws) schedule(dynamic, 1) if (n_ws > 1)
-    for (int i = 0; i < n; i++) {
-        dec_prompt_t p = {points + 2 * i, &label1, 1, NULL, NULL};
-        float iou4[4];
+    for (int q = 0; q < groups; q++) {
+        const int i0 = q * G, gn = n - i0 < G ? n - i0 : G;
+        dec_prompt_t pr[DEC_GROUP];
+        for (int g = 0; g < gn; g++) {
+            dec_prompt_t t = {points + 2 * (i0 + g), &label1, 1, NULL, NULL};
+            pr[g] = t;
+        }
+        float iou4[4 * DEC_GROUP];
         dec_ws *w = ws[omp_get_thread_num()];
-        if (mask_decoder_forward(dec, embedding, cache, &p, w, logits3 + plane * (3 * i), iou4,
-                                 0xE, skip_below)) {
+        if (mask_decoder_forward(dec, embedding, cache, pr, gn, w, logits3 + plane * 3 * i0, 3,
+                                 iou4, 0xE, skip_below)) {
 #pragma omp atomic write
             failed = 1;
         }
-        memcpy(iou3 + 3 * i, iou4 + 1, sizeof(float) * 3);
+        for (int g = 0; g < gn; g++) memcpy(iou3 + 3 * (i0 + g), iou4 + 4 * g + 1, sizeof(float) * 3);
     }
     return failed ? -1 : 0;
 }

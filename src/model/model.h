@@ -164,14 +164,18 @@ typedef struct dec_ws dec_ws;
 dec_ws *dec_ws_new(void);
 void dec_ws_free(dec_ws *w);
 
-/* Decoder: 4 IoU predictions and the low-res logits (256, 256) of the mask
- * tokens i in the bitmask `want` (not 0) whose prediction is > skip_below
- * (-INFINITY: no filter): token i goes to plane i - first, first being the
- * lowest token in `want`; the other planes are not written. cache may be
- * NULL. Returns 0, or -1 when out of memory. */
+/* Decoder for G prompts (1 <= G <= 4; G > 1 needs the cache and prompts
+ * with the same number of points, the same box presence and no mask
+ * input): 4 IoU predictions per prompt (iou4 + 4 g) and the low-res logits
+ * (256, 256) of the mask tokens i in the bitmask `want` (not 0) whose
+ * prediction is > skip_below (-INFINITY: no filter): prompt g's token i
+ * goes to plane g * stride + i - first, first being the lowest token in
+ * `want`; planes of wanted tokens may be written even when not needed.
+ * cache may be NULL (G = 1). Returns 0, or -1 when out of memory or the
+ * group is not allowed. */
 int mask_decoder_forward(const prompt_decoder_t *dec, const float *embedding,
-                         const dec_image_cache *cache, const dec_prompt_t *prompt,
-                         dec_ws *w, float *logits4, float *iou4, int want,
+                         const dec_image_cache *cache, const dec_prompt_t *prompt, int G,
+                         dec_ws *w, float *logits, int stride, float *iou4, int want,
                          float skip_below);
 
 /* Decodes n single-point prompts (resized-frame coordinates, label 1) with

@@ -46,6 +46,19 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
+/* Products of a long matrix (n rows, e.g. the 4096 tokens of an image)
+ * with a few rows (m <= 64), where a BLAS would spend as long packing the
+ * long operand as multiplying; the long operand is streamed in place.
+ *   ops_gemm_tall_bt:  Ct[n, mp] = B[n, K] . A[m, K]^T, with the columns
+ *                      m..mp-1 zero, mp = m rounded up to 16 (ldc >= mp)
+ *   ops_gemm_tall_tn:  C[m, N] = X[n, m]^T . B[n, N]
+ * Each output is summed in a fixed order, whatever the thread count. */
+void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
+                      float *Ct, int ldc);
+void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
+                      float *C, int ldc);
+int ops_round16(int m);
+
 /* Fully connected layer with fused epilogue:
  *   y[M,N] = act(x[M,K] . w[N,K]^T + b[N] + residual[M,N])
  * b and residual may be NULL; residual may alias y (in-place residual add).
@@ -59,10 +72,22 @@ void ops_relu(float *x, size_t n);
 void ops_add(float *y, const float *x, size_t n);          /* y += x */
 void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = a + b */
 
+/* Two-tap interpolation along a row, as a bilinear resize's horizontal
+ * pass with precomputed taps: dst[x] = src[i0[x]] * w0[x] + src[i1[x]] *
+ * w1[x] for x < n, the products and the sum each rounded (no FMA), so the
+ * bits do not depend on the instruction set. src holds sn floats; every
+ * index must be in [0, sn). Single-threaded (a row kernel). */
+void ops_interp_taps(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                     const float *w0, const float *w1, int n);
+
 /* Row LayerNorm over the last dim C: y = (x - mean) / sqrt(var + eps) * g + b
  * (biased variance). y may alias x. Also serves as LayerNorm2d on HWC maps. */
 void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
                    const float *b, float eps);
+/* The same, and yp = y + p in the same pass over each row (while the row is
+ * in cache). y may alias x; yp must alias neither. */
+void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g,
+                       const float *b, float eps, const float *p, float *yp);
 
 /* In-place softmax down each column of x[rows, cols]. */
 void ops_softmax_cols(float *x, int rows, int cols);
@@ -85,17 +110,23 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
                 const float *b, int Cout, int K, int stride, int pad,
                 float *y, ops_act act);
 
-/* Transposed convolution, kernel 2, stride 2, on HWC maps, with a fused
- * per-pixel epilogue:
- *   y[2H, 2W, Cout][2i+di, 2j+dj, co] = b[co] + sum_ci x[i,j,ci] w[ci,co,di,dj]
- * then, per output pixel, an optional LayerNorm over Cout (ln_g, ln_b, eps;
- * ln_g NULL: none) and act. w is PRE-PACKED by ops_pack_conv_transpose2x2
- * (Cin, 2, 2, Cout), so each input pixel's GEMM row is its two output rows'
- * pixels back to back. Works in bands of rows. */
+/* Transposed convolution, kernel 2, stride 2, with a fused epilogue and a
+ * planar (channel-major) output:
+ *   z[co, 2i+di, 2j+dj] = b[co] + sum_ci x[i,j,ci] w[ci,co,di,dj]
+ * then, per output pixel, an optional LayerNorm over the Cout channels
+ * (ln_g non-NULL; ln_b may be NULL; eps) and act; then, when proj is
+ * given, a 1x1 projection to P channels:
+ *   y[p, Y, X] = sum_co proj[p*Cout + co] z'[co, Y, X]
+ * y is planar: Cout planes (P with proj) of 2H x 2W floats. x is H x W x Cin,
+ * HWC (x_planar = 0) or planar CHW (x_planar = 1). w is PRE-PACKED by
+ * ops_pack_conv_transpose2x2 as (di, dj, Cout, Cin). Works in bands of
+ * input rows, each multiplied (one GEMM), finished and projected while in
+ * cache: with proj, the Cout-channel map is never stored. */
 void ops_pack_conv_transpose2x2(const float *w_pytorch, int Cin, int Cout, float *packed);
-void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y,
-                           const float *ln_g, const float *ln_b, float eps, ops_act act);
+void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
+                           const float *w, const float *b, int Cout, const float *ln_g,
+                           const float *ln_b, float eps, ops_act act, const float *proj,
+                           int P, float *y);
 
 /* One attention head: out[Nq, d] = softmax(q k^T * scale + bias) v
  *   q: Nq rows of d floats, row stride ldq; k, v: Nk rows, strides ldk, ldv;

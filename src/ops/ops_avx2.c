@@ -94,6 +94,22 @@ INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim): the compare gives -1 */
 INL vf v_i2f(vi a) { return _mm256_cvtepi32_ps(a); }
 INL vi v_f2i_trunc(vf a) { return _mm256_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
+INL vi v_iload(const int *p) { return _mm256_loadu_si256((const __m256i *)p); }
+INL vi v_iloadn(const int *p, int n) { return _mm256_maskload_epi32(p, tail_mask(n)); }
+INL vi v_isub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+/* all lanes of a in [0, lim) (lim > 0) */
+INL int v_iall_below(vi a, int lim)
+{
+    const __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), a),
+                                        _mm256_cmpgt_epi32(a, _mm256_set1_epi32(lim - 1)));
+    return _mm256_testz_si256(bad, bad);
+}
+/* lanes of the 2W-float window (lo, hi) picked by idx in [0, 2W) */
+INL vf v_perm2(vf lo, vf hi, vi idx)
+{
+    const vf a = _mm256_permutevar8x32_ps(lo, idx), b = _mm256_permutevar8x32_ps(hi, idx);
+    return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
 
 /* in-register 8 x 8 transpose: r[i][c] -> r[c][i] */
 INL void v_transpose(vf r[8])
@@ -130,12 +146,17 @@ const ops_kernels ops_kernels_avx2 = {
     .add_to = avx2_add_to,
     .bias_act = avx2_bias_act,
     .layernorm = avx2_layernorm,
+    .cols_epilogue = avx2_cols_epilogue,
+    .proj_cols = avx2_proj_cols,
+    .gemm_small_m = avx2_gemm_small_m,
+    .gemm_bcast = avx2_gemm_bcast,
     .softmax = avx2_softmax,
     .softmax_cols = avx2_softmax_cols,
     .dwconv3x3 = avx2_dwconv3x3,
     .attention = avx2_attention,
     .resize_hrow = avx2_resize_hrow,
     .resize_vblend = avx2_resize_vblend,
+    .interp2 = avx2_interp2,
 };
 
 #if defined(__clang__)

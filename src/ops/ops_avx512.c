@@ -87,6 +87,16 @@ INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim) */
 INL vf v_i2f(vi a) { return _mm512_cvtepi32_ps(a); }
 INL vi v_f2i_trunc(vf a) { return _mm512_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm512_i32gather_ps(idx, base, 4); }
+INL vi v_iload(const int *p) { return _mm512_loadu_si512(p); }
+INL vi v_iloadn(const int *p, int n) { return _mm512_maskz_loadu_epi32(tail_mask(n), p); }
+INL vi v_isub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+/* all lanes of a in [0, lim) (unsigned compare) */
+INL int v_iall_below(vi a, int lim)
+{
+    return _mm512_cmplt_epu32_mask(a, _mm512_set1_epi32(lim)) == 0xFFFF;
+}
+/* lanes of the 2W-float window (lo, hi) picked by idx in [0, 2W) */
+INL vf v_perm2(vf lo, vf hi, vi idx) { return _mm512_permutex2var_ps(lo, idx, hi); }
 
 /* in-register 16 x 16 transpose: r[i][c] -> r[c][i] */
 INL void v_transpose(vf r[16])
@@ -130,12 +140,17 @@ const ops_kernels ops_kernels_avx512 = {
     .add_to = avx512_add_to,
     .bias_act = avx512_bias_act,
     .layernorm = avx512_layernorm,
+    .cols_epilogue = avx512_cols_epilogue,
+    .proj_cols = avx512_proj_cols,
+    .gemm_small_m = avx512_gemm_small_m,
+    .gemm_bcast = avx512_gemm_bcast,
     .softmax = avx512_softmax,
     .softmax_cols = avx512_softmax_cols,
     .dwconv3x3 = avx512_dwconv3x3,
     .attention = avx512_attention,
     .resize_hrow = avx512_resize_hrow,
     .resize_vblend = avx512_resize_vblend,
+    .interp2 = avx512_interp2,
 };
 
 #if defined(__clang__)

@@ -54,8 +54,10 @@ static void set_table(ops_isa isa)
     if (t) {
 #define TAKE(f) if (t->f) k.f = t->f
         TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(bias_act);
-        TAKE(layernorm); TAKE(softmax); TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
-        TAKE(resize_hrow); TAKE(resize_vblend);
+        TAKE(layernorm); TAKE(cols_epilogue); TAKE(proj_cols); TAKE(gemm_small_m);
+        TAKE(gemm_bcast); TAKE(softmax);
+        TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
+        TAKE(resize_hrow); TAKE(resize_vblend); TAKE(interp2);
 #undef TAKE
     }
     ops_k = k;

@@ -59,6 +59,20 @@ void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
         ops_k.layernorm(x + (size_t)r * C, y + (size_t)r * C, C, g, b, eps);
 }
 
+void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g,
+                       const float *b, float eps, const float *p, float *yp)
+{
+    ops_ensure_init();
+    if (rows <= 0 || C <= 0) return;
+    const int nt = ops_threads_for((double)rows * C * 5.0);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int r = 0; r < rows; r++) {
+        const size_t o = (size_t)r * C;
+        ops_k.layernorm(x + o, y + o, C, g, b, eps);
+        ops_k.add_to(yp + o, y + o, p + o, (size_t)C);
+    }
+}
+
 void ops_softmax_cols(float *x, int rows, int cols)
 {
     ops_ensure_init();

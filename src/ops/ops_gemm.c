@@ -21,6 +21,7 @@
 #define ROW_BLOCK 256             /* rows per GEMM + epilogue block */
 #define COL_BLOCK 512             /* columns per block when rows are few */
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
+#define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
 #define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
 
 /* The blocks a product is cut into depend on its shape only, never on the
@@ -95,6 +96,67 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     }
 }
 
+int ops_round16(int m)
+{
+    return (m + 15) & ~15;
+}
+
+#define TALL_ROWS 256 /* rows of the long operand per task / per chunk */
+#define TALL_COLS 64  /* output columns per task of ops_gemm_tall_tn */
+
+void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
+                      float *Ct, int ldc)
+{
+    ops_ensure_init();
+    if (n <= 0 || m <= 0) return;
+    const int mp = ops_round16(m);
+    /* At[k, i] = A[i, k], zero-padded to mp columns: one row of Q per k */
+    float *At = calloc((size_t)K * mp + 1, sizeof(float));
+    if (!At) { /* out of memory: the BLAS path needs no scratch */
+        sgemm(0, 1, n, m, K, 1.0f, B, ldb, A, lda, 0.0f, Ct, ldc);
+        for (int t = 0; t < n; t++)
+            for (int i = m; i < mp; i++) Ct[(size_t)t * ldc + i] = 0.0f;
+        return;
+    }
+    for (int i = 0; i < m; i++)
+        for (int k = 0; k < K; k++) At[(size_t)k * mp + i] = A[(size_t)i * lda + k];
+    const int tasks = (n + TALL_ROWS - 1) / TALL_ROWS;
+    int nt = gemm_threads(n, mp, K);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int t0 = t * TALL_ROWS, rows = n - t0 < TALL_ROWS ? n - t0 : TALL_ROWS;
+        ops_k.gemm_bcast(B + (size_t)t0 * ldb, (size_t)ldb, 1, rows, At, (size_t)mp, mp, K, 0,
+                         Ct + (size_t)t0 * ldc, (size_t)ldc);
+    }
+    free(At);
+}
+
+void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
+                      float *C, int ldc)
+{
+    ops_ensure_init();
+    if (m <= 0 || N <= 0) return;
+    if (n <= 0) {
+        for (int i = 0; i < m; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    const int tasks = (N + TALL_COLS - 1) / TALL_COLS;
+    int nt = gemm_threads(m, N, n);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int c0 = t * TALL_COLS, cols = N - c0 < TALL_COLS ? N - c0 : TALL_COLS;
+        /* chunks of the long dimension, accumulated in order, so that the
+         * chunk of B stays in cache while every row tile of C reads it */
+        for (int r0 = 0; r0 < n; r0 += TALL_ROWS) {
+            const int rows = n - r0 < TALL_ROWS ? n - r0 : TALL_ROWS;
+            ops_k.gemm_bcast(X + (size_t)r0 * ldx, 1, (size_t)ldx, m, B + (size_t)r0 * ldb + c0,
+                             (size_t)ldb, cols, rows, r0 > 0, C + c0, (size_t)ldc);
+        }
+    }
+}
+
 /* Block [r0, r1) x [c0, c1) of y = act(x . w^T + b + residual). */
 static void linear_block(const float *x, int K, const float *w, const float *b, int N,
                          float *y, const float *residual, ops_act act, int r0, int r1,
@@ -108,8 +170,18 @@ static void linear_block(const float *x, int K, const float *w, const float *b, 
                 memcpy(y + (size_t)i * N + c0, residual + (size_t)i * N + c0, sizeof(float) * n);
         beta = 1.0f;
     }
-    sgemm(0, 1, r1 - r0, n, K, 1.0f, x + (size_t)r0 * K, K, w + (size_t)c0 * K, K, beta,
-          y + (size_t)r0 * N + c0, N);
+    if (r1 - r0 <= SMALL_M) {
+        /* slices of w small enough to stay in cache while every 8 rows of
+         * x pass over them: w is read from memory once */
+        const int slice = K >= 4096 ? 16 : 65536 / K;
+        for (int j = 0; j < n; j += slice)
+            for (int i = r0; i < r1; i += 8)
+                ops_k.gemm_small_m(x + (size_t)i * K, K, r1 - i < 8 ? r1 - i : 8,
+                                   w + (size_t)(c0 + j) * K, K, n - j < slice ? n - j : slice, K,
+                                   beta != 0.0f, y + (size_t)i * N + c0 + j, N);
+    } else
+        sgemm(0, 1, r1 - r0, n, K, 1.0f, x + (size_t)r0 * K, K, w + (size_t)c0 * K, K, beta,
+              y + (size_t)r0 * N + c0, N);
     if (b || act != OPS_ACT_NONE)
         for (int i = r0; i < r1; i++) ops_k.bias_act(y + (size_t)i * N + c0, b ? b + c0 : NULL, n, act);
 }
@@ -202,63 +274,104 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
 
 void ops_pack_conv_transpose2x2(const float *w, int Cin, int Cout, float *packed)
 {
-    /* (Cin, Cout, di, dj) -> (Cin, di, dj, Cout) */
-    for (int ci = 0; ci < Cin; ci++)
+    /* (Cin, Cout, di, dj) -> (di, dj, Cout, Cin): row (k, co) of the
+     * band GEMM's left operand */
+    for (int k = 0; k < 4; k++)
         for (int co = 0; co < Cout; co++)
-            for (int k = 0; k < 4; k++)
-                packed[((size_t)ci * 4 + k) * Cout + co] = w[((size_t)ci * Cout + co) * 4 + k];
+            for (int ci = 0; ci < Cin; ci++)
+                packed[((size_t)k * Cout + co) * Cin + ci] = w[((size_t)ci * Cout + co) * 4 + k];
 }
 
-/* Input rows [i0, i1): GEMM into tile, whose row for pixel (i, j) holds the
- * output pixels (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1); each is
- * copied out with bias, LayerNorm and activation applied. */
-static void conv_transpose_rows(const float *x, int W, int Cin, const float *w,
-                                const float *b, int Cout, float *y, int i0, int i1,
-                                float *tile, const float *ln_g, const float *ln_b,
-                                float eps, ops_act act)
+#define CONVT_TILE_FLOATS (128 * 1024) /* per-thread band tile, 512 KiB */
+
+/* y[2j] = a[j], y[2j + 1] = b[j] */
+static void interleave2(const float *restrict a, const float *restrict b, int n,
+                        float *restrict y)
 {
-    const int N4 = Cout * 4;
-    sgemm(0, 0, (i1 - i0) * W, N4, Cin, 1.0f, x + (size_t)i0 * W * Cin, Cin, w, N4, 0.0f,
-          tile, N4);
-    for (int i = i0; i < i1; i++)
-        for (int j = 0; j < W; j++) {
-            const float *t = tile + ((size_t)(i - i0) * W + j) * N4;
-            for (int k = 0; k < 4; k++) {
-                const int di = k >> 1, dj = k & 1;
-                float *o = y + ((size_t)(2 * i + di) * (2 * W) + 2 * j + dj) * Cout;
-                memcpy(o, t + (size_t)k * Cout, sizeof(float) * Cout);
-                if (ln_g) {
-                    if (b) ops_k.bias_act(o, b, Cout, OPS_ACT_NONE);
-                    ops_k.layernorm(o, o, Cout, ln_g, ln_b, eps);
-                    if (act != OPS_ACT_NONE) ops_k.bias_act(o, NULL, Cout, act);
-                } else if (b || act != OPS_ACT_NONE) {
-                    ops_k.bias_act(o, b, Cout, act);
-                }
-            }
-        }
+    for (int j = 0; j < n; j++) {
+        y[2 * j] = a[j];
+        y[2 * j + 1] = b[j];
+    }
 }
 
-void ops_conv_transpose2x2(const float *x, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, float *y,
-                           const float *ln_g, const float *ln_b, float eps, ops_act act)
+typedef struct {
+    const float *x;
+    int x_planar, H, W, Cin;
+    const float *w, *b;
+    int Cout;
+    const float *ln_g, *ln_b;
+    float eps;
+    ops_act act;
+    const float *proj;
+    int P;
+    float *y;
+} convt_args;
+
+/* Input rows [i0, i1): T[(k, co), pixel] = w . x^T for the band (one GEMM),
+ * the epilogue down T's columns, the projection into E, and the scatter of
+ * the four sub-pixel planes into the output rows 2i + di. */
+/* Row stride of a band's tile: the band's pixels plus 16 floats, so that
+ * the rows a column walk touches (strides of 2 or 4 KiB otherwise) do not
+ * all fall into the same few L1 sets. */
+static int convt_ld(int W, int rows)
+{
+    return rows * W + 16;
+}
+
+static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
+{
+    const int W = a->W, Cout = a->Cout, nb = (i1 - i0) * W, ld = convt_ld(a->W, (i1 - i0));
+    if (a->x_planar)
+        sgemm(0, 0, 4 * Cout, nb, a->Cin, 1.0f, a->w, a->Cin, a->x + (size_t)i0 * W,
+              a->H * W, 0.0f, T, ld);
+    else
+        sgemm(0, 1, 4 * Cout, nb, a->Cin, 1.0f, a->w, a->Cin, a->x + (size_t)i0 * W * a->Cin,
+              a->Cin, 0.0f, T, ld);
+    const int planes = a->proj ? a->P : Cout;
+    const float *S = a->proj ? E : T;
+    for (int k = 0; k < 4; k++) {
+        float *Tk = T + (size_t)k * Cout * ld;
+        ops_k.cols_epilogue(Tk, Cout, ld, nb, a->b, a->ln_g != NULL, a->ln_g, a->ln_b, a->eps,
+                            a->act);
+        if (a->proj) ops_k.proj_cols(Tk, Cout, ld, nb, a->proj, a->P, E + (size_t)k * a->P * ld, ld);
+    }
+    const size_t plane = (size_t)4 * a->H * W;
+    for (int c = 0; c < planes; c++)
+        for (int i = i0; i < i1; i++)
+            for (int di = 0; di < 2; di++) {
+                const float *s0 = S + ((size_t)(2 * di) * planes + c) * ld + (size_t)(i - i0) * W;
+                const float *s1 = S + ((size_t)(2 * di + 1) * planes + c) * ld + (size_t)(i - i0) * W;
+                interleave2(s0, s1, W, a->y + c * plane + (size_t)(2 * i + di) * 2 * W);
+            }
+}
+
+void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
+                           const float *w, const float *b, int Cout, const float *ln_g,
+                           const float *ln_b, float eps, ops_act act, const float *proj,
+                           int P, float *y)
 {
     ops_ensure_init();
-    if (H <= 0 || W <= 0 || Cout <= 0) return;
-    /* bands of input rows; tile[rows*W, 4*Cout] = x . w[Cin, (di, dj, co)] */
-    int band = (int)(IM2COL_FLOATS / ((size_t)W * Cout * 4));
+    if (H <= 0 || W <= 0 || Cout <= 0 || (proj && P <= 0)) return;
+    const convt_args a = {x, x_planar, H, W, Cin, w, b, Cout, ln_g, ln_b, eps, act, proj, P, y};
+    /* bands of input rows, sized by shape only (same bits for any thread
+     * count); T holds 4 * Cout rows of the band's pixels */
+    int band = (int)(CONVT_TILE_FLOATS / ((size_t)W * Cout * 4));
     if (band < 1) band = 1;
+    if (band > H) band = H;
     const int bands = (H + band - 1) / band;
+    const size_t ldt = (size_t)convt_ld(W, band);
+    const size_t tfl = ldt * Cout * 4, efl = proj ? ldt * P * 4 : 0;
     int nt = ops_threads_for((double)H * W * Cin * Cout * 4 / 16.0);
     if (nt > bands) nt = bands;
 #pragma omp parallel num_threads(nt)
     {
-        float *tile = malloc(sizeof(float) * (size_t)band * W * Cout * 4);
+        float *T = malloc(sizeof(float) * (tfl + efl));
 #pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
-            if (!tile) continue;
+            if (!T) continue;
             int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
-            conv_transpose_rows(x, W, Cin, w, b, Cout, y, i0, i1, tile, ln_g, ln_b, eps, act);
+            convt_band(&a, i0, i1, T, T + tfl);
         }
-        free(tile);
+        free(T);
     }
 }

@@ -26,6 +26,25 @@ typedef struct ops_kernels {
     /* one row of C (y may alias x) */
     void (*layernorm)(const float *x, float *y, int C, const float *g,
                       const float *b, float eps);
+    /* columns [0, n) of the C-row block t (row stride ld), in place: each
+     * value plus bias[row] (bias may be NULL), then, when ln, LayerNorm down
+     * each column with per-row g, b (either may be NULL), then act */
+    void (*cols_epilogue)(float *t, int C, int ld, int n, const float *bias, int ln,
+                          const float *g, const float *b, float eps, ops_act act);
+    /* out[p, j] = sum_c h[p*C + c] t[c, j] for p < P, j < n (c ascending);
+     * t has C rows of stride ld, out P rows of stride ldo */
+    void (*proj_cols)(const float *t, int C, int ld, int n, const float *h, int P,
+                      float *out, int ldo);
+    /* y[m, n] (+)= sum_k x[m, k] w[n, k] for m < M <= 8, n < N (k
+     * ascending within each lane; accumulate: add to y): products with very
+     * few rows, where a BLAS spends more time packing w than multiplying */
+    void (*gemm_small_m)(const float *x, int ldx, int M, const float *w, int ldw, int N, int K,
+                         int accumulate, float *y, int ldy);
+    /* C[i, j] (+)= sum_k P[i*ps + k*pk] Q[k*ldq + j] for i < nr, j < ncols
+     * (k ascending; accumulate: add to C): a register tile of rows of C,
+     * each P element broadcast against a row of Q; nothing is packed */
+    void (*gemm_bcast)(const float *P, size_t ps, size_t pk, int nr, const float *Q, size_t ldq,
+                       int ncols, int K, int accumulate, float *C, size_t ldc);
     /* one row of n, in place */
     void (*softmax)(float *x, int n);
     /* softmax down the columns [c0, c1) of x (rows x ld), in place */
@@ -48,6 +67,10 @@ typedef struct ops_kernels {
     void (*resize_hrow)(const float *r, int sw, float *dst, int dw, float ws);
     void (*resize_vblend)(const float *t0, const float *t1, float h0, float h1,
                           float *dst, int n);
+    /* dst[x] = src[i0[x]] * w0[x] + src[i1[x]] * w1[x] for x < n, each
+     * product and the sum rounded separately (no FMA); src holds sn floats */
+    void (*interp2)(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                    const float *w0, const float *w1, int n);
 } ops_kernels;
 
 extern ops_kernels ops_k;

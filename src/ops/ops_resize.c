@@ -66,3 +66,10 @@ void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
 {
     ops_resize_bilinear_region(src, sh, sw, src_stride, dst, dh, dw, dh, dw, dw);
 }
+
+void ops_interp_taps(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                     const float *w0, const float *w1, int n)
+{
+    ops_ensure_init();
+    if (n > 0) ops_k.interp2(dst, src, sn, i0, i1, w0, w1, n);
+}

@@ -67,6 +67,81 @@ static void sc_layernorm(const float *x, float *y, int C, const float *g,
     }
 }
 
+static void sc_cols_epilogue(float *t, int C, int ld, int n, const float *bias, int ln,
+                             const float *g, const float *b, float eps, ops_act act)
+{
+    if (bias)
+        for (int r = 0; r < C; r++)
+            for (int j = 0; j < n; j++) t[(size_t)r * ld + j] += bias[r];
+    if (ln) {
+        enum { CH = 64 }; /* columns per pass: statistics on the stack */
+        double s[CH], v[CH];
+        for (int j0 = 0; j0 < n; j0 += CH) {
+            const int m = n - j0 < CH ? n - j0 : CH;
+            for (int j = 0; j < m; j++) s[j] = v[j] = 0.0;
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) s[j] += t[(size_t)r * ld + j0 + j];
+            for (int j = 0; j < m; j++) s[j] /= C;
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) {
+                    const double d = t[(size_t)r * ld + j0 + j] - s[j];
+                    v[j] += d * d;
+                }
+            for (int j = 0; j < m; j++) v[j] = 1.0 / sqrt(v[j] / C + (double)eps);
+            for (int r = 0; r < C; r++)
+                for (int j = 0; j < m; j++) {
+                    float *p = t + (size_t)r * ld + j0 + j;
+                    float u = (float)((*p - s[j]) * v[j]);
+                    if (g) u *= g[r];
+                    if (b) u += b[r];
+                    *p = u;
+                }
+        }
+    }
+    if (act != OPS_ACT_NONE)
+        for (int r = 0; r < C; r++) sc_bias_act(t + (size_t)r * ld, NULL, n, act);
+}
+
+static void sc_proj_cols(const float *t, int C, int ld, int n, const float *h, int P,
+                         float *out, int ldo)
+{
+    for (int p = 0; p < P; p++) {
+        float *o = out + (size_t)p * ldo;
+        for (int j = 0; j < n; j++) o[j] = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float hc = h[(size_t)p * C + c], *x = t + (size_t)c * ld;
+            for (int j = 0; j < n; j++) o[j] += hc * x[j];
+        }
+    }
+}
+
+static void sc_gemm_small_m(const float *x, int ldx, int M, const float *w, int ldw, int N,
+                            int K, int acc, float *y, int ldy)
+{
+    for (int m = 0; m < M && m < 8; m++)
+        for (int n = 0; n < N; n++) {
+            const float *xr = x + (size_t)m * ldx, *wr = w + (size_t)n * ldw;
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += xr[k] * wr[k];
+            float *o = y + (size_t)m * ldy + n;
+            *o = acc ? *o + s : s;
+        }
+}
+
+static void sc_gemm_bcast(const float *P, size_t ps, size_t pk, int nr, const float *Q,
+                          size_t ldq, int ncols, int K, int acc, float *C, size_t ldc)
+{
+    for (int i = 0; i < nr; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (!acc)
+            for (int j = 0; j < ncols; j++) c[j] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float p = P[(size_t)i * ps + (size_t)k * pk], *q = Q + (size_t)k * ldq;
+            for (int j = 0; j < ncols; j++) c[j] += p * q[j];
+        }
+    }
+}
+
 static void sc_softmax(float *x, int n)
 {
     float mx = -INFINITY;
@@ -192,6 +267,20 @@ static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h
     for (int i = 0; i < n; i++) dst[i] = t0[i] * h0 + t1[i] * h1;
 }
 
+OPS_NO_CONTRACT
+static void sc_interp2(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                       const float *w0, const float *w1, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    (void)sn;
+    for (int x = 0; x < n; x++) {
+        const float a = src[i0[x]] * w0[x], b = src[i1[x]] * w1[x];
+        dst[x] = a + b;
+    }
+}
+
 const ops_kernels ops_kernels_scalar = {
     .gelu = sc_gelu,
     .relu = sc_relu,
@@ -199,10 +288,15 @@ const ops_kernels ops_kernels_scalar = {
     .add_to = sc_add_to,
     .bias_act = sc_bias_act,
     .layernorm = sc_layernorm,
+    .cols_epilogue = sc_cols_epilogue,
+    .proj_cols = sc_proj_cols,
+    .gemm_small_m = sc_gemm_small_m,
+    .gemm_bcast = sc_gemm_bcast,
     .softmax = sc_softmax,
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,
     .attention = sc_attention,
     .resize_hrow = sc_resize_hrow,
     .resize_vblend = sc_resize_vblend,
+    .interp2 = sc_interp2,
 };

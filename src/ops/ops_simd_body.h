@@ -212,6 +212,215 @@ static void PFX(layernorm)(const float *x, float *y, int C, const float *g,
     }
 }
 
+/* ---- planar (column) epilogues --------------------------------------------- */
+
+/* LayerNorm down W columns at a time, with the two-pass scheme of the row
+ * kernel above; the per-lane 1/sqrt goes through a small array (there is
+ * no vector square root among the primitives, and it is C of them per W
+ * columns). */
+static void PFX(cols_epilogue)(float *t, int C, int ld, int n, const float *bias, int ln,
+                               const float *g, const float *b, float eps, ops_act act)
+{
+    if (!ln) {
+        for (int r = 0; r < C; r++) {
+            float *row = t + (size_t)r * ld;
+            const vf vb = v_set1(bias ? bias[r] : 0.0f);
+            int j = 0;
+            for (; j + W <= n; j += W) v_store(row + j, v_act(v_add(v_load(row + j), vb), act));
+            if (j < n) v_storen(row + j, v_act(v_add(v_loadn(row + j, n - j), vb), act), n - j);
+        }
+        return;
+    }
+    const vf rc = v_set1(1.0f / (float)C);
+    for (int j = 0; j < n; j += W) {
+        const int m = n - j < W ? n - j : W;
+        vf s = v_zero();
+        for (int r = 0; r < C; r++)
+            s = v_add(s, v_add(v_loadn(t + (size_t)r * ld + j, m), v_set1(bias ? bias[r] : 0.0f)));
+        const vf mean = v_mul(s, rc);
+        vf sd = v_zero(), q = v_zero();
+        for (int r = 0; r < C; r++) {
+            vf d = v_sub(v_add(v_loadn(t + (size_t)r * ld + j, m), v_set1(bias ? bias[r] : 0.0f)),
+                         mean);
+            sd = v_add(sd, d);
+            q = v_fma(d, d, q);
+        }
+        const vf corr = v_mul(sd, rc);
+        float var[W], rs[W];
+        v_store(var, v_sub(v_mul(q, rc), v_mul(corr, corr)));
+        for (int l = 0; l < W; l++) rs[l] = 1.0f / sqrtf((var[l] > 0.0f ? var[l] : 0.0f) + eps);
+        const vf rstd = v_load(rs);
+        for (int r = 0; r < C; r++) {
+            float *p = t + (size_t)r * ld + j;
+            vf u = v_sub(v_sub(v_add(v_loadn(p, m), v_set1(bias ? bias[r] : 0.0f)), mean), corr);
+            u = v_fma(v_mul(u, rstd), v_set1(g ? g[r] : 1.0f), v_set1(b ? b[r] : 0.0f));
+            v_storen(p, v_act(u, act), m);
+        }
+    }
+}
+
+/* Up to 4 output rows per pass over t, W columns at a time. */
+static void PFX(proj_cols)(const float *t, int C, int ld, int n, const float *h, int P,
+                           float *out, int ldo)
+{
+    for (int p0 = 0; p0 < P; p0 += 4) {
+        const int np = P - p0 < 4 ? P - p0 : 4;
+        const float *h0 = h + (size_t)p0 * C;
+        for (int j = 0; j < n; j += W) {
+            const int m = n - j < W ? n - j : W;
+            vf a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
+            for (int c = 0; c < C; c++) {
+                const vf x = v_loadn(t + (size_t)c * ld + j, m);
+                a0 = v_fma(v_set1(h0[c]), x, a0);
+                if (np > 1) a1 = v_fma(v_set1(h0[C + c]), x, a1);
+                if (np > 2) a2 = v_fma(v_set1(h0[2 * C + c]), x, a2);
+                if (np > 3) a3 = v_fma(v_set1(h0[3 * C + c]), x, a3);
+            }
+            float *o = out + (size_t)p0 * ldo + j;
+            v_storen(o, a0, m);
+            if (np > 1) v_storen(o + ldo, a1, m);
+            if (np > 2) v_storen(o + 2 * (size_t)ldo, a2, m);
+            if (np > 3) v_storen(o + 3 * (size_t)ldo, a3, m);
+        }
+    }
+}
+
+/* ---- products with few rows -------------------------------------------------- */
+
+/* MB rows of x (rows past M repeat row M-1; they are not stored) times NB
+ * rows of w, over K in W-lane steps: MB * NB vector accumulators, each
+ * w vector loaded once per MB rows of x, then one horizontal sum each. */
+#define SMALL_M_TILE(MB, NB)                                                              \
+    static void PFX(small_m_tile_##MB##_##NB)(const float *x, int ldx, int M,               \
+                                              const float *w, int ldw, int n0, int K,       \
+                                              int acc, float *y, int ldy)                   \
+    {                                                                                      \
+        vf a[MB][NB];                                                                      \
+        const float *xr[MB];                                                               \
+        for (int m = 0; m < MB; m++) {                                                     \
+            xr[m] = x + (size_t)(m < M ? m : M - 1) * ldx;                                 \
+            for (int q = 0; q < NB; q++) a[m][q] = v_zero();                               \
+        }                                                                                  \
+        const float *wr = w + (size_t)n0 * ldw;                                            \
+        int k = 0;                                                                         \
+        for (; k + W <= K; k += W) {                                                       \
+            vf wv[NB];                                                                     \
+            for (int q = 0; q < NB; q++) wv[q] = v_load(wr + (size_t)q * ldw + k);         \
+            for (int m = 0; m < MB; m++) {                                                 \
+                const vf xv = v_load(xr[m] + k);                                           \
+                for (int q = 0; q < NB; q++) a[m][q] = v_fma(xv, wv[q], a[m][q]);          \
+            }                                                                              \
+        }                                                                                  \
+        if (k < K) {                                                                       \
+            vf wv[NB];                                                                     \
+            for (int q = 0; q < NB; q++) wv[q] = v_loadn(wr + (size_t)q * ldw + k, K - k); \
+            for (int m = 0; m < MB; m++) {                                                 \
+                const vf xv = v_loadn(xr[m] + k, K - k);                                   \
+                for (int q = 0; q < NB; q++) a[m][q] = v_fma(xv, wv[q], a[m][q]);          \
+            }                                                                              \
+        }                                                                                  \
+        for (int m = 0; m < MB && m < M; m++)                                              \
+            for (int q = 0; q < NB; q++) {                                                 \
+                float *o = y + (size_t)m * ldy + n0 + q;                                   \
+                *o = acc ? *o + v_hsum(a[m][q]) : v_hsum(a[m][q]);                         \
+            }                                                                              \
+    }
+SMALL_M_TILE(8, 2)
+SMALL_M_TILE(4, 4)
+SMALL_M_TILE(2, 6)
+SMALL_M_TILE(1, 8)
+SMALL_M_TILE(8, 1)
+SMALL_M_TILE(4, 1)
+SMALL_M_TILE(2, 1)
+SMALL_M_TILE(1, 1)
+#undef SMALL_M_TILE
+
+static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, int ldw, int N,
+                              int K, int acc, float *y, int ldy)
+{
+    if (M <= 0 || N <= 0) return;
+    if (M > 8) M = 8;
+    const int nb = M > 4 ? 2 : M > 2 ? 4 : M > 1 ? 6 : 8;
+    int n = 0;
+    for (; n + nb <= N; n += nb) {
+        if (M > 4) PFX(small_m_tile_8_2)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 2) PFX(small_m_tile_4_4)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 1) PFX(small_m_tile_2_6)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else PFX(small_m_tile_1_8)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+    }
+    for (; n < N; n++) {
+        if (M > 4) PFX(small_m_tile_8_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 2) PFX(small_m_tile_4_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else if (M > 1) PFX(small_m_tile_2_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+        else PFX(small_m_tile_1_1)(x, ldx, M, w, ldw, n, K, acc, y, ldy);
+    }
+}
+
+/* ---- broadcast GEMM tiles ----------------------------------------------------- */
+
+/* BR rows x BV vectors of C in registers (rows past nr repeat the last one
+ * and are not stored); per k, BV loads of Q and BR broadcasts of P. */
+#if W == 16
+#define BC_R 6
+#else
+#define BC_R 3
+#endif
+#define BC_V 4
+
+#define BCAST_TILE(NAME, BV, LOAD, STORE)                                                  \
+    static void PFX(NAME)(const float *P, size_t ps, size_t pk, int nr, const float *Q,    \
+                          size_t ldq, int n, int K, int acc, float *C, size_t ldc)         \
+    {                                                                                      \
+        vf a[BC_R][BV];                                                                    \
+        const float *pr[BC_R];                                                             \
+        (void)n;                                                                           \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                           \
+            pr[r] = P + (size_t)(r < nr ? r : nr - 1) * ps;                                \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =                 \
+                acc && r < nr ? LOAD(C + (size_t)r * ldc + v * W) : v_zero();              \
+        }                                                                                  \
+        for (int k = 0; k < K; k++) {                                                      \
+            vf q[BV];                                                                      \
+            const float *qk = Q + (size_t)k * ldq;                                         \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) q[v] = LOAD(qk + v * W);  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                       \
+                const vf p = v_set1(pr[r][(size_t)k * pk]);                                \
+                _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =             \
+                    v_fma(p, q[v], a[r][v]);                                               \
+            }                                                                              \
+        }                                                                                  \
+        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) if (r < nr)                 \
+            _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++)                           \
+                STORE(C + (size_t)r * ldc + v * W, a[r][v]);                               \
+    }
+#define BC_LOADN(p) v_loadn((p), n)
+#define BC_STOREN(p, x) v_storen((p), (x), n)
+BCAST_TILE(bcast_tile_full, BC_V, v_load, v_store)
+BCAST_TILE(bcast_tile_one, 1, v_load, v_store)
+BCAST_TILE(bcast_tile_tail, 1, BC_LOADN, BC_STOREN)
+#undef BCAST_TILE
+#undef BC_LOADN
+#undef BC_STOREN
+
+static void PFX(gemm_bcast)(const float *P, size_t ps, size_t pk, int nr, const float *Q,
+                            size_t ldq, int ncols, int K, int acc, float *C, size_t ldc)
+{
+    for (int i = 0; i < nr; i += BC_R) {
+        const int rows = nr - i < BC_R ? nr - i : BC_R;
+        const float *Pi = P + (size_t)i * ps;
+        float *Ci = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + BC_V * W <= ncols; j += BC_V * W)
+            PFX(bcast_tile_full)(Pi, ps, pk, rows, Q + j, ldq, W, K, acc, Ci + j, ldc);
+        for (; j + W <= ncols; j += W)
+            PFX(bcast_tile_one)(Pi, ps, pk, rows, Q + j, ldq, W, K, acc, Ci + j, ldc);
+        if (j < ncols)
+            PFX(bcast_tile_tail)(Pi, ps, pk, rows, Q + j, ldq, ncols - j, K, acc, Ci + j, ldc);
+    }
+}
+#undef BC_R
+#undef BC_V
+
 /* ---- softmax ---------------------------------------------------------------- */
 
 /* x[i] = exp(x[i] - max); returns the sum. */
@@ -724,5 +933,41 @@ static void PFX(resize_vblend)(const float *t0, const float *t1, float h0, float
         const int k = n - o < W ? n - o : W;
         const vf a = v_loadn(t0 + o, k), c = v_loadn(t1 + o, k);
         v_storen(dst + o, v_add(v_mul(a, vh0), v_mul(c, vh1)), k);
+    }
+}
+
+/* Blocks of W outputs whose source indices fit a 2W-float window (any
+ * up-sampling) read it with two loads and permute it; others gather. */
+OPS_NO_CONTRACT
+static void PFX(interp2)(float *dst, const float *src, int sn, const int *i0, const int *i1,
+                         const float *w0, const float *w1, int n)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    for (int x = 0; x < n; x += W) {
+        const int m = n - x < W ? n - x : W;
+        const vi a = m == W ? v_iload(i0 + x) : v_iloadn(i0 + x, m);
+        const vi b = m == W ? v_iload(i1 + x) : v_iloadn(i1 + x, m);
+        const int base = i0[x];
+        const vi ra = v_isub(a, v_iset1(base)), rb = v_isub(b, v_iset1(base));
+        vf va, vb;
+        if (m == W && v_iall_below(ra, 2 * W) && v_iall_below(rb, 2 * W)) {
+            const int left = sn - base; /* >= 1 */
+            const vf lo = left >= W ? v_load(src + base) : v_loadn(src + base, left);
+            const vf hi = left >= 2 * W ? v_load(src + base + W)
+                        : left > W  ? v_loadn(src + base + W, left - W)
+                                    : v_zero();
+            va = v_perm2(lo, hi, ra);
+            vb = v_perm2(lo, hi, rb);
+        } else { /* tail lanes index 0, a valid element */
+            va = v_gather(src, a);
+            vb = v_gather(src, b);
+        }
+        const vf fa = m == W ? v_load(w0 + x) : v_loadn(w0 + x, m);
+        const vf fb = m == W ? v_load(w1 + x) : v_loadn(w1 + x, m);
+        const vf r = v_add(v_mul(va, fa), v_mul(vb, fb));
+        if (m == W) v_store(dst + x, r);
+        else v_storen(dst + x, r, m);
     }
 }
