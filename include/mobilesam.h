@@ -26,6 +26,7 @@ extern "C" {
 #define MOBILESAM_EMBED_DIM 256   /* embedding channels */
 #define MOBILESAM_EMBED_SIZE 64   /* embedding is 64x64 */
 #define MOBILESAM_LOWRES 256      /* low-res mask logits are 256x256 */
+#define MOBILESAM_MAX_POINTS 1000 /* points per object (mobilesam_predict refuses more) */
 #define MOBILESAM_IMG_SIZE 1024   /* encoder input side */
 
 typedef enum {

@@ -18,7 +18,7 @@
 #include "model/model.h"
 #include "ops/ops.h"
 
-#define MAX_POINTS_PER_OBJECT 1000
+#define MAX_POINTS_PER_OBJECT MOBILESAM_MAX_POINTS
 #define MAX_DEC_WS 64
 
 struct mobilesam_model {

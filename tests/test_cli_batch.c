@@ -475,6 +475,44 @@ static void test_usage(void)
     TU_CHECK(!ch_exists(out), "a usage error created OUTDIR");
 }
 
+/* batch --compare REFDIR: first against the full run's own masks (every
+ * IoU 1), then against references that are not images, truncated, or
+ * missing: each named on stderr (never handed to the image decoder
+ * unchecked), counted as below the threshold, and the run finishes. */
+static void test_compare(void)
+{
+    char out[CH_PATH], out2[CH_PATH], refs[CH_PATH];
+    ch_path(out, "%s/out", g_dir);
+    ch_path(out2, "%s/out_cmp", g_dir);
+    ch_path(refs, "%s/refs", g_dir);
+    ch_result r = ch_run(g_dir, ARGS("batch", g_images, "-o", out2, "--boxes-from", g_labels,
+                                     "--format", "png", "--conf", "0.5", "-w", g_weights,
+                                     "--compare", out));
+    const char *c = strstr(r.out, "compare: ");
+    TU_CHECK(c && strstr(c, "compare: 3 masks, min IoU 1.000000, mean IoU 1.000000, 0 below"),
+             "--compare with its own masks: %s", r.out);
+    ch_free(&r);
+    TU_CHECK(mkdir(refs, 0755) == 0, "mkdir %s", refs);
+    FILE *f = fopen(at(refs, "a_0_0.png"), "wb"); /* text named .png */
+    if (f) {
+        fputs("not a png\n", f);
+        fclose(f);
+    }
+    copy_file(at(out, "a_1_0.png"), at(refs, "a_1_0.png"), 40); /* truncated */
+    /* b_0_0.png: missing */
+    r = ch_run(g_dir, ARGS("batch", g_images, "-o", out2, "--overwrite", "--boxes-from", g_labels,
+                           "--format", "png", "--conf", "0.5", "-w", g_weights, "--compare", refs));
+    c = strstr(r.out, "compare: ");
+    TU_CHECK(c && strstr(c, "compare: 3 masks") && strstr(c, "3 below"),
+             "--compare with bad references: %s", r.out);
+    TU_CHECK(strstr(r.err, "refs/a_0_0.png") && strstr(r.err, "refs/a_1_0.png") &&
+                 strstr(r.err, "refs/b_0_0.png"),
+             "--compare: bad references not named: %s", r.err);
+    TU_CHECK(r.code == 1, "--compare with bad references: exit %d", r.code);
+    TU_CHECK(ch_exists(at(out2, "b_0_0.png")), "--compare: the run did not finish");
+    ch_free(&r);
+}
+
 int main(void)
 {
     g_td = tu_testdata();
@@ -492,6 +530,7 @@ int main(void)
     test_kill_and_resume();
     test_shards();
     test_list_and_prompts();
+    test_compare();
     ch_rmtree(g_dir);
     free(g_dir);
     free(g_weights);

@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <stb_image.h>
 
 #include "amgargs.h"
 #include "args.h"
@@ -625,13 +624,32 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
     char rel[PATH_MAX], ref[PATH_MAX];
     snprintf(rel, sizeof rel, "%s_%d_%d.png", j->item->stem, o, m);
     int n = snprintf(ref, sizeof ref, "%s/%s", r->a->value[OPT_COMPARE], rel);
-    int w = 0, h = 0, c;
-    uint8_t *px = n > 0 && n < (int)sizeof ref ? stbi_load(ref, &w, &h, &c, 1)
-                                               : NULL;
+    int w = 0, h = 0;
+    /* through the guarded loader (as `compare`): a corrupt reference is
+     * reported, never handed to stb_image unchecked */
+    msam_image refimg = {0};
+    uint8_t *px = NULL;
+    struct stat st;
     double iou = 0;
     r->cmp_n++;
-    if (!px) {
+    if (n <= 0 || n >= (int)sizeof ref || stat(ref, &st) != 0) {
         cli_file_error(ref, "no reference mask to compare %s with", rel);
+    } else if (cli_image_load(ref, &refimg) == 0) {
+        w = refimg.width;
+        h = refimg.height;
+        /* stb's RGB-to-gray formula (stbi_load(..., 1)): gray PNGs keep
+         * their values */
+        const size_t npx = (size_t)w * (size_t)h;
+        px = malloc(npx ? npx : 1);
+        if (!px) cli_file_error(ref, "out of memory");
+        for (size_t i = 0; px && i < (size_t)w * h; i++) {
+            const uint8_t *q = refimg.rgb + 3 * i;
+            px[i] = (uint8_t)((q[0] * 77 + q[1] * 150 + q[2] * 29) >> 8);
+        }
+        image_free(&refimg);
+    }
+    if (!px) {
+        /* reported above */
     } else if (w != j->img.width || h != j->img.height) {
         cli_file_error(ref, "reference is %dx%d, the mask %dx%d", w, h,
                        j->img.width, j->img.height);
@@ -648,7 +666,7 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
             cli_file_error(ref, "IoU %.6f with %s is below %g", iou, rel,
                            (double)r->a->min_iou);
     }
-    stbi_image_free(px);
+    free(px);
     if (!px || w != j->img.width || h != j->img.height ||
         iou < r->a->min_iou)
         r->cmp_bad++;

@@ -550,6 +550,11 @@ int prompts_validate(const prompt_set *s, int width, int height)
             object_error(s, o, "no prompt: give --point, --box or --prompts");
             return -1;
         }
+        if (o->n_points > MOBILESAM_MAX_POINTS) { /* before any model work */
+            object_error(s, o, "%d points (at most %d per object)", o->n_points,
+                         MOBILESAM_MAX_POINTS);
+            return -1;
+        }
         if (validate_labels(s, o) || validate_geometry(s, o, width, height))
             return -1;
     }
