@@ -352,6 +352,10 @@ int main(void)
         dec_reassociate = 0;
         test_decoder(m, cases, "zidane");
         dec_reassociate = 1;
+        printf("  (again with the two-way blocks run one after the other, unfused)\n");
+        dec_unfused = 1;
+        test_decoder(m, cases, "bus");
+        dec_unfused = 0;
         test_encoder(m, &net, "zidane");
         test_encoder(m, &net, "bus");
     }

@@ -108,7 +108,9 @@ struct dec_ws {
     int cap_tokens, cap_rows, cap_group;
     float *keys[DEC_GROUP], *tk[DEC_GROUP]; /* (4096, 256) per prompt of a group */
     float *qp, *kp, *vp, *o;      /* (4096, 128): rows of a group at most */
-    float *scores;                /* (4096, 8 * tokens + 16) */
+    float *kt, *vt;               /* (rows, 128): image-to-token token side */
+    float *anext;                 /* (rows x 8, 256): token-to-image A per prompt */
+    float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
     float *mlp_h;                 /* (rows, 2048) */
@@ -117,6 +119,7 @@ struct dec_ws {
 };
 
 int dec_reassociate = 1;
+int dec_unfused = 0;
 
 /* u1 (64 x 128 x 128) and up to 4 logit planes (the up-scaled 32-channel
  * map is never stored); also the mask-input convolutions' scratch */
@@ -152,9 +155,12 @@ void dec_ws_free(dec_ws *w)
     free(w->vp);
     free(w->o);
     free(w->scores);
+    free(w->scores2);
     free(w->small);
     free(w->tokens);
     free(w->mlp_h);
+    free(w->kt);
+    free(w->anext);
     free(w->heads);
     free(w->up);
     free(w);
@@ -171,24 +177,31 @@ static int ws_reserve(dec_ws *w, int tokens, int G)
     }
     if (tokens > w->cap_tokens) {
         free(w->scores);
+        free(w->scores2);
         free(w->small);
         const size_t t = (size_t)tokens;
         /* (8 t + 1) rows of 4096, or 4096 rows of 8 t rounded up to 16 */
         w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
+        w->scores2 = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
         w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
         w->cap_tokens = 0;
-        if (!w->scores || !w->small) return -1;
+        if (!w->scores || !w->scores2 || !w->small) return -1;
         w->cap_tokens = tokens;
     }
     const int rows = tokens * G;
     if (rows > w->cap_rows) {
         free(w->tokens);
         free(w->mlp_h);
+        free(w->kt);
+        free(w->anext);
         const size_t r = (size_t)rows;
         w->tokens = malloc(sizeof(float) * 3 * r * EMB_C);
         w->mlp_h = malloc(sizeof(float) * r * DEC_MLP);
+        w->kt = malloc(sizeof(float) * 2 * r * 128);
+        w->anext = malloc(sizeof(float) * r * DEC_HEADS * EMB_C);
         w->cap_rows = 0;
-        if (!w->tokens || !w->mlp_h) return -1;
+        if (!w->tokens || !w->mlp_h || !w->kt || !w->anext) return -1;
+        w->vt = w->kt + r * 128;
         w->queries = w->tokens + r * EMB_C;
         w->tq = w->queries + r * EMB_C;
         w->cap_rows = rows;
@@ -235,10 +248,52 @@ static void self_attention(const dec_attn_t *a, const float *qk_in, const float 
  * products are reassociated so that the image side is read twice instead
  * of projected twice: per head, q k^T = (q W_k) (keys+pos)^T + (a per-row
  * constant that softmax cancels), and P v = (P keys) W_v^T + b_v since rows
- * of P sum to 1. pre_k / pre_v: the image-side projections when cached
- * (layer 0, shared by the group). tk[g], keys[g]: prompt g's image side.
- * The official order of operations (many tokens, or dec_reassociate 0)
- * is only taken with G = 1. */
+ * of P sum to 1. It runs in three steps, so that the scores of prompt g
+ * (tk[g] . A_g^T, transposed: 4096 x 8 Nt rounded up to 16) can be
+ * computed by whoever has tk[g] in cache (the previous image-to-token
+ * step, chunk by chunk):
+ *   t2i_begin: q_proj of the group's rows; per prompt and head
+ *              A = scale (q W_k), into w->anext (G x 8 Nt x 256);
+ *   t2i_point: prompt g's softmax down the columns of its scores, then
+ *              (P keys) W_v^T + b_v into its rows of w->o;
+ *   t2i_end:   out_proj of the group's rows, added to the queries. */
+static void t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const float scale = 1.0f / sqrtf((float)c);
+    ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+    for (int g = 0; g < G; g++)
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + (size_t)g * Nt * di + h * c, di,
+                     a->k.w + (size_t)h * c * EMB_C, EMB_C, 0.0f,
+                     w->anext + ((size_t)g * HN + (size_t)h * Nt) * EMB_C, EMB_C);
+}
+
+static void t2i_point(const dec_attn_t *a, int Nt, int g, float *scores, const float *keys,
+                      dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const int ldst = ops_round16(HN);
+    float *B = w->small, *o = w->o + (size_t)g * Nt * di;
+    ops_softmax_cols(scores, EMB_TOKENS, ldst);
+    ops_gemm_tall_tn(scores, ldst, EMB_TOKENS, HN, keys, EMB_C, EMB_C, B, EMB_C);
+    for (int h = 0; h < H; h++)
+        ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
+                 a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, o + h * c, di);
+    for (int i = 0; i < Nt; i++) ops_add(o + (size_t)i * di, a->v.b, di);
+}
+
+static void t2i_end(const dec_attn_t *a, int Nt, int G, float *queries, dec_ws *w)
+{
+    ops_linear(w->o, G * Nt, a->internal, a->out.w, a->out.b, EMB_C, queries, queries,
+               OPS_ACT_NONE);
+}
+
+/* The whole token-to-image attention. pre_k / pre_v: the image-side
+ * projections when cached (layer 0, shared by the group): the plain
+ * attention per prompt. tk[g], keys[g]: prompt g's image side. The
+ * official order of operations (many tokens, or dec_reassociate 0) is
+ * only taken with G = 1. */
 static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
                            const float *const *tk, const float *const *keys, const float *pre_k,
                            const float *pre_v, float *queries, dec_ws *w)
@@ -249,31 +304,20 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
         dec_attention(a, tq, Nt, tk[0], keys[0], EMB_TOKENS, queries, queries, w);
         return;
     }
-    ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
-    for (int g = 0; g < G; g++) {
-        const float *qp = w->qp + (size_t)g * Nt * di;
-        float *o = w->o + (size_t)g * Nt * di;
-        if (pre_k) {
-            ops_attention_heads(qp, di, pre_k, di, pre_v, di, Nt, EMB_TOKENS, H, c, scale, o, di);
-            continue;
+    if (pre_k) {
+        ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+        for (int g = 0; g < G; g++)
+            ops_attention_heads(w->qp + (size_t)g * Nt * di, di, pre_k, di, pre_v, di, Nt,
+                                EMB_TOKENS, H, c, scale, w->o + (size_t)g * Nt * di, di);
+    } else {
+        t2i_begin(a, tq, Nt, G, w);
+        for (int g = 0; g < G; g++) {
+            ops_gemm_tall_bt(tk[g], EMB_C, EMB_TOKENS, EMB_C, w->anext + (size_t)g * HN * EMB_C,
+                             EMB_C, HN, w->scores2, ops_round16(HN));
+            t2i_point(a, Nt, g, w->scores2, keys[g], w);
         }
-        /* the scores are kept transposed, (4096, 8 Nt rounded up to 16):
-         * the image side is streamed as it lies, and the softmax over the
-         * image tokens runs down the columns */
-        float *A = w->small, *B = A + (size_t)HN * EMB_C;
-        const int ldst = ops_round16(HN);
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 0, Nt, EMB_C, c, scale, qp + h * c, di, a->k.w + (size_t)h * c * EMB_C,
-                     EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C, EMB_C);
-        ops_gemm_tall_bt(tk[g], EMB_C, EMB_TOKENS, EMB_C, A, EMB_C, HN, w->scores, ldst);
-        ops_softmax_cols(w->scores, EMB_TOKENS, ldst);
-        ops_gemm_tall_tn(w->scores, ldst, EMB_TOKENS, HN, keys[g], EMB_C, EMB_C, B, EMB_C);
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
-                     a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, o + h * c, di);
-        for (int i = 0; i < Nt; i++) ops_add(o + (size_t)i * di, a->v.b, di);
     }
-    ops_linear(w->o, G * Nt, di, a->out.w, a->out.b, EMB_C, queries, queries, OPS_ACT_NONE);
+    t2i_end(a, Nt, G, queries, w);
 }
 
 /* Image-to-token cross attention: each prompt's 4096 image tokens attend
@@ -284,19 +328,92 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  * matrices instead of being projected to 128 and back to 256. The scores
  * are kept transposed, (8 Nt, 4096), so the softmax over a head's Nt
  * tokens runs down contiguous columns; a row of ones appended to them
- * carries out_proj's bias through the last product. The token-side
- * projections run on the group's rows at once.
- * pre_q: q_proj(tk) when cached (layer 0); src: the keys' initial value
- * when it is the cache's (else keys[g] holds it); tk_out[g] receives
- * keys + key_pe after the LayerNorm. The official order of operations is
- * only taken with G = 1. */
+ * carries out_proj's bias through the last product. Two steps:
+ *   i2t_begin: the token-side projections of the group's rows (w->kt,
+ *              w->vt);
+ *   i2t_point: prompt g's image side. tk: its keys + pos (for the
+ *              scores); pre_q: q_proj(tk) when cached (layer 0); src: the
+ *              keys' initial value when it is the cache's (else keys
+ *              holds it); tk_out receives keys + key_pe after the
+ *              LayerNorm; with next_A (8 Nt x 256), the next token-to-image
+ *              attention's transposed scores tk_out . next_A^T go to
+ *              next_scores (row stride next_ld) while each chunk is in
+ *              cache. */
+static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries, int Nt, int G,
+                      dec_ws *w)
+{
+    const int di = a->internal;
+    ops_linear(tq, G * Nt, EMB_C, a->k.w, a->k.b, di, w->kt, NULL, OPS_ACT_NONE);
+    ops_linear(queries, G * Nt, EMB_C, a->v.w, a->v.b, di, w->vt, NULL, OPS_ACT_NONE);
+}
+
+static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_q,
+                      float *keys, const float *src, const norm_t *norm, const float *key_pe,
+                      float *tk_out, const float *next_A, float *next_scores, int next_ld,
+                      dec_ws *w)
+{
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const float scale = 1.0f / sqrtf((float)c);
+    const float *Kt = w->kt + (size_t)g * Nt * di, *Vt = w->vt + (size_t)g * Nt * di;
+    float *M = w->small;                       /* (H*Nt + 1, 256) */
+    float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
+    float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
+    if (pre_q) {
+        for (int h = 0; h < H; h++)
+            ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
+                     ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
+    } else {
+        for (int h = 0; h < H; h++) {
+            ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di, a->q.w + (size_t)h * c * EMB_C,
+                     EMB_C, 0.0f, M + (size_t)h * Nt * EMB_C, EMB_C);
+            for (int j = 0; j < Nt; j++) {
+                float acc = 0.0f;
+                for (int k = 0; k < c; k++) acc += a->q.b[h * c + k] * Kt[(size_t)j * di + h * c + k];
+                d[h * Nt + j] = scale * acc;
+            }
+        }
+        ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST, EMB_TOKENS);
+        for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
+            for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
+    }
+    for (int h = 0; h < H; h++)
+        ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
+    float *ones = ST + (size_t)HN * EMB_TOKENS;
+    for (int t = 0; t < EMB_TOKENS; t++) ones[t] = 1.0f;
+    /* M <- (H*Nt + 1, 256): row h*Nt + j = V[j, head h] W_o[:, head h]^T,
+     * last row = out_proj bias */
+    for (int h = 0; h < H; h++)
+        ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
+                 M + (size_t)h * Nt * EMB_C, EMB_C);
+    memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
+    /* keys (= src when given) += ST^T M, then the block's LayerNorm, keys +
+     * pos, and the next attention's scores, KEY_CHUNK image tokens at a
+     * time: each chunk is finished while in cache (the 4 MiB arrays are
+     * not read back from memory between the steps) */
+    const int chunks = EMB_TOKENS / KEY_CHUNK;
+    const int nt = omp_in_parallel() ? 1 : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int ch = 0; ch < chunks; ch++) {
+        const size_t off = (size_t)ch * KEY_CHUNK * EMB_C;
+        if (src) memcpy(keys + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
+        ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK, EMB_TOKENS, M,
+                 EMB_C, 1.0f, keys + off, EMB_C);
+        ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
+                          key_pe + off, tk_out + off);
+        if (next_A)
+            ops_gemm_tall_bt(tk_out + off, EMB_C, KEY_CHUNK, EMB_C, next_A, EMB_C, HN,
+                             next_scores + (size_t)ch * KEY_CHUNK * next_ld, next_ld);
+    }
+}
+
+/* The whole image-to-token attention and LayerNorm (see i2t_point); the
+ * official order of operations is only taken with G = 1. */
 static void image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
                            const float *queries, int Nt, int G, const float *pre_q,
                            float *const *keys, const float *src, const norm_t *norm,
                            const float *key_pe, float *const *tk_out, dec_ws *w)
 {
-    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
-    const float scale = 1.0f / sqrtf((float)c);
+    const int di = a->internal, HN = a->heads * Nt;
     if (HN >= di || !dec_reassociate) {
         if (src) memcpy(keys[0], src, sizeof(float) * EMB_TOKENS * EMB_C);
         dec_attention(a, tk[0], EMB_TOKENS, tq, queries, Nt, keys[0], keys[0], w);
@@ -304,63 +421,10 @@ static void image_to_token(const dec_attn_t *a, const float *const *tk, const fl
                           tk_out[0]);
         return;
     }
-    /* token-side projections of the whole group (kp, vp are free here) */
-    ops_linear(tq, G * Nt, EMB_C, a->k.w, a->k.b, di, w->kp, NULL, OPS_ACT_NONE);
-    ops_linear(queries, G * Nt, EMB_C, a->v.w, a->v.b, di, w->vp, NULL, OPS_ACT_NONE);
-    for (int g = 0; g < G; g++) {
-        const float *Kt = w->kp + (size_t)g * Nt * di, *Vt = w->vp + (size_t)g * Nt * di;
-        float *M = w->small;                       /* (H*Nt + 1, 256) */
-        float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
-        float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
-        if (pre_q) {
-            for (int h = 0; h < H; h++)
-                ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
-                         ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
-        } else {
-            for (int h = 0; h < H; h++) {
-                ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di,
-                         a->q.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, M + (size_t)h * Nt * EMB_C,
-                         EMB_C);
-                for (int j = 0; j < Nt; j++) {
-                    float acc = 0.0f;
-                    for (int k = 0; k < c; k++)
-                        acc += a->q.b[h * c + k] * Kt[(size_t)j * di + h * c + k];
-                    d[h * Nt + j] = scale * acc;
-                }
-            }
-            ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk[g], EMB_C, 0.0f, ST,
-                     EMB_TOKENS);
-            for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
-                for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
-        }
-        for (int h = 0; h < H; h++)
-            ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
-        float *ones = ST + (size_t)HN * EMB_TOKENS;
-        for (int t = 0; t < EMB_TOKENS; t++) ones[t] = 1.0f;
-        /* M <- (H*Nt + 1, 256): row h*Nt + j = V[j, head h] W_o[:, head h]^T,
-         * last row = out_proj bias */
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, Nt, EMB_C, c, 1.0f, Vt + h * c, di, a->out.w + h * c, di, 0.0f,
-                     M + (size_t)h * Nt * EMB_C, EMB_C);
-        memcpy(M + (size_t)HN * EMB_C, a->out.b, sizeof(float) * EMB_C);
-        /* keys (= src when given) += ST^T M, then the block's LayerNorm and
-         * keys + pos for the next attention, KEY_CHUNK image tokens at a
-         * time: each chunk is finished while in cache (the 4 MiB arrays are
-         * not read back from memory between the steps) */
-        float *kg = keys[g], *tg = tk_out[g];
-        const int chunks = EMB_TOKENS / KEY_CHUNK;
-        const int nt = omp_in_parallel() ? 1
-                     : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-        for (int ch = 0; ch < chunks; ch++) {
-            const size_t off = (size_t)ch * KEY_CHUNK * EMB_C;
-            if (src) memcpy(kg + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
-            ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK,
-                     EMB_TOKENS, M, EMB_C, 1.0f, kg + off, EMB_C);
-            ops_layernorm_add(kg + off, kg + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
-                              key_pe + off, tg + off);
-        }
-    }
+    i2t_begin(a, tq, queries, Nt, G, w);
+    for (int g = 0; g < G; g++)
+        i2t_point(a, tk[g], Nt, g, pre_q, keys[g], src, norm, key_pe, tk_out[g], NULL, NULL, 0,
+                  w);
 }
 
 /* MLP with 3 layers (ReLU between) on M rows of x (M <= DEC_GROUP). */
@@ -413,6 +477,77 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
      * and the final attention. With the cache, keys start as its src. */
     image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, G, cache ? cache->q0 : NULL, keys,
                    cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, w);
+}
+
+/* The two blocks and the final attention with the reassociated
+ * attentions (few tokens), in an order that lets each image-to-token step
+ * also compute the next token-to-image attention's scores while its
+ * chunk of keys + pos is in cache (that attention's queries do not depend
+ * on the keys being updated): the token side of block 1 up to its
+ * token-to-image attention runs before block 0's image side, and the final
+ * attention's token side before block 1's. Same operations, same bits as
+ * two_way_block x 2 + token_to_image. */
+static void transformer_fused(const prompt_decoder_t *d, float *queries, const float *tokens,
+                              int Nt, int G, float *const *keys, const dec_image_cache *cache,
+                              dec_ws *w)
+{
+    const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
+    const float *pe = d->dense_pe;
+    const int R = G * Nt, HN = DEC_HEADS * Nt, ld = ops_round16(HN);
+    const size_t nq = (size_t)R * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
+    float *tq = w->tq;
+
+    /* block 0 up to its MLP (skip_first_layer_pe: no residual) */
+    self_attention(&L0->self_attn, queries, queries, Nt, G, queries, NULL, w);
+    ops_layernorm(queries, queries, R, EMB_C, L0->norm1.g, L0->norm1.b, 1e-5f);
+    ops_add_to(tq, queries, tokens, nq);
+    const float *tk0[DEC_GROUP];
+    for (int g = 0; g < G; g++) {
+        if (!cache) ops_add_to(w->tk[g], keys[g], pe, nk);
+        tk0[g] = cache ? cache->tk0 : w->tk[g];
+    }
+    token_to_image(&L0->cross_t2i, tq, Nt, G, tk0, (const float *const *)keys,
+                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, L0->norm2.g, L0->norm2.b, 1e-5f);
+    ops_linear(queries, R, EMB_C, L0->mlp1.w, L0->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
+    ops_linear(w->mlp_h, R, DEC_MLP, L0->mlp2.w, L0->mlp2.b, EMB_C, queries, queries,
+               OPS_ACT_NONE);
+    ops_layernorm(queries, queries, R, EMB_C, L0->norm3.g, L0->norm3.b, 1e-5f);
+    /* block 0's image-to-token attention, token side */
+    ops_add_to(tq, queries, tokens, nq);
+    i2t_begin(&L0->cross_i2t, tq, queries, Nt, G, w);
+    /* block 1 up to its token-to-image attention's token side (the queries
+     * are not touched by block 0's image-to-token step) */
+    self_attention(&L1->self_attn, tq, queries, Nt, G, queries, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, L1->norm1.g, L1->norm1.b, 1e-5f);
+    ops_add_to(tq, queries, tokens, nq);
+    t2i_begin(&L1->cross_t2i, tq, Nt, G, w);
+    /* per prompt: block 0's image side (keys, tk, and block 1's scores),
+     * then block 1's token-to-image image side */
+    for (int g = 0; g < G; g++) {
+        i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0 : NULL, keys[g],
+                  cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g],
+                  w->anext + (size_t)g * HN * EMB_C, w->scores2, ld, w);
+        t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
+    }
+    t2i_end(&L1->cross_t2i, Nt, G, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, L1->norm2.g, L1->norm2.b, 1e-5f);
+    ops_linear(queries, R, EMB_C, L1->mlp1.w, L1->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
+    ops_linear(w->mlp_h, R, DEC_MLP, L1->mlp2.w, L1->mlp2.b, EMB_C, queries, queries,
+               OPS_ACT_NONE);
+    ops_layernorm(queries, queries, R, EMB_C, L1->norm3.g, L1->norm3.b, 1e-5f);
+    /* block 1's image-to-token token side; the final attention's token
+     * side (tq = queries + tokens serves both) */
+    ops_add_to(tq, queries, tokens, nq);
+    i2t_begin(&L1->cross_i2t, tq, queries, Nt, G, w);
+    t2i_begin(&d->final_attn, tq, Nt, G, w);
+    for (int g = 0; g < G; g++) {
+        i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe, w->tk[g],
+                  w->anext + (size_t)g * HN * EMB_C, w->scores2, ld, w);
+        t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], w);
+    }
+    t2i_end(&d->final_attn, Nt, G, queries, w);
+    ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 }
 
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
@@ -489,14 +624,18 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
                        d->no_mask, EMB_C);
     }
 
-    for (int i = 0; i < 2; i++)
-        two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                      i == 0 ? cache : NULL, w);
-    ops_add_to(w->tq, queries, tokens, (size_t)R * EMB_C);
-    /* w->tk = keys + dense_pe, from the last block's LayerNorm */
-    token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
-                   (const float *const *)w->keys, NULL, NULL, queries, w);
-    ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
+    if (DEC_HEADS * Nt < d->final_attn.internal && dec_reassociate && !dec_unfused) {
+        transformer_fused(d, queries, tokens, Nt, G, w->keys, cache, w);
+    } else {
+        for (int i = 0; i < 2; i++)
+            two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
+                          i == 0 ? cache : NULL, w);
+        ops_add_to(w->tq, queries, tokens, (size_t)R * EMB_C);
+        /* w->tk = keys + dense_pe, from the last block's LayerNorm */
+        token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
+                       (const float *const *)w->keys, NULL, NULL, queries, w);
+        ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
+    }
 
     /* IoU predictions first: masks whose score does not pass skip_below are
      * not needed (segment-everything filters on it), and when none is, the

@@ -158,6 +158,10 @@ void dec_cache_free(dec_image_cache *cache);
 /* 1 (default): cross-attentions with few tokens use the reassociated
  * products; 0: always the official order of operations (tests compare). */
 extern int dec_reassociate;
+/* 1: the blocks one after the other, without computing each token-to-image
+ * attention's scores inside the previous image-to-token step (tests compare:
+ * the bits are the same). */
+extern int dec_unfused;
 
 /* Decoder work buffers, reusable across calls (not thread-safe). */
 typedef struct dec_ws dec_ws;
