@@ -2,10 +2,9 @@
 # valgrind.sh - runs programs under valgrind's memcheck: invalid reads and
 # writes, uses of uninitialised values (which ASan does not see), and leaks.
 # Fails (exit 1) on any error or any definitely/indirectly lost block.
-# Too slow for CI (the encoder does not finish in 15 minutes under
-# valgrind); meant for occasional checks and for hunting a bug ASan cannot
-# see, e.g.: scripts/valgrind.sh build-valgrind/mobilesam seg IMG.png
-#   --embedding EMB.npy --point X,Y -o /tmp/m.png   (about 90 s)
+# Too slow for CI (see the kernels chosen below); meant for occasional checks
+# and for hunting a bug ASan cannot see, e.g.:
+#   scripts/valgrind.sh build-valgrind/mobilesam seg IMG.png --point X,Y -o /tmp/m.png
 #
 # Usage:
 #   scripts/valgrind.sh COMMAND [ARGS...]
@@ -46,13 +45,18 @@ VG=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect
 # valgrind runs one thread at a time, so threads that spin while waiting
 # (libgomp's default, OpenBLAS's pool) only eat the time slices of the one
 # doing the work: one thread each, sleeping while they wait, unless told
-# otherwise. Even so the image encoder is impractical under valgrind (one
-# 'mobilesam embed' did not finish in 15 minutes; 0.6 s natively): use
-# --embedding to check the decoder and the CLI, and ASan for the encoder.
+# otherwise.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export MOBILESAM_THREADS=${MOBILESAM_THREADS:-1}
+# valgrind has no AVX-512 and runs FMA instructions through a slow helper
+# (OpenBLAS's AVX2/FMA SGEMM measured 0.12 GFLOP/s under valgrind
+# --tool=none, its SSE3 one 1.1): the portable kernels and OpenBLAS's
+# generic ones, unless told otherwise. That makes the image encoder
+# practical under valgrind (minutes instead of hours).
+export MOBILESAM_ISA=${MOBILESAM_ISA:-scalar}
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Prescott}
 
 if [ "${1:-}" != --tests ]; then
   [ $# -gt 0 ] || die "usage: scripts/valgrind.sh COMMAND [ARGS...] | --tests [TEST...]"

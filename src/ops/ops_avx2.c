@@ -57,6 +57,7 @@ INL vf v_fms(vf a, vf b, vf c) { return _mm256_fmsub_ps(a, b, c); }
 INL vf v_fnms(vf a, vf b, vf c) { return _mm256_fnmsub_ps(a, b, c); } /* -a*b-c */
 INL vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 INL vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+INL vf v_sqrt(vf a) { return _mm256_sqrt_ps(a); }
 INL vf v_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 INL float v_hsum(vf a)
 {

@@ -61,6 +61,7 @@ INL vf v_fnms(vf a, vf b, vf c) { return _mm512_fnmsub_ps(a, b, c); } /* -a*b-c 
 /* x86 semantics: if either is NaN the SECOND operand is returned */
 INL vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 INL vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+INL vf v_sqrt(vf a) { return _mm512_sqrt_ps(a); }
 INL vf v_abs(vf a) { return _mm512_abs_ps(a); }
 INL float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
 INL float v_hmax(vf a) { return _mm512_reduce_max_ps(a); }

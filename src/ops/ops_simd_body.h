@@ -215,9 +215,7 @@ static void PFX(layernorm)(const float *x, float *y, int C, const float *g,
 /* ---- planar (column) epilogues --------------------------------------------- */
 
 /* LayerNorm down W columns at a time, with the two-pass scheme of the row
- * kernel above; the per-lane 1/sqrt goes through a small array (there is
- * no vector square root among the primitives, and it is C of them per W
- * columns). */
+ * kernel above. */
 static void PFX(cols_epilogue)(float *t, int C, int ld, int n, const float *bias, int ln,
                                const float *g, const float *b, float eps, ops_act act)
 {
@@ -246,10 +244,8 @@ static void PFX(cols_epilogue)(float *t, int C, int ld, int n, const float *bias
             q = v_fma(d, d, q);
         }
         const vf corr = v_mul(sd, rc);
-        float var[W], rs[W];
-        v_store(var, v_sub(v_mul(q, rc), v_mul(corr, corr)));
-        for (int l = 0; l < W; l++) rs[l] = 1.0f / sqrtf((var[l] > 0.0f ? var[l] : 0.0f) + eps);
-        const vf rstd = v_load(rs);
+        const vf var = v_max(v_sub(v_mul(q, rc), v_mul(corr, corr)), v_zero());
+        const vf rstd = v_div(v_set1(1.0f), v_sqrt(v_add(var, v_set1(eps))));
         for (int r = 0; r < C; r++) {
             float *p = t + (size_t)r * ld + j;
             vf u = v_sub(v_sub(v_add(v_loadn(p, m), v_set1(bias ? bias[r] : 0.0f)), mean), corr);
