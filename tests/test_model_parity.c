@@ -317,6 +317,49 @@ static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img
     mobilesam_embedding_free(e);
 }
 
+/* Segment-everything's decoding (mobilesam_predict_logits) in groups of
+ * 1 (the default), 2, 3 and 4 points on the fixture embedding: the same
+ * bits whatever the group size (7 points: the last group is partial). */
+static void test_groups(mobilesam_model *m, const char *img)
+{
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
+    npy_array ref;
+    if (npy_read(path, &ref, err, sizeof err)) {
+        TU_CHECK(0, "%s: %s", path, err);
+        return;
+    }
+    mobilesam_embedding *e = NULL;
+    mobilesam_error merr;
+    TU_CHECK(mobilesam_embedding_from_data(m, ref.data, 810, 1080, &e, &merr) == 0, "%s",
+             merr.message);
+    npy_free(&ref);
+    enum { NP = 7 };
+    const size_t n = (size_t)3 * NP * 256 * 256;
+    float pts[2 * NP], s1[3 * NP], s2[3 * NP];
+    float *l1 = malloc(sizeof(float) * n), *l2 = malloc(sizeof(float) * n);
+    for (int i = 0; i < NP; i++) {
+        pts[2 * i] = (float)(40 + 107 * i % 800);
+        pts[2 * i + 1] = (float)(30 + 151 * i % 1070);
+    }
+    const int saved = dec_group;
+    dec_group = 1;
+    TU_CHECK(e && l1 && l2 && mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l1, s1, &merr) == 0,
+             "predict_logits: %s", merr.message);
+    for (int g = 2; e && l1 && l2 && g <= 4; g++) {
+        dec_group = g;
+        TU_CHECK(mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l2, s2, &merr) == 0,
+                 "predict_logits: %s", merr.message);
+        TU_CHECK(memcmp(l1, l2, sizeof(float) * n) == 0 && memcmp(s1, s2, sizeof s1) == 0,
+                 "groups of %d: logits differ by %g", g, tu_max_abs_diff(l1, l2, n));
+    }
+    printf("  predict_logits in groups of 1..4 points: identical\n");
+    dec_group = saved;
+    free(l1);
+    free(l2);
+    mobilesam_embedding_free(e);
+}
+
 int main(void)
 {
     const char *td = tu_testdata();
@@ -352,6 +395,7 @@ int main(void)
         dec_reassociate = 0;
         test_decoder(m, cases, "zidane");
         dec_reassociate = 1;
+        test_groups(m, "bus");
         printf("  (again with the two-way blocks run one after the other, unfused)\n");
         dec_unfused = 1;
         test_decoder(m, cases, "bus");

@@ -80,11 +80,10 @@ int main(void)
             mobilesam_result_free(&b.res[o]);
         }
     }
-    /* Segment-everything's batched decoding (mobilesam_predict_logits, in
-     * groups of points): the same logits and scores as one prompt at a time
-     * (mobilesam_predict, multimask), whatever the thread count and however
-     * the points are grouped (7 points: groups of 4 and 3; from the third:
-     * 4 and 1). */
+    /* Segment-everything's batched decoding (mobilesam_predict_logits):
+     * the same logits and scores as one prompt at a time (mobilesam_predict,
+     * multimask), whatever the thread count and the batch (all 7 points, or
+     * the last 5). Group sizes: test_model_parity. */
     if (m && im.rgb) {
         mobilesam_embedding *e = NULL;
         mobilesam_error er;

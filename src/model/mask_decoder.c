@@ -109,7 +109,7 @@ struct dec_ws {
     float *keys[DEC_GROUP], *tk[DEC_GROUP]; /* (4096, 256) per prompt of a group */
     float *qp, *kp, *vp, *o;      /* (4096, 128): rows of a group at most */
     float *kt, *vt;               /* (rows, 128): image-to-token token side */
-    float *anext;                 /* (rows x 8, 256): token-to-image A per prompt */
+    float *anext;                 /* per prompt: token-to-image A^T, (256, 8 Nt -> 16) */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
@@ -120,6 +120,13 @@ struct dec_ws {
 
 int dec_reassociate = 1;
 int dec_unfused = 0;
+/* 1: measured faster than groups of 2 or 4 on the development machine
+ * (segment-everything on bus.png, 2 threads: 10.9 / 11.4 / 11.1 s with
+ * thresholds 0, 6.0 / 6.2 / 6.3 s with the defaults): the weights saved
+ * cost more in the group's image-side buffers (8 MiB a prompt) falling out
+ * of cache. Kept adjustable, and tested, for machines where weight
+ * bandwidth is the scarcer resource. */
+int dec_group = 1;
 
 /* u1 (64 x 128 x 128) and up to 4 logit planes (the up-scaled 32-channel
  * map is never stored); also the mask-input convolutions' scratch */
@@ -198,7 +205,8 @@ static int ws_reserve(dec_ws *w, int tokens, int G)
         w->tokens = malloc(sizeof(float) * 3 * r * EMB_C);
         w->mlp_h = malloc(sizeof(float) * r * DEC_MLP);
         w->kt = malloc(sizeof(float) * 2 * r * 128);
-        w->anext = malloc(sizeof(float) * r * DEC_HEADS * EMB_C);
+        /* G <= DEC_GROUP prompts of 8 t columns rounded up to 16 each */
+        w->anext = malloc(sizeof(float) * (r * DEC_HEADS + 16 * DEC_GROUP) * EMB_C);
         w->cap_rows = 0;
         if (!w->tokens || !w->mlp_h || !w->kt || !w->anext) return -1;
         w->vt = w->kt + r * 128;
@@ -253,7 +261,8 @@ static void self_attention(const dec_attn_t *a, const float *qk_in, const float 
  * computed by whoever has tk[g] in cache (the previous image-to-token
  * step, chunk by chunk):
  *   t2i_begin: q_proj of the group's rows; per prompt and head
- *              A = scale (q W_k), into w->anext (G x 8 Nt x 256);
+ *              A = scale (q W_k), kept transposed in w->anext
+ *              (per prompt 256 x 8 Nt rounded up to 16);
  *   t2i_point: prompt g's softmax down the columns of its scores, then
  *              (P keys) W_v^T + b_v into its rows of w->o;
  *   t2i_end:   out_proj of the group's rows, added to the queries. */
@@ -262,11 +271,16 @@ static void t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, dec_w
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
     ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
-    for (int g = 0; g < G; g++)
+    for (int g = 0; g < G; g++) {
+        float *A = w->small;
         for (int h = 0; h < H; h++)
             ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + (size_t)g * Nt * di + h * c, di,
-                     a->k.w + (size_t)h * c * EMB_C, EMB_C, 0.0f,
-                     w->anext + ((size_t)g * HN + (size_t)h * Nt) * EMB_C, EMB_C);
+                     a->k.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C,
+                     EMB_C);
+        /* kept transposed and padded (256 x 8 Nt rounded up to 16): the
+         * form the tall product streams against the image side */
+        ops_pack_tall_a(A, EMB_C, HN, EMB_C, w->anext + (size_t)g * EMB_C * ops_round16(HN));
+    }
 }
 
 static void t2i_point(const dec_attn_t *a, int Nt, int g, float *scores, const float *keys,
@@ -312,8 +326,9 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
     } else {
         t2i_begin(a, tq, Nt, G, w);
         for (int g = 0; g < G; g++) {
-            ops_gemm_tall_bt(tk[g], EMB_C, EMB_TOKENS, EMB_C, w->anext + (size_t)g * HN * EMB_C,
-                             EMB_C, HN, w->scores2, ops_round16(HN));
+            ops_gemm_tall_bt_packed(tk[g], EMB_C, EMB_TOKENS, EMB_C,
+                                    w->anext + (size_t)g * EMB_C * ops_round16(HN), HN,
+                                    w->scores2, ops_round16(HN));
             t2i_point(a, Nt, g, w->scores2, keys[g], w);
         }
     }
@@ -335,7 +350,7 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  *              scores); pre_q: q_proj(tk) when cached (layer 0); src: the
  *              keys' initial value when it is the cache's (else keys
  *              holds it); tk_out receives keys + key_pe after the
- *              LayerNorm; with next_A (8 Nt x 256), the next token-to-image
+ *              LayerNorm; with next_A (A^T as packed by t2i_begin), the next token-to-image
  *              attention's transposed scores tk_out . next_A^T go to
  *              next_scores (row stride next_ld) while each chunk is in
  *              cache. */
@@ -401,8 +416,8 @@ static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const
         ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
                           key_pe + off, tk_out + off);
         if (next_A)
-            ops_gemm_tall_bt(tk_out + off, EMB_C, KEY_CHUNK, EMB_C, next_A, EMB_C, HN,
-                             next_scores + (size_t)ch * KEY_CHUNK * next_ld, next_ld);
+            ops_gemm_tall_bt_packed(tk_out + off, EMB_C, KEY_CHUNK, EMB_C, next_A, HN,
+                                    next_scores + (size_t)ch * KEY_CHUNK * next_ld, next_ld);
     }
 }
 
@@ -527,7 +542,7 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     for (int g = 0; g < G; g++) {
         i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0 : NULL, keys[g],
                   cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g],
-                  w->anext + (size_t)g * HN * EMB_C, w->scores2, ld, w);
+                  w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
     }
     t2i_end(&L1->cross_t2i, Nt, G, queries, w);
@@ -543,7 +558,7 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     t2i_begin(&d->final_attn, tq, Nt, G, w);
     for (int g = 0; g < G; g++) {
         i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe, w->tk[g],
-                  w->anext + (size_t)g * HN * EMB_C, w->scores2, ld, w);
+                  w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
         t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], w);
     }
     t2i_end(&d->final_attn, Nt, G, queries, w);
@@ -705,15 +720,17 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     const size_t plane = (size_t)LOWRES * LOWRES;
     static const int label1 = 1;
     int failed = 0;
-    /* Groups of DEC_GROUP points per thread: the token-side layers run on a
+    /* Groups of dec_group points per thread: the token-side layers run on a
      * group's rows at once (their weights are read once per group, not per
      * point), the image side point by point; every kernel runs
      * single-threaded inside the region, so there is no fork/join per
      * operation. Groups are cut by index, and a point's rows never mix
-     * with another's, so results do not depend on the thread count. Only
-     * tokens 1..3 are asked for: token i of point k goes to plane
-     * 3k + i - 1. (1 + 4 + 2 tokens: the reassociated attentions.) */
-    const int G = cache && dec_reassociate && DEC_HEADS * 7 < 128 ? DEC_GROUP : 1;
+     * with another's, so results do not depend on the thread count or the
+     * group size. Only tokens 1..3 are asked for: token i of point k goes
+     * to plane 3k + i - 1. (1 + 4 + 2 tokens: the reassociated
+     * attentions.) */
+    int G = cache && dec_reassociate && DEC_HEADS * 7 < 128 ? dec_group : 1;
+    if (G < 1 || G > DEC_GROUP) G = 1;
     const int groups = (n + G - 1) / G;
 #pragma omp parallel for num_threads(n_ws) schedule(dynamic, 1) if (n_ws > 1)
     for (int q = 0; q < groups; q++) {

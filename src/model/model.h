@@ -162,6 +162,8 @@ extern int dec_reassociate;
  * attention's scores inside the previous image-to-token step (tests compare:
  * the bits are the same). */
 extern int dec_unfused;
+/* Points decoded together by mask_decoder_points (1..4; default 1). */
+extern int dec_group;
 
 /* Decoder work buffers, reusable across calls (not thread-safe). */
 typedef struct dec_ws dec_ws;

@@ -55,6 +55,11 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * Each output is summed in a fixed order, whatever the thread count. */
 void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
                       float *Ct, int ldc);
+/* The same in two steps, for one A against several pieces of B: At (K
+ * rows of ops_round16(m) floats) = A^T zero-padded, then the product. */
+void ops_pack_tall_a(const float *A, int lda, int m, int K, float *At);
+void ops_gemm_tall_bt_packed(const float *B, int ldb, int n, int K, const float *At, int m,
+                             float *Ct, int ldc);
 void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
                       float *C, int ldc);
 int ops_round16(int m);

@@ -104,22 +104,22 @@ int ops_round16(int m)
 #define TALL_ROWS 256 /* rows of the long operand per task / per chunk */
 #define TALL_COLS 64  /* output columns per task of ops_gemm_tall_tn */
 
-void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
-                      float *Ct, int ldc)
+void ops_pack_tall_a(const float *A, int lda, int m, int K, float *At)
+{
+    const int mp = ops_round16(m);
+    for (int k = 0; k < K; k++) {
+        float *row = At + (size_t)k * mp;
+        for (int i = 0; i < m; i++) row[i] = A[(size_t)i * lda + k];
+        for (int i = m; i < mp; i++) row[i] = 0.0f;
+    }
+}
+
+void ops_gemm_tall_bt_packed(const float *B, int ldb, int n, int K, const float *At, int m,
+                             float *Ct, int ldc)
 {
     ops_ensure_init();
     if (n <= 0 || m <= 0) return;
     const int mp = ops_round16(m);
-    /* At[k, i] = A[i, k], zero-padded to mp columns: one row of Q per k */
-    float *At = calloc((size_t)K * mp + 1, sizeof(float));
-    if (!At) { /* out of memory: the BLAS path needs no scratch */
-        sgemm(0, 1, n, m, K, 1.0f, B, ldb, A, lda, 0.0f, Ct, ldc);
-        for (int t = 0; t < n; t++)
-            for (int i = m; i < mp; i++) Ct[(size_t)t * ldc + i] = 0.0f;
-        return;
-    }
-    for (int i = 0; i < m; i++)
-        for (int k = 0; k < K; k++) At[(size_t)k * mp + i] = A[(size_t)i * lda + k];
     const int tasks = (n + TALL_ROWS - 1) / TALL_ROWS;
     int nt = gemm_threads(n, mp, K);
     if (nt > tasks) nt = tasks;
@@ -129,6 +129,23 @@ void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int
         ops_k.gemm_bcast(B + (size_t)t0 * ldb, (size_t)ldb, 1, rows, At, (size_t)mp, mp, K, 0,
                          Ct + (size_t)t0 * ldc, (size_t)ldc);
     }
+}
+
+void ops_gemm_tall_bt(const float *B, int ldb, int n, int K, const float *A, int lda, int m,
+                      float *Ct, int ldc)
+{
+    ops_ensure_init();
+    if (n <= 0 || m <= 0) return;
+    const int mp = ops_round16(m);
+    float *At = malloc(sizeof(float) * ((size_t)K * mp + 1));
+    if (!At) { /* out of memory: the BLAS path needs no scratch */
+        sgemm(0, 1, n, m, K, 1.0f, B, ldb, A, lda, 0.0f, Ct, ldc);
+        for (int t = 0; t < n; t++)
+            for (int i = m; i < mp; i++) Ct[(size_t)t * ldc + i] = 0.0f;
+        return;
+    }
+    ops_pack_tall_a(A, lda, m, K, At);
+    ops_gemm_tall_bt_packed(B, ldb, n, K, At, m, Ct, ldc);
     free(At);
 }
 
