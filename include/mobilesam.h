@@ -27,6 +27,9 @@ extern "C" {
 #define MOBILESAM_EMBED_SIZE 64   /* embedding is 64x64 */
 #define MOBILESAM_LOWRES 256      /* low-res mask logits are 256x256 */
 #define MOBILESAM_MAX_POINTS 1000 /* points per object (mobilesam_predict refuses more) */
+#define MOBILESAM_MAX_OBJECTS 1000 /* prompts per mobilesam_predict call */
+/* bytes of masks (objects x masks x width x height) one call may return */
+#define MOBILESAM_MAX_MASK_BYTES ((size_t)4 << 30)
 #define MOBILESAM_IMG_SIZE 1024   /* encoder input side */
 
 typedef enum {

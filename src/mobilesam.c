@@ -300,10 +300,22 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
                                    mobilesam_result *results, mobilesam_error *err)
 {
     if (n_prompts < 0) return set_err(err, MOBILESAM_ERR_INVALID, "negative prompt count");
+    if (n_prompts > MOBILESAM_MAX_OBJECTS)
+        return set_err(err, MOBILESAM_ERR_INVALID, "%d objects (at most %d per image)",
+                       n_prompts, MOBILESAM_MAX_OBJECTS);
+    size_t mask_bytes = 0;
     for (int i = 0; i < n_prompts; i++) {
         mobilesam_status st = validate(&prompts[i], i, e->width, e->height, err);
         if (st) return st;
+        mask_bytes += (size_t)(prompts[i].multimask ? 3 : 1) * e->width * e->height;
     }
+    /* the results hold every mask at full size: refuse what would eat the
+     * machine's memory instead of failing half-way */
+    if (mask_bytes > MOBILESAM_MAX_MASK_BYTES)
+        return set_err(err, MOBILESAM_ERR_INVALID,
+                       "%d objects need %.1f GiB of %dx%d masks (at most %.0f GiB per call)",
+                       n_prompts, (double)mask_bytes / (1 << 30), e->width, e->height,
+                       (double)MOBILESAM_MAX_MASK_BYTES / (1 << 30));
     memset(results, 0, sizeof *results * (size_t)n_prompts);
     if (decoder_ready(m, 1)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     double t0 = now_ms();

@@ -544,6 +544,11 @@ static int validate_geometry(const prompt_set *s, const prompt_object *o,
 
 int prompts_validate(const prompt_set *s, int width, int height)
 {
+    if (s->n > MOBILESAM_MAX_OBJECTS) { /* before any model work */
+        object_error(s, &s->objects[MOBILESAM_MAX_OBJECTS],
+                     "%d objects (at most %d per image)", s->n, MOBILESAM_MAX_OBJECTS);
+        return -1;
+    }
     for (int i = 0; i < s->n; i++) {
         const prompt_object *o = &s->objects[i];
         if (!o->n_points && !o->has_box) {

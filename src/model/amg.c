@@ -39,6 +39,10 @@
  * does not change any result: every filter before the per-crop NMS is per
  * mask and keeps the order. */
 #define DECODE_CHUNK 64
+/* Bytes of candidate masks one crop may hold until its NMS (masks are kept
+ * compressed, but with thresholds 0 every candidate is held): beyond, the
+ * generator stops with an error instead of eating the machine's memory. */
+#define AMG_MAX_HELD ((size_t)8 << 30) /* the message below says 8 GiB */
 /* is_box_near_crop_edge's default tolerance (pixels). */
 #define EDGE_ATOL 20.0f
 /* Sam.mask_threshold */
@@ -470,6 +474,7 @@ static mobilesam_status process_crop(gen_ctx *g, const int cb[4], int crop_idx,
     rec_t *result = NULL;
     signed char *status = NULL;
     int start = L->n;
+    size_t held = 0; /* bytes of this crop's candidates so far */
 
     /* image[y0:y1, x0:x1], contiguous for the encoder */
     uint8_t *crop = malloc((size_t)cw * ch * 3);
@@ -538,10 +543,18 @@ static mobilesam_status process_crop(gen_ctx *g, const int cb[4], int crop_idx,
                 double p[2] = {pd[2 * (k / 3)], pd[2 * (k / 3) + 1]};
                 amg_uncrop_point(p, cb, r->pt);
                 r->crop = crop_idx;
-                if (recs_push(L, r)) {
+                held += r->bits ? ((size_t)r->bw + 7) / 8 * (size_t)r->bh
+                                : (size_t)r->runs.n * 2 * sizeof(uint32_t);
+                held += sizeof(rec_t);
+                if (held > AMG_MAX_HELD || recs_push(L, r)) { /* r is not in L */
                     for (int j = i; j < nc; j++)
                         if (status[j] == 1) rec_free(&result[j]);
-                    st = fail(err, MOBILESAM_ERR_NOMEM, "out of memory");
+                    st = held > AMG_MAX_HELD
+                             ? fail(err, MOBILESAM_ERR_INVALID,
+                                    "more than 8 GiB of candidate masks in one crop: raise "
+                                    "pred_iou_thresh / stability_score_thresh or lower "
+                                    "points_per_side")
+                             : fail(err, MOBILESAM_ERR_NOMEM, "out of memory");
                     goto done;
                 }
             }

@@ -297,6 +297,12 @@ static int write_many(void)
                               i % 90, i % 60);
     snprintf(s + n, cap - n, "]}]\n");
     int rc = write_text("p_many.json", s);
+    /* 1001 objects of one point (at most 1000 per image) */
+    n = (size_t)snprintf(s, cap, "[");
+    for (int i = 0; i < MANY; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s{\"points\": [[1, 1]]}", i ? ", " : "");
+    snprintf(s + n, cap - n, "]\n");
+    rc |= write_text("p_objects.json", s);
     free(s);
     for (int i = 0; i < MANY; i++) {
         g_many_args[2 * i] = "--point";
@@ -509,10 +515,12 @@ static void test_seg(void)
     expect(1, in("nope.npy"), NULL,
            ARGS("seg", t, "-w", w, "--prompts", in("p_mask_missing.json"), "-o",
                 o));
-    /* too many points: found by the engine, after the embedding */
+    /* too many points or objects: found when the prompts are read */
     expect(1, in("p_many.json"), "1001 points",
            ARGS("seg", t, "-w", w, "--embedding", e, "--prompts",
                 in("p_many.json"), "-o", o));
+    expect(1, in("p_objects.json"), "1001 objects",
+           ARGS("seg", t, "-w", w, "--prompts", in("p_objects.json"), "-o", o));
     {
         const char *args[2 * MANY + 16];
         int n = 0;
