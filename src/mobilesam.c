@@ -142,9 +142,11 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
     preprocess_normalize(resized, e->resized_w, e->resized_h, input);
     free(resized);
     double t1 = now_ms();
+    ops_take_oom(); /* a flag left by an earlier failure is not ours */
     int rc = image_encoder_forward(&m->net.enc, input, e->tokens, NULL, NULL);
     free(input);
     if (!rc) rc = dec_cache_build(&m->net.dec, e->tokens, &e->cache);
+    if (ops_take_oom()) rc = -1; /* a kernel lacked scratch memory */
     if (rc) {
         mobilesam_embedding_free(e);
         return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
@@ -321,8 +323,14 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
     double t0 = now_ms();
     float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
     if (!scratch) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
+    ops_take_oom();
     for (int i = 0; i < n_prompts; i++) {
-        if (predict_one(m, e, &prompts[i], &results[i], scratch)) {
+        int bad = predict_one(m, e, &prompts[i], &results[i], scratch);
+        if (!bad && ops_take_oom()) { /* a kernel lacked scratch memory */
+            mobilesam_result_free(&results[i]);
+            bad = 1;
+        }
+        if (bad) {
             for (int j = 0; j < i; j++) mobilesam_result_free(&results[j]);
             free(scratch);
             return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
@@ -351,10 +359,12 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
     int nws = ops_get_threads() < n_points ? ops_get_threads() : n_points;
     if (nws > MAX_DEC_WS) nws = MAX_DEC_WS;
     if (nws < 1) nws = 1;
+    ops_take_oom();
     int rc = decoder_ready(m, nws) ? -1
                                    : mask_decoder_points(&m->net.dec, e->tokens, &e->cache,
                                                          m->dec_ws, nws, mapped, n_points,
                                                          logits3, scores3, skip_below);
+    if (ops_take_oom()) rc = -1;
     free(mapped);
     if (rc) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     m->timing.decoder_ms = now_ms() - t0;
@@ -366,8 +376,10 @@ mobilesam_status mobilesam_upscale_logits(const mobilesam_embedding *e, const fl
 {
     float *scratch = malloc(sizeof(float) * ENC_IMG * ENC_IMG);
     if (!scratch) return MOBILESAM_ERR_NOMEM;
+    ops_take_oom();
     postprocess_logits(lowres, e->resized_w, e->resized_h, e->width, e->height, out, scratch);
     free(scratch);
+    if (ops_take_oom()) return MOBILESAM_ERR_NOMEM;
     return MOBILESAM_OK;
 }
 

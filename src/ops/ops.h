@@ -38,6 +38,12 @@ const char *ops_blas_coretype_hint(void);
 
 /* n <= 0: number of online cores. The kernels' own OpenMP threads; OpenBLAS
  * is kept single-threaded per call (see ops_gemm.c). */
+/* Kernels cannot return errors: when one cannot get its scratch memory it
+ * leaves its output unwritten and raises a flag, which the caller takes
+ * (reads and clears) after a forward pass and reports as out of memory. */
+void ops_note_oom(void);
+int ops_take_oom(void);
+
 void ops_set_threads(int n);
 int ops_get_threads(void);
 

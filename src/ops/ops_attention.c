@@ -63,6 +63,7 @@ void ops_attention_heads(const float *q, int ldq, const float *k, int ldk, const
     if (Nq <= 0 || d <= 0 || heads <= 0) return;
     if (d > ATT_DIRECT_MAX_D) { /* wide heads: the GEMM formulation, head by head */
         float *sc = malloc(sizeof(float) * (size_t)Nq * (Nk > 0 ? Nk : 1));
+        if (!sc) ops_note_oom();
         for (int h = 0; sc && h < heads; h++)
             attention_gemm(q + (size_t)h * d, ldq, k + (size_t)h * d, ldk, v + (size_t)h * d,
                            ldv, Nq, Nk, d, scale, NULL, out + (size_t)h * d, ldo, sc);
@@ -79,7 +80,10 @@ void ops_attention_heads(const float *q, int ldq, const float *k, int ldk, const
         float *scratch = malloc(sizeof(float) * (size_t)rows * (Nk > 0 ? Nk : 1));
 #pragma omp for schedule(dynamic, 1)
         for (int j = 0; j < jobs; j++) {
-            if (!scratch) continue; /* out of memory: leave the job's rows unwritten */
+            if (!scratch) { /* out of memory: the job's rows are left unwritten */
+                ops_note_oom();
+                continue;
+            }
             const int h = j / blocks, r0 = (j % blocks) * rows;
             const int n = Nq - r0 < rows ? Nq - r0 : rows;
             ops_k.attention(q + (size_t)r0 * ldq + (size_t)h * d, ldq, k + (size_t)h * d, ldk,

@@ -146,3 +146,15 @@ int ops_threads_for(double work)
     if (cap < nt) nt = (int)cap;
     return nt < 1 ? 1 : nt;
 }
+
+static int g_oom;
+
+void ops_note_oom(void)
+{
+    __atomic_store_n(&g_oom, 1, __ATOMIC_RELAXED);
+}
+
+int ops_take_oom(void)
+{
+    return __atomic_exchange_n(&g_oom, 0, __ATOMIC_RELAXED);
+}

@@ -17,7 +17,10 @@ void ops_dwconv3x3(const float *x, int H, int W, int C, const float *w,
     const int Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
     float stackbuf[9 * 512];
     float *wt = (C <= 512) ? stackbuf : malloc(sizeof(float) * 9 * (size_t)C);
-    if (!wt) return; /* out of memory: nothing sensible to do in a kernel */
+    if (!wt) { /* out of memory: y is left unwritten */
+        ops_note_oom();
+        return;
+    }
     for (int c = 0; c < C; c++)
         for (int t = 0; t < 9; t++) wt[(size_t)t * C + c] = w[(size_t)c * 9 + t];
     const int nt = ops_threads_for((double)Ho * Wo * C * 9.0);

@@ -276,7 +276,10 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
         float *col = malloc(sizeof(float) * (size_t)band * Wo * KK);
 #pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
-            if (!col) continue; /* out of memory: leave the band unwritten */
+            if (!col) { /* out of memory: the band is left unwritten */
+                ops_note_oom();
+                continue;
+            }
             int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
             im2col_rows(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
             float *yb = y + (size_t)oy0 * Wo * Cout;
@@ -385,7 +388,10 @@ void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
         float *T = malloc(sizeof(float) * (tfl + efl));
 #pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
-            if (!T) continue;
+            if (!T) { /* out of memory: the band is left unwritten */
+                ops_note_oom();
+                continue;
+            }
             int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
             convt_band(&a, i0, i1, T, T + tfl);
         }

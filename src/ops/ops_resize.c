@@ -55,8 +55,11 @@ void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
         const int r0 = (int)((long long)rows * t / n), r1 = (int)((long long)rows * (t + 1) / n);
         float *slots = malloc(sizeof(float) * 2 * (size_t)cols);
-        if (slots) region_rows(src, sh, sw, src_stride, dst, dh, cols, dst_stride, hs, ws, r0,
-                               r1, slots);
+        if (slots)
+            region_rows(src, sh, sw, src_stride, dst, dh, cols, dst_stride, hs, ws, r0, r1,
+                        slots);
+        else
+            ops_note_oom();
         free(slots);
     }
 }

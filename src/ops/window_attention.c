@@ -48,7 +48,10 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
         float *scores = o + tile;
 #pragma omp for schedule(dynamic, 4)
         for (int job = 0; job < jobs; job++) {
-            if (!buf) continue;
+            if (!buf) {
+                ops_note_oom();
+                continue;
+            }
             int h = job % heads, win = job / heads;
             int wy = win / nwx, wx = win % nwx;
             gather_window(qkv, H, W, ld, ws, wy, wx, h * 3 * d, d, pad_qkv, q, k, v);
