@@ -451,46 +451,66 @@ static void mlp3_forward(const mlp3_t *m, const float *x, int M, float *out)
     ops_linear(h2, M, EMB_C, m->l[2].w, m->l[2].b, m->l[2].out, out, NULL, OPS_ACT_NONE);
 }
 
-/* TwoWayAttentionBlock for G prompts of Nt tokens: queries (G*Nt, 256)
- * stacked, keys[g] (4096, 256); `cache` holds the layer-0 image-side
- * projections when the keys are the cached src. */
-static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
-                          const float *query_pe, int Nt, int G, float *const *keys,
-                          const float *key_pe, const dec_image_cache *cache, dec_ws *w)
+/* The steps of a TwoWayAttentionBlock that both orders below share, for G
+ * prompts of Nt tokens (queries (G*Nt, 256) stacked). block_self: the
+ * self-attention (layer 0: skip_first_layer_pe, the queries are replaced,
+ * no residual), LayerNorm 1, then tq = queries + query_pe. */
+static void block_self(const two_way_block_t *l, int layer0, float *queries,
+                       const float *query_pe, int Nt, int G, dec_ws *w)
 {
-    const size_t nq = (size_t)G * Nt * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
-    const int R = G * Nt;
-    float *tq = w->tq;
-    if (layer0) { /* skip_first_layer_pe: queries are replaced, no residual */
+    const size_t nq = (size_t)G * Nt * EMB_C;
+    if (layer0) {
         self_attention(&l->self_attn, queries, queries, Nt, G, queries, NULL, w);
     } else {
-        ops_add_to(tq, queries, query_pe, nq);
-        self_attention(&l->self_attn, tq, queries, Nt, G, queries, queries, w);
+        ops_add_to(w->tq, queries, query_pe, nq);
+        self_attention(&l->self_attn, w->tq, queries, Nt, G, queries, queries, w);
     }
-    ops_layernorm(queries, queries, R, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
+    ops_layernorm(queries, queries, G * Nt, EMB_C, l->norm1.g, l->norm1.b, 1e-5f);
+    ops_add_to(w->tq, queries, query_pe, nq);
+}
 
-    ops_add_to(tq, queries, query_pe, nq);
-    /* tk = keys + key_pe: cached for layer 0, else left in w->tk by the
-     * LayerNorm that ended the previous block */
-    const float *tkey[DEC_GROUP];
+/* The keys + pos each prompt's token-to-image attention reads: layer 0's
+ * from the cache, or computed into w->tk without one; later layers' were
+ * left in w->tk by the LayerNorm that ended the previous block. */
+static void block_keys_pos(int layer0, const dec_image_cache *cache, float *const *keys,
+                           const float *key_pe, int G, dec_ws *w, const float **tk)
+{
     for (int g = 0; g < G; g++) {
-        if (!cache && layer0) ops_add_to(w->tk[g], keys[g], key_pe, nk);
-        tkey[g] = cache ? cache->tk0 : w->tk[g];
+        if (!cache && layer0) ops_add_to(w->tk[g], keys[g], key_pe, (size_t)EMB_TOKENS * EMB_C);
+        tk[g] = cache ? cache->tk0 : w->tk[g];
     }
-    token_to_image(&l->cross_t2i, tq, Nt, G, tkey, (const float *const *)keys,
-                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
-    ops_layernorm(queries, queries, R, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
+}
 
+/* After the token-to-image attention: LayerNorm 2, the MLP (residual),
+ * LayerNorm 3, then tq = queries + query_pe. */
+static void block_mlp(const two_way_block_t *l, float *queries, const float *query_pe, int R,
+                      dec_ws *w)
+{
+    ops_layernorm(queries, queries, R, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
     ops_linear(queries, R, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
     ops_linear(w->mlp_h, R, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
                OPS_ACT_NONE);
     ops_layernorm(queries, queries, R, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
+    ops_add_to(w->tq, queries, query_pe, (size_t)R * EMB_C);
+}
 
-    ops_add_to(tq, queries, query_pe, nq);
+/* TwoWayAttentionBlock, steps in the official order; keys[g] (4096, 256);
+ * `cache` holds the layer-0 image-side projections when the keys are the
+ * cached src. */
+static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
+                          const float *query_pe, int Nt, int G, float *const *keys,
+                          const float *key_pe, const dec_image_cache *cache, dec_ws *w)
+{
+    const float *tkey[DEC_GROUP];
+    block_self(l, layer0, queries, query_pe, Nt, G, w);
+    block_keys_pos(layer0, cache, keys, key_pe, G, w, tkey);
+    token_to_image(&l->cross_t2i, w->tq, Nt, G, tkey, (const float *const *)keys,
+                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
+    block_mlp(l, queries, query_pe, G * Nt, w);
     /* keys + key_pe is unchanged since the token-to-image attention; the
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
-    image_to_token(&l->cross_i2t, tkey, tq, queries, Nt, G, cache ? cache->q0 : NULL, keys,
+    image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0 : NULL, keys,
                    cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, w);
 }
 
@@ -508,35 +528,20 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
 {
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
-    const int R = G * Nt, HN = DEC_HEADS * Nt, ld = ops_round16(HN);
-    const size_t nq = (size_t)R * EMB_C, nk = (size_t)EMB_TOKENS * EMB_C;
-    float *tq = w->tq;
-
-    /* block 0 up to its MLP (skip_first_layer_pe: no residual) */
-    self_attention(&L0->self_attn, queries, queries, Nt, G, queries, NULL, w);
-    ops_layernorm(queries, queries, R, EMB_C, L0->norm1.g, L0->norm1.b, 1e-5f);
-    ops_add_to(tq, queries, tokens, nq);
+    const int R = G * Nt, ld = ops_round16(DEC_HEADS * Nt);
     const float *tk0[DEC_GROUP];
-    for (int g = 0; g < G; g++) {
-        if (!cache) ops_add_to(w->tk[g], keys[g], pe, nk);
-        tk0[g] = cache ? cache->tk0 : w->tk[g];
-    }
-    token_to_image(&L0->cross_t2i, tq, Nt, G, tk0, (const float *const *)keys,
+
+    /* block 0 up to its image-to-token attention's token side */
+    block_self(L0, 1, queries, tokens, Nt, G, w);
+    block_keys_pos(1, cache, keys, pe, G, w, tk0);
+    token_to_image(&L0->cross_t2i, w->tq, Nt, G, tk0, (const float *const *)keys,
                    cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
-    ops_layernorm(queries, queries, R, EMB_C, L0->norm2.g, L0->norm2.b, 1e-5f);
-    ops_linear(queries, R, EMB_C, L0->mlp1.w, L0->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
-    ops_linear(w->mlp_h, R, DEC_MLP, L0->mlp2.w, L0->mlp2.b, EMB_C, queries, queries,
-               OPS_ACT_NONE);
-    ops_layernorm(queries, queries, R, EMB_C, L0->norm3.g, L0->norm3.b, 1e-5f);
-    /* block 0's image-to-token attention, token side */
-    ops_add_to(tq, queries, tokens, nq);
-    i2t_begin(&L0->cross_i2t, tq, queries, Nt, G, w);
+    block_mlp(L0, queries, tokens, R, w);
+    i2t_begin(&L0->cross_i2t, w->tq, queries, Nt, G, w);
     /* block 1 up to its token-to-image attention's token side (the queries
      * are not touched by block 0's image-to-token step) */
-    self_attention(&L1->self_attn, tq, queries, Nt, G, queries, queries, w);
-    ops_layernorm(queries, queries, R, EMB_C, L1->norm1.g, L1->norm1.b, 1e-5f);
-    ops_add_to(tq, queries, tokens, nq);
-    t2i_begin(&L1->cross_t2i, tq, Nt, G, w);
+    block_self(L1, 0, queries, tokens, Nt, G, w);
+    t2i_begin(&L1->cross_t2i, w->tq, Nt, G, w);
     /* per prompt: block 0's image side (keys, tk, and block 1's scores),
      * then block 1's token-to-image image side */
     for (int g = 0; g < G; g++) {
@@ -546,16 +551,11 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
     }
     t2i_end(&L1->cross_t2i, Nt, G, queries, w);
-    ops_layernorm(queries, queries, R, EMB_C, L1->norm2.g, L1->norm2.b, 1e-5f);
-    ops_linear(queries, R, EMB_C, L1->mlp1.w, L1->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
-    ops_linear(w->mlp_h, R, DEC_MLP, L1->mlp2.w, L1->mlp2.b, EMB_C, queries, queries,
-               OPS_ACT_NONE);
-    ops_layernorm(queries, queries, R, EMB_C, L1->norm3.g, L1->norm3.b, 1e-5f);
+    block_mlp(L1, queries, tokens, R, w);
     /* block 1's image-to-token token side; the final attention's token
      * side (tq = queries + tokens serves both) */
-    ops_add_to(tq, queries, tokens, nq);
-    i2t_begin(&L1->cross_i2t, tq, queries, Nt, G, w);
-    t2i_begin(&d->final_attn, tq, Nt, G, w);
+    i2t_begin(&L1->cross_i2t, w->tq, queries, Nt, G, w);
+    t2i_begin(&d->final_attn, w->tq, Nt, G, w);
     for (int g = 0; g < G; g++) {
         i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe, w->tk[g],
                   w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
@@ -645,8 +645,8 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
         for (int i = 0; i < 2; i++)
             two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
                           i == 0 ? cache : NULL, w);
-        ops_add_to(w->tq, queries, tokens, (size_t)R * EMB_C);
-        /* w->tk = keys + dense_pe, from the last block's LayerNorm */
+        /* w->tq = queries + tokens, from the last block's MLP step; w->tk =
+         * keys + dense_pe, from its LayerNorm */
         token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
                        (const float *const *)w->keys, NULL, NULL, queries, w);
         ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
