@@ -7,13 +7,13 @@
  * decoder only (the embedding is a made-up one with valid metadata).
  */
 #include "cli_harness.h"
+#include "cli_inputs.h"
 
 #include "io/image.h"
 #include "io/npy.h"
 #include "mobilesam.h"
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define EMB_FLOATS (256 * 64 * 64)
 
 static char g_dir[1024], g_out[1100];
 static char g_tiny[1200], g_bus[1200], g_weights[1200];
@@ -66,40 +66,6 @@ static void expect_error(int code, const char *mention, const char *const *args)
     clear_outputs();
 }
 
-static int copy_patched(const char *from, const char *to, size_t keep,
-                        size_t offset, const void *patch, size_t n)
-{
-    size_t len;
-    char *data = ch_read(from, &len);
-    if (!data)
-        return -1;
-    if (keep > len)
-        keep = len;
-    if (patch && offset + n <= keep)
-        memcpy(data + offset, patch, n);
-    int rc = ch_write(to, data, keep);
-    free(data);
-    return rc;
-}
-
-static int write_embedding(const char *path, const char *weights_id, int w,
-                           int h)
-{
-    float *zeros = calloc(EMB_FLOATS, sizeof(float));
-    char comment[256], err[256];
-    int rh, rw;
-    image_target_size(h, w, 1024, &rh, &rw);
-    snprintf(comment, sizeof comment,
-             "mobilesam {\"version\":1,\"weights_id\":\"%s\",\"width\":%d,"
-             "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d}",
-             weights_id, w, h, rw, rh);
-    const long shape[4] = {1, 256, 64, 64};
-    int rc = npy_write(path, zeros, shape, 4, weights_id ? comment : NULL, err,
-                       sizeof err);
-    free(zeros);
-    return rc;
-}
-
 static int make_inputs(const char *id)
 {
     static const uint32_t version2 = 2;
@@ -116,13 +82,13 @@ static int make_inputs(const char *id)
                  "[{\"points\": [[1, 2]]},\n {\"points\": [[3, 4]], "
                  "\"labels\": [2]}]\n",
                  60) ||
-        copy_patched(g_weights, scratch("magic.msam"), wlen, 0, "NOTSAM", 6) ||
-        copy_patched(g_weights, scratch("trunc.msam"), wlen / 2, 0, NULL, 0) ||
-        copy_patched(g_weights, scratch("version.msam"), wlen, 8, &version2,
+        ci_copy_patched(g_weights, scratch("magic.msam"), wlen, 0, "NOTSAM", 6) ||
+        ci_copy_patched(g_weights, scratch("trunc.msam"), wlen / 2, 0, NULL, 0) ||
+        ci_copy_patched(g_weights, scratch("version.msam"), wlen, 8, &version2,
                      4) ||
-        write_embedding(scratch("emb.npy"), id, 97, 61) ||
-        write_embedding(scratch("other.npy"), "0123456789abcdef", 97, 61) ||
-        write_embedding(scratch("nometa.npy"), NULL, 97, 61) ||
+        ci_write_embedding(scratch("emb.npy"), id, 97, 61, NULL) ||
+        ci_write_embedding(scratch("other.npy"), "0123456789abcdef", 97, 61, NULL) ||
+        ci_write_embedding(scratch("nometa.npy"), NULL, 97, 61, NULL) ||
         npy_write(scratch("mask128.npy"), mask, mshape, 2, NULL, err,
                   sizeof err);
     free(mask);

@@ -20,6 +20,7 @@
  * runs only three times (the good images of the batch runs).
  */
 #include "cli_harness.h"
+#include "cli_inputs.h"
 
 #include <sys/resource.h>
 
@@ -30,7 +31,6 @@
 #include "mobilesam.h"
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define EMB_FLOATS (256 * 64 * 64)
 
 static char g_dir[1024];  /* the inputs, good and bad */
 static char g_out[1100];  /* the output location: must stay empty */
@@ -200,22 +200,6 @@ static const char hdr_hang[] = "#?RADIANCE\n# made by make_seeds.py\n"
                                "\x02\x02\x00\t\x82\x80\x81"
                                "c\x82\x80\x81\x82";
 
-static int copy_patched(const char *from, const char *to, size_t keep,
-                        size_t offset, const void *patch, size_t n)
-{
-    size_t len;
-    char *data = ch_read(from, &len);
-    if (!data)
-        return -1;
-    if (keep > len)
-        keep = len;
-    if (patch && offset + n <= keep)
-        memcpy(data + offset, patch, n);
-    int rc = ch_write(to, data, keep);
-    free(data);
-    return rc;
-}
-
 static void jpg_to_mem(void *ctx, void *data, int size)
 {
     FILE *fp = ctx;
@@ -253,25 +237,6 @@ static int write_jpegs(void)
     rc |= dht ? 0 : -1;
     rc |= ch_write(in("corrupt.jpg"), jpg, len);
     free(jpg);
-    return rc;
-}
-
-static int write_embedding(const char *path, const char *weights_id, int w,
-                           int h, const long *shape)
-{
-    static const long full[4] = {1, 256, 64, 64};
-    float *zeros = calloc(EMB_FLOATS, sizeof(float));
-    char comment[256], err[256];
-    int rh, rw;
-    image_target_size(h, w, 1024, &rh, &rw);
-    snprintf(comment, sizeof comment,
-             "mobilesam {\"version\":1,\"weights_id\":\"%s\",\"width\":%d,"
-             "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d}",
-             weights_id, w, h, rw, rh);
-    int rc = zeros ? npy_write(path, zeros, shape ? shape : full, 4,
-                               weights_id ? comment : NULL, err, sizeof err)
-                   : -1;
-    free(zeros);
     return rc;
 }
 
@@ -321,13 +286,13 @@ static int make_inputs(const char *id)
     float *mask = calloc(256 * 256, sizeof(float)); /* also written as 256x256 */
     const long m128[2] = {128, 128}, m256[2] = {256, 256};
     const long small[4] = {1, 256, 32, 32};
-    int rc = copy_patched(g_tiny, in("good.png"), (size_t)-1, 0, NULL, 0);
+    int rc = ci_copy_patched(g_tiny, in("good.png"), (size_t)-1, 0, NULL, 0);
     /* images */
     rc |= ch_write(in("empty.png"), "", 0);
     rc |= mkdir(in("dir.png"), 0755);
     rc |= write_text("text.png", "not a PNG\n");
     rc |= write_text("text.jpg", "not a JPEG either\n");
-    rc |= copy_patched(g_tiny, in("trunc.png"), 100, 0, NULL, 0);
+    rc |= ci_copy_patched(g_tiny, in("trunc.png"), 100, 0, NULL, 0);
     rc |= write_jpegs();
     rc |= write_huge_png(in("huge.png"), 20000, 20000);
     rc |= write_huge_bmp(in("huge.bmp"), 30000, 30000);
@@ -337,9 +302,9 @@ static int make_inputs(const char *id)
     rc |= ch_write(in("empty.msam"), "", 0);
     rc |= mkdir(in("dir.msam"), 0755);
     rc |= write_text("text.msam", "weights\n");
-    rc |= copy_patched(g_weights, in("magic.msam"), wlen, 0, "NOTSAM", 6);
-    rc |= copy_patched(g_weights, in("trunc.msam"), wlen / 2, 0, NULL, 0);
-    rc |= copy_patched(g_weights, in("version.msam"), wlen, 8, &version2, 4);
+    rc |= ci_copy_patched(g_weights, in("magic.msam"), wlen, 0, "NOTSAM", 6);
+    rc |= ci_copy_patched(g_weights, in("trunc.msam"), wlen / 2, 0, NULL, 0);
+    rc |= ci_copy_patched(g_weights, in("version.msam"), wlen, 8, &version2, 4);
     /* prompts */
     rc |= ch_write(in("p_empty.json"), "", 0);
     rc |= mkdir(in("p_dir.json"), 0755);
@@ -373,24 +338,24 @@ static int make_inputs(const char *id)
     rc |= write_text("p_boxfar.json", "[{\"box\": [0, 0, 1e30, 10]}]\n");
     rc |= write_many();
     /* embeddings and mask inputs */
-    rc |= write_embedding(in("emb.npy"), id, 97, 61, NULL);
+    rc |= ci_write_embedding(in("emb.npy"), id, 97, 61, NULL);
     rc |= ch_write(in("e_empty.npy"), "", 0);
     rc |= mkdir(in("e_dir.npy"), 0755);
     rc |= write_text("e_text.npy", "not a .npy file\n");
     size_t elen;
     free(ch_read(in("emb.npy"), &elen));
-    rc |= copy_patched(in("emb.npy"), in("e_trunc.npy"), elen / 2, 0, NULL, 0);
-    rc |= copy_patched(in("emb.npy"), in("e_header.npy"), elen, 10,
+    rc |= ci_copy_patched(in("emb.npy"), in("e_trunc.npy"), elen / 2, 0, NULL, 0);
+    rc |= ci_copy_patched(in("emb.npy"), in("e_header.npy"), elen, 10,
                        "{'descr': ''''", 14);
-    rc |= write_embedding(in("e_shape.npy"), id, 97, 61, small);
-    rc |= write_embedding(in("e_nometa.npy"), NULL, 97, 61, NULL);
-    rc |= write_embedding(in("e_other.npy"), "0123456789abcdef", 97, 61, NULL);
-    rc |= write_embedding(in("e_size.npy"), id, 200, 100, NULL);
+    rc |= ci_write_embedding(in("e_shape.npy"), id, 97, 61, small);
+    rc |= ci_write_embedding(in("e_nometa.npy"), NULL, 97, 61, NULL);
+    rc |= ci_write_embedding(in("e_other.npy"), "0123456789abcdef", 97, 61, NULL);
+    rc |= ci_write_embedding(in("e_size.npy"), id, 200, 100, NULL);
     rc |= npy_write(in("m_128.npy"), mask, m128, 2, NULL, err, sizeof err);
     rc |= npy_write(in("m_256.npy"), mask, m256, 2, NULL, err, sizeof err);
     size_t mlen;
     free(ch_read(in("m_256.npy"), &mlen));
-    rc |= copy_patched(in("m_256.npy"), in("m_trunc.npy"), mlen - 100, 0, NULL,
+    rc |= ci_copy_patched(in("m_256.npy"), in("m_trunc.npy"), mlen - 100, 0, NULL,
                        0);
     free(mask);
     return rc;
@@ -754,7 +719,7 @@ static void expect_batch(int processed, int failed, const char *const *bad,
 
 static void copy_tiny(const char *dir, const char *name)
 {
-    TU_CHECK(copy_patched(g_tiny, at(dir, name), (size_t)-1, 0, NULL, 0) == 0,
+    TU_CHECK(ci_copy_patched(g_tiny, at(dir, name), (size_t)-1, 0, NULL, 0) == 0,
              "copy tiny.png to %s/%s", dir, name);
 }
 
