@@ -293,22 +293,30 @@ static void run_case(mobilesam_model *m, const mobilesam_embedding *e, const cha
     npy_free(&mask_in);
 }
 
-static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img)
+/* The fixture's reference embedding of img (its original size W x H), or
+ * NULL after a failed check. */
+static mobilesam_embedding *ref_embedding(mobilesam_model *m, const char *img, int W, int H)
 {
-    const cJSON *entry = cJSON_GetObjectItem(cases, img);
-    int W = cJSON_GetObjectItem(entry, "width")->valueint;
-    int H = cJSON_GetObjectItem(entry, "height")->valueint;
     char path[1200], err[256];
     snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
     npy_array ref;
     if (npy_read(path, &ref, err, sizeof err)) {
         TU_CHECK(0, "%s: %s", path, err);
-        return;
+        return NULL;
     }
     mobilesam_embedding *e = NULL;
     mobilesam_error merr;
     TU_CHECK(mobilesam_embedding_from_data(m, ref.data, W, H, &e, &merr) == 0, "%s", merr.message);
     npy_free(&ref);
+    return e;
+}
+
+static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img)
+{
+    const cJSON *entry = cJSON_GetObjectItem(cases, img);
+    int W = cJSON_GetObjectItem(entry, "width")->valueint;
+    int H = cJSON_GetObjectItem(entry, "height")->valueint;
+    mobilesam_embedding *e = ref_embedding(m, img, W, H);
     if (!e) return;
     double worst = 0;
     const cJSON *cs;
@@ -322,18 +330,8 @@ static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img
  * bits whatever the group size (7 points: the last group is partial). */
 static void test_groups(mobilesam_model *m, const char *img)
 {
-    char path[1200], err[256];
-    snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
-    npy_array ref;
-    if (npy_read(path, &ref, err, sizeof err)) {
-        TU_CHECK(0, "%s: %s", path, err);
-        return;
-    }
-    mobilesam_embedding *e = NULL;
+    mobilesam_embedding *e = ref_embedding(m, img, 810, 1080);
     mobilesam_error merr;
-    TU_CHECK(mobilesam_embedding_from_data(m, ref.data, 810, 1080, &e, &merr) == 0, "%s",
-             merr.message);
-    npy_free(&ref);
     enum { NP = 7 };
     const size_t n = (size_t)3 * NP * 256 * 256;
     float pts[2 * NP], s1[3 * NP], s2[3 * NP];
