@@ -73,15 +73,21 @@ mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobiles
     mobilesam_model *m = calloc(1, sizeof *m);
     if (!m) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     char msg[400];
-    if (wt_open(path, &m->file, msg, sizeof msg) != 0) {
+    int rc = wt_open(path, &m->file, msg, sizeof msg);
+    if (rc != 0) {
         free(m);
         int missing = strncmp(msg, "cannot open", 11) == 0;
-        return set_err(err, missing ? MOBILESAM_ERR_IO : MOBILESAM_ERR_FORMAT, "%s", msg);
+        return set_err(err,
+                       rc == -2   ? MOBILESAM_ERR_NOMEM
+                       : missing ? MOBILESAM_ERR_IO
+                                 : MOBILESAM_ERR_FORMAT,
+                       "%s", msg);
     }
-    if (net_load(&m->net, &m->file, msg, sizeof msg) != 0) {
+    rc = net_load(&m->net, &m->file, msg, sizeof msg);
+    if (rc != 0) {
         wt_close(&m->file);
         free(m);
-        return set_err(err, MOBILESAM_ERR_FORMAT, "%s", msg);
+        return set_err(err, rc == -2 ? MOBILESAM_ERR_NOMEM : MOBILESAM_ERR_FORMAT, "%s", msg);
     }
     *out = m;
     return MOBILESAM_OK;

@@ -157,8 +157,9 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
     f->n = (int)n;
     f->tensors = calloc(n, sizeof *f->tensors);
     if (!f->tensors) {
-        snprintf(e, sizeof e, "out of memory");
-        goto bad;
+        wt_close(f);
+        fail(err, errlen, "%s", "out of memory");
+        return -2;
     }
     if (parse_table(f, table_off, table_size, data_off, e, sizeof e) != 0) goto bad;
     f->checksum = checksum;

@@ -31,7 +31,8 @@ typedef struct {
 
 uint64_t wt_checksum(const uint8_t *p, size_t n);
 
-/* Maps and validates the file. Returns 0, or -1 with a one-line reason. */
+/* Maps and validates the file. Returns 0, or -1 (-2 when out of memory)
+ * with a one-line reason. */
 int wt_open(const char *path, wt_file *f, char *err, size_t errlen);
 /* Finds a tensor by name; NULL if absent. */
 const wt_tensor *wt_find(const wt_file *f, const char *name);

@@ -27,6 +27,13 @@ static void ctx_fail(wt_ctx *c, const char *fmt, const char *a, const char *b)
     snprintf(c->err, c->errlen, fmt, a, b);
 }
 
+void wt_ctx_oom(wt_ctx *c)
+{
+    if (c->failed) return;
+    ctx_fail(c, "%s%s", "out of memory", "");
+    c->oom = 1;
+}
+
 static void shape_str(char *buf, size_t n, int ndim, const int *shape)
 {
     size_t used = (size_t)snprintf(buf, n, "(");
@@ -117,7 +124,7 @@ static int conv_alloc(wt_ctx *c, conv_t *cv, int cin, int cout, int k,
     cv->w = malloc(sizeof(float) * nw);
     cv->b = calloc((size_t)cout, sizeof(float));
     if (!cv->w || !cv->b) {
-        ctx_fail(c, "%s%s", "out of memory", "");
+        wt_ctx_oom(c);
         return -1;
     }
     return 0;
@@ -139,7 +146,7 @@ void load_conv_bn(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
     size_t per_out = depthwise ? (size_t)k * k : (size_t)cin * k * k;
     float *tmp = depthwise ? cv->w : malloc(sizeof(float) * per_out * cout);
     if (!tmp) {
-        ctx_fail(c, "%s%s", "out of memory", "");
+        wt_ctx_oom(c);
         return;
     }
     for (int o = 0; o < cout; o++) {

@@ -123,6 +123,7 @@ typedef void (*enc_tap_fn)(const char *name, const float *data, size_t n, void *
 
 /* Builds the network from a validated weight file (folds BatchNorm, packs
  * convolutions, expands attention biases). Returns 0 or -1 with reason. */
+/* Returns 0, -1 when the weights do not fit, -2 when out of memory. */
 int net_load(msam_net *net, const wt_file *f, char *err, size_t errlen);
 void net_free(msam_net *net);
 
@@ -210,9 +211,12 @@ typedef struct {
     char *err;
     size_t errlen;
     int failed;
+    int oom; /* the failure was an allocation */
 } wt_ctx;
 /* snprintf for tensor names (a truncated name simply is not found). */
 void keyf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records an allocation failure (the first failure's message is kept). */
+void wt_ctx_oom(wt_ctx *c);
 const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape);
 void load_linear(wt_ctx *c, linear_t *l, const char *prefix, int in, int out, int bias);
 /* A 1x1 Conv2d (out, in, 1, 1) is a Linear (out, in) on HWC tokens. */

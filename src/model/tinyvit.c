@@ -103,11 +103,8 @@ int image_encoder_load(image_encoder_t *e, wt_ctx *c)
         if (s > 0)
             for (int i = 0; i < st->depth; i++, bi++) {
                 keyf(name, sizeof name, "image_encoder.layers.%d.blocks.%d", s, i);
-                if (load_block(c, &e->blocks[bi], name, st->dim, st->heads, st->window) &&
-                    !c->failed) {
-                    snprintf(c->err, c->errlen, "out of memory");
-                    c->failed = 1;
-                }
+                if (load_block(c, &e->blocks[bi], name, st->dim, st->heads, st->window))
+                    wt_ctx_oom(c); /* no-op after a format error */
             }
         if (s < ENC_STAGES - 1) {
             keyf(name, sizeof name, "image_encoder.layers.%d.downsample", s);
