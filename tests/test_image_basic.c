@@ -8,6 +8,7 @@
 
 #include "io/image.h"
 #include "testutil.h"
+#include "bad_inputs/bad_images.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,56 @@ static void test_bad_files(void)
     printf("  truncated png: %s\n", err);
 }
 
+/* Files whose pixel data is missing (stb 2.27 decoded them as black or
+ * repeated pixels, without a word), or that stb refused with an empty or
+ * misleading reason: each refused with the reason named in bad_images.h,
+ * by image_info too (no decoding); the good files of the same kinds load. */
+static void test_short_files(void)
+{
+    bi_file v[BI_MAX];
+    int n = bi_files(v);
+    for (int i = 0; i < n; i++) {
+        char err[256] = "", path[512];
+        snprintf(path, sizeof path, "%s", tmp_path(v[i].name));
+        FILE *f = fopen(path, "wb");
+        TU_CHECK(f && fwrite(v[i].data, 1, v[i].len, f) == v[i].len && fclose(f) == 0,
+                 "write %s", v[i].name);
+        msam_image im;
+        int rc = image_load(path, &im, err, sizeof err);
+        int w = 0, h = 0;
+        char ierr[256] = "";
+        int irc = image_info(path, &w, &h, ierr, sizeof ierr);
+        if (v[i].problem) {
+            TU_CHECK(rc == -1 && strstr(err, v[i].problem), "%s: %s, want '%s'", v[i].name,
+                     rc ? err : "loaded", v[i].problem);
+            TU_CHECK(irc == -1 && !strcmp(err, ierr), "%s: image_info: %s", v[i].name,
+                     irc ? ierr : "accepted");
+            printf("  %s: %s\n", v[i].name, err);
+        } else {
+            TU_CHECK(rc == 0 && irc == 0 && w == im.width && h == im.height, "%s: %s",
+                     v[i].name, err);
+        }
+        image_free(&im);
+        remove(path);
+    }
+}
+
+/* A FIFO with no writer: opening it for reading used to block forever
+ * before the "not a regular file" check. */
+static void test_fifo(void)
+{
+    char err[256] = "";
+    msam_image im;
+    const char *path = tmp_path("fifo.png");
+    TU_CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    alarm(20); /* a regression hangs: fail instead */
+    TU_CHECK(image_load(path, &im, err, sizeof err) == -1 && strstr(err, "not a regular file"),
+             "fifo: '%s'", err);
+    alarm(0);
+    printf("  fifo: %s\n", err);
+    remove(path);
+}
+
 static void cleanup(void)
 {
     static const char *names[] = {"gray.png", "ga.png",    "rgba.png",  "pal.png",
@@ -405,6 +456,8 @@ int main(void)
     test_target_size();
     test_channels();
     test_bad_files();
+    test_short_files();
+    test_fifo();
     cleanup();
     return tu_finish("test_image_basic");
 }

@@ -51,13 +51,13 @@ static int file_exists(const char *path)
 /* Writes an .npy file by hand: magic, version major.minor, the header text
  * padded with spaces to a 64-byte boundary plus '\n' (when pad is set),
  * then `nbytes` of data. */
-static void make_npy(const char *path, int major, int minor, const char *header, int pad,
-                     const void *data, size_t nbytes)
+/* make_npy() of a header of hl bytes, which may hold NUL bytes. */
+static void make_npy_len(const char *path, int major, int minor, const char *header, size_t hl,
+                         int pad, const void *data, size_t nbytes)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return;
     size_t pre = major == 1 ? 10 : 12;
-    size_t hl = strlen(header);
     size_t total = pad ? ((pre + hl + 1 + 63) / 64) * 64 - pre : hl;
     fwrite("\x93NUMPY", 1, 6, f);
     fputc(major, f);
@@ -70,6 +70,12 @@ static void make_npy(const char *path, int major, int minor, const char *header,
     }
     if (nbytes) fwrite(data, 1, nbytes, f);
     fclose(f);
+}
+
+static void make_npy(const char *path, int major, int minor, const char *header, int pad,
+                     const void *data, size_t nbytes)
+{
+    make_npy_len(path, major, minor, header, strlen(header), pad, data, nbytes);
 }
 
 static void expect_fail(const char *path, const char *want, const char *what)
@@ -469,6 +475,24 @@ static void test_bad_files(void)
     if (f) fclose(f);
     expect_fail(p, "empty file", "empty file");
     expect_fail(tmp_path("missing.npy"), "cannot open file", "missing file");
+
+    /* A NUL byte inside a string: '<f4\0' read as a C string was '<f4',
+     * and a key 'descr\0x' was 'descr'; numpy sees other strings. */
+    static const char nul_descr[] = "{'descr': '<f4\0', 'fortran_order': False, 'shape': (6,), }";
+    make_npy_len(p, 1, 0, nul_descr, sizeof nul_descr - 1, 1, v6, sizeof v6);
+    expect_fail(p, "'descr' is not a simple type string", "NUL in descr");
+    static const char nul_key[] = "{'descr\0x': '<f4', 'fortran_order': False, 'shape': (6,), }";
+    make_npy_len(p, 1, 0, nul_key, sizeof nul_key - 1, 1, v6, sizeof v6);
+    expect_fail(p, "bad header", "NUL in a key");
+
+    /* A FIFO with no writer: open() used to block forever on it, before
+     * the "not a regular file" check. */
+    TU_CHECK(mkfifo(tmp_path("fifo.npy"), 0600) == 0, "mkfifo");
+    alarm(20); /* a regression hangs: fail instead */
+    expect_fail(tmp_path("fifo.npy"), "not a regular file", "FIFO");
+    alarm(0);
+    remove(tmp_path("fifo.npy"));
+    expect_fail(g_dir, "not a regular file", "directory");
 }
 
 /* ---- fixture pack ------------------------------------------------------ */

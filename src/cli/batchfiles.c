@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "io/file.h"
 #include "output.h"
 
 static const char *const output_names[] = {"png", "yolo", "coco", "overlay"};
@@ -70,7 +71,8 @@ unsigned bf_marker_read(const bf_paths *p)
     char path[PATH_MAX], text[256];
     if (bf_name(path, p->meta, ".done"))
         return 0;
-    FILE *fp = fopen(path, "r");
+    /* a FIFO in its place must not block the run (see io/file.h) */
+    FILE *fp = file_fopen_input(path, NULL, NULL, 0);
     if (!fp)
         return 0;
     size_t n = fread(text, 1, sizeof text - 1, fp);

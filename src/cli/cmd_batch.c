@@ -44,7 +44,7 @@ static const char usage_text[] =
     "\n"
     "Segments many images in one run (the model loads once, each image is\n"
     "encoded once), e.g. to annotate a dataset. INPUT is a folder (images by\n"
-    "extension: jpg jpeg png bmp tga gif pnm ppm pgm psd hdr, any case;\n"
+    "extension: jpg jpeg png bmp tga gif pnm ppm pgm psd, any case;\n"
     "sorted by name) or a text file listing image paths, one per line\n"
     "(relative to the list's folder; blank lines and # comments skipped).\n"
     "\n"

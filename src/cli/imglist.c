@@ -12,10 +12,11 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "io/file.h"
 
 static const char *const extensions[] = {"jpg", "jpeg", "png", "bmp",
                                          "tga", "gif",  "pnm", "ppm",
-                                         "pgm", "psd",  "hdr", NULL};
+                                         "pgm", "psd",  NULL};
 
 int imglist_is_image_name(const char *name)
 {
@@ -155,9 +156,11 @@ static int key_cmp(const void *a, const void *b)
 
 static int read_list(img_list *l, const char *input)
 {
-    FILE *fp = fopen(input, "r");
+    /* Without blocking on a FIFO; only regular files (see io/file.h). */
+    char why[128];
+    FILE *fp = file_fopen_input(input, NULL, why, sizeof why);
     if (!fp) {
-        cli_file_error(input, "cannot open file: %s", strerror(errno));
+        cli_file_error(input, "cannot open file: %s", why);
         return -1;
     }
     const char *slash = strrchr(input, '/');

@@ -16,6 +16,7 @@
 #include <cJSON.h>
 
 #include "common.h"
+#include "io/file.h"
 #include "io/npy.h"
 
 void prompts_init(prompt_set *s, const char *cmd)
@@ -185,6 +186,74 @@ static const char *object_member(const char *p, const char *key)
     return p;
 }
 
+/* Position of the value of member `target` of the object `obj` whose text
+ * starts at p: the members are walked in order, as cJSON keeps them (so a
+ * key with escapes or a repeated key is found all the same); p itself if
+ * it is not found, or if p is no object. */
+static const char *member_value_at(const char *p, const cJSON *obj,
+                                   const cJSON *target)
+{
+    if (*p != '{')
+        return p;
+    const char *q = skip_ws(p + 1), *value;
+    for (const cJSON *m = obj->child; m && *q == '"'; m = m->next) {
+        q = next_member(q, &value);
+        if (m == target)
+            return value;
+    }
+    return p;
+}
+
+typedef struct {
+    const cJSON *m;
+    int i; /* its place among the members */
+} keyed_member;
+
+static int keyed_cmp(const void *x, const void *y)
+{
+    const keyed_member *a = x, *b = y;
+    int c = strcmp(a->m->string, b->m->string);
+    return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+/* The first member of obj, in document order, whose key an earlier member
+ * already has (cJSON keeps both; its lookups take the first, silently
+ * dropping the other); NULL if none. *oom is set when it cannot tell. */
+static const cJSON *duplicate_member(const cJSON *obj, int *oom)
+{
+    *oom = 0;
+    int n = 0;
+    for (const cJSON *m = obj->child; m; m = m->next)
+        n++;
+    if (n <= 16) { /* the usual case: a few keys, no allocation */
+        for (const cJSON *m = obj->child; m; m = m->next)
+            for (const cJSON *k = obj->child; k != m; k = k->next)
+                if (!strcmp(k->string, m->string))
+                    return m;
+        return NULL;
+    }
+    /* Many keys (a batch file's map of image names): sorted, so that a
+     * large map costs n log n, not n^2. */
+    keyed_member *v = malloc((size_t)n * sizeof *v);
+    if (!v) {
+        *oom = 1;
+        return NULL;
+    }
+    int i = 0;
+    for (const cJSON *m = obj->child; m; m = m->next, i++)
+        v[i] = (keyed_member){m, i};
+    qsort(v, (size_t)n, sizeof *v, keyed_cmp);
+    const cJSON *dup = NULL;
+    int dup_at = n;
+    for (i = 1; i < n; i++)
+        if (v[i].i < dup_at && !strcmp(v[i - 1].m->string, v[i].m->string)) {
+            dup = v[i].m;
+            dup_at = v[i].i;
+        }
+    free(v);
+    return dup;
+}
+
 static int count_lines(const char *from, const char *to)
 {
     int n = 0;
@@ -253,9 +322,11 @@ static char *as_text(const char *path, char *buf, size_t len)
 /* Reads a whole file, NUL-terminated; NULL after printing an error. */
 static char *read_text(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    /* Without blocking on a FIFO; only regular files (see io/file.h). */
+    char why[128];
+    FILE *fp = file_fopen_input(path, NULL, why, sizeof why);
     if (!fp) {
-        cli_file_error(path, "cannot open file: %s", strerror(errno));
+        cli_file_error(path, "cannot open file: %s", why);
         return NULL;
     }
     size_t cap = 4096, len = 0;
@@ -409,6 +480,13 @@ static int parse_object(const json_doc *d, const cJSON *item, const char *at,
                              "box, mask_input)",
                              m->string);
     }
+    int oom;
+    const cJSON *dup = duplicate_member(item, &oom);
+    if (oom)
+        return doc_error(d, at, "out of memory");
+    if (dup)
+        return doc_error(d, member_value_at(at, item, dup),
+                         "duplicate key \"%s\"", dup->string);
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(item, "points")) &&
         parse_points(d, at, v, o))
@@ -652,24 +730,6 @@ static const char *skip_dot_slash(const char *s)
     return s;
 }
 
-/* Position of the value of member `target` of the object `obj` whose text
- * starts at p: the members are walked in order, as cJSON keeps them (so a
- * key with escapes or a repeated key is found all the same); p itself if
- * it is not found, or if p is no object. */
-static const char *member_value_at(const char *p, const cJSON *obj,
-                                   const cJSON *target)
-{
-    if (*p != '{')
-        return p;
-    const char *q = skip_ws(p + 1), *value;
-    for (const cJSON *m = obj->child; m && *q == '"'; m = m->next) {
-        q = next_member(q, &value);
-        if (m == target)
-            return value;
-    }
-    return p;
-}
-
 static int add_root(prompt_batch *b, cJSON *root)
 {
     cJSON **r = realloc(b->roots, (size_t)(b->n_roots + 1) * sizeof *r);
@@ -708,6 +768,15 @@ static int open_map(prompt_batch *b, const json_doc *d)
         return doc_error(d, d->root, "out of memory");
     if (!cJSON_IsObject(root))
         return doc_error(d, d->root, "%s", want);
+    /* The same image name twice as a key: JSON readers disagree on what it
+     * means (Python's json keeps the last list), so refuse, not guess. */
+    int oom;
+    const cJSON *dup = duplicate_member(root, &oom);
+    if (oom)
+        return doc_error(d, d->root, "out of memory");
+    if (dup)
+        return doc_error(d, member_value_at(d->root, root, dup),
+                         "duplicate key \"%s\"", dup->string);
     /* The members' values and lines, walking the text once (as
      * member_value_at() would find them one by one). */
     line_counter lines;
@@ -740,6 +809,14 @@ static int open_line(prompt_batch *b, const json_doc *d, const char *line,
     if (end > line_end || (*skip_ws(end) && skip_ws(end) < line_end))
         return doc_error(d, line, "malformed JSON line (one object per "
                                   "line)");
+    int oom;
+    const cJSON *dup = cJSON_IsObject(root) ? duplicate_member(root, &oom)
+                                            : (oom = 0, NULL);
+    if (oom)
+        return doc_error(d, line, "out of memory");
+    if (dup)
+        return doc_error(d, member_value_at(line, root, dup),
+                         "duplicate key \"%s\"", dup->string);
     const cJSON *image = cJSON_GetObjectItemCaseSensitive(root, "image");
     if (!cJSON_IsObject(root) || !cJSON_IsString(image) ||
         !image->valuestring[0])

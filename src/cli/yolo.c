@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "contour.h"
+#include "io/file.h"
 
 /* Splits a line into at most 8 numbers; returns how many there were (more
  * than 8 counts as 9), or -1 when one is not a finite number. */
@@ -88,11 +89,13 @@ int yolo_read_boxes(const char *path, int width, int height,
                     const yolo_filter *filter, yolo_box **out)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "r");
+    /* Without blocking on a FIFO; only regular files (see io/file.h). */
+    char why[128];
+    FILE *fp = file_fopen_input(path, NULL, why, sizeof why);
     if (!fp) {
         if (errno == ENOENT)
             return YOLO_MISSING;
-        cli_file_error(path, "cannot open label file: %s", strerror(errno));
+        cli_file_error(path, "cannot open label file: %s", why);
         return -1;
     }
     yolo_box *boxes = NULL;

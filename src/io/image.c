@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/image.h"
+#include "io/file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -170,41 +171,240 @@ done:
     return bad;
 }
 
-/* PNG: stb grows its IDAT buffer to each chunk's declared length before
- * reading the chunk, so a 100-byte file declaring a 2 GB chunk makes it
- * allocate 2 GB (found by fuzzing; stb 2.28 only caps it at 1 GB), which the
- * pixel limit of image.h is meant to prevent. Such a file is truncated
- * (stb fails on it anyway, after the allocation). Returns 1 if f is a PNG
- * with a chunk longer than the rest of the file. */
-static int png_chunk_overruns(FILE *f, long long file_size)
+/* Big- and little-endian fields of a header read into memory. */
+static uint32_t be32(const unsigned char *p)
 {
-    int overruns = 0;
-    unsigned char b[8];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+static unsigned le16(const unsigned char *p) { return (unsigned)p[1] << 8 | p[0]; }
+
+/* n bytes at offset off of f into buf; 0, or -1 if the file is shorter. */
+static int read_at(FILE *f, long long off, void *buf, size_t n)
+{
+    return fseeko(f, (off_t)off, SEEK_SET) == 0 && fread(buf, 1, n, f) == n ? 0 : -1;
+}
+
+/* PNG, walked chunk by chunk (the header of each, the data skipped):
+ *  - stb grows its IDAT buffer to each chunk's declared length before
+ *    reading the chunk, so a 100-byte file declaring a 2 GB chunk makes it
+ *    allocate 2 GB (found by fuzzing; stb 2.28 only caps it at 1 GB), which
+ *    the pixel limit of image.h is meant to prevent;
+ *  - a file that ends before its IEND chunk makes stb read a chunk of type
+ *    0 past the end, which it refuses with an empty reason.
+ * Also hands back the size IHDR declares (*w = *h = 0 if none): stb's info
+ * refuses sizes over 2^30 bytes as an "unknown image type", before our
+ * pixel limit could name them. Returns what is wrong, or NULL if nothing is
+ * (or f is not a PNG). */
+static const char *png_check(FILE *f, long long file_size, long long *w, long long *h)
+{
+    const char *bad = NULL;
+    unsigned char b[16];
+    *w = *h = 0;
     if (fread(b, 1, 8, f) != 8 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) goto done;
-    while (fread(b, 1, 8, f) == 8) {
-        long long len = (long long)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
-        long pos = ftell(f);
-        if (pos < 0) break;
-        if (len > file_size - pos) {
-            overruns = 1;
+    for (long long pos = 8;; ) {
+        if (file_size - pos < 8) {
+            bad = "truncated PNG: the file ends before its IEND chunk";
             break;
         }
-        if (memcmp(b + 4, "IEND", 4) == 0 || fseek(f, (long)len + 4, SEEK_CUR) != 0) break;
+        if (read_at(f, pos, b, 8) != 0) break;
+        long long len = be32(b);
+        if (pos == 8 && memcmp(b + 4, "IHDR", 4) == 0 && read_at(f, pos + 8, b + 8, 8) == 0) {
+            *w = be32(b + 8);
+            *h = be32(b + 12);
+        }
+        pos += 8;
+        if (len > file_size - pos) {
+            bad = "truncated PNG: a chunk is longer than the rest of the file";
+            break;
+        }
+        if (memcmp(b + 4, "IEND", 4) == 0) break; /* stb reads no further */
+        pos += len + 4;                            /* data, CRC */
     }
 done:
     rewind(f);
-    return overruns;
+    return bad;
+}
+
+/* ---- pixel data shorter than the header declares --------------------------
+ * stb 2.27 reads past the end of a file as zeros (stbi__get8 and friends
+ * return 0 at EOF) and hands back whatever it made of them: a BMP, TGA or
+ * PSD cut short, or with no pixel data at all, loads as an image with black
+ * (or repeated) pixels, and a GIF with no frame at all fails with an empty
+ * reason. So do PNMs, with heap garbage rather than zeros. Pillow refuses
+ * them all ("image file is truncated"). These checks run once the header
+ * has passed stbi_info and the pixel limit, so the sizes they multiply are
+ * bounded; each reads headers (and only for RLE, the run headers), never
+ * the pixels, and leaves f rewound. Each formats its reason into why and
+ * returns 1, or returns 0 if the file is fine or not of its format. */
+
+/* BMP: stb reads uncompressed rows (BI_RGB, BI_BITFIELDS; it refuses the
+ * RLE and embedded JPEG/PNG compressions itself) from the pixel data offset,
+ * each padded to 4 bytes (the last row's padding is not needed). */
+static int bmp_short(FILE *f, long long file_size, char *why, size_t len)
+{
+    int bad = 0;
+    unsigned char b[34] = {0};
+    if (fread(b, 1, 30, f) != 30 || b[0] != 'B' || b[1] != 'M') goto done;
+    uint32_t offset = le32(b + 10), hsz = le32(b + 14), compress = 0;
+    long long w, h;
+    unsigned bpp;
+    if (hsz == 12) {
+        w = le16(b + 18);
+        h = le16(b + 20);
+        bpp = le16(b + 24);
+    } else if (hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) {
+        if (fread(b + 30, 1, 4, f) != 4) goto done; /* stb fails on it */
+        w = (int32_t)le32(b + 18);
+        h = (int32_t)le32(b + 22);
+        h = h < 0 ? -h : h; /* top-down */
+        bpp = le16(b + 28);
+        compress = le32(b + 30);
+    } else {
+        goto done; /* stb refuses the header */
+    }
+    long long row;
+    switch (bpp) {
+    case 1: row = (w + 7) / 8; break;
+    case 4: row = (w + 1) / 2; break;
+    case 8: row = w; break;
+    case 16: row = 2 * w; break;
+    case 24: row = 3 * w; break;
+    case 32: row = 4 * w; break;
+    default: goto done; /* stb refuses it */
+    }
+    if ((compress != 0 && compress != 3) || w <= 0 || h <= 0) goto done;
+    long long need = (h - 1) * ((row + 3) & ~3LL) + row;
+    if ((long long)offset > file_size || file_size - offset < need) {
+        snprintf(why, len, "truncated BMP: the pixel data ends early");
+        bad = 1;
+    }
+done:
+    rewind(f);
+    return bad;
+}
+
+/* TGA, recognised as stb recognises it (it has no magic number; stb tries
+ * it last, and every format tried before has a second byte above 1). The
+ * pixels start after the header, the image ID and (colour-mapped) the
+ * palette, which stb reads after skipping "first entry index" bytes. Raw
+ * pixels take w * h * bytes; RLE data is counted packet by packet, as stb
+ * decodes it (a packet may run past the last pixel: stb stops there). */
+static int tga_short(FILE *f, long long file_size, char *why, size_t len)
+{
+    int bad = 0;
+    unsigned char b[18];
+    if (fread(b, 1, 18, f) != 18) goto done;
+    int cmap = b[1], type = b[2], cbits = b[7], bpp = b[16];
+    long long w = le16(b + 12), h = le16(b + 14);
+    int bits_ok = bpp == 8 || bpp == 15 || bpp == 16 || bpp == 24 || bpp == 32;
+    if (cmap == 1) {
+        if ((type != 1 && type != 9) || (bpp != 8 && bpp != 16) || le16(b + 5) == 0 ||
+            (cbits != 8 && cbits != 15 && cbits != 16 && cbits != 24 && cbits != 32))
+            goto done; /* not a TGA stb reads, or one it refuses */
+    } else if (cmap != 0 || (type != 2 && type != 3 && type != 10 && type != 11) || !bits_ok) {
+        goto done;
+    }
+    if (w < 1 || h < 1) goto done;
+    long long pos = 18 + b[0], npix = w * h, pb = (bpp + 7) / 8;
+    if (cmap == 1) pos += le16(b + 3) + (long long)le16(b + 5) * ((cbits + 7) / 8);
+    if (type < 8) {
+        bad = pos > file_size || file_size - pos < npix * pb;
+    } else {
+        /* Each packet takes at least one byte, so this ends within the file
+         * even for a header that lies about the size. */
+        for (long long done = 0; done < npix && !bad;) {
+            int c = EOF;
+            if (pos < file_size && fseeko(f, (off_t)pos, SEEK_SET) == 0) c = getc(f);
+            if (c == EOF) {
+                bad = 1;
+                break;
+            }
+            long long run = 1 + (c & 127);
+            if (run > npix - done) run = npix - done;
+            pos += 1 + (c & 128 ? pb : run * pb);
+            done += run;
+            bad = pos > file_size;
+        }
+    }
+    if (bad) snprintf(why, len, "truncated TGA: the pixel data ends early");
+done:
+    rewind(f);
+    return bad;
+}
+
+/* PSD (RGB, 8 or 16 bits, as stb reads it): the channel count (the format
+ * allows 1 to 56; stb reads up to 16, the first 4 of them, and fills absent
+ * ones with black, so 0 channels gave a black image), then the three
+ * length-prefixed sections, the compression, and the pixels: raw, channel
+ * after channel, or RLE, after a table of every row's byte count (one per
+ * row and channel), which Pillow also relies on. */
+static int psd_short(FILE *f, long long file_size, char *why, size_t len)
+{
+    int bad = 0;
+    unsigned char b[26];
+    if (fread(b, 1, 26, f) != 26 || memcmp(b, "8BPS", 4) != 0 || be16(b + 4) != 1) goto done;
+    unsigned channels = be16(b + 12), depth = be16(b + 22);
+    long long h = be32(b + 14), w = be32(b + 18);
+    if ((depth != 8 && depth != 16) || be16(b + 24) != 3 || w <= 0 || h <= 0)
+        goto done; /* stb refuses it */
+    if (channels < 1 || channels > 56) {
+        snprintf(why, len, "invalid PSD: %u channels", channels);
+        bad = 1;
+        goto done;
+    }
+    long long pos = 26;
+    for (int section = 0; section < 3 && !bad; section++) { /* mode data, resources, layers */
+        bad = read_at(f, pos, b, 4) != 0;
+        pos += 4 + (long long)(bad ? 0 : be32(b));
+        bad = bad || pos > file_size;
+    }
+    if (bad || read_at(f, pos, b, 2) != 0) {
+        bad = 1;
+        snprintf(why, len, "truncated PSD: the file ends before its pixel data");
+        goto done;
+    }
+    unsigned compression = be16(b);
+    pos += 2;
+    long long used = channels < 4 ? channels : 4; /* the channels stb reads */
+    long long need = used * w * h * (depth / 8);
+    if (compression == 1) {
+        /* the row table, then the rows of the channels stb reads */
+        long long table = 2 * h * channels;
+        need = table;
+        if (pos + table <= file_size && fseeko(f, (off_t)pos, SEEK_SET) == 0) {
+            for (long long r = 0; r < used * h; r++) {
+                int hi = getc(f), lo = getc(f);
+                if (lo == EOF) break;
+                need += hi << 8 | lo;
+            }
+        }
+    } else if (compression != 0) {
+        goto done; /* stb refuses it */
+    }
+    if (file_size - pos < need) {
+        snprintf(why, len, "truncated PSD: the pixel data ends early");
+        bad = 1;
+    }
+done:
+    rewind(f);
+    return bad;
 }
 
 /* Binary PNM (P5/P6; header parsed as stb parses it): stb 2.27 ignores a
  * short read of the pixel data and returns the image with the missing
- * pixels uninitialised (heap garbage; fixed in stb 2.28). Returns 1 if f is
- * such a PNM with less pixel data than its header declares. */
-static int pnm_is_truncated(FILE *f, long long file_size)
+ * pixels uninitialised (heap garbage; fixed in stb 2.28); and it takes a
+ * maxval of 0 (no valid sample) as 8-bit. */
+static int pnm_short(FILE *f, long long file_size, char *why, size_t len)
 {
-    int truncated = 0;
+    int bad = 0;
     int p = getc(f), t = getc(f);
     if (p != 'P' || (t != '5' && t != '6')) goto done;
+    const char *name = t == '5' ? "PGM" : "PPM";
     long long v[3]; /* width, height, maxval */
     int c = getc(f);
     for (int i = 0; i < 3; i++) {
@@ -219,12 +419,53 @@ static int pnm_is_truncated(FILE *f, long long file_size)
     }
     /* The pixels start after the one character that ended the maxval. */
     long header = ftell(f);
-    if (header < 0 || v[0] > (1LL << 24) || v[1] > (1LL << 24)) goto done; /* stb refuses */
+    if (header < 0 || v[0] > (1LL << 24) || v[1] > (1LL << 24) || v[2] > 65535)
+        goto done; /* stb refuses it */
+    if (v[2] == 0) {
+        snprintf(why, len, "invalid %s: maxval 0", name);
+        bad = 1;
+        goto done;
+    }
     long long need = v[0] * v[1] * (t == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
-    truncated = file_size - header < need;
+    if (file_size - header < need) {
+        snprintf(why, len, "truncated %s: less pixel data than its header declares", name);
+        bad = 1;
+    }
 done:
     rewind(f);
-    return truncated;
+    return bad;
+}
+
+/* GIF: stb decodes the first image (frame); a file whose blocks end (the
+ * trailer, or the end of the file) before any image made it fail with an
+ * empty reason. Walks the blocks before the first image descriptor:
+ * extensions are chains of length-prefixed sub-blocks. */
+static int gif_short(FILE *f, long long file_size, char *why, size_t len)
+{
+    (void)file_size;
+    int bad = 0;
+    unsigned char b[13];
+    if (fread(b, 1, 13, f) != 13 || memcmp(b, "GIF8", 4) != 0 || (b[4] != '7' && b[4] != '9') ||
+        b[5] != 'a')
+        goto done;
+    if (b[10] & 0x80 && fseek(f, 3L << ((b[10] & 7) + 1), SEEK_CUR) != 0) goto done;
+    for (;;) {
+        int c = getc(f);
+        if (c == 0x2C) break; /* an image */
+        if (c == 0x3B || c == EOF) {
+            snprintf(why, len, c == EOF ? "truncated GIF: the file ends before its first image"
+                                        : "GIF has no image");
+            bad = 1;
+            break;
+        }
+        if (c != 0x21) break; /* stb refuses it */
+        getc(f);              /* the extension's label */
+        for (int n; (n = getc(f)) > 0;)
+            if (fseek(f, n, SEEK_CUR) != 0) goto done;
+    }
+done:
+    rewind(f);
+    return bad;
 }
 
 /* Two formats that Pillow, whose decoding the official pipeline uses, does
@@ -250,27 +491,27 @@ static const char *unsupported_format(FILE *f)
     return NULL;
 }
 
+/* stb's reason for its last failure, never empty: for a PNG chunk type it
+ * does not know, it gives the type's four bytes, which can all be 0. */
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    return r && *r ? r : "corrupt or truncated data";
+}
+
 /* Every check of image_load before decoding: the file, the formats and
  * files refused, the header's size and the pixel limit. Returns the open
  * file, at its start, or NULL with the reason in err. */
 static FILE *open_image(const char *path, int *width, int *height, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "cannot open file: %s", strerror(errno));
-        return NULL;
-    }
-    /* fopen succeeds on a directory under Linux; reads would then fail with
-     * a confusing "not a supported image". Check what it is first. */
+    /* Opened without blocking (a FIFO would hang open()), and refused if it
+     * is not a regular file: a directory would otherwise fail later with a
+     * confusing "not a supported image". */
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        set_err(err, errlen, "cannot open file: %s", strerror(errno));
-        fclose(f);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "cannot open file: not a regular file");
-        fclose(f);
+    char why[128];
+    FILE *f = file_fopen_input(path, &st, why, sizeof why);
+    if (!f) {
+        set_err(err, errlen, "cannot open file: %s", why);
         return NULL;
     }
     if (st.st_size == 0) {
@@ -285,15 +526,16 @@ static FILE *open_image(const char *path, int *width, int *height, char *err, si
         fclose(f);
         return NULL;
     }
-    if (png_chunk_overruns(f, (long long)st.st_size)) {
-        set_err(err, errlen, "not a supported image (truncated PNG: a chunk is longer "
-                             "than the rest of the file)");
+    long long size = (long long)st.st_size, png_w, png_h;
+    const char *bad_png = png_check(f, size, &png_w, &png_h);
+    /* The pixel limit first, as for the other formats (checked below). */
+    if (png_w > 0 && png_h > 0 && png_w <= INT_MAX && png_h <= INT_MAX &&
+        image_check_pixels((int)png_w, (int)png_h, err, errlen)) {
         fclose(f);
         return NULL;
     }
-    if (pnm_is_truncated(f, (long long)st.st_size)) {
-        set_err(err, errlen, "not a supported image (truncated PNM: less pixel data "
-                             "than its header declares)");
+    if (bad_png) {
+        set_err(err, errlen, "not a supported image (%s)", bad_png);
         fclose(f);
         return NULL;
     }
@@ -308,8 +550,7 @@ static FILE *open_image(const char *path, int *width, int *height, char *err, si
      * header declares before noticing the data is missing. */
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_file(f, &w, &h, &comp)) {
-        set_err(err, errlen, "not a supported image (stb: %s)",
-                stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+        set_err(err, errlen, "not a supported image (stb: %s)", stb_reason());
         fclose(f);
         return NULL;
     }
@@ -325,6 +566,15 @@ static FILE *open_image(const char *path, int *width, int *height, char *err, si
         return NULL;
     }
     if (image_check_pixels(w, h, err, errlen)) {
+        fclose(f);
+        return NULL;
+    }
+    /* Only now: the sizes these multiply are within the limit. stb would
+     * decode a file with pixels missing without a word (see above). */
+    if (bmp_short(f, size, why, sizeof why) || tga_short(f, size, why, sizeof why) ||
+        psd_short(f, size, why, sizeof why) || pnm_short(f, size, why, sizeof why) ||
+        gif_short(f, size, why, sizeof why)) {
+        set_err(err, errlen, "not a supported image (%s)", why);
         fclose(f);
         return NULL;
     }
@@ -365,8 +615,7 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
     stbi_uc *pix = stbi_load_from_file(f, &lw, &lh, &lc, 0);
     fclose(f);
     if (!pix) {
-        set_err(err, errlen, "not a supported image (stb: %s)",
-                stbi_failure_reason() ? stbi_failure_reason() : "unknown");
+        set_err(err, errlen, "not a supported image (stb: %s)", stb_reason());
         return -1;
     }
     if (lw != w || lh != h || lc < 1 || lc > 4) {

@@ -16,8 +16,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/npy.h"
+#include "io/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -176,7 +178,9 @@ static int parse_string(cursor *c, char *buf, size_t buflen)
     if (c->p >= c->end) return -1;
     size_t n = (size_t)(c->p - s);
     c->p++; /* closing quote */
-    if (n + 1 > buflen) return -1;
+    /* A NUL inside would cut the C string short: '<f4\0' would pass as
+     * '<f4' (and a key 'descr\0x' as 'descr'); Python sees another string. */
+    if (n + 1 > buflen || memchr(s, '\0', n)) return -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
     return 0;
@@ -424,15 +428,13 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errlen)
     float *data = NULL, *tmp = NULL;
     int rc = -1;
 
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "cannot open file: %s", strerror(errno));
-        return -1;
-    }
+    /* Without blocking on a FIFO; only regular files (see io/file.h). */
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "cannot open file: not a regular file");
-        goto done;
+    char why[128];
+    FILE *f = file_fopen_input(path, &st, why, sizeof why);
+    if (!f) {
+        set_err(err, errlen, "cannot open file: %s", why);
+        return -1;
     }
     if (st.st_size == 0) {
         set_err(err, errlen, "empty file");
@@ -624,6 +626,40 @@ static char *build_header(const long *shape, int ndim, const char *comment,
     return buf;
 }
 
+/* Follows the symlinks of `path` (at most 40): returns the malloc'd name it
+ * ends at, *st its lstat (st_mode 0 when nothing is there); NULL after an
+ * error (errno). A relative link is relative to the link's directory. */
+static char *follow_links(const char *path, struct stat *st)
+{
+    size_t plen = strlen(path) + 1;
+    char *p = malloc(plen);
+    if (p) memcpy(p, path, plen);
+    for (int hops = 0; p; hops++) {
+        if (lstat(p, st) != 0) {
+            memset(st, 0, sizeof *st);
+            return p;
+        }
+        if (!S_ISLNK(st->st_mode)) return p;
+        char link[PATH_MAX];
+        ssize_t n = hops < 40 ? readlink(p, link, sizeof link - 1) : -1;
+        if (hops >= 40) errno = ELOOP;
+        if (n < 0) {
+            free(p);
+            return NULL;
+        }
+        link[n] = 0;
+        const char *slash = strrchr(p, '/');
+        int dlen = link[0] != '/' && slash ? (int)(slash - p) + 1 : 0;
+        size_t len = (size_t)dlen + (size_t)n + 1;
+        char *next = malloc(len);
+        if (next) snprintf(next, len, "%.*s%s", dlen, p, link);
+        else errno = ENOMEM;
+        free(p);
+        p = next;
+    }
+    return NULL;
+}
+
 int npy_write(const char *path, const float *data, const long *shape, int ndim,
               const char *comment, char *err, size_t errlen)
 {
@@ -666,24 +702,53 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
         }
     }
 
+    /* A symlink is followed: the file it names is replaced, the link stays.
+     * A device or FIFO is written in place (no temporary file): renaming
+     * over it would replace it with a regular file. */
+    struct stat st;
+    char *target = follow_links(path, &st);
+    if (!target) {
+        set_err(err, errlen, "cannot create file: %s", strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "is a directory");
+        free(target);
+        return -1;
+    }
+    int in_place = st.st_mode && !S_ISREG(st.st_mode);
+
     size_t hlen;
     int version;
     char *header = build_header(shape, ndim, comment, &hlen, &version);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!header || !tmp) {
+    size_t tlen = strlen(target) + 32;
+    char *tmp = in_place ? NULL : malloc(tlen);
+    if (!header || (!in_place && !tmp)) {
         free(header);
         free(tmp);
+        free(target);
         set_err(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+    if (tmp) snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
 
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = NULL;
+    if (tmp) {
+        if (!(f = fopen(tmp, "wb")))
+            set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    } else {
+        /* no O_CREAT or O_TRUNC: only what is there; a FIFO waits for its
+         * reader */
+        int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+            set_err(err, errlen, "cannot write: %s", strerror(errno));
+            if (fd >= 0) close(fd);
+        }
+    }
     if (!f) {
-        set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         free(header);
         free(tmp);
+        free(target);
         return -1;
     }
     unsigned char pre[12];
@@ -722,21 +787,24 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
         ok = 0;
         werr = errno;
     }
-    if (ok && rename(tmp, path) != 0) {
+    if (ok && tmp && rename(tmp, target) != 0) {
         set_err(err, errlen, "cannot rename %s to the output: %s", tmp, strerror(errno));
         remove(tmp);
         free(header);
         free(tmp);
+        free(target);
         return -1;
     }
     if (!ok) {
-        set_err(err, errlen, "write error: %s", werr ? strerror(werr) : "short write");
-        remove(tmp);
+        set_err(err, errlen, "cannot write: %s", werr ? strerror(werr) : "short write");
+        if (tmp) remove(tmp);
         free(header);
         free(tmp);
+        free(target);
         return -1;
     }
     free(header);
     free(tmp);
+    free(target);
     return 0;
 }

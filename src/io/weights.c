@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "io/weights.h"
+#include "io/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,13 +98,11 @@ corrupt:
 int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, "cannot open weights: %s", strerror(errno));
+    /* Without blocking on a FIFO; only regular files (see io/file.h). */
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(err, errlen, "%s", "weights path is not a regular file");
-    }
+    char why[128];
+    int fd = file_open_input(path, &st, why, sizeof why);
+    if (fd < 0) return fail(err, errlen, "cannot open weights: %s", why);
     if (st.st_size < HEADER_SIZE) {
         close(fd);
         return fail(err, errlen, "%s", "not a mobilesam weight file (too small); "

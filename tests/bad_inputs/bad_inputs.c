@@ -21,6 +21,7 @@
  */
 #include "cli_harness.h"
 #include "cli_inputs.h"
+#include "bad_images.h"
 
 #include <sys/resource.h>
 
@@ -298,6 +299,17 @@ static int make_inputs(const char *id)
     rc |= write_huge_bmp(in("huge.bmp"), 30000, 30000);
     rc |= ch_write(in("softimage.png"), pic_crash, sizeof pic_crash);
     rc |= ch_write(in("radiance.hdr"), hdr_hang, sizeof hdr_hang - 1);
+    /* pixel data missing, or refused with an empty reason (bad_images.h) */
+    bi_file bi[BI_MAX];
+    for (int i = 0, n = bi_files(bi); i < n; i++)
+        if (bi[i].problem)
+            rc |= ch_write(in(bi[i].name), bi[i].data, bi[i].len);
+    /* FIFOs with no writer: opening one blocked forever */
+    rc |= mkfifo(in("fifo.png"), 0600);
+    rc |= mkfifo(in("fifo.msam"), 0600);
+    rc |= mkfifo(in("p_fifo.json"), 0600);
+    rc |= mkfifo(in("e_fifo.npy"), 0600);
+    rc |= mkfifo(in("fifo_list.txt"), 0600);
     /* weights */
     rc |= ch_write(in("empty.msam"), "", 0);
     rc |= mkdir(in("dir.msam"), 0755);
@@ -336,6 +348,8 @@ static int make_inputs(const char *id)
     rc |= write_text("p_inf.json", "[{\"points\": [[1e999, 5]]}]\n");
     rc |= write_text("p_nan.json", "[{\"points\": [[NaN, 5]]}]\n");
     rc |= write_text("p_boxfar.json", "[{\"box\": [0, 0, 1e30, 10]}]\n");
+    rc |= write_text("p_dup_box.json",
+                     "[{\"box\": [1, 2, 3, 4],\n  \"box\": [5, 6, 7, 8]}]\n");
     rc |= write_many();
     /* embeddings and mask inputs */
     rc |= ci_write_embedding(in("emb.npy"), id, 97, 61, NULL);
@@ -388,9 +402,25 @@ static const bad_image g_images[] = {
 };
 #define N_IMAGES ((int)(sizeof g_images / sizeof g_images[0]))
 
+/* g_images, then the files of bad_images.h and a FIFO: set up by
+ * all_images(). */
+static bad_image g_all[N_IMAGES + BI_MAX + 1];
+static int g_n_all;
+static bi_file g_bi[BI_MAX];
+
+static void all_images(void)
+{
+    for (int i = 0; i < N_IMAGES; i++)
+        g_all[g_n_all++] = g_images[i];
+    for (int i = 0, n = bi_files(g_bi); i < n; i++)
+        if (g_bi[i].problem)
+            g_all[g_n_all++] = (bad_image){g_bi[i].name, g_bi[i].problem, 1};
+    g_all[g_n_all++] = (bad_image){"fifo.png", "not a regular file", 1};
+}
+
 static const char *const g_bad_weights[] = {
     "missing.msam", "empty.msam", "dir.msam",    "text.msam",
-    "magic.msam",   "trunc.msam", "version.msam"};
+    "magic.msam",   "trunc.msam", "version.msam", "fifo.msam"};
 #define N_WEIGHTS ((int)(sizeof g_bad_weights / sizeof g_bad_weights[0]))
 
 #define OVER_LIMIT                                                             \
@@ -441,13 +471,13 @@ static void test_seg(void)
 {
     const char *w = g_weights, *t = g_tiny, *o = keep(out("m.png"));
     const char *e = keep(in("emb.npy"));
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *img = in(g_images[i].name);
-        expect(1, img, g_images[i].problem,
+    for (int i = 0; i < g_n_all; i++) {
+        const char *img = in(g_all[i].name);
+        expect(1, img, g_all[i].problem,
                ARGS("seg", img, "-w", w, "--point", "1,1", "-o", o));
         /* with an embedding only the header is read */
-        if (g_images[i].header)
-            expect(1, img, g_images[i].problem,
+        if (g_all[i].header)
+            expect(1, img, g_all[i].problem,
                    ARGS("seg", img, "-w", w, "--embedding", e, "--point", "1,1",
                         "-o", o));
     }
@@ -472,7 +502,7 @@ static void test_seg(void)
         "p_label_2.json",   "p_box_short.json",  "p_box_str.json",
         "p_mask_num.json",  "p_noprompt.json",   "p_far.json",
         "p_neg.json",       "p_inf.json",        "p_nan.json",
-        "p_boxfar.json"};
+        "p_boxfar.json",    "p_fifo.json",       "p_dup_box.json"};
     for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
         const char *p = in(prompts[i]);
         expect(1, p, NULL, ARGS("seg", t, "-w", w, "--prompts", p, "-o", o));
@@ -480,6 +510,12 @@ static void test_seg(void)
     expect(1, in("nope.npy"), NULL,
            ARGS("seg", t, "-w", w, "--prompts", in("p_mask_missing.json"), "-o",
                 o));
+    /* cJSON keeps both of a repeated key; its lookups silently took the
+     * first */
+    expect(1, in("p_dup_box.json"), "line 2: duplicate key \"box\"",
+           ARGS("seg", t, "-w", w, "--prompts", in("p_dup_box.json"), "-o", o));
+    expect(1, in("p_fifo.json"), "not a regular file",
+           ARGS("seg", t, "-w", w, "--prompts", in("p_fifo.json"), "-o", o));
     /* too many points or objects: found when the prompts are read */
     expect(1, in("p_many.json"), "1001 points",
            ARGS("seg", t, "-w", w, "--embedding", e, "--prompts",
@@ -532,7 +568,7 @@ static void test_seg(void)
     static const char *const embs[] = {
         "e_missing.npy", "e_empty.npy",  "e_dir.npy",   "e_text.npy",
         "e_trunc.npy",   "e_header.npy", "e_shape.npy", "e_nometa.npy",
-        "e_other.npy",   "e_size.npy"};
+        "e_other.npy",   "e_size.npy",   "e_fifo.npy"};
     for (size_t i = 0; i < sizeof embs / sizeof embs[0]; i++) {
         const char *bad = in(embs[i]);
         expect(1, bad, NULL,
@@ -541,7 +577,8 @@ static void test_seg(void)
     }
     static const char *const masks[] = {"m_missing.npy", "e_empty.npy",
                                         "e_text.npy",    "m_128.npy",
-                                        "m_trunc.npy",   "e_dir.npy"};
+                                        "m_trunc.npy",   "e_dir.npy",
+                                        "e_fifo.npy"};
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
         const char *bad = in(masks[i]);
         expect(1, bad, NULL,
@@ -559,9 +596,9 @@ static void test_seg(void)
 static void test_embed(void)
 {
     const char *w = g_weights, *t = g_tiny, *o = keep(out("e.npy"));
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *img = in(g_images[i].name);
-        expect(1, img, g_images[i].problem,
+    for (int i = 0; i < g_n_all; i++) {
+        const char *img = in(g_all[i].name);
+        expect(1, img, g_all[i].problem,
                ARGS("embed", img, "-w", w, "-o", o));
     }
     expect(1, t, OVER_LIMIT,
@@ -586,9 +623,9 @@ static void test_embed(void)
 static void test_bench(void)
 {
     const char *w = g_weights, *t = g_tiny;
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *img = in(g_images[i].name);
-        expect(1, img, g_images[i].problem,
+    for (int i = 0; i < g_n_all; i++) {
+        const char *img = in(g_all[i].name);
+        expect(1, img, g_all[i].problem,
                ARGS("bench", "--image", img, "-w", w, "--runs", "1"));
     }
     expect(1, t, OVER_LIMIT,
@@ -624,10 +661,10 @@ static void test_bench(void)
 static void test_compare(void)
 {
     const char *t = g_tiny;
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *img = in(g_images[i].name);
-        expect(1, img, g_images[i].problem, ARGS("compare", img, t));
-        expect(1, img, g_images[i].problem, ARGS("compare", t, img));
+    for (int i = 0; i < g_n_all; i++) {
+        const char *img = in(g_all[i].name);
+        expect(1, img, g_all[i].problem, ARGS("compare", img, t));
+        expect(1, img, g_all[i].problem, ARGS("compare", t, img));
     }
     expect(1, t, OVER_LIMIT, ARGS("compare", t, t, "--max-pixels", "1000"));
     unsigned char px[20 * 20] = {0};
@@ -757,20 +794,29 @@ static void test_batch(void)
     /* one good image among every kind of bad one (but the missing file and
      * the folder: a folder lists neither) */
     copy_tiny(folder, "good.png");
-    const char *bad[N_IMAGES + 1];
+    const char *bad[N_IMAGES + BI_MAX + 2];
     int n = 0;
     FILE *fp = fopen(pts, "w");
     fprintf(fp, "{\"good.png\": [{\"points\": [[10, 10]]}]");
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *name = g_images[i].name;
+    for (int i = 0; i < g_n_all; i++) {
+        const char *name = g_all[i].name;
         if (!strcmp(name, "missing.png") || !strcmp(name, "dir.png"))
             continue;
         const char *copy = unique_name(name);
+        if (!strcmp(name, "fifo.png")) {
+            /* found by the folder scan; it stalled the whole run */
+            TU_CHECK(mkfifo(at(folder, copy), 0600) == 0, "mkfifo %s", copy);
+            fprintf(fp, ", \"%s\": [{\"points\": [[1, 1]]}]", copy);
+            bad[n++] = keep(at(folder, copy));
+            continue;
+        }
         size_t len;
         char *data = ch_read(in(name), &len);
         TU_CHECK(data && ch_write(at(folder, copy), data, len) == 0, "copy %s",
                  name);
         free(data);
+        if (!strcmp(name, "radiance.hdr"))
+            continue; /* not an image extension of the folder scan: ignored */
         fprintf(fp, ", \"%s\": [{\"points\": [[1, 1]]}]", copy);
         bad[n++] = keep(at(folder, copy));
     }
@@ -785,18 +831,21 @@ static void test_batch(void)
      * line, a box outside the image */
     const char *list = keep(at(listed, "list.txt"));
     TU_CHECK(write_text("b_listed/list.txt", "good.png\nmissing.png\nsub.png\n"
-                                             "lab1.png\nlab2.png\n") == 0,
+                                             "lab1.png\nlab2.png\nlab3.png\n") == 0,
              "write list.txt");
     mkdir(at(listed, "sub.png"), 0755);
     copy_tiny(listed, "good.png");
     copy_tiny(listed, "lab1.png");
     copy_tiny(listed, "lab2.png");
+    copy_tiny(listed, "lab3.png");
+    TU_CHECK(mkfifo(at(labels, "lab3.txt"), 0600) == 0, "mkfifo lab3.txt");
     TU_CHECK(ch_write(at(labels, "lab1.txt"), "0 0.5 abc 0.1 0.1\n", 18) == 0 &&
                  ch_write(at(labels, "lab2.txt"), "0 5 5 0.1 0.1\n", 14) == 0,
              "write labels");
-    expect_batch(1, 4,
+    expect_batch(1, 5,
                  ARGS(at(listed, "missing.png"), at(listed, "sub.png"),
-                      at(labels, "lab1.txt"), at(labels, "lab2.txt")),
+                      at(labels, "lab1.txt"), at(labels, "lab2.txt"),
+                      at(labels, "lab3.txt")),
                  ARGS(".mobilesam/good.done"),
                  ARGS("batch", list, "-o", o, "-w", w, "--boxes-from", labels));
 
@@ -852,7 +901,7 @@ static void test_batch(void)
     /* whole-run errors: nothing created */
     const char *bp[] = {"p_missing.json",   "p_empty.json", "p_dir.json",
                         "p_malformed.json", "p_trunc.json", "p_null.json",
-                        "p_points_str.json"};
+                        "p_points_str.json", "p_fifo.json"};
     for (size_t i = 0; i < sizeof bp / sizeof bp[0]; i++)
         expect(1, in(bp[i]), NULL,
                ARGS("batch", one, "-o", o, "-w", w, "--prompts", in(bp[i])));
@@ -861,6 +910,22 @@ static void test_batch(void)
     expect(1, in("b_noimage.jsonl"), NULL,
            ARGS("batch", one, "-o", o, "-w", w, "--prompts",
                 in("b_noimage.jsonl")));
+    /* a repeated key: silently, the first one won */
+    TU_CHECK(write_text("b_dupimage.jsonl",
+                        "{\"image\": \"good.png\", \"objects\": []}\n"
+                        "{\"image\": \"good.png\", \"image\": \"x.png\", "
+                        "\"objects\": []}\n") == 0 &&
+                 write_text("b_dupmap.json",
+                            "{\"good.png\": [],\n \"good.png\": []}\n") == 0,
+             "write duplicate keys");
+    expect(1, in("b_dupimage.jsonl"), "line 2: duplicate key \"image\"",
+           ARGS("batch", one, "-o", o, "-w", w, "--prompts",
+                in("b_dupimage.jsonl")));
+    expect(1, in("b_dupmap.json"), "line 2: duplicate key \"good.png\"",
+           ARGS("batch", one, "-o", o, "-w", w, "--prompts", in("b_dupmap.json")));
+    /* a list file that is a FIFO */
+    expect(1, in("fifo_list.txt"), "not a regular file",
+           ARGS("batch", in("fifo_list.txt"), "-o", o, "-w", w, "--prompts", ok));
     for (int i = 0; i < N_WEIGHTS; i++) {
         const char *bw = in(g_bad_weights[i]);
         expect(1, bw, NULL,
@@ -903,9 +968,9 @@ static void test_batch(void)
 static void test_everything(void)
 {
     const char *w = g_weights, *t = g_tiny, *o = keep(out("all"));
-    for (int i = 0; i < N_IMAGES; i++) {
-        const char *img = in(g_images[i].name);
-        expect(1, img, g_images[i].problem,
+    for (int i = 0; i < g_n_all; i++) {
+        const char *img = in(g_all[i].name);
+        expect(1, img, g_all[i].problem,
                ARGS("everything", img, "-w", w, "-o", o));
     }
     expect(1, t, OVER_LIMIT,
@@ -959,6 +1024,7 @@ int main(void)
     snprintf(g_weights, sizeof g_weights, "%s", weights);
     snprintf(g_tiny, sizeof g_tiny, "%s/images/tiny.png", td);
     mkdir(g_out, 0755);
+    all_images();
     TU_CHECK(make_inputs(mobilesam_model_id(model)) == 0,
              "cannot write the inputs");
     mobilesam_free(model);
