@@ -9,6 +9,9 @@
 #include "cli_harness.h"
 #include "cli_inputs.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "io/image.h"
 #include "io/npy.h"
 #include "mobilesam.h"
@@ -205,15 +208,32 @@ static void test_embeddings(void)
                       "1,1", "-o", o));
 }
 
-/* A failure after some outputs were written (the overlay's name collides
- * with a mask file) removes them; an existing file is not clobbered. */
+/* A failure after some outputs were written (the JSON goes to a socket,
+ * which cannot be opened) removes them; an existing file is not clobbered.
+ * An overlay named like one of the mask files is refused up front. */
 static void test_rollback(void)
 {
     const char *emb = scratch("emb.npy");
-    expect_error(1, "m_0_1.png",
+    expect_error(2, "m_0_1.png",
                  ARGS("seg", g_tiny, "-w", g_weights, "--embedding", emb,
                       "--point", "1,1", "--multimask", "-o", out("m.png"),
                       "--logits", out("l.npy"), "--overlay", out("m_0_1.png")));
+    const char *sock = scratch("sock");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int bound = fd >= 0 && strlen(sock) < sizeof sa.sun_path &&
+                bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (bound)
+        expect_error(1, "cannot write",
+                     ARGS("seg", g_tiny, "-w", g_weights, "--embedding", emb,
+                          "--point", "1,1", "--multimask", "-o", out("m.png"),
+                          "--logits", out("l.npy"), "--json", sock));
+    else
+        printf("skipped: cannot make a socket file at %s\n", sock);
+    if (fd >= 0)
+        close(fd);
+    unlink(sock);
     const char *keep = scratch("keep.png");
     ch_write(keep, "old", 3);
     ch_result r = ch_run(g_dir, ARGS("seg", g_tiny, "-w", g_weights, "--point",

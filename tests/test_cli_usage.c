@@ -96,6 +96,11 @@ static void test_seg(void)
                                "1,2,3,4", "-o", "m.png"));
     expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "-o",
                                "m.png", "--overlay", "m.png"));
+    /* the same file under another spelling */
+    expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "-o",
+                               "m.png", "--json", "./m.png"));
+    expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "--logits",
+                               "d//l.npy", "--json", "./d/./l.npy"));
     expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2",
                                "--multimask=yes", "-o", "m.png"));
 }

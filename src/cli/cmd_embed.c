@@ -96,6 +96,19 @@ static int encode_and_save(const embed_args *a, mobilesam_model *model,
     return rc;
 }
 
+/* An output that is one of the inputs would overwrite it: refused. */
+static int check_files(const embed_args *a, const char *weights)
+{
+    const char *out = a->value[OPT_OUTPUT];
+    const char *what = out_same_file(out, a->image)  ? "the image"
+                       : out_same_file(out, weights) ? "the weights"
+                                                     : NULL;
+    if (!what)
+        return 0;
+    cli_cmd_error(CMD, "output %s is also an input (%s)", out, what);
+    return CLI_USAGE_ERROR;
+}
+
 static int run(const embed_args *a)
 {
     cli_session s;
@@ -103,8 +116,12 @@ static int run(const embed_args *a)
     cli_session_init(&s, a->threads);
     if (out_check_dir(a->value[OPT_OUTPUT]) == 0 &&
         cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) == 0 &&
-        cli_session_model(&s) == 0 && encode_and_save(a, s.model, &s.img) == 0)
-        rc = CLI_OK;
+        (rc = check_files(a, s.weights)) == 0) {
+        rc = CLI_DATA_ERROR;
+        if (cli_session_model(&s) == 0 &&
+            encode_and_save(a, s.model, &s.img) == 0)
+            rc = CLI_OK;
+    }
     cli_session_free(&s);
     return rc;
 }

@@ -271,6 +271,52 @@ static void remove_stale_masks(const char *dir, int n)
         closedir(d);
 }
 
+/* ---- outputs against inputs ---------------------------------------------- */
+
+/* Whether `path` (symlinks followed) is one of OUTDIR's files this run
+ * writes, or removes as stale: mask_<k>.png, masks.json. If so its name
+ * there goes to buf (PATH_MAX) and 1 is returned. */
+static int in_outdir(const everything_args *a, const char *path, char *buf)
+{
+    out_file_id id;
+    if (!path || out_file_id_get(path, &id))
+        return 0;
+    const char *base = strrchr(id.key, '/');
+    base = base ? base + 1 : id.key;
+    const char *dir = a->value[OPT_OUTPUT];
+    int ours = ((a->formats & FMT_PNG) && mask_index(base) >= 0) ||
+               ((a->formats & FMT_JSON) && !strcmp(base, "masks.json"));
+    int n = ours ? snprintf(buf, PATH_MAX, "%s/%s", dir, base) : -1;
+    int same = n > 0 && n < PATH_MAX && out_same_file(buf, path);
+    out_file_id_free(&id);
+    return same;
+}
+
+/* An output that is an input (it would overwrite it), or an overlay that
+ * is one of OUTDIR's files, is refused: returns 0, or CLI_USAGE_ERROR after
+ * printing the problem. */
+static int check_files(const everything_args *a, const char *weights)
+{
+    const char *overlay = a->value[OPT_OVERLAY];
+    char buf[PATH_MAX];
+    const char *out = NULL, *what = NULL;
+    if (overlay && out_same_file(overlay, a->image))
+        out = overlay, what = "the image";
+    else if (overlay && out_same_file(overlay, weights))
+        out = overlay, what = "the weights";
+    else if (in_outdir(a, a->image, buf))
+        out = buf, what = "the image";
+    else if (in_outdir(a, weights, buf))
+        out = buf, what = "the weights";
+    else if (overlay && in_outdir(a, overlay, buf))
+        return cli_usage(CMD, "--overlay %s is one of OUTDIR's files",
+                         overlay);
+    if (!out)
+        return 0;
+    cli_cmd_error(CMD, "output %s is also an input (%s)", out, what);
+    return CLI_USAGE_ERROR;
+}
+
 /* ---- the run ------------------------------------------------------------- */
 
 static void on_progress(int done, int total, void *ctx)
@@ -310,8 +356,12 @@ static int run(everything_args *a)
     int rc = CLI_DATA_ERROR, made_dir = 0;
     cli_session_init(&s, a->threads);
 
-    if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) ||
-        out_mkdirs(dir, &created))
+    if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]))
+        goto done;
+    if ((rc = check_files(a, s.weights)) != 0)
+        goto done;
+    rc = CLI_DATA_ERROR;
+    if (out_mkdirs(dir, &created))
         goto done;
     made_dir = 1;
     if ((a->value[OPT_OVERLAY] && out_check_dir(a->value[OPT_OVERLAY])) ||

@@ -164,6 +164,40 @@ static int take_option(const args_spec *s, int id, const char *value)
     return args_store(s, id, value);
 }
 
+/* `in` without "." components and repeated slashes ("./x.png" is
+ * "x.png"), into out[PATH_MAX], without touching the file system: ".." is
+ * kept ("l/.." need not be "." when l is a symlink). The file-system
+ * checks (check_files) come later. */
+static void tidy_name(const char *in, char *out)
+{
+    size_t o = 0;
+    if (*in == '/')
+        out[o++] = '/';
+    for (const char *p = in; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if (len && !(len == 1 && *p == '.') && o + len + 2 < PATH_MAX) {
+            if (o && out[o - 1] != '/')
+                out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    if (o && out[o - 1] != '/' && in[strlen(in) - 1] == '/')
+        out[o++] = '/';
+    out[o] = 0;
+}
+
+static int same_name(const char *a, const char *b)
+{
+    char x[PATH_MAX], y[PATH_MAX];
+    tidy_name(a, x);
+    tidy_name(b, y);
+    return strcmp(x, y) == 0;
+}
+
 static int check_combination(seg_args *a)
 {
     const char *const *v = a->value;
@@ -183,7 +217,7 @@ static int check_combination(seg_args *a)
     for (int i = 0; i < N_OUTPUTS; i++)
         for (int j = i + 1; j < N_OUTPUTS; j++) {
             const char *x = v[output_ids[i]], *y = v[output_ids[j]];
-            if (x && y && !strcmp(x, y))
+            if (x && y && same_name(x, y))
                 return cli_usage(CMD, "--%s and --%s name the same file",
                                  args_option_name(options, output_ids[i]),
                                  args_option_name(options, output_ids[j]));
@@ -432,24 +466,132 @@ static int write_outputs(const seg_args *a, const prompt_set *ps,
     return out_commit(&outs);
 }
 
+/* ---- outputs against inputs and each other ------------------------------- */
+
+/* The files a run reads: an output that is one of them is refused (it would
+ * be overwritten, the run's own input gone). */
+typedef struct {
+    out_file_id *id;
+    const char **what;
+    int n;
+} seg_inputs;
+
+static int add_input(seg_inputs *in, const char *path, const char *what)
+{
+    if (!path)
+        return 0;
+    if (out_file_id_get(path, &in->id[in->n]))
+        return -1;
+    in->what[in->n++] = what;
+    return 0;
+}
+
+/* 0, or CLI_USAGE_ERROR after printing that output `path` (of option
+ * `opt`, a mask file when `mask`) is an input or another output's file. */
+static int check_output(const char *path, int opt, int mask,
+                        const seg_inputs *in, const out_file_id *flag_ids,
+                        int first_flag)
+{
+    out_file_id id;
+    if (out_file_id_get(path, &id)) {
+        cli_cmd_error(CMD, "out of memory");
+        return CLI_DATA_ERROR;
+    }
+    int rc = 0;
+    for (int i = 0; !rc && i < in->n; i++)
+        if (out_file_id_same(&id, &in->id[i])) {
+            cli_cmd_error(CMD, "output %s is also an input (%s)", path,
+                          in->what[i]);
+            rc = CLI_USAGE_ERROR;
+        }
+    /* --json, --logits, --overlay (output_ids[1..]) from first_flag on */
+    for (int j = first_flag; !rc && j < N_OUTPUTS; j++) {
+        if (!flag_ids[j].key || !out_file_id_same(&id, &flag_ids[j]))
+            continue;
+        const char *other = args_option_name(options, output_ids[j]);
+        if (mask)
+            rc = cli_usage(CMD, "--output's %s and --%s name the same file",
+                           path, other);
+        else
+            rc = cli_usage(CMD, "--%s and --%s name the same file",
+                           args_option_name(options, opt), other);
+    }
+    out_file_id_free(&id);
+    return rc;
+}
+
+/* Refuses (CLI_USAGE_ERROR) an output that is also an input, or two outputs
+ * that are one file under different names ("x.png" and "./x.png", a
+ * symlink and its target), the mask files OUT_<object>_<mask>.png
+ * included. Returns 0, or an exit code after printing the problem. */
+static int check_files(const seg_args *a, const prompt_set *ps,
+                       const char *weights)
+{
+    const char *const *v = a->value;
+    int cap = 4 + ps->n, rc = CLI_DATA_ERROR;
+    seg_inputs in = {calloc((size_t)cap, sizeof *in.id),
+                     calloc((size_t)cap, sizeof *in.what), 0};
+    out_file_id flag_ids[N_OUTPUTS];
+    memset(flag_ids, 0, sizeof flag_ids);
+    if (!in.id || !in.what || add_input(&in, a->image, "the image") ||
+        add_input(&in, weights, "the weights") ||
+        add_input(&in, v[OPT_PROMPTS], "the prompts file") ||
+        add_input(&in, v[OPT_EMBEDDING], "the embedding"))
+        goto nomem;
+    for (int i = 0; i < ps->n; i++)
+        if (add_input(&in, ps->objects[i].mask_path, "a mask input"))
+            goto nomem;
+    for (int j = 1; j < N_OUTPUTS; j++) {
+        const char *out = v[output_ids[j]];
+        if (out && strcmp(out, "-") && out_file_id_get(out, &flag_ids[j]))
+            goto nomem;
+    }
+    rc = 0;
+    const char *out = v[OPT_OUTPUT];
+    int n_masks = a->multimask ? 3 : 1, single = ps->n == 1 && n_masks == 1;
+    char path[PATH_MAX];
+    for (int o = 0; out && !rc && o < ps->n; o++)
+        for (int m = 0; !rc && m < n_masks; m++) {
+            mask_file(out, single, o, m, path, sizeof path);
+            rc = check_output(path, OPT_OUTPUT, !single, &in, flag_ids, 1);
+        }
+    for (int j = 1; !rc && j < N_OUTPUTS; j++)
+        if (flag_ids[j].key)
+            rc = check_output(v[output_ids[j]], output_ids[j], 0, &in,
+                              flag_ids, j + 1);
+    goto done;
+nomem:
+    cli_cmd_error(CMD, "out of memory");
+done:
+    for (int i = 0; i < in.n; i++)
+        out_file_id_free(&in.id[i]);
+    for (int j = 0; j < N_OUTPUTS; j++)
+        out_file_id_free(&flag_ids[j]);
+    free(in.id);
+    free(in.what);
+    return rc;
+}
+
 /* The cheap checks, before the weights are loaded and the encoder runs:
  * output directories, prompts, image size, prompts against it, mask
- * inputs, weights path. */
+ * inputs, weights path, outputs against inputs. Returns 0, or an exit code
+ * after printing the problem. */
 static int prepare(seg_args *a, prompt_set *ps, cli_session *s)
 {
     for (int i = 0; i < N_OUTPUTS; i++) {
         const char *out = a->value[output_ids[i]];
         if (out && strcmp(out, "-") && out_check_dir(out))
-            return -1;
+            return CLI_DATA_ERROR;
     }
     const char *file = a->value[OPT_PROMPTS];
     if (file ? prompts_read_file(ps, file) : prompts_from_flags(a, ps))
-        return -1;
+        return CLI_DATA_ERROR;
     if (read_image(a, &s->img) ||
         prompts_validate(ps, s->img.width, s->img.height) ||
-        prompts_load_masks(ps))
-        return -1;
-    return cli_session_weights(s, a->value[OPT_WEIGHTS]);
+        prompts_load_masks(ps) ||
+        cli_session_weights(s, a->value[OPT_WEIGHTS]))
+        return CLI_DATA_ERROR;
+    return check_files(a, ps, s->weights);
 }
 
 static int run(seg_args *a)
@@ -460,11 +602,13 @@ static int run(seg_args *a)
     mobilesam_embedding *emb = NULL;
     mobilesam_result *res = NULL;
     int n_res = 0;
-    int rc = CLI_DATA_ERROR;
     cli_session_init(&s, a->threads);
 
-    if (prepare(a, &ps, &s) || cli_session_model(&s) ||
-        embedding(a, s.model, &s.img, &emb))
+    int rc = prepare(a, &ps, &s);
+    if (rc)
+        goto done;
+    rc = CLI_DATA_ERROR;
+    if (cli_session_model(&s) || embedding(a, s.model, &s.img, &emb))
         goto done;
     if (!(res = calloc((size_t)ps.n, sizeof *res))) {
         cli_cmd_error(CMD, "out of memory");

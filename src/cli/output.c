@@ -5,6 +5,8 @@
 #include "output.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,115 @@ void out_init(out_set *s)
     memset(s, 0, sizeof *s);
 }
 
+/* ---- what a path names ---------------------------------------------------- */
+
+/* Follows the symlinks of `path` (at most 40, as the kernel does): returns
+ * the malloc'd name it ends at, *st its lstat (st_mode 0 when nothing is
+ * there: a new file, or a dangling link's target); NULL with errno set after
+ * an error. A relative link is relative to the link's own directory. */
+static char *follow_links(const char *path, struct stat *st)
+{
+    char *p = strdup(path);
+    for (int hops = 0; p; hops++) {
+        if (lstat(p, st) != 0) {
+            memset(st, 0, sizeof *st);
+            return p;
+        }
+        if (!S_ISLNK(st->st_mode))
+            return p;
+        char link[PATH_MAX];
+        ssize_t n = hops < 40 ? readlink(p, link, sizeof link - 1) : -1;
+        if (hops >= 40)
+            errno = ELOOP;
+        if (n < 0) {
+            free(p);
+            return NULL;
+        }
+        link[n] = 0;
+        const char *slash = strrchr(p, '/');
+        int dlen = link[0] != '/' && slash ? (int)(slash - p) + 1 : 0;
+        size_t len = (size_t)dlen + (size_t)n + 1;
+        char *next = malloc(len);
+        if (next)
+            snprintf(next, len, "%.*s%s", dlen, p, link);
+        else
+            errno = ENOMEM;
+        free(p);
+        p = next;
+    }
+    return NULL;
+}
+
+/* `target` (no symlink) as the real path of its directory plus its last
+ * component, so that "x.png", "./x.png" and "d/../x.png" read the same;
+ * malloc'd. The name itself when its directory cannot be resolved. */
+static char *real_name(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    char *dir = slash ? strndup(target, (size_t)(slash - target) + 1)
+                      : strdup(".");
+    char *real = dir ? realpath(dir, NULL) : NULL;
+    char *key = NULL;
+    if (real && *base && strcmp(base, ".") && strcmp(base, "..")) {
+        size_t len = strlen(real) + strlen(base) + 2;
+        if ((key = malloc(len)))
+            snprintf(key, len, "%s%s%s", real,
+                     real[strlen(real) - 1] == '/' ? "" : "/", base);
+    }
+    free(dir);
+    free(real);
+    return key ? key : strdup(target);
+}
+
+int out_file_id_get(const char *path, out_file_id *id)
+{
+    memset(id, 0, sizeof *id);
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    char *target = follow_links(path, &st);
+    if (!target) /* a loop or unreadable link: compare the name as given */
+        target = strdup(path);
+    id->key = target ? real_name(target) : NULL;
+    free(target);
+    id->exists = st.st_mode != 0;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    return id->key ? 0 : -1;
+}
+
+int out_file_id_same(const out_file_id *a, const out_file_id *b)
+{
+    if (a->exists && b->exists) /* hard links too */
+        return a->dev == b->dev && a->ino == b->ino;
+    return strcmp(a->key, b->key) == 0;
+}
+
+void out_file_id_free(out_file_id *id)
+{
+    free(id->key);
+    id->key = NULL;
+}
+
+int out_same_file(const char *a, const char *b)
+{
+    out_file_id x = {0}, y = {0};
+    int same = out_file_id_get(a, &x) == 0 && out_file_id_get(b, &y) == 0 &&
+               out_file_id_same(&x, &y);
+    out_file_id_free(&x);
+    out_file_id_free(&y);
+    return same;
+}
+
+/* ---- the set ---------------------------------------------------------------- */
+
 static void free_set(out_set *s)
 {
     for (int i = 0; i < s->n; i++) {
         free(s->files[i].path);
+        free(s->files[i].target);
         free(s->files[i].tmp);
+        out_file_id_free(&s->files[i].id);
     }
     free(s->files);
     free(s->stdout_text);
@@ -34,52 +140,108 @@ static void free_set(out_set *s)
 
 void out_abort(out_set *s)
 {
+    /* A file written in place (a device, a FIFO) is not ours to remove. */
     for (int i = 0; i < s->n; i++)
-        unlink(s->files[i].renamed ? s->files[i].path : s->files[i].tmp);
+        if (s->files[i].tmp)
+            unlink(s->files[i].renamed ? s->files[i].target
+                                       : s->files[i].tmp);
     free_set(s);
 }
 
-/* Registers `path`; returns its temporary name, or NULL after an error (the
- * same output named twice in one run would silently lose one of them). */
-static const char *stage(out_set *s, const char *path)
+/* Registers `path`; returns its entry, or NULL after an error (the same
+ * output named twice in one run would silently lose one of them). A
+ * symlink is followed, so that the link stays and the file it names gets
+ * the content; a device, FIFO or socket is written in place (tmp NULL):
+ * renaming over it would replace it with a regular file. */
+static out_file *stage(out_set *s, const char *path)
 {
+    struct stat st;
+    char *target = follow_links(path, &st);
+    if (!target) {
+        cli_file_error(path, "cannot create file: %s", strerror(errno));
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cli_file_error(path, "is a directory");
+        free(target);
+        return NULL;
+    }
+    out_file_id id;
+    if (out_file_id_get(path, &id)) {
+        free(target);
+        goto nomem;
+    }
     for (int i = 0; i < s->n; i++) {
-        if (strcmp(s->files[i].path, path) == 0) {
+        if (out_file_id_same(&s->files[i].id, &id)) {
             cli_file_error(path, "named twice as an output");
+            free(target);
+            out_file_id_free(&id);
             return NULL;
         }
     }
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 8;
         out_file *f = realloc(s->files, (size_t)cap * sizeof *f);
-        if (!f)
+        if (!f) {
+            free(target);
+            out_file_id_free(&id);
             goto nomem;
+        }
         s->files = f;
         s->cap = cap;
     }
-    size_t len = strlen(path) + 32;
+    int in_place = st.st_mode && !S_ISREG(st.st_mode);
+    size_t len = strlen(target) + 32;
     out_file *f = &s->files[s->n];
     f->path = strdup(path);
-    f->tmp = malloc(len);
+    f->target = target;
+    f->tmp = in_place ? NULL : malloc(len);
     f->renamed = 0;
-    if (!f->path || !f->tmp) {
+    f->id = id;
+    if (!f->path || (!in_place && !f->tmp)) {
         free(f->path);
+        free(f->target);
         free(f->tmp);
+        out_file_id_free(&f->id);
         goto nomem;
     }
-    snprintf(f->tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    if (f->tmp)
+        snprintf(f->tmp, len, "%s.tmp.%ld", target, (long)getpid());
     s->n++;
-    return f->tmp;
+    return f;
 nomem:
     cli_file_error(path, "out of memory");
     return NULL;
+}
+
+/* The stream a staged file is written through: its temporary file, or the
+ * device or FIFO itself, opened without creating or truncating (a FIFO
+ * waits here for a reader). NULL after an error. */
+static FILE *open_staged(const out_file *f)
+{
+    if (f->tmp) {
+        FILE *fp = fopen(f->tmp, "wb");
+        if (!fp)
+            cli_file_error(f->path, "cannot create file: %s", strerror(errno));
+        return fp;
+    }
+    int fd = open(f->target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!fp) {
+        cli_file_error(f->path, "cannot write: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return fp;
 }
 
 int out_commit(out_set *s)
 {
     for (int i = 0; i < s->n; i++) {
         out_file *f = &s->files[i];
-        if (rename(f->tmp, f->path) != 0) {
+        if (!f->tmp)
+            continue; /* written in place already */
+        if (rename(f->tmp, f->target) != 0) {
             cli_file_error(f->path, "cannot create file: %s", strerror(errno));
             out_abort(s);
             return -1;
@@ -101,17 +263,38 @@ int out_commit(out_set *s)
 
 int out_check_dir(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
-    if (!dir) {
-        cli_file_error(path, "out of memory");
+    struct stat st;
+    char *target = follow_links(path, &st);
+    if (!target) {
+        cli_file_error(path, "cannot create file: %s", strerror(errno));
         return -1;
     }
-    int rc = access(dir, W_OK | X_OK);
-    if (rc)
-        cli_file_error(path, "cannot create file: %s", strerror(errno));
-    free(dir);
-    return rc ? -1 : 0;
+    int rc = 0;
+    if (S_ISDIR(st.st_mode)) {
+        cli_file_error(path, "is a directory");
+        rc = -1;
+    } else if (st.st_mode && !S_ISREG(st.st_mode)) {
+        /* written in place: it must take writes (not opened here: a FIFO
+         * would wait for its reader before the work is even done) */
+        if (access(target, W_OK) != 0) {
+            cli_file_error(path, "cannot write: %s", strerror(errno));
+            rc = -1;
+        }
+    } else {
+        const char *slash = strrchr(target, '/');
+        char *dir = slash ? strndup(target, (size_t)(slash - target) + 1)
+                          : strdup(".");
+        if (!dir) {
+            cli_file_error(path, "out of memory");
+            rc = -1;
+        } else if (access(dir, W_OK | X_OK) != 0) {
+            cli_file_error(path, "cannot create file: %s", strerror(errno));
+            rc = -1;
+        }
+        free(dir);
+    }
+    free(target);
+    return rc;
 }
 
 typedef struct {
@@ -133,7 +316,7 @@ static int close_checked(FILE *fp, int failed, const char *path)
     if (fclose(fp) != 0 && !failed)
         failed = errno ? errno : EIO;
     if (failed) {
-        cli_file_error(path, "cannot write file: %s", strerror(failed));
+        cli_file_error(path, "cannot write: %s", strerror(failed));
         return -1;
     }
     return 0;
@@ -142,14 +325,9 @@ static int close_checked(FILE *fp, int failed, const char *path)
 int out_png(out_set *s, const char *path, const uint8_t *pixels, int width,
             int height, int channels)
 {
-    const char *tmp = stage(s, path);
-    if (!tmp)
+    png_sink sink = {out_stream_open(s, path), 0};
+    if (!sink.fp)
         return -1;
-    png_sink sink = {fopen(tmp, "wb"), 0};
-    if (!sink.fp) {
-        cli_file_error(path, "cannot create file: %s", strerror(errno));
-        return -1;
-    }
     errno = 0;
     if (!stbi_write_png_to_func(png_write, &sink, width, height, channels,
                                 pixels, width * channels) &&
@@ -161,11 +339,13 @@ int out_png(out_set *s, const char *path, const uint8_t *pixels, int width,
 int out_npy(out_set *s, const char *path, const float *data, const long *shape,
             int ndim, const char *comment)
 {
-    const char *tmp = stage(s, path);
-    if (!tmp)
+    const out_file *f = stage(s, path);
+    if (!f)
         return -1;
+    /* npy_write writes a device or FIFO in place itself */
     char err[512];
-    if (npy_write(tmp, data, shape, ndim, comment, err, sizeof err) != 0) {
+    if (npy_write(f->tmp ? f->tmp : f->target, data, shape, ndim, comment,
+                  err, sizeof err) != 0) {
         cli_file_error(path, "%s", err);
         return -1;
     }
@@ -184,11 +364,8 @@ int out_json(out_set *s, const char *path, const cJSON *json)
         s->stdout_text = text;
         return 0;
     }
-    const char *tmp = stage(s, path);
-    FILE *fp = tmp ? fopen(tmp, "w") : NULL;
+    FILE *fp = out_stream_open(s, path);
     if (!fp) {
-        if (tmp)
-            cli_file_error(path, "cannot create file: %s", strerror(errno));
         free(text);
         return -1;
     }
@@ -213,18 +390,15 @@ int out_text(out_set *s, const char *path, const char *data, size_t len)
 
 FILE *out_stream_open(out_set *s, const char *path)
 {
-    const char *tmp = stage(s, path);
-    if (!tmp)
-        return NULL;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
-        cli_file_error(path, "cannot create file: %s", strerror(errno));
-    return fp;
+    const out_file *f = stage(s, path);
+    return f ? open_staged(f) : NULL;
 }
 
 int out_stream_close(FILE *fp, const char *path)
 {
-    return close_checked(fp, ferror(fp) ? EIO : 0, path);
+    /* errno still holds the failed write's error unless something failed
+     * after it */
+    return close_checked(fp, ferror(fp) ? (errno ? errno : EIO) : 0, path);
 }
 
 int out_mkdirs(const char *dir, char **created)

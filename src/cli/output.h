@@ -5,22 +5,48 @@
  * run created is removed, so a failed command leaves no partial output and
  * does not clobber files it would have replaced.
  *
+ * A symlink is followed: the file it names (or would name) gets the content
+ * the same way, and the link stays. A path that is a device, FIFO or socket
+ * is written in place, as soon as its writer runs (a FIFO waits for its
+ * reader): renaming over it would replace it with a regular file.
+ *
  * Each writer prints its own one-line error naming the final path.
  * Also: results that a command prints on stdout (out_print_json_line,
- * out_flush_results).
+ * out_flush_results), and telling whether two paths name the same file.
  */
 #ifndef MOBILESAM_CLI_OUTPUT_H
 #define MOBILESAM_CLI_OUTPUT_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <cJSON.h>
 
+/* What a path names, to tell whether two paths are the same file: its
+ * device and inode when it exists, else the real path of its directory plus
+ * its name (symlinks followed either way). */
 typedef struct {
-    char *path; /* final name */
-    char *tmp;  /* where it is written until the commit */
+    char *key;
+    int exists;
+    dev_t dev;
+    ino_t ino;
+} out_file_id;
+
+/* 0, or -1 when out of memory (nothing printed). */
+int out_file_id_get(const char *path, out_file_id *id);
+int out_file_id_same(const out_file_id *a, const out_file_id *b);
+void out_file_id_free(out_file_id *id);
+/* 1 when a and b name the same file (out_file_id), else 0. */
+int out_same_file(const char *a, const char *b);
+
+typedef struct {
+    char *path;   /* final name, as given (for messages) */
+    char *target; /* path with its symlinks followed: where it goes */
+    char *tmp;    /* where it is written until the commit; NULL when it is
+                     written in place (a device, a FIFO) */
     int renamed;
+    out_file_id id;
 } out_file;
 
 typedef struct {
@@ -36,8 +62,10 @@ void out_abort(out_set *s);
  * -1 after printing an error and undoing everything. Frees the set. */
 int out_commit(out_set *s);
 
-/* Checks, before any long computation, that `path` can be created: its
- * directory exists and is writable. Returns 0, or -1 after an error. */
+/* Checks, before any long computation, that `path` can be written: not a
+ * directory; a device or FIFO that may be written; else its directory (the
+ * symlink's target's) exists and is writable. Returns 0, or -1 after an
+ * error. */
 int out_check_dir(const char *path);
 
 /* Writers; return 0, or -1 after printing an error. */
