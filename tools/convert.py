@@ -422,12 +422,24 @@ def build_weight_file(tensors):
 
 def write_atomically(path, chunks):
     """Writes a temporary file next to path and renames it over path, so a
-    failure never leaves a partial weight file behind."""
-    if os.path.isdir(path):
+    failure never leaves a partial weight file behind. A symlink is followed
+    (its target gets the file, the link stays); a device or FIFO is written
+    in place (renaming over it would replace it). Errors name path."""
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(target) and not os.path.isfile(target):
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+        return
+    directory = os.path.dirname(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
                                    suffix=".tmp", dir=directory)
     except OSError as e:  # report the file asked for, not the temporary
         raise OSError(e.errno, e.strerror, path) from None
@@ -440,12 +452,14 @@ def write_atomically(path, chunks):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):  # e.g. EFBIG, ENOSPC: the output's fault
+            raise OSError(e.errno, e.strerror, path) from None
         raise
 
 
@@ -481,8 +495,15 @@ def read_tensors(ckpt):
     return tensors
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr (exit 2), like the mobilesam tool."""
+
+    def error(self, message):
+        self.exit(2, "%s: %s (see --help)\n" % (self.prog, _one_line(message)))
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Convert an official MobileSAM checkpoint (mobile_sam.pt,"
         " model vit_t) into the mobilesam weight file (.msam, see "
