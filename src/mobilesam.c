@@ -66,6 +66,16 @@ int mobilesam_get_threads(void)
     return ops_get_threads();
 }
 
+/* OpenBLAS hangs when it cannot map its work buffers: make sure they are
+ * there before any call that runs a GEMM (see ops_blas_reserve). */
+static mobilesam_status blas_room(mobilesam_error *err)
+{
+    if (ops_blas_reserve() == 0) return MOBILESAM_OK;
+    return set_err(err, MOBILESAM_ERR_NOMEM,
+                   "out of memory: the memory limit (ulimit -v / -d) leaves no room "
+                   "for the BLAS work buffers");
+}
+
 mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobilesam_error *err)
 {
     *out = NULL;
@@ -88,6 +98,11 @@ mobilesam_status mobilesam_load(const char *path, mobilesam_model **out, mobiles
         wt_close(&m->file);
         free(m);
         return set_err(err, rc == -2 ? MOBILESAM_ERR_NOMEM : MOBILESAM_ERR_FORMAT, "%s", msg);
+    }
+    mobilesam_status st = blas_room(err);
+    if (st) {
+        mobilesam_free(m);
+        return st;
     }
     *out = m;
     return MOBILESAM_OK;
@@ -132,7 +147,7 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
 {
     *out = NULL;
     mobilesam_status st = check_size(width, height, err);
-    if (st) return st;
+    if (st || (st = blas_room(err))) return st;
     mobilesam_embedding *e;
     if ((st = new_embedding(width, height, &e, err))) return st;
     double t0 = now_ms();
@@ -325,6 +340,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
                        n_prompts, (double)mask_bytes / (1 << 30), e->width, e->height,
                        (double)MOBILESAM_MAX_MASK_BYTES / (1 << 30));
     memset(results, 0, sizeof *results * (size_t)n_prompts);
+    if (blas_room(err)) return MOBILESAM_ERR_NOMEM;
     if (decoder_ready(m, 1)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
     float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
@@ -358,6 +374,7 @@ mobilesam_status mobilesam_predict_logits(mobilesam_model *m, const mobilesam_em
             return set_err(err, MOBILESAM_ERR_INVALID,
                            "point (%g, %g) is outside the %dx%d image", points_xy[2 * i],
                            points_xy[2 * i + 1], e->width, e->height);
+    if (blas_room(err)) return MOBILESAM_ERR_NOMEM;
     float *mapped = malloc(sizeof(float) * 2 * (size_t)(n_points + 1));
     if (!mapped) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     map_coords(points_xy, mapped, n_points, e);

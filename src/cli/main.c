@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -44,13 +45,28 @@ static void usage(void)
            "command line.\n");
 }
 
-/* OpenBLAS reads OPENBLAS_CORETYPE only when it loads: when it fell back to
- * generic kernels on this CPU, run again with the right core named. If the
- * exec fails, go on with the generic kernels (slower, same results). */
+static int memory_limited(void)
+{
+    struct rlimit r;
+    return (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) ||
+           (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY);
+}
+
+/* OpenBLAS reads its environment only when it loads, so settings it needs
+ * mean running again with them set:
+ * - OPENBLAS_CORETYPE, when it fell back to generic kernels on this CPU;
+ * - OPENBLAS_NUM_THREADS=1 (our own threads call it, one at a time each):
+ *   its worker threads, started at load, each map a work buffer, and under
+ *   a memory limit (ulimit -v / -d) a failed map is retried forever.
+ * Without either need, no second exec; if the exec fails, go on (slower, or
+ * at worst with idle OpenBLAS threads; the same results). */
 static void select_blas_kernels(char **argv)
 {
     const char *core = mobilesam_blas_coretype_hint();
-    if (!core || setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    int threads = !getenv("OPENBLAS_NUM_THREADS");
+    if (!core && !(threads && memory_limited())) return;
+    if (core && setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    if (threads && setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
     execv("/proc/self/exe", argv);
 }
 

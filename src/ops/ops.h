@@ -36,6 +36,14 @@ const char *ops_isa_name(ops_isa isa);
  * otherwise (see blas_select.c). */
 const char *ops_blas_coretype_hint(void);
 
+/* Under a finite address-space or data limit (ulimit -v / -d), OpenBLAS
+ * retries a failed allocation of its per-thread work buffer forever, so the
+ * buffers are taken up front: if the room for them is there, each of our
+ * threads makes them now (a small SGEMM); if not, -1 (the caller reports out
+ * of memory instead of hanging). 0 at once without such a limit, or when
+ * the current threads already hold theirs. See blas_select.c. */
+int ops_blas_reserve(void);
+
 /* n <= 0: number of online cores. The kernels' own OpenMP threads; OpenBLAS
  * is kept single-threaded per call (see ops_gemm.c). */
 /* Kernels cannot return errors: when one cannot get its scratch memory it

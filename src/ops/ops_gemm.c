@@ -34,9 +34,11 @@ static void sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc)
 {
+    int gated = ops_blas_enter();
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
                 ldb, beta, C, ldc);
+    ops_blas_leave(gated);
 }
 
 /* Threads for a product of M*N*K multiply-adds. */

@@ -77,6 +77,11 @@ extern ops_kernels ops_k;
 
 /* Lazily runs ops_init() the first time any kernel is used. */
 void ops_ensure_init(void);
+/* Around every OpenBLAS call: under a memory limit, when fewer work buffers
+ * could be made than there are threads, lets no more calls than buffers run
+ * at once (see ops_blas_reserve in blas_select.c). Else nothing. */
+int ops_blas_enter(void);
+void ops_blas_leave(int entered);
 
 /* The tables (ops_avx2.c / ops_avx512.c only define theirs when the
  * compiler can target those ISAs). */
