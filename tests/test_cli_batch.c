@@ -511,6 +511,12 @@ static void test_compare(void)
     TU_CHECK(r.code == 1, "--compare with bad references: exit %d", r.code);
     TU_CHECK(ch_exists(at(out2, "b_0_0.png")), "--compare: the run did not finish");
     ch_free(&r);
+    /* a reference folder that does not exist is a usage error, found first */
+    r = ch_run(g_dir, ARGS("batch", g_images, "-o", out2, "--overwrite", "--boxes-from", g_labels,
+                           "-w", g_weights, "--compare", at(g_dir, "no_such_refs")));
+    TU_CHECK(r.code == 2 && ch_lines(r.err) == 1 && strstr(r.err, "no_such_refs"),
+             "--compare with a missing folder: exit %d: %s", r.code, r.err);
+    ch_free(&r);
 }
 
 int main(void)

@@ -65,6 +65,10 @@ static void test_seg(void)
     expect_usage_error(p, ARGS("seg", "img.png", "-x", "--point", "1,2"));
     expect_usage_error(p, ARGS("seg", "img.png", "-o", "m.png", "--point"));
     expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "-o"));
+    expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "-o", ""));
+    expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "--output="));
+    expect_usage_error(p, ARGS("seg", "img.png", "--point", "1,2", "-o", "m.png",
+                               "--threads", "100000"));
     expect_usage_error(p, ARGS("seg", "--point", "1,2", "-o", "m.png"));
     expect_usage_error(p, ARGS("seg", "img.png", "other.png", "--point", "1,2",
                                "-o", "m.png"));

@@ -68,6 +68,10 @@ static int take_value(args_parser *p, const args_option *o, const char *shown,
         cli_usage(p->cmd, "option '%s' takes no value", shown);
         return ARGS_ERROR;
     }
+    if (inline_value && !*inline_value) {
+        cli_usage(p->cmd, "option '%s' has an empty value", shown);
+        return ARGS_ERROR;
+    }
     if (inline_value) {
         *value = inline_value;
         return o->id;
@@ -77,6 +81,10 @@ static int take_value(args_parser *p, const args_option *o, const char *shown,
         return ARGS_ERROR;
     }
     *value = p->argv[p->next++];
+    if (!**value) { /* e.g. -o "$UNSET_VARIABLE" */
+        cli_usage(p->cmd, "option '%s' has an empty value", shown);
+        return ARGS_ERROR;
+    }
     return o->id;
 }
 

@@ -253,6 +253,12 @@ static int take_option(const args_spec *s, int id, const char *value)
     return take_value(a, id, value);
 }
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int same_file(const char *x, const char *y)
 {
     struct stat a, b;
@@ -282,6 +288,9 @@ static int check_combination(batch_args *a)
         return cli_usage(CMD, "--multimask does not apply to --everything");
     if (v[OPT_MIN_IOU] && !v[OPT_COMPARE])
         return cli_usage(CMD, "--min-iou goes with --compare");
+    if (v[OPT_COMPARE] && !is_dir(v[OPT_COMPARE]))
+        return cli_usage(CMD, "--compare %s: not a folder of reference masks",
+                         v[OPT_COMPARE]);
     if (same_file(a->input, v[OPT_OUTPUT]))
         return cli_usage(CMD, "OUTDIR must not be the INPUT folder");
     if (v[OPT_BOXES_FROM] && (a->formats & BF_YOLO) &&

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "io/file.h"
 #include "mobilesam.h"
 
 cJSON *coco_rle(const uint8_t *mask, int width, int height)
@@ -129,7 +130,7 @@ static int set_add(int_set *s, int x)
 /* Reads and checks a record; NULL after an error naming it. */
 static cJSON *read_record(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = file_fopen_input(path, NULL, NULL, 0); /* a FIFO: no wait */
     char *text = NULL;
     size_t len = 0;
     if (fp) {

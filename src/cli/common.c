@@ -138,7 +138,7 @@ int cli_parse_threads(const char *cmd, const char *flag)
         return 0;
     long n;
     if (args_parse_int(s, 1, 4096, &n)) {
-        cli_usage(cmd, "%s: expected a positive integer, got '%s'", src, s);
+        cli_usage(cmd, "%s: expected a whole number from 1 to 4096, got '%s'", src, s);
         return -1;
     }
     return (int)n;
