@@ -519,6 +519,296 @@ static void test_compare(void)
     ch_free(&r);
 }
 
+
+/* ---- resume rules and the files a run may touch ------------------------- */
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Images that sit in OUTDIR under mask-like names are inputs, never old
+ * masks: neither the first run nor a redo deletes them; a redo deletes only
+ * what the marker lists (a mask of an object gone), never a user's file;
+ * a corrupt marker means a redo that deletes nothing. */
+static void test_inputs_in_outdir(void)
+{
+    char ox[CH_PATH], list[CH_PATH], user[CH_PATH];
+    ch_path(ox, "%s/ox", g_dir);
+    ch_path(list, "%s/lx.txt", g_dir);
+    mkdir(ox, 0755);
+    copy_file(at(g_td, "images/tiny.png"), at(ox, "a_5_0.png"), (size_t)-1);
+    copy_file(at(g_td, "images/tiny.png"), at(ox, "a_0_0.png"), (size_t)-1);
+    long size = file_size(at(ox, "a_5_0.png"));
+    char text[2 * CH_PATH + 64];
+    /* absolute paths: stems "a", "a_5_0", "a_0_0"; a_0_0.png is an input
+     * too: a's first mask may not be written over it */
+    snprintf(text, sizeof text, "%s/a.png\n%s/a_5_0.png\nox/a_0_0.png\n",
+             g_images, ox);
+    ch_write(list, text, strlen(text));
+    ch_result r = ch_run(g_dir, ARGS("batch", list, "-o", ox, "--boxes-from",
+                                     g_labels, "-w", g_weights));
+    TU_CHECK(file_size(at(ox, "a_5_0.png")) == size &&
+                 file_size(at(ox, "a_0_0.png")) == size,
+             "inputs in OUTDIR: an input image was deleted or overwritten");
+    TU_CHECK(strstr(r.err, "is an input of this run") && r.code == 1,
+             "inputs in OUTDIR: writing over an input not refused: %s", r.err);
+    ch_free(&r);
+    /* without the clashing input: a gets its masks, a_5_0.png stays */
+    snprintf(text, sizeof text, "%s/a.png\n%s/a_5_0.png\n", g_images, ox);
+    ch_write(list, text, strlen(text));
+    unlink(at(ox, "a_0_0.png"));
+    r = ch_run(g_dir, ARGS("batch", list, "-o", ox, "--boxes-from", g_labels,
+                           "-w", g_weights));
+    expect_counts(&r, "inputs in OUTDIR", 1, 1, 0);
+    ch_free(&r);
+    TU_CHECK(file_size(at(ox, "a_5_0.png")) == size,
+             "inputs in OUTDIR: the input image was deleted");
+    TU_CHECK(ch_exists(at(ox, "a_0_0.png")) && ch_exists(at(ox, "a_1_0.png")) &&
+                 ch_exists(at(ox, "a_2_0.png")),
+             "inputs in OUTDIR: a's 3 masks missing");
+    /* a user's file of the same shape, never written by the tool */
+    ch_path(user, "%s/a_7_0.png", ox);
+    ch_write(user, "mine", 4);
+    r = ch_run(g_dir, ARGS("batch", list, "-o", ox, "--boxes-from", g_labels,
+                           "-w", g_weights, "--overwrite"));
+    expect_counts(&r, "--overwrite, inputs in OUTDIR", 2, 0, 0);
+    ch_free(&r);
+    /* --conf 0.5 leaves a with 2 objects: a_2_0.png (listed) goes */
+    r = ch_run(g_dir, ARGS("batch", list, "-o", ox, "--boxes-from", g_labels,
+                           "-w", g_weights, "--conf", "0.5"));
+    expect_counts(&r, "--conf, inputs in OUTDIR", 2, 0, 0);
+    ch_free(&r);
+    TU_CHECK(!ch_exists(at(ox, "a_2_0.png")) && ch_exists(at(ox, "a_1_0.png")),
+             "a redo with fewer objects left the old mask a_2_0.png");
+    TU_CHECK(ch_exists(user) && file_size(at(ox, "a_5_0.png")) == size,
+             "a redo deleted a file it did not write");
+    /* a corrupt marker: redone, nothing of the old list deleted */
+    ch_write(at(ox, ".mobilesam/a.done"), "garbage\nfile _1_0.png\n", 22);
+    r = ch_run(g_dir, ARGS("batch", list, "-o", ox, "--boxes-from", g_labels,
+                           "-w", g_weights, "--conf", "0.5"));
+    expect_counts(&r, "corrupt marker", 1, 1, 0);
+    ch_free(&r);
+    TU_CHECK(ch_exists(user) && ch_exists(at(ox, "a_1_0.png")),
+             "corrupt marker: files deleted");
+}
+
+static ch_result run_labels(const char *out, const char *labels,
+                            const char *x1, const char *x2, const char *x3,
+                            const char *x4)
+{
+    return ch_run(g_dir, ARGS("batch", g_images, "-o", out, "--boxes-from",
+                              labels, "--format", "png,yolo,coco", "-w",
+                              g_weights, x1 ? x1 : "--", x2, x3, x4));
+}
+
+/* A rerun with other options, weights-determined outputs or edited labels
+ * redoes the images concerned; unchanged ones are skipped. */
+static void test_resume_options(void)
+{
+    char out[CH_PATH], labels[CH_PATH];
+    ch_path(out, "%s/opts", g_dir);
+    ch_path(labels, "%s/labels_opts", g_dir);
+    mkdir(labels, 0755);
+    const char *names[] = {"a.txt", "b.txt", "c.txt"};
+    for (int i = 0; i < 3; i++)
+        copy_file(at(g_labels, names[i]), at(labels, names[i]), (size_t)-1);
+    ch_result r = run_labels(out, labels, "--conf", "0.5", NULL, NULL);
+    expect_counts(&r, "options: first run", N_GOOD, 0, 3);
+    ch_free(&r);
+    r = run_labels(out, labels, "--conf", "0.5", NULL, NULL);
+    expect_counts(&r, "options: same again", 0, N_GOOD, 3);
+    ch_free(&r);
+    r = run_labels(out, labels, "--conf", "0.5", "--multimask", NULL);
+    expect_counts(&r, "options: --multimask added", N_GOOD, 0, 3);
+    ch_free(&r);
+    TU_CHECK(ch_exists(at(out, "b_0_2.png")) && ch_exists(at(out, "a_1_2.png")),
+             "--multimask rerun: the 3 masks per object missing");
+    r = run_labels(out, labels, "--conf", "0.95", "--multimask", NULL);
+    expect_counts(&r, "options: --conf changed", N_GOOD, 0, 3);
+    ch_free(&r);
+    TU_CHECK(!ch_exists(at(out, "a_1_0.png")) && !ch_exists(at(out, "a_1_2.png")) &&
+                 ch_exists(at(out, "a_0_2.png")),
+             "--conf 0.95 rerun: a's second object's masks left behind");
+    r = run_labels(out, labels, "--conf", "0.95", "--multimask", NULL);
+    expect_counts(&r, "options: same again", 0, N_GOOD, 3);
+    ch_free(&r);
+    r = run_labels(out, labels, "--conf", "0.95", "--classes", "0,2");
+    expect_counts(&r, "options: --classes", N_GOOD, 0, 3);
+    ch_free(&r);
+    TU_CHECK(!ch_exists(at(out, "a_0_2.png")), "--multimask's masks left");
+    /* b's labels edited: b alone is redone */
+    const char *b = "2 0.5 0.5 0.4 0.4\n";
+    ch_write(at(labels, "b.txt"), b, strlen(b));
+    r = run_labels(out, labels, "--conf", "0.95", "--classes", "0,2");
+    expect_counts(&r, "options: b.txt edited", 1, N_GOOD - 1, 3);
+    ch_free(&r);
+    /* the prompt source switched to --everything, then its options */
+    const char *const every[] = {"batch",  g_images, "-o", out, "--everything",
+                                 "-w", g_weights, "--points-per-side", "2",
+                                 NULL};
+    r = ch_run(g_dir, every);
+    expect_counts(&r, "options: --everything", N_GOOD, 0, 3);
+    ch_free(&r);
+    TU_CHECK(!ch_exists(at(out, "b.txt")), "--everything: old labels left");
+    r = ch_run(g_dir, every);
+    expect_counts(&r, "options: --everything again", 0, N_GOOD, 3);
+    ch_free(&r);
+    r = ch_run(g_dir, ARGS("batch", g_images, "-o", out, "--everything", "-w",
+                           g_weights, "--points-per-side", "3"));
+    expect_counts(&r, "options: --points-per-side", N_GOOD, 0, 3);
+    ch_free(&r);
+}
+
+/* Outputs deleted after the run: the image is redone; a COCO record gone
+ * too (annotations.json is whole again); one that does not parse fails the
+ * assembly, which the summary counts. */
+static void test_resume_missing(void)
+{
+    char out[CH_PATH];
+    ch_path(out, "%s/gone", g_dir);
+    ch_result r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "missing: first run", N_GOOD, 0, 3);
+    ch_free(&r);
+    unlink(at(out, "a_1_0.png"));
+    unlink(at(out, "b.txt"));
+    r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "missing: masks and labels deleted", 2, 1, 3);
+    ch_free(&r);
+    check_outputs(out);
+    unlink(at(out, ".mobilesam/e.coco.json"));
+    unlink(at(out, "annotations.json"));
+    r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "missing: COCO record deleted", 1, 2, 3);
+    TU_CHECK(!strstr(r.err, "COCO record"), "missing record: %s", r.err);
+    ch_free(&r);
+    check_outputs(out);
+    ch_write(at(out, ".mobilesam/e.coco.json"), "{", 1);
+    r = run_batch(out, NULL, NULL);
+    expect_counts(&r, "corrupt COCO record", 0, 3, 4);
+    TU_CHECK(strstr(r.out, "annotations.json"), "corrupt record: %s", r.out);
+    ch_free(&r);
+}
+
+/* --compare REFDIR where REFDIR is OUTDIR, or another path to it. */
+static void test_compare_self(void)
+{
+    char out[CH_PATH], dot[CH_PATH];
+    ch_path(out, "%s/gone", g_dir);
+    ch_path(dot, "%s/gone/.", g_dir);
+    const char *refs[] = {out, dot};
+    for (int i = 0; i < 2; i++) {
+        ch_result r = ch_run(g_dir, ARGS("batch", g_images, "-o", out,
+                                         "--boxes-from", g_labels, "-w",
+                                         g_weights, "--compare", refs[i]));
+        TU_CHECK(r.code == 2 && ch_lines(r.err) == 1 &&
+                     strstr(r.err, "must not be OUTDIR"),
+                 "--compare OUTDIR: exit %d: %s", r.code, r.err);
+        ch_free(&r);
+    }
+}
+
+/* --recursive: a folder below 64 levels and a symlinked folder are each
+ * named in a warning line. */
+static void test_recursive_limits(void)
+{
+    char top[CH_PATH], dir[CH_PATH], out[CH_PATH];
+    ch_path(top, "%s/deep", g_dir);
+    ch_path(out, "%s/deep_out", g_dir);
+    mkdir(top, 0755);
+    copy_file(at(g_td, "images/tiny.png"), at(top, "x.png"), (size_t)-1);
+    TU_CHECK(symlink(g_images, at(top, "link")) == 0, "symlink");
+    snprintf(dir, sizeof dir, "%s", top);
+    for (int i = 0; i < 66; i++) {
+        strcat(dir, "/d");
+        mkdir(dir, 0755);
+    }
+    copy_file(at(g_td, "images/tiny.png"), at(dir, "y.png"), (size_t)-1);
+    ch_result r = ch_run(g_dir, ARGS("batch", top, "-r", "-o", out,
+                                     "--boxes-from", g_labels, "-w",
+                                     g_weights));
+    expect_counts(&r, "--recursive limits", 1, 0, 0);
+    TU_CHECK(ch_lines(r.err) == 2 &&
+                 strstr(r.err, "skipped: deeper than 64 folders") &&
+                 strstr(r.err, "deep/link: symlinked folder not followed"),
+             "--recursive limits: stderr %s", r.err);
+    ch_free(&r);
+}
+
+/* stdout closed: the summary cannot be written, exit 1 and one line. */
+static void test_closed_stdout(void)
+{
+    char out[CH_PATH], list[CH_PATH], err[CH_PATH];
+    ch_path(out, "%s/closed", g_dir);
+    ch_path(list, "%s/one.txt", g_dir);
+    ch_path(err, "%s/closed.err", g_dir);
+    char line[CH_PATH + 8];
+    snprintf(line, sizeof line, "%s/b.png\n", g_images);
+    ch_write(list, line, strlen(line));
+    char *argv[] = {(char *)ch_bin(), "batch", list, "-o", out,
+                    "--boxes-from", g_labels, "-w", g_weights, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclose(&fa, 1);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid;
+    int status = 0;
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) == 0)
+        waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    char *text = ch_read(err, NULL);
+    TU_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1 && text &&
+                 ch_lines(text) == 1 &&
+                 strstr(text, "mobilesam batch: cannot write the summary: "),
+             "closed stdout: status %d, stderr %s", status, text ? text : "");
+    free(text);
+    char *marker = ch_read(at(out, ".mobilesam/b.done"), NULL);
+    TU_CHECK(marker && !strstr(marker, "done:") &&
+                 ch_exists(at(out, "b_0_0.png")),
+             "closed stdout: outputs missing or written into");
+    free(marker);
+}
+
+/* A newline in a failed file's name, an image given as INPUT, a label file
+ * with a byte order mark, a zero-area box. */
+static void test_small_fixes(void)
+{
+    char dir[CH_PATH], out[CH_PATH], labels[CH_PATH];
+    ch_path(dir, "%s/odd", g_dir);
+    ch_path(out, "%s/odd_out", g_dir);
+    ch_path(labels, "%s/odd_labels", g_dir);
+    mkdir(dir, 0755);
+    mkdir(labels, 0755);
+    ch_write(at(dir, "bad\nname.png"), "", 0);
+    copy_file(at(g_td, "images/tiny.png"), at(dir, "bom.png"), (size_t)-1);
+    copy_file(at(g_td, "images/tiny.png"), at(dir, "zero.png"), (size_t)-1);
+    const char *bom = "\xef\xbb\xbf" "0 0.5 0.5 0.6 0.6\n";
+    ch_write(at(labels, "bom.txt"), bom, strlen(bom));
+    ch_write(at(labels, "zero.txt"), "0 0.5 0.5 0 0\n", 14);
+    ch_result r = ch_run(g_dir, ARGS("batch", dir, "-o", out, "--boxes-from",
+                                     labels, "-w", g_weights));
+    expect_counts(&r, "odd names and labels", 2, 0, 1);
+    TU_CHECK(strstr(r.out, "failed: bad?name.png\n"), "stdout: %s", r.out);
+    TU_CHECK(ch_lines(r.err) == 1, "odd labels: stderr %s", r.err);
+    TU_CHECK(ch_exists(at(out, "bom_0_0.png")) &&
+                 ch_exists(at(out, "zero_0_0.png")),
+             "BOM or zero-area box: no mask");
+    ch_free(&r);
+    const char *inputs[] = {at(g_images, "a.png"), at(g_dir, "image.bin")};
+    copy_file(at(g_td, "images/tiny.png"), inputs[1], (size_t)-1);
+    for (int i = 0; i < 2; i++) {
+        r = ch_run(g_dir, ARGS("batch", inputs[i], "-o", out, "--boxes-from",
+                               labels, "-w", g_weights));
+        TU_CHECK(r.code == 1 && ch_lines(r.err) == 1 &&
+                     strstr(r.err, "expected a folder or a text file listing "
+                                   "images (this looks like an image)"),
+                 "image as INPUT: exit %d: %s", r.code, r.err);
+        ch_free(&r);
+    }
+}
+
 int main(void)
 {
     g_td = tu_testdata();
@@ -537,6 +827,13 @@ int main(void)
     test_shards();
     test_list_and_prompts();
     test_compare();
+    test_inputs_in_outdir();
+    test_resume_options();
+    test_resume_missing();
+    test_compare_self();
+    test_recursive_limits();
+    test_closed_stdout();
+    test_small_fixes();
     ch_rmtree(g_dir);
     free(g_dir);
     free(g_weights);

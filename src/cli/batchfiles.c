@@ -1,7 +1,9 @@
 /*
  * batchfiles.c - see batchfiles.h. File names are matched exactly (the stem,
  * then one of the known suffixes), so that images whose stems share a
- * prefix ("a" and "a_1") never touch each other's files.
+ * prefix ("a" and "a_1") never touch each other's files, and a marker
+ * names only files of those shapes (so even an edited one can make the tool
+ * delete nothing else).
  */
 #include "batchfiles.h"
 
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -66,42 +69,192 @@ int bf_make_dirs(const bf_paths *p)
     return out_mkdirs(dir, NULL);
 }
 
-unsigned bf_marker_read(const bf_paths *p)
+uint64_t bf_hash(uint64_t h, const void *data, size_t len)
 {
-    char path[PATH_MAX], text[256];
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t bf_hash_str(uint64_t h, const char *s)
+{
+    return bf_hash(h, s ? s : "", strlen(s ? s : "") + 1);
+}
+
+#define MARKER_HEADER "mobilesam-batch-marker 2"
+#define MARKER_MAX (64u << 20) /* far above any real list of files */
+
+static int is_output_suffix(const char *s);
+
+void bf_marker_free(bf_marker *m)
+{
+    for (int i = 0; i < m->n_files; i++)
+        free(m->files[i]);
+    free(m->files);
+    memset(m, 0, sizeof *m);
+}
+
+static int add_suffix(bf_marker *m, const char *suffix)
+{
+    if (m->n_files == m->cap) {
+        int cap = m->cap ? 2 * m->cap : 16;
+        char **v = realloc(m->files, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        m->files = v;
+        m->cap = cap;
+    }
+    if (!(m->files[m->n_files] = strdup(suffix)))
+        return -1;
+    m->n_files++;
+    return 0;
+}
+
+int bf_marker_add(bf_marker *m, const bf_paths *p, const char *path)
+{
+    size_t n = strlen(p->out);
+    if (strncmp(path, p->out, n) || !is_output_suffix(path + n))
+        return 0; /* not an output of ours: never listed, never deleted */
+    return add_suffix(m, path + n);
+}
+
+static int parse_hex64(const char *s, uint64_t *v)
+{
+    if (strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+        return -1;
+    *v = strtoull(s, NULL, 16);
+    return 0;
+}
+
+/* One line of the marker; -1 when it does not belong there. */
+static int parse_marker_line(bf_marker *m, char *line, int *seen)
+{
+    char *arg = strchr(line, ' ');
+    if (arg)
+        *arg++ = 0;
+    if (!strcmp(line, "outputs")) {
+        for (char *tok = arg ? strtok(arg, " ") : NULL; tok;
+             tok = strtok(NULL, " ")) {
+            int i = 0;
+            while (i < N_OUTPUT_NAMES && strcmp(tok, output_names[i]))
+                i++;
+            if (i == N_OUTPUT_NAMES)
+                return -1;
+            m->outputs |= 1u << i;
+        }
+        *seen |= 1;
+        return 0;
+    }
+    if (!strcmp(line, "options") && arg && !parse_hex64(arg, &m->options)) {
+        *seen |= 2;
+        return 0;
+    }
+    if (!strcmp(line, "input") && arg && !parse_hex64(arg, &m->input)) {
+        *seen |= 4;
+        return 0;
+    }
+    if (!strcmp(line, "file") && arg && is_output_suffix(arg))
+        return add_suffix(m, arg);
+    return -1;
+}
+
+int bf_marker_read(const bf_paths *p, bf_marker *m)
+{
+    memset(m, 0, sizeof *m);
+    char path[PATH_MAX];
     if (bf_name(path, p->meta, ".done"))
         return 0;
     /* a FIFO in its place must not block the run (see io/file.h) */
     FILE *fp = file_fopen_input(path, NULL, NULL, 0);
     if (!fp)
         return 0;
-    size_t n = fread(text, 1, sizeof text - 1, fp);
+    char *line = NULL;
+    size_t cap = 0, total = 0;
+    ssize_t len;
+    int ok = 0, seen = 0, line_no = 0;
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        total += (size_t)len;
+        if (ok || total > MARKER_MAX || strlen(line) != (size_t)len ||
+            len == 0 || line[len - 1] != '\n') {
+            ok = 0; /* text after "end", binary, or cut short */
+            break;
+        }
+        line[len - 1] = 0;
+        if (line_no++ == 0) {
+            if (strcmp(line, MARKER_HEADER))
+                break; /* another version, or not a marker */
+        } else if (!strcmp(line, "end")) {
+            ok = seen == 7;
+            if (!ok)
+                break;
+        } else if (parse_marker_line(m, line, &seen)) {
+            break;
+        }
+    }
+    if (ferror(fp))
+        ok = 0;
+    free(line);
     fclose(fp);
-    text[n] = 0;
-    unsigned outputs = 0;
-    for (char *tok = strtok(text, " \n"); tok; tok = strtok(NULL, " \n"))
-        for (int i = 0; i < N_OUTPUT_NAMES; i++)
-            if (!strcmp(tok, output_names[i]))
-                outputs |= 1u << i;
-    return outputs;
+    if (!ok)
+        bf_marker_free(m);
+    return ok;
 }
 
-void bf_marker_text(unsigned outputs, char *buf)
+char *bf_marker_text(const bf_marker *m)
 {
-    buf[0] = 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return NULL;
+    fprintf(mem, "%s\noutputs", MARKER_HEADER);
     for (int i = 0; i < N_OUTPUT_NAMES; i++)
-        if (outputs & (1u << i)) {
-            if (buf[0])
-                strcat(buf, " ");
-            strcat(buf, output_names[i]);
-        }
-    strcat(buf, "\n");
+        if (m->outputs & (1u << i))
+            fprintf(mem, " %s", output_names[i]);
+    fprintf(mem, "\noptions %016llx\ninput %016llx\n",
+            (unsigned long long)m->options, (unsigned long long)m->input);
+    for (int i = 0; i < m->n_files; i++)
+        fprintf(mem, "file %s\n", m->files[i]);
+    fputs("end\n", mem);
+    if (fclose(mem)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int bf_marker_files_exist(const bf_paths *p, const bf_marker *m)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    for (int i = 0; i < m->n_files; i++)
+        if (bf_name(path, p->out, m->files[i]) || stat(path, &st) != 0)
+            return 0;
+    if ((m->outputs & BF_COCO) &&
+        (bf_name(path, p->meta, ".coco.json") || stat(path, &st) != 0))
+        return 0;
+    return 1;
 }
 
 void bf_marker_remove(const bf_paths *p)
 {
     char path[PATH_MAX];
     if (bf_name(path, p->meta, ".done") == 0)
+        unlink(path);
+}
+
+void bf_remove_listed(const bf_paths *p, const bf_marker *m, bf_keep_fn keep,
+                      void *ctx)
+{
+    char path[PATH_MAX];
+    for (int i = 0; i < m->n_files; i++)
+        if (bf_name(path, p->out, m->files[i]) == 0 &&
+            !(keep && keep(path, ctx)))
+            unlink(path);
+    if ((m->outputs & BF_COCO) && bf_name(path, p->meta, ".coco.json") == 0)
         unlink(path);
 }
 
@@ -185,21 +338,11 @@ void bf_sweep_temporaries(const bf_paths *p)
     remove_matching(p->meta, record_temporary, NULL);
 }
 
-typedef struct {
-    int n_objects, masks_per_object;
-} mask_limits;
-
-static int stale_mask(const char *rest, void *ctx)
+/* One of the names the batch writes after the output prefix, exactly:
+ * "_<o>_<m>.png", ".txt", "_overlay.png". */
+static int is_output_suffix(const char *s)
 {
-    const mask_limits *l = ctx;
     int o, m;
-    size_t n = match_mask_suffix(rest, &o, &m);
-    return n && !rest[n] && (o >= l->n_objects || m >= l->masks_per_object);
-}
-
-void bf_remove_stale_masks(const bf_paths *p, int n_objects,
-                           int masks_per_object)
-{
-    mask_limits l = {n_objects, masks_per_object};
-    remove_matching(p->out, stale_mask, &l);
+    size_t n = match_mask_suffix(s, &o, &m);
+    return (n && !s[n]) || !strcmp(s, ".txt") || !strcmp(s, "_overlay.png");
 }

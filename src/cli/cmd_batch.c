@@ -11,6 +11,8 @@
  * naming the file), counted, and the run goes on; --shard splits the images
  * between processes that may share OUTDIR.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include "common.h"
 #include "imgfile.h"
 #include "imglist.h"
+#include "io/file.h"
 #include "output.h"
 #include "overlay.h"
 #include "progress.h"
@@ -79,14 +82,21 @@ static const char usage_text[] =
     "  --overlay              OUTDIR/<stem>_overlay.png\n"
     "\n"
     "runs:\n"
-    "  -r, --recursive        also the images of subfolders (mirrored in OUTDIR)\n"
+    "  -r, --recursive        also the images of subfolders (mirrored in OUTDIR),\n"
+    "                         down to 64 levels; symlinked folders are not\n"
+    "                         followed (a warning names each folder skipped)\n"
     "  --overwrite            redo images already complete (default: skip\n"
     "                         them, so a killed run picks up where it stopped;\n"
-    "                         the bookkeeping is in OUTDIR/.mobilesam)\n"
+    "                         an image is redone when its outputs are missing\n"
+    "                         or the options, weights, image or its prompts or\n"
+    "                         labels changed; the bookkeeping is in\n"
+    "                         OUTDIR/.mobilesam; a redo deletes only the files\n"
+    "                         an earlier run wrote for the image)\n"
     "  --shard I/N            only images number I, I+N, I+2N, ... (0 <= I < N)\n"
     "                         of the sorted list: N processes, one OUTDIR\n"
     "  --compare REFDIR       compare every mask written with REFDIR's PNG of\n"
-    "                         the same name (IoU, gray > 127 = in)\n"
+    "                         the same name (IoU, gray > 127 = in); REFDIR\n"
+    "                         must not be OUTDIR\n"
     "  --min-iou X            failing below X (default 0.995)\n"
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
@@ -293,6 +303,10 @@ static int check_combination(batch_args *a)
                          v[OPT_COMPARE]);
     if (same_file(a->input, v[OPT_OUTPUT]))
         return cli_usage(CMD, "OUTDIR must not be the INPUT folder");
+    /* the masks written would be their own references: always IoU 1 */
+    if (v[OPT_COMPARE] && same_file(v[OPT_COMPARE], v[OPT_OUTPUT]))
+        return cli_usage(CMD, "--compare %s: REFDIR must not be OUTDIR",
+                         v[OPT_COMPARE]);
     if (v[OPT_BOXES_FROM] && (a->formats & BF_YOLO) &&
         same_file(v[OPT_BOXES_FROM], v[OPT_OUTPUT]))
         return cli_usage(CMD, "--format yolo would overwrite the labels of "
@@ -332,6 +346,11 @@ typedef struct {
 } name_list; /* names for the summary (not owned) */
 
 typedef struct {
+    dev_t dev;
+    ino_t ino;
+} file_key;
+
+typedef struct {
     const batch_args *a;
     const char *outdir;
     img_list list;
@@ -340,6 +359,11 @@ typedef struct {
     prompt_batch *pb;  /* --prompts */
     cli_session s;     /* weights and model (each image_job has its image) */
     unsigned want;     /* outputs asked for: BF_* */
+    uint64_t options;  /* fingerprint of what decides every image's outputs */
+    file_key *inputs;  /* every input file of the run, sorted: never
+                          overwritten or deleted */
+    int n_inputs, cap_inputs;
+    unsigned char *complete; /* per image: complete after this run */
     int processed, skipped, failed;
     name_list failed_names, no_objects; /* no label file / no prompts */
     /* --compare */
@@ -384,6 +408,9 @@ typedef struct {
     mobilesam_amg_result amg;
     object_out *objs;
     int n_objs;
+    int found;         /* --prompts: entries for the image */
+    uint64_t input;    /* fingerprint of the image and its prompts/labels */
+    bf_marker written; /* the marker to write: outputs, fingerprints, files */
 } image_job;
 
 static void job_free(image_job *j)
@@ -395,6 +422,7 @@ static void job_free(image_job *j)
     free(j->objs);
     free(j->classes);
     prompts_free(&j->ps);
+    bf_marker_free(&j->written);
     if (j->img.rgb)
         image_free(&j->img);
 }
@@ -441,12 +469,10 @@ static int objects_from_labels(batch_run *r, image_job *j)
     return rc;
 }
 
+/* --prompts: j->ps was filled by image_fingerprint(). */
 static int objects_from_prompts(batch_run *r, image_job *j)
 {
-    int found = prompts_batch_get(r->pb, j->item->key, &j->ps);
-    if (found < 0)
-        return -1;
-    if (found == 0)
+    if (j->found == 0)
         note(&r->no_objects, j->item->key);
     if (prompts_validate(&j->ps, j->img.width, j->img.height) ||
         prompts_load_masks(&j->ps))
@@ -520,25 +546,220 @@ static int collect_objects(image_job *j)
     return 0;
 }
 
+/* ---- inputs -------------------------------------------------------------- */
+
+static int key_of(const char *path, file_key *k)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    k->dev = st.st_dev;
+    k->ino = st.st_ino;
+    return 0;
+}
+
+static int file_key_cmp(const void *x, const void *y)
+{
+    const file_key *a = x, *b = y;
+    if (a->dev != b->dev)
+        return a->dev < b->dev ? -1 : 1;
+    return (a->ino > b->ino) - (a->ino < b->ino);
+}
+
+/* Adds the file at `path`, when it exists, to the run's inputs. Returns 0,
+ * or -1 when out of memory. */
+static int add_input(batch_run *r, const char *path)
+{
+    file_key k;
+    if (key_of(path, &k))
+        return 0;
+    if (r->n_inputs == r->cap_inputs) {
+        int cap = r->cap_inputs ? 2 * r->cap_inputs : 64;
+        file_key *v = realloc(r->inputs, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        r->inputs = v;
+        r->cap_inputs = cap;
+    }
+    r->inputs[r->n_inputs++] = k;
+    return 0;
+}
+
+static int label_path(const batch_run *r, const img_item *item, char *path)
+{
+    int n = snprintf(path, PATH_MAX, "%s/%s.txt", r->a->value[OPT_BOXES_FROM],
+                     item->stem);
+    if (n < 0 || n >= PATH_MAX) {
+        cli_file_error(r->a->value[OPT_BOXES_FROM], "path too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* The files of every image of the list (all shards), their label files,
+ * the prompts and weight files: an output of the run is never written over
+ * one of them, nor deleted when it was listed by an old marker (say, an
+ * image copied into OUTDIR under a mask's name). */
+static int collect_inputs(batch_run *r)
+{
+    const batch_args *a = r->a;
+    char path[PATH_MAX];
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < r->list.n; i++) {
+        rc = add_input(r, r->list.items[i].path);
+        if (rc == 0 && a->value[OPT_BOXES_FROM] &&
+            label_path(r, &r->list.items[i], path) == 0)
+            rc = add_input(r, path);
+    }
+    if (rc == 0 && a->value[OPT_PROMPTS])
+        rc = add_input(r, a->value[OPT_PROMPTS]);
+    if (rc == 0 && r->s.weights)
+        rc = add_input(r, r->s.weights);
+    if (rc) {
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
+    if (r->n_inputs > 1)
+        qsort(r->inputs, (size_t)r->n_inputs, sizeof *r->inputs,
+              file_key_cmp);
+    return 0;
+}
+
+static int is_input(const char *path, void *ctx)
+{
+    const batch_run *r = ctx;
+    file_key k;
+    return r->n_inputs && key_of(path, &k) == 0 &&
+           bsearch(&k, r->inputs, (size_t)r->n_inputs, sizeof k,
+                   file_key_cmp);
+}
+
+/* ---- fingerprints -------------------------------------------------------- */
+
+/* The file's bytes (or whether it is missing or unreadable). */
+static uint64_t hash_file(uint64_t h, const char *path)
+{
+    FILE *fp = file_fopen_input(path, NULL, NULL, 0);
+    if (!fp)
+        return bf_hash_str(h, errno == ENOENT ? "missing" : "unreadable");
+    char buf[65536];
+    size_t n;
+    h = bf_hash_str(h, "file");
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        h = bf_hash(h, buf, n);
+    if (ferror(fp))
+        h = bf_hash_str(h, "unreadable");
+    fclose(fp);
+    return h;
+}
+
+/* Everything of the command line and the weights that decides the outputs
+ * of an image (not which outputs: the marker lists those). */
+static uint64_t options_fingerprint(const batch_run *r)
+{
+    const batch_args *a = r->a;
+    uint64_t h = BF_HASH_INIT;
+    h = bf_hash_str(h, a->given[OPT_EVERYTHING] ? "everything"
+                       : a->value[OPT_BOXES_FROM] ? "boxes-from"
+                                                  : "prompts");
+    int multimask = a->given[OPT_MULTIMASK] != 0;
+    h = bf_hash(h, &multimask, sizeof multimask);
+    float conf = a->value[OPT_CONF] ? a->conf : -INFINITY;
+    h = bf_hash(h, &conf, sizeof conf);
+    h = bf_hash(h, &a->n_classes, sizeof a->n_classes);
+    if (a->n_classes)
+        h = bf_hash(h, a->classes, (size_t)a->n_classes * sizeof *a->classes);
+    if (a->given[OPT_EVERYTHING]) {
+        /* field by field: the struct has a callback and may have padding */
+        const mobilesam_amg_options *o = &a->amg.opt;
+        const int ints[] = {o->points_per_side, o->points_per_batch,
+                            o->crop_n_layers, o->crop_n_points_downscale_factor,
+                            o->min_mask_region_area};
+        const float floats[] = {o->pred_iou_thresh, o->stability_score_thresh,
+                                o->stability_score_offset, o->box_nms_thresh,
+                                o->crop_nms_thresh, o->crop_overlap_ratio};
+        h = bf_hash(h, ints, sizeof ints);
+        h = bf_hash(h, floats, sizeof floats);
+    }
+    return bf_hash_str(h, mobilesam_model_id(r->s.model));
+}
+
+/* The image's name, size and time of change, and its prompt input: the
+ * label file's bytes, or the prompts entry's objects (read into j->ps
+ * here, so that a bad entry is reported once). Returns 0, or -1 after an
+ * error. */
+static int image_fingerprint(batch_run *r, image_job *j)
+{
+    const batch_args *a = r->a;
+    uint64_t h = bf_hash_str(BF_HASH_INIT, j->item->key);
+    struct stat st;
+    if (stat(j->item->path, &st) == 0) {
+        const long long v[] = {(long long)st.st_size,
+                               (long long)st.st_mtim.tv_sec,
+                               (long long)st.st_mtim.tv_nsec};
+        h = bf_hash(h, v, sizeof v);
+    }
+    char path[PATH_MAX];
+    if (a->value[OPT_BOXES_FROM]) {
+        if (label_path(r, j->item, path))
+            return -1;
+        h = hash_file(h, path);
+    } else if (a->value[OPT_PROMPTS]) {
+        j->found = prompts_batch_get(r->pb, j->item->key, &j->ps);
+        if (j->found < 0)
+            return -1;
+        for (int i = 0; i < j->ps.n; i++) {
+            const prompt_object *o = &j->ps.objects[i];
+            h = bf_hash(h, &o->n_points, sizeof o->n_points);
+            h = bf_hash(h, o->points, (size_t)o->n_points * 2 * sizeof(float));
+            h = bf_hash(h, &o->n_labels, sizeof o->n_labels);
+            h = bf_hash(h, o->labels, (size_t)o->n_labels * sizeof(int));
+            h = bf_hash(h, &o->has_box, sizeof o->has_box);
+            h = bf_hash(h, o->box, sizeof o->box);
+            h = bf_hash_str(h, o->mask_path);
+            if (o->mask_path)
+                h = hash_file(h, o->mask_path);
+        }
+    }
+    j->input = h;
+    return 0;
+}
+
 /* ---- outputs ------------------------------------------------------------- */
 
-static int write_masks(image_job *j, out_set *outs)
+/* Every output file of an image goes through here: never written over an
+ * input of the run, and listed in the image's marker. */
+static int claim_output(batch_run *r, image_job *j, const char *path)
+{
+    if (is_input(path, r)) {
+        cli_file_error(path, "is an input of this run: not overwritten");
+        return -1;
+    }
+    if (bf_marker_add(&j->written, &j->paths, path)) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int write_masks(batch_run *r, image_job *j, out_set *outs)
 {
     char path[PATH_MAX];
     for (int o = 0; o < j->n_objs; o++)
         for (int m = 0; m < j->objs[o].n_masks; m++)
             if (bf_mask_name(path, j->paths.out, o, m) ||
+                claim_output(r, j, path) ||
                 out_png(outs, path, j->objs[o].masks[m], j->img.width,
                         j->img.height, 1))
                 return -1;
     return 0;
 }
 
-static int write_yolo(image_job *j, out_set *outs)
+static int write_yolo(batch_run *r, image_job *j, out_set *outs)
 {
     char path[PATH_MAX], *text = NULL;
     size_t len = 0;
-    if (bf_name(path, j->paths.out, ".txt"))
+    if (bf_name(path, j->paths.out, ".txt") || claim_output(r, j, path))
         return -1;
     FILE *mem = open_memstream(&text, &len);
     int rc = mem ? 0 : -1;
@@ -581,10 +802,11 @@ static int write_coco(image_job *j, out_set *outs)
     return rc;
 }
 
-static int write_overlay(image_job *j, out_set *outs)
+static int write_overlay(batch_run *r, image_job *j, out_set *outs)
 {
     char path[PATH_MAX];
-    if (bf_name(path, j->paths.out, "_overlay.png"))
+    if (bf_name(path, j->paths.out, "_overlay.png") ||
+        claim_output(r, j, path))
         return -1;
     uint8_t *rgb = j->amg.n ? overlay_render_amg(&j->img, &j->amg)
                             : overlay_render(&j->img, &j->ps, j->res);
@@ -601,10 +823,10 @@ static int write_outputs(batch_run *r, image_job *j)
 {
     out_set outs;
     out_init(&outs);
-    if (((r->want & BF_PNG) && write_masks(j, &outs)) ||
-        ((r->want & BF_YOLO) && write_yolo(j, &outs)) ||
+    if (((r->want & BF_PNG) && write_masks(r, j, &outs)) ||
+        ((r->want & BF_YOLO) && write_yolo(r, j, &outs)) ||
         ((r->want & BF_COCO) && write_coco(j, &outs)) ||
-        ((r->want & BF_OVERLAY) && write_overlay(j, &outs))) {
+        ((r->want & BF_OVERLAY) && write_overlay(r, j, &outs))) {
         out_abort(&outs);
         return -1;
     }
@@ -613,13 +835,22 @@ static int write_outputs(batch_run *r, image_job *j)
 
 static int write_marker(batch_run *r, image_job *j)
 {
-    char path[PATH_MAX], text[64];
+    char path[PATH_MAX];
     if (bf_name(path, j->paths.meta, ".done"))
         return -1;
-    bf_marker_text(r->want, text);
+    j->written.outputs = r->want;
+    j->written.options = r->options;
+    j->written.input = j->input;
+    char *text = bf_marker_text(&j->written);
+    if (!text) {
+        cli_file_error(path, "out of memory");
+        return -1;
+    }
     out_set outs;
     out_init(&outs);
-    if (out_text(&outs, path, text, strlen(text))) {
+    int rc = out_text(&outs, path, text, strlen(text));
+    free(text);
+    if (rc) {
         out_abort(&outs);
         return -1;
     }
@@ -640,9 +871,14 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
     uint8_t *px = NULL;
     struct stat st;
     double iou = 0;
+    char written[PATH_MAX];
     r->cmp_n++;
     if (n <= 0 || n >= (int)sizeof ref || stat(ref, &st) != 0) {
         cli_file_error(ref, "no reference mask to compare %s with", rel);
+    } else if (bf_mask_name(written, j->paths.out, o, m) == 0 &&
+               same_file(ref, written)) {
+        /* REFDIR reaches into OUTDIR: the mask would be its own reference */
+        cli_file_error(ref, "is the mask just written, not a reference");
     } else if (cli_image_load(ref, &refimg) == 0) {
         w = refimg.width;
         h = refimg.height;
@@ -686,10 +922,16 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
 
 /* ---- one image ----------------------------------------------------------- */
 
-static int process_image(batch_run *r, image_job *j)
+/* `old`: the image's marker from an earlier run, NULL when none. */
+static int process_image(batch_run *r, image_job *j, const bf_marker *old)
 {
     const batch_args *a = r->a;
     bf_marker_remove(&j->paths);
+    /* Deleted before anything is written, so that no stale file outlives
+     * a run killed half-way; only what the marker lists (files this tool
+     * wrote), never an input of this run. */
+    if (old)
+        bf_remove_listed(&j->paths, old, is_input, r);
     if (bf_make_dirs(&j->paths))
         return -1;
     bf_sweep_temporaries(&j->paths);
@@ -706,9 +948,6 @@ static int process_image(batch_run *r, image_job *j)
         rc = predict(r, j);
     if (rc || collect_objects(j) || write_outputs(r, j))
         return -1;
-    if (r->want & BF_PNG)
-        bf_remove_stale_masks(&j->paths, j->n_objs,
-                              a->given[OPT_MULTIMASK] ? 3 : 1);
     if (a->value[OPT_COMPARE])
         for (int o = 0; o < j->n_objs; o++)
             for (int m = 0; m < j->objs[o].n_masks; m++)
@@ -716,30 +955,46 @@ static int process_image(batch_run *r, image_job *j)
     return write_marker(r, j);
 }
 
-/* 1 when the image is complete with every output asked for. */
-static int is_complete(const batch_run *r, const bf_paths *p)
+/* 1 when the earlier run's outputs stand for this one: same options and
+ * inputs, every output asked for, every file it wrote still there. */
+static int is_complete(const batch_run *r, const image_job *j,
+                       const bf_marker *m)
 {
-    return (bf_marker_read(p) & r->want) == r->want;
+    return m->options == r->options && m->input == j->input &&
+           (m->outputs & r->want) == r->want &&
+           bf_marker_files_exist(&j->paths, m);
 }
 
+/* Skips image i when complete, else processes it. */
 static void run_one(batch_run *r, int i)
 {
     image_job j;
     memset(&j, 0, sizeof j);
     j.item = &r->list.items[i];
     prompts_init(&j.ps, CMD);
-    int rc = -1;
-    if (r->clash[i] >= 0)
+    int rc = -1, skipped = 0;
+    bf_marker old;
+    memset(&old, 0, sizeof old);
+    if (r->clash[i] >= 0) {
         cli_file_error(j.item->path,
                        "its outputs would have the same name as those of %s "
                        "('%s'): rename one of them",
                        r->list.items[r->clash[i]].path, j.item->stem);
-    else if (bf_paths_make(&j.paths, r->outdir, j.item->stem) == 0)
-        rc = process_image(r, &j);
+    } else if (bf_paths_make(&j.paths, r->outdir, j.item->stem) == 0 &&
+               image_fingerprint(r, &j) == 0) {
+        int valid = bf_marker_read(&j.paths, &old);
+        skipped = valid && !r->a->given[OPT_OVERWRITE] &&
+                  is_complete(r, &j, &old);
+        rc = skipped ? 0 : process_image(r, &j, valid ? &old : NULL);
+    }
+    bf_marker_free(&old);
     job_free(&j);
+    r->complete[i] = rc == 0;
     if (rc) {
         r->failed++;
         note(&r->failed_names, j.item->key);
+    } else if (skipped) {
+        r->skipped++;
     } else {
         r->processed++;
     }
@@ -818,6 +1073,18 @@ static void check_prompt_names(const batch_run *r)
     free(keys);
 }
 
+/* 1 when image i of another shard is complete as far as its marker tells
+ * (its process checked its inputs): made with this run's options, with a
+ * COCO record. */
+static int other_shard_complete(const batch_run *r, const bf_paths *p)
+{
+    bf_marker m;
+    int ok = bf_marker_read(p, &m) && m.options == r->options &&
+             (m.outputs & BF_COCO) && bf_marker_files_exist(p, &m);
+    bf_marker_free(&m);
+    return ok;
+}
+
 /* annotations.json from every complete image of the whole list (not only
  * this shard): the last shard to finish leaves the full set. */
 static int assemble_coco(batch_run *r)
@@ -832,9 +1099,10 @@ static int assemble_coco(batch_run *r)
     for (int i = 0; i < n; i++) {
         bf_paths p;
         char name[PATH_MAX];
+        int mine = i % r->a->shard_n == r->a->shard_i;
         if (r->clash[i] >= 0 ||
             bf_paths_make(&p, r->outdir, r->list.items[i].stem) ||
-            !(bf_marker_read(&p) & BF_COCO) ||
+            (mine ? !r->complete[i] : !other_shard_complete(r, &p)) ||
             bf_name(name, p.meta, ".coco.json"))
             continue;
         if (!(in[k].path = strdup(name))) {
@@ -865,6 +1133,14 @@ done:
     return rc;
 }
 
+/* A file name on stdout: control characters (a newline in a name would
+ * split the summary's line) as '?', as on stderr. */
+static void print_name(const char *s)
+{
+    for (; *s; s++)
+        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
 static void print_names(const char *what, const name_list *l)
 {
     if (!l->n)
@@ -872,8 +1148,10 @@ static void print_names(const char *what, const name_list *l)
     printf("%s:", what);
     int shown = l->n < l->cap ? l->n : l->cap;
     shown = shown < MAX_NAMED ? shown : MAX_NAMED;
-    for (int i = 0; i < shown; i++)
-        printf("%s %s", i ? "," : "", l->v[i]);
+    for (int i = 0; i < shown; i++) {
+        fputs(i ? ", " : " ", stdout);
+        print_name(l->v[i]);
+    }
     if (l->n > shown)
         printf(" and %d more", l->n - shown);
     putchar('\n');
@@ -894,7 +1172,23 @@ static void summary(const batch_run *r)
                    r->cmp_sum / (double)r->cmp_n);
         printf(", %ld below %g\n", r->cmp_bad, (double)r->a->min_iou);
     }
-    fflush(stdout);
+}
+
+/* Keeps fds 1 and 2 open (on /dev/null, read-only) when the tool was
+ * started without them: else the first file the run opens would get the
+ * number, and the summary or an error line would be written into it. A
+ * summary written to such a placeholder fails (EBADF), as it should. */
+static void hold_std_fds(void)
+{
+    for (int fd = 1; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0 && nul != fd) {
+            dup2(nul, fd);
+            close(nul);
+        }
+    }
 }
 
 /* Everything that can fail before the first image: the list, the prompts,
@@ -918,8 +1212,14 @@ static int prepare(batch_run *r)
         check_prompt_names(r);
     }
     if (cli_session_weights(&r->s, a->value[OPT_WEIGHTS]) ||
-        cli_session_model(&r->s))
+        cli_session_model(&r->s) || collect_inputs(r))
         return -1;
+    r->options = options_fingerprint(r);
+    r->complete = calloc((size_t)(r->list.n ? r->list.n : 1), 1);
+    if (!r->complete) {
+        cli_cmd_error(CMD, "out of memory");
+        return -1;
+    }
     return out_mkdirs(r->outdir, NULL);
 }
 
@@ -946,21 +1246,27 @@ static int run(batch_args *a)
         int done = 0;
         progress_update(&prog, 0, 0);
         for (int i = a->shard_i; i < r.list.n; i += a->shard_n) {
-            bf_paths p;
-            if (!a->given[OPT_OVERWRITE] && r.clash[i] < 0 &&
-                bf_paths_make(&p, r.outdir, r.list.items[i].stem) == 0 &&
-                is_complete(&r, &p))
-                r.skipped++;
-            else
-                run_one(&r, i);
+            run_one(&r, i);
             progress_update(&prog, ++done, r.processed);
         }
         progress_end(&prog);
-        int coco_rc = (a->formats & BF_COCO) ? assemble_coco(&r) : 0;
+        if ((a->formats & BF_COCO) && assemble_coco(&r)) {
+            /* counted, so that the summary agrees with the exit status */
+            r.failed++;
+            note(&r.failed_names, "annotations.json");
+        }
+        errno = 0;
         summary(&r);
-        rc = r.failed || r.cmp_bad || coco_rc ? CLI_DATA_ERROR : CLI_OK;
+        rc = r.failed || r.cmp_bad ? CLI_DATA_ERROR : CLI_OK;
+        if (fflush(stdout) || ferror(stdout)) {
+            cli_cmd_error(CMD, "cannot write the summary: %s",
+                          strerror(errno ? errno : EIO));
+            rc = CLI_DATA_ERROR;
+        }
     }
     cli_session_free(&r.s);
+    free(r.inputs);
+    free(r.complete);
     prompts_batch_free(r.pb);
     imglist_free(&r.list);
     free(r.clash);
@@ -983,8 +1289,10 @@ int cmd_batch(int argc, char **argv)
     batch_args a;
     memset(&a, 0, sizeof a);
     int rc = parse_args(&a, argc, argv);
-    if (rc == 0)
+    if (rc == 0) {
+        hold_std_fds();
         rc = run(&a);
+    }
     else if (rc < 0)
         rc = CLI_OK;
     free(a.classes);

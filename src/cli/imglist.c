@@ -101,6 +101,8 @@ static int add(img_list *l, const char *path, const char *key)
 
 /* ---- folders ------------------------------------------------------------- */
 
+#define MAX_DEPTH 64 /* folders below INPUT, against runaway trees */
+
 typedef struct {
     img_list *list;
     int recursive;
@@ -124,14 +126,27 @@ static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
             continue;
         char *path = join(dir, name), *key = join(rel, name);
         struct stat st;
+        int linfo = 0;
         if (!path || !key) {
             cli_file_error(w->input, "out of memory");
             rc = -1;
-        } else if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        } else if ((linfo = lstat(path, &st) == 0) && S_ISDIR(st.st_mode)) {
             int skip = w->has_skip && st.st_dev == w->skip.st_dev &&
                        st.st_ino == w->skip.st_ino;
-            if (w->recursive && name[0] != '.' && !skip && depth < 64)
+            if (!w->recursive || name[0] == '.' || skip)
+                ;
+            else if (depth >= MAX_DEPTH) /* said, not silently dropped */
+                cli_file_error(path, "skipped: deeper than %d folders",
+                               MAX_DEPTH);
+            else
                 rc = walk(w, path, key, depth + 1);
+        } else if (linfo && S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
+                   S_ISDIR(st.st_mode)) {
+            /* not followed (a link may loop, or lead out of INPUT) */
+            int skip = w->has_skip && st.st_dev == w->skip.st_dev &&
+                       st.st_ino == w->skip.st_ino;
+            if (w->recursive && name[0] != '.' && !skip)
+                cli_file_error(path, "symlinked folder not followed");
         } else if (imglist_is_image_name(name) &&
                    (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))) {
             /* Unreadable or odd files are kept: they fail, named, later. */
@@ -154,6 +169,22 @@ static int key_cmp(const void *a, const void *b)
 
 /* ---- list files ---------------------------------------------------------- */
 
+#define NOT_A_LIST "expected a folder or a text file listing images"
+
+/* 1 when the file starts like a PNG, JPEG, GIF, BMP or PSD. */
+static int looks_like_image(FILE *fp)
+{
+    static const char *const magic[] = {"\x89PNG", "\xff\xd8\xff", "GIF8",
+                                        "BM", "8BPS"};
+    char head[8] = {0};
+    rewind(fp);
+    size_t n = fread(head, 1, sizeof head, fp);
+    for (size_t i = 0; i < sizeof magic / sizeof magic[0]; i++)
+        if (n >= strlen(magic[i]) && !memcmp(head, magic[i], strlen(magic[i])))
+            return 1;
+    return 0;
+}
+
 static int read_list(img_list *l, const char *input)
 {
     /* Without blocking on a FIFO; only regular files (see io/file.h). */
@@ -172,8 +203,13 @@ static int read_list(img_list *l, const char *input)
     while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
         line_no++;
         if (strlen(line) != (size_t)len) {
-            cli_file_error(input, "line %d: not a text file (NUL byte)",
-                           line_no);
+            /* most often an image given as INPUT by mistake */
+            if (looks_like_image(fp))
+                cli_file_error(input, "%s (this looks like an image)",
+                               NOT_A_LIST);
+            else
+                cli_file_error(input, "%s (line %d: NUL byte, not text)",
+                               NOT_A_LIST, line_no);
             rc = -1;
             break;
         }
@@ -218,6 +254,9 @@ int imglist_read(const char *input, int recursive, const char *skip,
         rc = walk(&w, input, "", 0);
         if (rc == 0 && list->n > 1)
             qsort(list->items, (size_t)list->n, sizeof *list->items, key_cmp);
+    } else if (imglist_is_image_name(input)) {
+        cli_file_error(input, "%s (this looks like an image)", NOT_A_LIST);
+        rc = -1;
     } else {
         list->from_list = 1;
         rc = read_list(list, input);

@@ -29,8 +29,10 @@ typedef struct {
 
 /* Fills `list` from INPUT, a folder or a list file. Subfolders (with
  * `recursive`) are followed unless hidden (".name"), symbolic links, or the
- * folder `skip` (the output folder, may be NULL). Returns 0, or -1 after an
- * error naming INPUT. */
+ * folder `skip` (the output folder, may be NULL), down to 64 levels; a
+ * symlinked folder or one deeper than that gets a warning line. Returns 0,
+ * or -1 after an error naming INPUT (an image file given as INPUT is
+ * called one). */
 int imglist_read(const char *input, int recursive, const char *skip,
                  img_list *list);
 void imglist_free(img_list *list);

@@ -73,11 +73,19 @@ static int parse_line(const char *path, int line_no, char *line, int width,
     b->conf = n == 6 ? (float)v[5] : 1.0f;
     if (!keep(f, b->cls, n == 6, n == 6 ? v[5] : 1.0))
         return 0;
-    b->box[0] = clip((v[1] - v[3] / 2) * width, width);
-    b->box[1] = clip((v[2] - v[4] / 2) * height, height);
-    b->box[2] = clip((v[1] + v[3] / 2) * width, width);
-    b->box[3] = clip((v[2] + v[4] / 2) * height, height);
-    if (!(b->box[2] > b->box[0] && b->box[3] > b->box[1])) {
+    double x0 = (v[1] - v[3] / 2) * width, y0 = (v[2] - v[4] / 2) * height;
+    double x1 = (v[1] + v[3] / 2) * width, y1 = (v[2] + v[4] / 2) * height;
+    b->box[0] = clip(x0, width);
+    b->box[1] = clip(y0, height);
+    b->box[2] = clip(x1, width);
+    b->box[3] = clip(y1, height);
+    /* A zero-area box (a point or a line) is a valid prompt, as for `seg
+     * --box 10,10,10,10` and the official predictor, when it touches the
+     * image; a box with an area must keep some of it after clipping. */
+    int zero_area = v[3] == 0 || v[4] == 0;
+    int inside = zero_area ? x1 >= 0 && x0 <= width && y1 >= 0 && y0 <= height
+                           : b->box[2] > b->box[0] && b->box[3] > b->box[1];
+    if (!inside) {
         cli_file_error(path, "line %d: the box lies outside the image (%dx%d)",
                        line_no, width, height);
         return -1;
@@ -111,7 +119,11 @@ int yolo_read_boxes(const char *path, int width, int height,
             rc = -1;
             break;
         }
-        const char *p = line + strspn(line, " \t\r\n");
+        char *text = line;
+        /* a UTF-8 byte order mark, as some editors on Windows write */
+        if (line_no == 1 && !strncmp(text, "\xef\xbb\xbf", 3))
+            text += 3;
+        const char *p = text + strspn(text, " \t\r\n");
         if (!*p || *p == '#')
             continue;
         if (n == cap) {
@@ -124,7 +136,7 @@ int yolo_read_boxes(const char *path, int width, int height,
             }
             boxes = bigger;
         }
-        int k = parse_line(path, line_no, line, width, height, filter,
+        int k = parse_line(path, line_no, text, width, height, filter,
                            &boxes[n]);
         if (k < 0)
             rc = -1;

@@ -30,7 +30,8 @@ typedef struct {
  * kept (*out malloc'd, NULL when none), YOLO_MISSING when the file does not
  * exist (nothing printed), or -1 after an error naming the file and line
  * (unreadable, malformed line, box entirely outside the image). Blank lines
- * and lines starting with '#' are skipped. */
+ * and lines starting with '#' are skipped, and a UTF-8 byte order mark. A
+ * box of zero width or height inside the image is kept (a valid prompt). */
 int yolo_read_boxes(const char *path, int width, int height,
                     const yolo_filter *filter, yolo_box **out);
 
