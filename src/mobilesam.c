@@ -139,6 +139,14 @@ static mobilesam_status check_size(int width, int height, mobilesam_error *err)
 {
     if (width <= 0 || height <= 0 || (long long)width * height > (1LL << 40))
         return set_err(err, MOBILESAM_ERR_INVALID, "invalid image size %dx%d", width, height);
+    /* As in the official ResizeLongestSide, the short side of a very
+     * elongated image (3000x1) rounds to 0 pixels: nothing to encode. */
+    int rh, rw;
+    image_target_size(height, width, ENC_IMG, &rh, &rw);
+    if (rh <= 0 || rw <= 0)
+        return set_err(err, MOBILESAM_ERR_INVALID,
+                       "%dx%d is too elongated (the short side would resize to 0 pixels)",
+                       width, height);
     return MOBILESAM_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "cli_harness.h"
 #include "cli_inputs.h"
 
+#include <math.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -69,6 +70,62 @@ static void expect_error(int code, const char *mention, const char *const *args)
     clear_outputs();
 }
 
+/* A w x h binary PGM, black but its first pixel white. */
+static int write_gray(const char *path, int w, int h)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "P5\n%d %d\n255\n", w, h);
+    size_t len = (size_t)n + (size_t)w * h;
+    char *data = malloc(len);
+    if (!data)
+        return -1;
+    memcpy(data, head, (size_t)n);
+    memset(data + n, 0, (size_t)w * h);
+    data[n] = (char)255;
+    int rc = ch_write(path, data, len);
+    free(data);
+    return rc;
+}
+
+/* Mask inputs and an embedding (valid metadata) with one NaN or infinity
+ * among zeros, and a prompts file that names the infinite mask. */
+static int write_nan_inputs(const char *id)
+{
+    const long mshape[2] = {256, 256};
+    float *mask = calloc(256 * 256, sizeof(float));
+    char err[256], comment[256];
+    int rh, rw;
+    image_target_size(61, 97, 1024, &rh, &rw);
+    snprintf(comment, sizeof comment,
+             "mobilesam {\"version\":1,\"weights_id\":\"%s\",\"width\":97,"
+             "\"height\":61,\"resized_w\":%d,\"resized_h\":%d}",
+             id, rw, rh);
+    const long eshape[4] = {1, 256, 64, 64};
+    float *emb = calloc((size_t)256 * 64 * 64, sizeof(float));
+    int rc = -1;
+    if (mask && emb) {
+        mask[1000] = NAN;
+        rc = npy_write(scratch("nan_mask.npy"), mask, mshape, 2, NULL, err,
+                       sizeof err);
+        mask[1000] = INFINITY;
+        rc |= npy_write(scratch("inf_mask.npy"), mask, mshape, 2, NULL, err,
+                        sizeof err);
+        emb[4242] = -INFINITY;
+        rc |= npy_write(scratch("inf_emb.npy"), emb, eshape, 4, comment, err,
+                        sizeof err);
+        emb[4242] = NAN;
+        rc |= npy_write(scratch("nan_emb.npy"), emb, eshape, 4, comment, err,
+                        sizeof err);
+        rc |= ch_write(scratch("nan_prompts.json"),
+                       "[{\"points\": [[1, 2]], \"mask_input\": "
+                       "\"inf_mask.npy\"}]\n",
+                       53);
+    }
+    free(mask);
+    free(emb);
+    return rc;
+}
+
 static int make_inputs(const char *id)
 {
     static const uint32_t version2 = 2;
@@ -85,6 +142,15 @@ static int make_inputs(const char *id)
                  "[{\"points\": [[1, 2]]},\n {\"points\": [[3, 4]], "
                  "\"labels\": [2]}]\n",
                  60) ||
+        ch_write(scratch("labelcount.json"),
+                 "[{\"points\": [[1, 2]], \"labels\": [1, 0]}]\n", 41) ||
+        ch_write(scratch("neg.ppm"), "P6\n-5 5\n255\n", 12) ||
+        ch_write(scratch("huge.ppm"), "P6\n4294967295 4294967295\n255\n",
+                 29) ||
+        write_gray(scratch("wide.pgm"), 3000, 1) ||
+        write_gray(scratch("tall.pgm"), 1, 3000) ||
+        write_gray(scratch("a.pgm"), 3, 1) ||
+        write_nan_inputs(id) ||
         ci_copy_patched(g_weights, scratch("magic.msam"), wlen, 0, "NOTSAM", 6) ||
         ci_copy_patched(g_weights, scratch("trunc.msam"), wlen / 2, 0, NULL, 0) ||
         ci_copy_patched(g_weights, scratch("version.msam"), wlen, 8, &version2,
@@ -164,12 +230,18 @@ static void test_prompts(void)
     expect_error(1, bad, ARGS("seg", t, "-w", w, "--prompts", bad, "-o", o));
     expect_error(1, "line 2",
                  ARGS("seg", t, "-w", w, "--prompts", l2, "-o", o));
-    expect_error(1, "2 labels for 1 point",
+    /* the same checks on the command line are usage errors (exit 2) */
+    expect_error(2, "2 labels for 1 point",
                  ARGS("seg", t, "-w", w, "--point", "1,1", "--label", "1",
                       "--label", "0", "-o", o));
     expect_error(
-        1, "label 2",
+        2, "--label: expected 0 or 1, got '2'",
         ARGS("seg", t, "-w", w, "--point", "1,1", "--label", "2", "-o", o));
+    expect_error(2, "1 label for 2 points",
+                 ARGS("seg", t, "-w", w, "--point", "1,1", "--point", "2,2",
+                      "--label", "1", "-o", o));
+    const char *lc = scratch("labelcount.json");
+    expect_error(1, lc, ARGS("seg", t, "-w", w, "--prompts", lc, "-o", o));
     expect_error(1, "x1 < x0",
                  ARGS("seg", t, "-w", w, "--box", "50,10,40,20", "-o", o));
     expect_error(1, "y1 < y0",
@@ -240,9 +312,108 @@ static void test_rollback(void)
                                      "1,1", "--label", "2", "-o", keep));
     size_t len;
     char *data = ch_read(keep, &len);
-    TU_CHECK(r.code == 1 && data && len == 3 && !memcmp(data, "old", 3),
+    TU_CHECK(r.code == 2 && data && len == 3 && !memcmp(data, "old", 3),
              "a failed run changed an existing output file (exit %d)", r.code);
     free(data);
+    ch_free(&r);
+}
+
+/* NaN or infinity in a mask input or an embedding: refused, naming the
+ * file, not decoded into an empty mask with a made-up score. */
+static void test_non_finite(void)
+{
+    const char *t = g_tiny, *w = g_weights, *o = out("m.png");
+    static const char *const masks[] = {"nan_mask.npy", "inf_mask.npy"};
+    for (int i = 0; i < 2; i++) {
+        char want[1300];
+        snprintf(want, sizeof want, "%s: contains NaN or infinite values",
+                 scratch(masks[i]));
+        expect_error(1, want,
+                     ARGS("seg", t, "-w", w, "--point", "1,1", "--mask-input",
+                          scratch(masks[i]), "-o", o));
+    }
+    static const char *const embs[] = {"nan_emb.npy", "inf_emb.npy"};
+    for (int i = 0; i < 2; i++) {
+        char want[1300];
+        snprintf(want, sizeof want, "%s: contains NaN or infinite values",
+                 scratch(embs[i]));
+        expect_error(1, want,
+                     ARGS("seg", t, "-w", w, "--embedding", scratch(embs[i]),
+                          "--point", "1,1", "-o", o));
+    }
+    expect_error(1, "inf_mask.npy: contains NaN or infinite values",
+                 ARGS("seg", t, "-w", w, "--prompts",
+                      scratch("nan_prompts.json"), "-o", o));
+}
+
+/* A PNM header's size as written, not as stb misread it. */
+static void test_pnm_size(void)
+{
+    const char *w = g_weights, *o = out("m.png");
+    expect_error(1, "declared size -5x5",
+                 ARGS("seg", scratch("neg.ppm"), "-w", w, "--point", "1,1",
+                      "-o", o));
+    expect_error(1, "declared size 4294967295x4294967295",
+                 ARGS("seg", scratch("huge.ppm"), "-w", w, "--point", "1,1",
+                      "-o", o));
+}
+
+/* An image whose short side would resize to 0 pixels: refused with the
+ * reason (it was "out of memory"). */
+static void test_elongated(void)
+{
+    const char *w = g_weights, *wide = scratch("wide.pgm");
+    const char *tall = scratch("tall.pgm");
+    const char *why = "is too elongated (the short side would resize to 0 "
+                      "pixels)";
+    expect_error(1, "3000x1 is too elongated",
+                 ARGS("seg", wide, "-w", w, "--point", "1,0", "-o",
+                      out("m.png")));
+    expect_error(1, why, ARGS("embed", tall, "-w", w, "-o", out("e.npy")));
+    expect_error(1, "1x3000 is too elongated",
+                 ARGS("everything", tall, "-w", w, "-o", out("od")));
+    expect_error(1, why, ARGS("bench", "--image", wide, "-w", w));
+    /* the library says the same */
+    mobilesam_model *model = NULL;
+    mobilesam_error err = {{0}};
+    uint8_t *rgb = calloc(3000 * 3, 1);
+    mobilesam_embedding *emb = NULL;
+    TU_CHECK(rgb && mobilesam_load(w, &model, &err) == MOBILESAM_OK,
+             "load: %s", err.message);
+    if (model && rgb) {
+        mobilesam_status st = mobilesam_encode(model, rgb, 3000, 1, &emb, &err);
+        TU_CHECK(st == MOBILESAM_ERR_INVALID &&
+                     strstr(err.message, "3000x1 is too elongated"),
+                 "mobilesam_encode 3000x1: status %d: %s", (int)st,
+                 err.message);
+        mobilesam_amg_result res;
+        st = mobilesam_generate(model, rgb, 1, 3000, NULL, &res, &err);
+        TU_CHECK(st == MOBILESAM_ERR_INVALID &&
+                     strstr(err.message, "1x3000 is too elongated"),
+                 "mobilesam_generate 1x3000: status %d: %s", (int)st,
+                 err.message);
+    }
+    if (model)
+        mobilesam_free(model);
+    free(rgb);
+}
+
+/* compare's --min-iou failure names the two files. */
+static void test_compare_names(void)
+{
+    const char *a = scratch("a.pgm");
+    ch_result r = ch_run(g_dir, ARGS("compare", a, a, "--min-iou", "1"));
+    TU_CHECK(r.code == 0, "compare a a: exit %d: %s", r.code, r.err);
+    ch_free(&r);
+    char b[1300];
+    snprintf(b, sizeof b, "%s", scratch("b.pgm"));
+    ch_write(b, "P5\n3 1\n255\n\xff\xff\xff", 14);
+    r = ch_run(g_dir, ARGS("compare", a, b, "--min-iou", "1"));
+    char want[3000];
+    snprintf(want, sizeof want, "of %s and %s is below --min-iou 1", a, b);
+    TU_CHECK(r.code == 1 && ch_lines(r.err) == 1 && strstr(r.err, want),
+             "compare below --min-iou: exit %d: %s", r.code, r.err);
+    printf("ok exit %d: %s", r.code, r.err);
     ch_free(&r);
 }
 
@@ -276,6 +447,10 @@ int main(void)
     test_prompts();
     test_embeddings();
     test_rollback();
+    test_non_finite();
+    test_pnm_size();
+    test_elongated();
+    test_compare_names();
     ch_rmtree(dir);
     free(dir);
     free(weights);

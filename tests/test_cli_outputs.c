@@ -5,7 +5,10 @@
  * "No space left on device"); a symlink stays and the file it names gets
  * the content; a directory is refused; an output that is one of the inputs,
  * or two outputs that are one file under different names, are refused with
- * exit 2 and nothing changed. Needs the fixture pack (MOBILESAM_TESTDATA)
+ * exit 2 and nothing changed. A command killed by SIGTERM leaves no
+ * temporary file (nor an output folder it made) and dies of the signal; a
+ * closed pipe on stdout is exit 1 with one error line and no output file;
+ * an output name near PATH_MAX or NAME_MAX still gets written. Needs the fixture pack (MOBILESAM_TESTDATA)
  * for the weights; runs the decoder only (a made-up embedding), except for
  * one `embed`. Device nodes need root (mknod): without it those checks are
  * reported as skipped and the others still run.
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "mobilesam.h"
 
@@ -338,6 +342,197 @@ static void test_input_as_output(void)
     clear_outputs();
 }
 
+/* Starts args with stdout on `out_fd` (-1: a scratch file) and stderr in
+ * scratch(".err"), the signals the tool handles reset to their defaults
+ * (a test runner may ignore some). Returns the pid, or -1. */
+static pid_t start(const char *const *args, int out_fd)
+{
+    char *argv[CH_MAX_ARGS];
+    int n = 0;
+    argv[n++] = (char *)ch_bin();
+    for (; *args && n < CH_MAX_ARGS - 1; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    else
+        posix_spawn_file_actions_addopen(&fa, 1, scratch(".out"),
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, scratch(".err"),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t dfl;
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGHUP);
+    sigaddset(&dfl, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    if (posix_spawn(&pid, argv[0], &fa, &attr, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return pid;
+}
+
+/* Waits for pid: its exit status, 128 + N when killed by signal N. */
+static int finish(pid_t pid)
+{
+    int status = 0;
+    if (pid <= 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Entries of dir whose name holds ".tmp" (both temporary name forms). */
+static int count_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* SIGTERM while seg waits to open its --json FIFO (no reader), with the
+ * temporary files of its other three outputs already made: they are
+ * removed and the process dies of the signal. Then `everything` killed
+ * while it computes: no OUTDIR left (it is made only for the outputs). */
+static void test_signals(void)
+{
+    const char *fifo = scratch("sigfifo");
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) != 0) {
+        TU_CHECK(0, "mkfifo: %s", strerror(errno));
+        return;
+    }
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = start(SEG("-o", out("m.png"), "--logits", out("l.npy"),
+                              "--overlay", out("o.png"), "--json", fifo),
+                          -1);
+        TU_CHECK(pid > 0, "cannot start seg");
+        int waited = 0;
+        while (pid > 0 && count_tmp(g_out) < 3 && waited < 60000) {
+            sleep_ms(20);
+            waited += 20;
+        }
+        int ready = count_tmp(g_out) == 3;
+        kill(pid, ready ? sigs[i] : SIGKILL);
+        int code = finish(pid);
+        TU_CHECK(ready, "seg never got to its FIFO output");
+        TU_CHECK(code == 128 + sigs[i], "seg killed by signal %d: exit %d",
+                 sigs[i], code);
+        TU_CHECK(count_tmp(g_out) == 0,
+                 "signal %d: %d temporary file(s) left", sigs[i],
+                 count_tmp(g_out));
+        expect_out_entries("killed seg", 0);
+        printf("ok signal %d: exit %d, nothing left\n", sigs[i], code);
+        clear_outputs();
+    }
+    unlink(fifo);
+
+    const char *dir = out("new/masks");
+    pid_t pid = start(ARGS("everything", g_tiny, "-w", g_weights, "-o", dir),
+                      -1);
+    sleep_ms(300); /* past the image's checks, inside the model's work */
+    kill(pid, SIGTERM);
+    int code = finish(pid);
+    TU_CHECK(code == 128 + SIGTERM, "everything killed: exit %d", code);
+    TU_CHECK(!ch_exists(out("new")), "everything killed: OUTDIR left");
+    expect_out_entries("killed everything", 0);
+    clear_outputs();
+}
+
+/* stdout a pipe nobody reads (its read end closed before the start): exit
+ * 1, "stdout: cannot write: Broken pipe", not death by SIGPIPE, and no
+ * output file. */
+static void expect_broken_pipe(const char *what, const char *const *args,
+                               int entries)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        TU_CHECK(0, "pipe: %s", strerror(errno));
+        return;
+    }
+    close(fds[0]);
+    pid_t pid = start(args, fds[1]);
+    close(fds[1]);
+    int code = finish(pid);
+    char *err = ch_read(scratch(".err"), NULL);
+    TU_CHECK(code == 1, "%s | (closed): exit %d, expected 1 (stderr: %s)",
+             what, code, err ? err : "");
+    TU_CHECK(err && ch_lines(err) == 1 &&
+                 strstr(err, "stdout: cannot write: Broken pipe"),
+             "%s | (closed): stderr: %s", what, err ? err : "");
+    expect_out_entries(what, entries);
+    printf("ok exit %d: %s | (closed)\n  %s", code, what, err ? err : "\n");
+    free(err);
+    clear_outputs();
+}
+
+static void test_broken_pipe(void)
+{
+    expect_broken_pipe("seg --json -",
+                       SEG("-o", out("sp1.png"), "--json", "-"), 0);
+    ch_write(out("a.pgm"), "P5\n2 1\n255\n\xff\x00", 13);
+    expect_broken_pipe("compare", ARGS("compare", out("a.pgm"), out("a.pgm")),
+                       1);
+    expect_broken_pipe("everything",
+                       ARGS("everything", g_tiny, "-w", g_weights, "-o",
+                            out("od"), "--format", "json"),
+                       0);
+}
+
+/* An output whose name is near NAME_MAX, or whose path is near PATH_MAX:
+ * "<name>.tmp.<pid>" would be too long, a shorter temporary name is used. */
+static void test_long_names(void)
+{
+    char name[256], path[CH_PATH], npy[CH_PATH];
+    memset(name, 'n', 250);
+    strcpy(name + 250, ".png"); /* 254 bytes */
+    expect_run(0, NULL, SEG("-o", out(name)));
+    TU_CHECK(ch_exists(out(name)), "a 254-byte name was not written");
+    expect_out_entries("254-byte name", 1);
+    clear_outputs();
+
+    /* folders of 200 bytes down to a 4090-byte path */
+    int len = snprintf(path, sizeof path, "%s", g_out);
+    while (len + 201 + 64 < 4090) {
+        path[len++] = '/';
+        memset(path + len, 'd', 200);
+        len += 200;
+        path[len] = 0;
+        mkdir(path, 0755);
+    }
+    path[len++] = '/';
+    int base = 4090 - len - 4;
+    memset(path + len, 'm', (size_t)base);
+    strcpy(path + len + base, ".png");
+    snprintf(npy, sizeof npy, "%.*s.npy", (int)strlen(path) - 4, path);
+    TU_CHECK(strlen(path) == 4090, "long path: %zu bytes", strlen(path));
+    expect_run(0, NULL, SEG("-o", path, "--logits", npy));
+    TU_CHECK(ch_exists(path) && ch_exists(npy),
+             "a 4090-byte path was not written");
+    *strrchr(path, '/') = 0;
+    TU_CHECK(ch_count_entries(path, NULL, 0) == 2, "long path: leftovers");
+    clear_outputs();
+}
+
 int main(void)
 {
     const char *td = tu_testdata();
@@ -368,6 +563,9 @@ int main(void)
     test_directory();
     test_same_output();
     test_input_as_output();
+    test_signals();
+    test_broken_pipe();
+    test_long_names();
     if (g_skipped)
         printf("%d device check(s) skipped (mknod not allowed)\n", g_skipped);
     ch_rmtree(dir);

@@ -130,6 +130,18 @@ static void test_threads_env(void)
     unsetenv("MOBILESAM_THREADS");
 }
 
+/* A bad MOBILESAM_ISA is refused the same way (the library ignores it). */
+static void test_isa_env(void)
+{
+    setenv("MOBILESAM_ISA", "bogus", 1);
+    expect_usage_error("mobilesam seg: MOBILESAM_ISA: expected scalar, avx2 "
+                       "or avx512, got 'bogus'",
+                       ARGS("seg", "img.png", "--point", "1,2", "-o", "m.png"));
+    expect_usage_error("mobilesam embed: MOBILESAM_ISA",
+                       ARGS("embed", "img.png", "-o", "e.npy"));
+    unsetenv("MOBILESAM_ISA");
+}
+
 int main(void)
 {
     g_dir = ch_mkdtemp();
@@ -146,6 +158,7 @@ int main(void)
     test_seg();
     test_embed();
     test_threads_env();
+    test_isa_env();
     ch_rmtree(g_dir);
     free(g_dir);
     return tu_finish("test_cli_usage");

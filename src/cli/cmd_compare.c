@@ -142,8 +142,8 @@ static int report(const compare_args *a, const mask_image *m, long long area_a,
     if (out_flush_results(CMD))
         return CLI_DATA_ERROR;
     if (a->value[OPT_MIN_IOU] && iou < a->min_iou) {
-        cli_cmd_error(CMD, "IoU %.9g is below --min-iou %s", iou,
-                      a->value[OPT_MIN_IOU]);
+        cli_cmd_error(CMD, "IoU %.9g of %s and %s is below --min-iou %s",
+                      iou, a->mask[0], a->mask[1], a->value[OPT_MIN_IOU]);
         return CLI_DATA_ERROR;
     }
     return CLI_OK;

@@ -5,6 +5,7 @@
  * overlay. Outputs are all-or-nothing (output.h); an output folder this run
  * created is removed again when the run fails.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <cJSON.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "amgargs.h"
@@ -238,6 +240,15 @@ static int write_outputs(const everything_args *a, const msam_image *img,
     if (a->value[OPT_OVERLAY] &&
         write_overlay(&outs, a->value[OPT_OVERLAY], img, res))
         goto fail;
+    /* The summary is printed by the commit, after the files are in place:
+     * if stdout cannot take it, they are undone (exit 1). */
+    char summary[32];
+    snprintf(summary, sizeof summary, "%d mask%s", res->n,
+             res->n == 1 ? "" : "s");
+    if (!(outs.stdout_text = strdup(summary))) {
+        cli_cmd_error(CMD, "out of memory");
+        goto fail;
+    }
     return out_commit(&outs);
 fail:
     out_abort(&outs);
@@ -347,13 +358,58 @@ static int generate(everything_args *a, mobilesam_model *model,
     return 0;
 }
 
+/* Whether OUTDIR can be made (or written, when it exists) later, checked
+ * before the long work without creating it: a run killed or failing before
+ * its outputs leaves no empty folder behind. Its nearest existing ancestor
+ * must be a writable directory. Returns 0, or -1 after an error. */
+static int check_outdir(const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p) {
+        cli_file_error(dir, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                cli_file_error(p, "cannot create directory: %s",
+                               strerror(ENOTDIR));
+            else if (access(p, W_OK | X_OK) != 0)
+                cli_file_error(dir, "cannot create file: %s",
+                               strerror(errno));
+            else
+                rc = 0;
+            break;
+        }
+        if (errno != ENOENT) {
+            cli_file_error(p, "cannot create directory: %s", strerror(errno));
+            break;
+        }
+        /* up one level: "a/b/c" -> "a/b", "a" -> "." */
+        size_t len = strlen(p);
+        while (len > 1 && p[len - 1] == '/')
+            p[--len] = 0;
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            strcpy(p, ".");
+        else if (slash == p)
+            p[1] = 0;
+        else
+            *slash = 0;
+    }
+    free(p);
+    return rc;
+}
+
 static int run(everything_args *a)
 {
     const char *dir = a->value[OPT_OUTPUT];
     cli_session s;
     mobilesam_amg_result res = {0, NULL, 0, 0};
     char *created = NULL;
-    int rc = CLI_DATA_ERROR, made_dir = 0;
+    int rc = CLI_DATA_ERROR;
     cli_session_init(&s, a->threads);
 
     if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]))
@@ -361,19 +417,22 @@ static int run(everything_args *a)
     if ((rc = check_files(a, s.weights)) != 0)
         goto done;
     rc = CLI_DATA_ERROR;
+    if (check_outdir(dir) ||
+        (a->value[OPT_OVERLAY] && out_check_dir(a->value[OPT_OVERLAY])) ||
+        cli_session_model(&s) || generate(a, s.model, &s.img, &res))
+        goto done;
+    /* OUTDIR only now, when the outputs are about to be written */
     if (out_mkdirs(dir, &created))
         goto done;
-    made_dir = 1;
-    if ((a->value[OPT_OVERLAY] && out_check_dir(a->value[OPT_OVERLAY])) ||
-        cli_session_model(&s) || generate(a, s.model, &s.img, &res) ||
-        write_outputs(a, &s.img, &res))
+    out_track_dir(dir, created);
+    if (write_outputs(a, &s.img, &res))
         goto done;
     if (a->formats & FMT_PNG)
         remove_stale_masks(dir, res.n);
-    printf("%d mask%s\n", res.n, res.n == 1 ? "" : "s");
     rc = CLI_OK;
 done:
-    if (rc != CLI_OK && made_dir && created)
+    out_untrack_dir();
+    if (rc != CLI_OK && created)
         out_rmdirs(dir, created);
     free(created);
     mobilesam_amg_result_free(&res);

@@ -130,11 +130,12 @@ static int add_point(seg_args *a, const char *s)
     return 0;
 }
 
-/* Only the syntax is checked here: a label of 2 is bad data, found later. */
+/* A label other than 0 or 1 is a command-line error here (exit 2); the same
+ * in a --prompts file is bad data, found by prompts_validate (exit 1). */
 static int add_label(seg_args *a, const char *s)
 {
     long v;
-    if (args_parse_int(s, INT_MIN, INT_MAX, &v))
+    if (args_parse_int(s, 0, 1, &v))
         return cli_usage(CMD, "--label: expected 0 or 1, got '%s'", s);
     int *l = realloc(a->labels, (size_t)(a->n_labels + 1) * sizeof *l);
     if (!l)
@@ -209,6 +210,11 @@ static int check_combination(seg_args *a)
                               "--label, --box or --mask-input");
     if (!v[OPT_PROMPTS] && !a->n_points && !v[OPT_BOX])
         return cli_usage(CMD, "no prompt: give --point, --box or --prompts");
+    if (a->n_labels && a->n_labels != a->n_points)
+        return cli_usage(CMD, "%d label%s for %d point%s: give one --label "
+                              "per --point, or none",
+                         a->n_labels, a->n_labels == 1 ? "" : "s",
+                         a->n_points, a->n_points == 1 ? "" : "s");
     if (!v[OPT_OUTPUT] && !v[OPT_JSON] && !v[OPT_LOGITS] && !v[OPT_OVERLAY])
         return cli_usage(CMD, "no output: give -o, --json, --logits or "
                               "--overlay");
@@ -587,6 +593,8 @@ static int prepare(seg_args *a, prompt_set *ps, cli_session *s)
     if (file ? prompts_read_file(ps, file) : prompts_from_flags(a, ps))
         return CLI_DATA_ERROR;
     if (read_image(a, &s->img) ||
+        (!a->value[OPT_EMBEDDING] &&
+         cli_check_resizable(a->image, s->img.width, s->img.height)) ||
         prompts_validate(ps, s->img.width, s->img.height) ||
         prompts_load_masks(ps) ||
         cli_session_weights(s, a->value[OPT_WEIGHTS]))

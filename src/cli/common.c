@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,8 +131,28 @@ static char *resolve_weights(const char *flag)
     return NULL;
 }
 
+/* $MOBILESAM_ISA as the engine reads it (case-insensitive; empty: unset).
+ * The library ignores a bad value; the tool refuses it, like a bad
+ * $MOBILESAM_THREADS, rather than run silently with other kernels than
+ * asked. Returns 0, or -1 after printing a usage error. */
+static int check_isa_env(const char *cmd)
+{
+    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    const char *s = getenv("MOBILESAM_ISA");
+    if (!s || !*s)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (!strcasecmp(s, names[i]))
+            return 0;
+    cli_usage(cmd, "MOBILESAM_ISA: expected scalar, avx2 or avx512, got '%s'",
+              s);
+    return -1;
+}
+
 int cli_parse_threads(const char *cmd, const char *flag)
 {
+    if (check_isa_env(cmd))
+        return -1;
     const char *src = flag ? "--threads" : "MOBILESAM_THREADS";
     const char *s = flag ? flag : getenv("MOBILESAM_THREADS");
     if (!s || (!flag && !*s))
@@ -213,9 +234,24 @@ int cli_session_weights(cli_session *s, const char *flag)
     return s->weights ? 0 : -1;
 }
 
+int cli_check_resizable(const char *name, int width, int height)
+{
+    int rh, rw;
+    image_target_size(height, width, MOBILESAM_IMG_SIZE, &rh, &rw);
+    if (rh > 0 && rw > 0)
+        return 0;
+    /* the message mobilesam_encode gives, before the weights are loaded */
+    cli_file_error(name,
+                   "%dx%d is too elongated (the short side would resize to "
+                   "0 pixels)",
+                   width, height);
+    return -1;
+}
+
 int cli_session_open(cli_session *s, const char *image, const char *flag)
 {
-    if (cli_image_load(image, &s->img))
+    if (cli_image_load(image, &s->img) ||
+        cli_check_resizable(image, s->img.width, s->img.height))
         return -1;
     return cli_session_weights(s, flag);
 }

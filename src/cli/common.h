@@ -37,8 +37,9 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Parses a --threads value (or $MOBILESAM_THREADS when flag is NULL):
- * 0 when neither is given (= one per online core). Returns -1 after printing
- * a usage error. */
+ * 0 when neither is given (= one per online core). Also checks
+ * $MOBILESAM_ISA (scalar, avx2 or avx512, any case; empty or unset: the
+ * CPU's best). Returns -1 after printing a usage error. */
 int cli_parse_threads(const char *cmd, const char *flag);
 
 /* Applies a --max-pixels value (NULL: the default, IMAGE_MAX_PIXELS_DEFAULT)
@@ -58,6 +59,11 @@ int cli_load_model(const char *path, mobilesam_model **model);
  * failure. Returns 0, or -1. */
 int cli_encode(mobilesam_model *model, const msam_image *img,
                const char *name, mobilesam_embedding **emb);
+
+/* Refuses an image the encoder cannot take, one so elongated (3000x1)
+ * that its short side would resize to 0 pixels, with the encoder's message
+ * naming `name`. Returns 0, or -1 after the error. */
+int cli_check_resizable(const char *name, int width, int height);
 
 /* What a command that runs the model holds, each part empty until a step
  * below fills it; the steps return 0, or -1 after printing an error. */

@@ -135,6 +135,12 @@ int embfile_read(const char *path, const mobilesam_model *model, int width,
         return -1;
     }
     int rc = check_array(path, &a, model, width, height);
+    /* NaN or infinity would run through the decoder into all-NaN logits,
+     * an empty mask and a made-up score */
+    if (rc == 0 && !npy_all_finite(&a)) {
+        cli_file_error(path, "contains NaN or infinite values");
+        rc = -1;
+    }
     mobilesam_error e = {{0}};
     if (rc == 0 && mobilesam_embedding_from_data(model, a.data, width, height,
                                                  out, &e) != MOBILESAM_OK) {

@@ -2,6 +2,7 @@
  * main.c - entry point of the mobilesam tool: global flags, then dispatch
  * to a subcommand from the table below.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "mobilesam.h"
 #include "common.h"
+#include "output.h"
 
 #define MOBILESAM_CLI_VERSION MOBILESAM_VERSION
 
@@ -73,6 +75,10 @@ static void select_blas_kernels(char **argv)
 int main(int argc, char **argv)
 {
     select_blas_kernels(argv);
+    /* A closed pipe on stdout is a write error (EPIPE) that the commands
+     * report and undo their outputs for, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    out_catch_signals();
     if (argc < 2)
         return cli_usage(NULL, "missing COMMAND");
     const char *arg = argv[1];

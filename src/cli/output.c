@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,125 @@
 void out_init(out_set *s)
 {
     memset(s, 0, sizeof *s);
+}
+
+/* ---- cleanup on a fatal signal ------------------------------------------ */
+
+/* The temporary files that exist right now, for the SIGINT/SIGTERM/SIGHUP
+ * handler to remove. Each slot points to a name an out_file owns: set
+ * before the file is created, cleared after it is renamed or removed and
+ * before the name is freed. A fixed array would cap the files of a run
+ * (`everything` writes one per mask), so slots come in blocks that are
+ * linked only once built and never freed: the handler walks them without
+ * locks or malloc. */
+#define LIVE_SLOTS 64
+typedef struct live_block {
+    _Atomic(const char *) slot[LIVE_SLOTS];
+    _Atomic(struct live_block *) next;
+} live_block;
+static live_block live_first;
+
+/* An output folder this run created (out_track_dir), removed with its
+ * created parents by the handler while it is empty. */
+static char live_dir[PATH_MAX];
+static size_t live_dir_top;
+static atomic_int live_dir_set;
+
+static int live_add(const char *name)
+{
+    for (live_block *b = &live_first;;) {
+        for (int i = 0; i < LIVE_SLOTS; i++) {
+            const char *none = NULL;
+            if (atomic_compare_exchange_strong(&b->slot[i], &none, name))
+                return 0;
+        }
+        live_block *next = atomic_load(&b->next);
+        if (!next) {
+            live_block *fresh = calloc(1, sizeof *fresh);
+            if (!fresh)
+                return -1;
+            if (!atomic_compare_exchange_strong(&b->next, &next, fresh))
+                free(fresh); /* another thread linked one first: use it */
+            else
+                next = fresh;
+        }
+        b = next;
+    }
+}
+
+static void live_remove(const char *name)
+{
+    for (live_block *b = &live_first; b; b = atomic_load(&b->next))
+        for (int i = 0; i < LIVE_SLOTS; i++) {
+            const char *mine = name;
+            if (atomic_compare_exchange_strong(&b->slot[i], &mine, NULL))
+                return;
+        }
+}
+
+/* Async-signal-safe only: unlink, rmdir, sigaction, raise. */
+static void on_fatal_signal(int sig)
+{
+    for (live_block *b = &live_first; b; b = atomic_load(&b->next))
+        for (int i = 0; i < LIVE_SLOTS; i++) {
+            const char *p = atomic_load(&b->slot[i]);
+            if (p)
+                unlink(p);
+        }
+    if (atomic_load(&live_dir_set)) {
+        /* out_rmdirs without malloc: the handler ends the process, so the
+         * buffer may be cut up */
+        size_t len = strlen(live_dir);
+        while (len >= live_dir_top && rmdir(live_dir) == 0) {
+            while (len > live_dir_top && live_dir[len - 1] != '/')
+                len--;
+            if (len <= live_dir_top)
+                break;
+            live_dir[--len] = 0;
+        }
+    }
+    /* Die of the signal itself, so that the exit status is 128+N. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    raise(sig); /* delivered when the handler returns (sig is blocked) */
+}
+
+void out_catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (int i = 0; i < 3; i++)
+        /* a signal ignored by whoever started us (nohup, a background
+         * job's SIGINT) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+void out_track_dir(const char *dir, const char *top)
+{
+    atomic_store(&live_dir_set, 0);
+    if (!dir || !top || strlen(dir) >= sizeof live_dir ||
+        strlen(top) > strlen(dir))
+        return;
+    strcpy(live_dir, dir);
+    size_t len = strlen(live_dir);
+    while (len > 1 && live_dir[len - 1] == '/')
+        live_dir[--len] = 0;
+    live_dir_top = strlen(top);
+    atomic_store(&live_dir_set, 1);
+}
+
+void out_untrack_dir(void)
+{
+    atomic_store(&live_dir_set, 0);
 }
 
 /* ---- what a path names ---------------------------------------------------- */
@@ -128,6 +249,8 @@ int out_same_file(const char *a, const char *b)
 static void free_set(out_set *s)
 {
     for (int i = 0; i < s->n; i++) {
+        if (s->files[i].tmp)
+            live_remove(s->files[i].tmp);
         free(s->files[i].path);
         free(s->files[i].target);
         free(s->files[i].tmp);
@@ -145,7 +268,22 @@ void out_abort(out_set *s)
         if (s->files[i].tmp)
             unlink(s->files[i].renamed ? s->files[i].target
                                        : s->files[i].tmp);
-    free_set(s);
+    free_set(s); /* after the unlinks: the handler may repeat them */
+}
+
+/* "<target>.tmp.<pid>" into tmp (len: strlen(target) + 64), or, when that
+ * would pass PATH_MAX or NAME_MAX (an output name near the limit), a
+ * shorter name in the same directory. */
+static void temp_name(const char *target, char *tmp, size_t len)
+{
+    static atomic_uint counter;
+    const char *slash = strrchr(target, '/');
+    size_t base = strlen(slash ? slash + 1 : target);
+    int n = snprintf(tmp, len, "%s.tmp.%ld", target, (long)getpid());
+    if (n >= PATH_MAX || base + ((size_t)n - strlen(target)) > NAME_MAX)
+        snprintf(tmp, len, "%.*s.msam.%ld.%u.tmp",
+                 slash ? (int)(slash - target) + 1 : 0, target,
+                 (long)getpid(), atomic_fetch_add(&counter, 1));
 }
 
 /* Registers `path`; returns its entry, or NULL after an error (the same
@@ -191,7 +329,7 @@ static out_file *stage(out_set *s, const char *path)
         s->cap = cap;
     }
     int in_place = st.st_mode && !S_ISREG(st.st_mode);
-    size_t len = strlen(target) + 32;
+    size_t len = strlen(target) + 64;
     out_file *f = &s->files[s->n];
     f->path = strdup(path);
     f->target = target;
@@ -205,8 +343,17 @@ static out_file *stage(out_set *s, const char *path)
         out_file_id_free(&f->id);
         goto nomem;
     }
-    if (f->tmp)
-        snprintf(f->tmp, len, "%s.tmp.%ld", target, (long)getpid());
+    if (f->tmp) {
+        temp_name(target, f->tmp, len);
+        /* known to the signal handler before the file exists */
+        if (live_add(f->tmp)) {
+            free(f->path);
+            free(f->target);
+            free(f->tmp);
+            out_file_id_free(&f->id);
+            goto nomem;
+        }
+    }
     s->n++;
     return f;
 nomem:
@@ -247,12 +394,16 @@ int out_commit(out_set *s)
             return -1;
         }
         f->renamed = 1;
+        live_remove(f->tmp);
     }
     if (s->stdout_text) {
+        /* SIGPIPE is ignored (main): a closed pipe is EPIPE here */
+        errno = 0;
         fputs(s->stdout_text, stdout);
         fputc('\n', stdout);
         if (fflush(stdout) != 0 || ferror(stdout)) {
-            cli_error("cannot write to stdout: %s", strerror(errno));
+            cli_file_error("stdout", "cannot write: %s",
+                           strerror(errno ? errno : EIO));
             out_abort(s);
             return -1;
         }
@@ -339,17 +490,18 @@ int out_png(out_set *s, const char *path, const uint8_t *pixels, int width,
 int out_npy(out_set *s, const char *path, const float *data, const long *shape,
             int ndim, const char *comment)
 {
-    const out_file *f = stage(s, path);
-    if (!f)
+    /* through the set's own temporary file: npy_write's would be a second
+     * one, unknown to the signal handler */
+    FILE *fp = out_stream_open(s, path);
+    if (!fp)
         return -1;
-    /* npy_write writes a device or FIFO in place itself */
     char err[512];
-    if (npy_write(f->tmp ? f->tmp : f->target, data, shape, ndim, comment,
-                  err, sizeof err) != 0) {
+    if (npy_fwrite(fp, data, shape, ndim, comment, err, sizeof err) != 0) {
+        fclose(fp);
         cli_file_error(path, "%s", err);
         return -1;
     }
-    return 0;
+    return out_stream_close(fp, path);
 }
 
 int out_json(out_set *s, const char *path, const cJSON *json)
@@ -468,8 +620,11 @@ int out_print_json_line(const char *cmd, cJSON *json)
 
 int out_flush_results(const char *cmd)
 {
-    if (fflush(stdout) != 0) {
-        cli_cmd_error(cmd, "cannot write the results to stdout");
+    (void)cmd;
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_file_error("stdout", "cannot write: %s",
+                       strerror(errno ? errno : EIO));
         return -1;
     }
     return 0;

@@ -10,6 +10,12 @@
  * is written in place, as soon as its writer runs (a FIFO waits for its
  * reader): renaming over it would replace it with a regular file.
  *
+ * A temporary name that would be too long (past PATH_MAX or NAME_MAX) is
+ * replaced by a shorter one in the same directory,
+ * ".msam.<pid>.<counter>.tmp". Temporary files, and an output folder the
+ * run created (out_track_dir), are removed too when the process is killed
+ * by SIGINT, SIGTERM or SIGHUP (out_catch_signals).
+ *
  * Each writer prints its own one-line error naming the final path.
  * Also: results that a command prints on stdout (out_print_json_line,
  * out_flush_results), and telling whether two paths name the same file.
@@ -55,6 +61,16 @@ typedef struct {
     char *stdout_text; /* JSON for "-", printed once the files are in place */
 } out_set;
 
+/* Installs, once at start, the handler of SIGINT, SIGTERM and SIGHUP
+ * (those not ignored by whoever started the process): it removes the
+ * temporary files that exist at that moment and the folder out_track_dir
+ * names while it is empty, then dies of the signal (exit status 128+N). */
+void out_catch_signals(void);
+/* The folder out_mkdirs created (`dir`, with its parents up to `top`), to
+ * be removed by that handler while empty; out_untrack_dir() forgets it. */
+void out_track_dir(const char *dir, const char *top);
+void out_untrack_dir(void);
+
 void out_init(out_set *s);
 /* Removes every file of the set (temporary or renamed) and frees it. */
 void out_abort(out_set *s);
@@ -99,8 +115,8 @@ void out_rmdirs(const char *dir, const char *top);
 /* Prints `json` unformatted, on one line of stdout, and deletes it. Returns
  * 0, or -1 after "mobilesam <cmd>: out of memory". */
 int out_print_json_line(const char *cmd, cJSON *json);
-/* Flushes stdout. Returns 0, or -1 after "mobilesam <cmd>: cannot write the
- * results to stdout". */
+/* Flushes stdout. Returns 0, or -1 after "mobilesam: stdout: cannot write:
+ * <reason>" (cmd is unused). */
 int out_flush_results(const char *cmd);
 
 #endif

@@ -670,6 +670,13 @@ static int load_mask(prompt_object *o)
         npy_free(&a);
         return -1;
     }
+    /* NaN or infinite logits would decode to an empty mask with a made-up
+     * score, not an error */
+    if (!npy_all_finite(&a)) {
+        cli_file_error(o->mask_path, "contains NaN or infinite values");
+        npy_free(&a);
+        return -1;
+    }
     o->mask = malloc(n * sizeof(float));
     if (o->mask)
         memcpy(o->mask, a.data, n * sizeof(float));

@@ -436,6 +436,46 @@ done:
     return bad;
 }
 
+/* Binary PNM: the width and height tokens as the header writes them (at
+ * most n-1 bytes each, "..." when cut), for the error about a size stb
+ * misreads: it stops at a '-' ("-5" reads as 0) and wraps numbers past
+ * INT_MAX. Returns 1 when the file is a P5/P6 whose tokens are not the
+ * plain decimal numbers w and h, else 0; rewinds f. */
+static int pnm_size_differs(FILE *f, int w, int h, char *ws, char *hs, size_t n)
+{
+    int differs = 0;
+    int p = getc(f), t = getc(f);
+    if (p != 'P' || (t != '5' && t != '6')) goto done;
+    char *tok[2] = {ws, hs};
+    const int want[2] = {w, h};
+    int c = getc(f);
+    for (int i = 0; i < 2; i++) {
+        for (;;) { /* blanks and comments, as pnm_short skips them */
+            while (c == ' ' || (c >= '\t' && c <= '\r')) c = getc(f);
+            if (c != '#') break;
+            while (c != EOF && c != '\n' && c != '\r') c = getc(f);
+        }
+        size_t len = 0;
+        long long v = 0;
+        int digits = 1;
+        for (; c != EOF && c != '#' && c != ' ' && !(c >= '\t' && c <= '\r'); c = getc(f)) {
+            if (len + 4 < n) tok[i][len++] = (char)c;
+            else if (len + 4 == n) {
+                memcpy(tok[i] + len, "...", 3);
+                len += 3;
+            }
+            if (c < '0' || c > '9') digits = 0;
+            else if (v <= INT_MAX) v = v * 10 + (c - '0');
+        }
+        tok[i][len] = 0;
+        if (!len) snprintf(tok[i], n, "?");
+        if (!len || !digits || v != want[i]) differs = 1;
+    }
+done:
+    rewind(f);
+    return differs;
+}
+
 /* GIF: stb decodes the first image (frame); a file whose blocks end (the
  * trailer, or the end of the file) before any image made it fail with an
  * empty reason. Walks the blocks before the first image descriptor:
@@ -560,6 +600,12 @@ static FILE *open_image(const char *path, int *width, int *height, char *err, si
      * magnitude, or every top-down BMP would be refused here. The size check
      * after decoding still makes sure that header and pixels agree. */
     if (h < 0 && h != INT_MIN) h = -h;
+    char ws[24], hs[24];
+    if (pnm_size_differs(f, w, h, ws, hs, sizeof ws)) {
+        set_err(err, errlen, "not a supported image (declared size %sx%s)", ws, hs);
+        fclose(f);
+        return NULL;
+    }
     if (w <= 0 || h <= 0) {
         set_err(err, errlen, "not a supported image (declared size %dx%d)", w, h);
         fclose(f);

@@ -660,8 +660,16 @@ static char *follow_links(const char *path, struct stat *st)
     return NULL;
 }
 
-int npy_write(const char *path, const float *data, const long *shape, int ndim,
-              const char *comment, char *err, size_t errlen)
+int npy_all_finite(const npy_array *a)
+{
+    for (size_t i = 0; i < a->numel; i++)
+        if (!isfinite(a->data[i])) return 0;
+    return 1;
+}
+
+/* The shape and comment checks of a write; 0, or -1 with a reason. */
+static int check_write(const float *data, const long *shape, int ndim, const char *comment,
+                       uint64_t *numel_out, char *err, size_t errlen)
 {
     if (ndim < 0 || ndim > NPY_MAX_DIMS) {
         set_err(err, errlen, "cannot write %d dimensions (0..%d)", ndim, NPY_MAX_DIMS);
@@ -701,54 +709,20 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
             return -1;
         }
     }
+    *numel_out = numel;
+    return 0;
+}
 
-    /* A symlink is followed: the file it names is replaced, the link stays.
-     * A device or FIFO is written in place (no temporary file): renaming
-     * over it would replace it with a regular file. */
-    struct stat st;
-    char *target = follow_links(path, &st);
-    if (!target) {
-        set_err(err, errlen, "cannot create file: %s", strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "is a directory");
-        free(target);
-        return -1;
-    }
-    int in_place = st.st_mode && !S_ISREG(st.st_mode);
-
+int npy_fwrite(FILE *f, const float *data, const long *shape, int ndim, const char *comment,
+               char *err, size_t errlen)
+{
+    uint64_t numel;
+    if (check_write(data, shape, ndim, comment, &numel, err, errlen)) return -1;
     size_t hlen;
     int version;
     char *header = build_header(shape, ndim, comment, &hlen, &version);
-    size_t tlen = strlen(target) + 32;
-    char *tmp = in_place ? NULL : malloc(tlen);
-    if (!header || (!in_place && !tmp)) {
-        free(header);
-        free(tmp);
-        free(target);
+    if (!header) {
         set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    if (tmp) snprintf(tmp, tlen, "%s.tmp.%ld", target, (long)getpid());
-
-    FILE *f = NULL;
-    if (tmp) {
-        if (!(f = fopen(tmp, "wb")))
-            set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-    } else {
-        /* no O_CREAT or O_TRUNC: only what is there; a FIFO waits for its
-         * reader */
-        int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0 || !(f = fdopen(fd, "wb"))) {
-            set_err(err, errlen, "cannot write: %s", strerror(errno));
-            if (fd >= 0) close(fd);
-        }
-    }
-    if (!f) {
-        free(header);
-        free(tmp);
-        free(target);
         return -1;
     }
     unsigned char pre[12];
@@ -764,7 +738,9 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
         for (int i = 0; i < 4; i++) pre[8 + i] = (unsigned char)(hlen >> (8 * i));
         prelen = 12;
     }
+    errno = 0;
     int ok = fwrite(pre, 1, prelen, f) == prelen && fwrite(header, 1, hlen, f) == hlen;
+    free(header);
     if (ok && numel > 0) {
         size_t n = (size_t)numel;
         if (host_is_little_endian()) {
@@ -782,29 +758,88 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
             }
         }
     }
-    int werr = ok ? 0 : errno;
+    if (!ok) {
+        set_err(err, errlen, "cannot write: %s", errno ? strerror(errno) : "short write");
+        return -1;
+    }
+    return 0;
+}
+
+/* The temporary name `target` is written to: "<target>.tmp.<pid>", or, when
+ * that would pass PATH_MAX or NAME_MAX, a shorter one in the same
+ * directory. malloc'd, or NULL. */
+static char *temp_name(const char *target)
+{
+    static unsigned counter;
+    size_t len = strlen(target) + 64;
+    char *tmp = malloc(len);
+    if (!tmp) return NULL;
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    int n = snprintf(tmp, len, "%s.tmp.%ld", target, (long)getpid());
+    if (n >= PATH_MAX || strlen(base) + (size_t)(n - (int)strlen(target)) > NAME_MAX)
+        snprintf(tmp, len, "%.*s.npy.%ld.%u.tmp", slash ? (int)(slash - target) + 1 : 0, target,
+                 (long)getpid(), counter++);
+    return tmp;
+}
+
+int npy_write(const char *path, const float *data, const long *shape, int ndim,
+              const char *comment, char *err, size_t errlen)
+{
+    uint64_t numel;
+    if (check_write(data, shape, ndim, comment, &numel, err, errlen)) return -1;
+
+    /* A symlink is followed: the file it names is replaced, the link stays.
+     * A device or FIFO is written in place (no temporary file): renaming
+     * over it would replace it with a regular file. */
+    struct stat st;
+    char *target = follow_links(path, &st);
+    if (!target) {
+        set_err(err, errlen, "cannot create file: %s", strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, "is a directory");
+        free(target);
+        return -1;
+    }
+    int in_place = st.st_mode && !S_ISREG(st.st_mode);
+    char *tmp = in_place ? NULL : temp_name(target);
+    if (!in_place && !tmp) {
+        free(target);
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+
+    FILE *f = NULL;
+    if (tmp) {
+        if (!(f = fopen(tmp, "wb")))
+            set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    } else {
+        /* no O_CREAT or O_TRUNC: only what is there; a FIFO waits for its
+         * reader */
+        int fd = open(target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+            set_err(err, errlen, "cannot write: %s", strerror(errno));
+            if (fd >= 0) close(fd);
+        }
+    }
+    if (!f) {
+        free(tmp);
+        free(target);
+        return -1;
+    }
+    int ok = npy_fwrite(f, data, shape, ndim, comment, err, errlen) == 0;
     if (fclose(f) != 0 && ok) {
         ok = 0;
-        werr = errno;
+        set_err(err, errlen, "cannot write: %s", strerror(errno));
     }
     if (ok && tmp && rename(tmp, target) != 0) {
         set_err(err, errlen, "cannot rename %s to the output: %s", tmp, strerror(errno));
-        remove(tmp);
-        free(header);
-        free(tmp);
-        free(target);
-        return -1;
+        ok = 0;
     }
-    if (!ok) {
-        set_err(err, errlen, "cannot write: %s", werr ? strerror(werr) : "short write");
-        if (tmp) remove(tmp);
-        free(header);
-        free(tmp);
-        free(target);
-        return -1;
-    }
-    free(header);
+    if (!ok && tmp) remove(tmp);
     free(tmp);
     free(target);
-    return 0;
+    return ok ? 0 : -1;
 }

@@ -5,6 +5,7 @@
 #define MOBILESAM_NPY_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define NPY_MAX_DIMS 8
 
@@ -26,6 +27,8 @@ typedef struct {
  * in err (out is then zeroed; npy_free on it is harmless). */
 int npy_read(const char *path, npy_array *out, char *err, size_t errlen);
 void npy_free(npy_array *a);
+/* 1 when every element is finite (no NaN, no infinity), else 0. */
+int npy_all_finite(const npy_array *a);
 
 /* Writes float32 '<f4', C order, format 1.0 (2.0 if the header outgrows
  * 65535 bytes), the data 64-byte aligned. `comment` (may be NULL; printable
@@ -33,9 +36,15 @@ void npy_free(npy_array *a);
  * dict, which numpy.load ignores; npy_read gives it back (trimmed of
  * surrounding blanks). Keep it short: numpy >= 1.24 refuses headers over
  * 10000 bytes unless numpy.load is given max_header_size (or allow_pickle).
- * Written to `path`.tmp.<pid> and renamed, so no partial
- * file is left. Returns 0, or -1 with a reason in err. */
+ * Written to `path`.tmp.<pid> (a shorter name in the same directory when
+ * that one would be too long) and renamed, so no partial file is left.
+ * Returns 0, or -1 with a reason in err. */
 int npy_write(const char *path, const float *data, const long *shape, int ndim,
               const char *comment, char *err, size_t errlen);
+/* The same file written to an open stream (not closed; a write error may
+ * show only when it is): for a caller that manages its own temporary file.
+ * Returns 0, or -1 with a reason in err. */
+int npy_fwrite(FILE *f, const float *data, const long *shape, int ndim, const char *comment,
+               char *err, size_t errlen);
 
 #endif

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/image.h"
 #include "model/amg_utils.h"
 #include "ops/ops.h"
 
@@ -714,6 +715,17 @@ mobilesam_status mobilesam_generate(mobilesam_model *model, const uint8_t *rgb, 
         if (err)
             snprintf(err->message, sizeof err->message, "invalid image size %dx%d", width,
                      height);
+        return MOBILESAM_ERR_INVALID;
+    }
+    /* the whole image is encoded first: refused up front when its short
+     * side would resize to 0 pixels (its crops are less elongated) */
+    int rh, rw;
+    image_target_size(height, width, MOBILESAM_IMG_SIZE, &rh, &rw);
+    if (rh <= 0 || rw <= 0) {
+        if (err)
+            snprintf(err->message, sizeof err->message,
+                     "%dx%d is too elongated (the short side would resize to 0 pixels)",
+                     width, height);
         return MOBILESAM_ERR_INVALID;
     }
     mobilesam_status st = check_options(opt, err);
