@@ -30,18 +30,36 @@ static uint64_t rd64(const uint8_t *p)
     return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
-uint64_t wt_checksum(const uint8_t *p, size_t n)
+/* The checksum of p[0..n); and, in the same pass (the data is read
+ * anyway), whether a word from word `scan_from` on is a float32 NaN or
+ * infinity: an all-ones exponent carries into bit 31 of (bits & exponent
+ * mask) + one exponent step. */
+static uint64_t checksum_scan(const uint8_t *p, size_t n, size_t scan_from, int *nonfinite)
 {
     size_t words = n / 4;
     uint64_t total = 0;
+    uint32_t acc = 0;
     for (size_t b = 0; b * BLOCK_WORDS < words; b++) {
         size_t start = b * BLOCK_WORDS;
         size_t end = start + BLOCK_WORDS < words ? start + BLOCK_WORDS : words;
         uint64_t s = 0;
-        for (size_t i = start; i < end; i++) s += rd32(p + 4 * i);
+        size_t i = start;
+        for (; i < end && i < scan_from; i++) s += rd32(p + 4 * i);
+        for (; i < end; i++) {
+            uint32_t v = rd32(p + 4 * i);
+            s += v;
+            acc |= (v & 0x7f800000u) + 0x00800000u;
+        }
         total += (uint64_t)(b + 1) * s;
     }
+    *nonfinite = (acc & 0x80000000u) != 0;
     return total;
+}
+
+uint64_t wt_checksum(const uint8_t *p, size_t n)
+{
+    int unused;
+    return checksum_scan(p, n, (size_t)-1, &unused);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *detail)
@@ -148,7 +166,9 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
         snprintf(e, sizeof e, "corrupt weight file header");
         goto bad;
     }
-    uint64_t sum = wt_checksum(h + HEADER_SIZE, f->size - HEADER_SIZE);
+    int nonfinite;
+    uint64_t sum = checksum_scan(h + HEADER_SIZE, f->size - HEADER_SIZE,
+                                 (data_off - HEADER_SIZE) / 4, &nonfinite);
     if (sum != checksum) {
         snprintf(e, sizeof e, "weight file checksum mismatch (corrupt or truncated file)");
         goto bad;
@@ -162,6 +182,7 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
     }
     if (parse_table(f, table_off, table_size, data_off, e, sizeof e) != 0) goto bad;
     f->checksum = checksum;
+    f->nonfinite = nonfinite;
     snprintf(f->id, sizeof f->id, "%016llx", (unsigned long long)checksum);
     return 0;
 bad:

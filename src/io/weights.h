@@ -26,6 +26,7 @@ typedef struct {
     int n;
     wt_tensor *tensors;
     uint64_t checksum;
+    int nonfinite; /* some tensor holds a NaN or an infinity */
     char id[17]; /* checksum as 16 hex digits */
 } wt_file;
 

@@ -42,6 +42,18 @@ static void shape_str(char *buf, size_t n, int ndim, const int *shape)
     if (used < n) snprintf(buf + used, n - used, ")");
 }
 
+/* A checksum only proves the file is what the converter wrote; a crafted
+ * (or converted) NaN would turn every output into NaN silently. wt_open
+ * notes whether any value is not finite (in its checksum pass); only then
+ * is each tensor looked at, to name the one. */
+static int all_finite(const float *x, size_t n)
+{
+    const uint32_t *u = (const uint32_t *)(const void *)x;
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= (u[i] & 0x7f800000u) + 0x00800000u;
+    return !(acc & 0x80000000u);
+}
+
 const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape)
 {
     if (c->failed) return NULL;
@@ -59,6 +71,10 @@ const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape)
         char msg[512];
         keyf(msg, sizeof msg, "%s has shape %s, expected %s", name, got, want);
         ctx_fail(c, "weights: %s%s", msg, "");
+        return NULL;
+    }
+    if (c->f->nonfinite && !all_finite(t->data, t->numel)) {
+        ctx_fail(c, "weights: %s has NaN or infinite values%s", name, "");
         return NULL;
     }
     return t->data;

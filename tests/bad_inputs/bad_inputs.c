@@ -29,6 +29,7 @@
 
 #include "io/image.h"
 #include "io/npy.h"
+#include "io/weights.h"
 #include "mobilesam.h"
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -246,6 +247,28 @@ static int write_text(const char *name, const char *text)
     return ch_write(in(name), text, strlen(text));
 }
 
+/* The weights with the first value of the first tensor set to NaN and the
+ * checksum made right again: a file that is intact but poisoned. */
+static int write_nan_weights(const char *path)
+{
+    size_t len;
+    uint8_t *w = (uint8_t *)ch_read(g_weights, &len);
+    if (!w || len < 64)
+        return -1;
+    uint64_t data_off, sum;
+    memcpy(&data_off, w + 32, 8); /* header fields: tools/WEIGHT_FORMAT.md */
+    uint32_t nan_bits = 0x7fc00000u;
+    int rc = -1;
+    if (data_off + 4 <= len) {
+        memcpy(w + data_off, &nan_bits, 4);
+        sum = wt_checksum(w + 64, len - 64);
+        memcpy(w + 48, &sum, 8);
+        rc = ch_write(path, w, len);
+    }
+    free(w);
+    return rc;
+}
+
 /* 1001 points (the engine takes at most 1000 per object), as a prompts
  * file, and as --point flags. */
 #define MANY 1001
@@ -317,6 +340,7 @@ static int make_inputs(const char *id)
     rc |= ci_copy_patched(g_weights, in("magic.msam"), wlen, 0, "NOTSAM", 6);
     rc |= ci_copy_patched(g_weights, in("trunc.msam"), wlen / 2, 0, NULL, 0);
     rc |= ci_copy_patched(g_weights, in("version.msam"), wlen, 8, &version2, 4);
+    rc |= write_nan_weights(in("nan.msam"));
     /* prompts */
     rc |= ch_write(in("p_empty.json"), "", 0);
     rc |= mkdir(in("p_dir.json"), 0755);
@@ -420,7 +444,7 @@ static void all_images(void)
 
 static const char *const g_bad_weights[] = {
     "missing.msam", "empty.msam", "dir.msam",    "text.msam",
-    "magic.msam",   "trunc.msam", "version.msam", "fifo.msam"};
+    "magic.msam",   "trunc.msam", "version.msam", "fifo.msam", "nan.msam"};
 #define N_WEIGHTS ((int)(sizeof g_bad_weights / sizeof g_bad_weights[0]))
 
 #define OVER_LIMIT                                                             \
