@@ -28,7 +28,7 @@ options:
 environment:
   MOBILESAM_TESTDATA   fixture pack (default: ../shared/testdata)
   MOBILESAM_PEER       the peer's run.sh, or its directory
-                       (default: ../shared/peer/run.sh)
+                       (default: peer/run.sh beside the fixture pack)
   MOBILESAM_BUILD_DIR  build directory (default: build)
   MOBILESAM_WEIGHTS    weight file (default: weights/mobile_sam.msam, else
                        the fixture's synthetic checkpoint, converted)
@@ -114,7 +114,8 @@ log "mobilesam bench: $runs runs, $threads threads"
 ours=$(ours_bench "$threads")
 
 # --- the peer ---------------------------------------------------------------
-peer_sh=${MOBILESAM_PEER:-$root/../shared/peer/run.sh}
+# the peer sits beside the fixture pack in shared/
+peer_sh=${MOBILESAM_PEER:-$testdata/../peer/run.sh}
 [ ! -d "$peer_sh" ] || peer_sh=$peer_sh/run.sh
 peer=""
 if [ -f "$peer_sh" ]; then
