@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mobilesam.h"
 #include "testutil.h"
 
 extern char **environ;
@@ -125,15 +126,21 @@ static inline ch_result ch_spawn(const char *dir, char *const argv[])
     return r;
 }
 
-/* Runs the mobilesam executable with the NULL-terminated arguments. */
-static inline ch_result ch_run(const char *dir, const char *const *args)
+/* Completes argv (CH_MAX_ARGS entries, the first n already set, e.g. a
+ * wrapper) with the mobilesam executable and the NULL-terminated args. */
+static inline void ch_argv(char **argv, int n, const char *const *args)
 {
-    char *argv[CH_MAX_ARGS];
-    int n = 0;
     argv[n++] = (char *)ch_bin();
     for (; *args && n < CH_MAX_ARGS - 1; args++)
         argv[n++] = (char *)*args;
     argv[n] = NULL;
+}
+
+/* Runs the mobilesam executable with the NULL-terminated arguments. */
+static inline ch_result ch_run(const char *dir, const char *const *args)
+{
+    char *argv[CH_MAX_ARGS];
+    ch_argv(argv, 0, args);
     return ch_spawn(dir, argv);
 }
 
@@ -229,6 +236,28 @@ static inline char *ch_convert_weights(const char *testdata, const char *dir)
                 r.err);
     ch_free(&r);
     return ok ? strdup(out) : NULL;
+}
+
+/* A scratch directory (*dir) with the fixture's weights converted into it
+ * (*weights) and loaded: the model, or NULL after printing why (the
+ * directory then removed, *dir and *weights NULL). */
+static inline mobilesam_model *ch_fixture_model(const char *testdata, char **dir,
+                                                char **weights)
+{
+    *dir = ch_mkdtemp();
+    *weights = *dir ? ch_convert_weights(testdata, *dir) : NULL;
+    mobilesam_model *model = NULL;
+    mobilesam_error err = {{0}};
+    if (!*weights || mobilesam_load(*weights, &model, &err) != MOBILESAM_OK) {
+        fprintf(stderr, "cannot prepare the weights: %s\n", err.message);
+        if (*dir)
+            ch_rmtree(*dir);
+        free(*dir);
+        free(*weights);
+        *dir = *weights = NULL;
+        return NULL;
+    }
+    return model;
 }
 
 #endif

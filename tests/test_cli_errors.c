@@ -422,15 +422,10 @@ int main(void)
     const char *td = tu_testdata();
     if (!td)
         tu_skip("MOBILESAM_TESTDATA is not set");
-    char *dir = ch_mkdtemp();
-    char *weights = dir ? ch_convert_weights(td, dir) : NULL;
-    mobilesam_model *model = NULL;
-    mobilesam_error err = {{0}};
-    if (!weights || mobilesam_load(weights, &model, &err) != MOBILESAM_OK) {
-        fprintf(stderr, "cannot prepare the weights: %s\n", err.message);
-        ch_rmtree(dir);
+    char *dir, *weights;
+    mobilesam_model *model = ch_fixture_model(td, &dir, &weights);
+    if (!model)
         return 1;
-    }
     snprintf(g_dir, sizeof g_dir, "%s", dir);
     snprintf(g_out, sizeof g_out, "%s/out", dir);
     snprintf(g_weights, sizeof g_weights, "%s", weights);

@@ -25,14 +25,10 @@ static ch_result run_limited(const char *dir, long kib, const char *const *args)
     char *argv[CH_MAX_ARGS];
     char script[128];
     snprintf(script, sizeof script, "ulimit -v %ld && exec timeout 120 \"$0\" \"$@\"", kib);
-    int n = 0;
-    argv[n++] = "sh";
-    argv[n++] = "-c";
-    argv[n++] = script;
-    argv[n++] = (char *)ch_bin();
-    for (; *args && n < CH_MAX_ARGS - 1; args++)
-        argv[n++] = (char *)*args;
-    argv[n] = NULL;
+    argv[0] = "sh";
+    argv[1] = "-c";
+    argv[2] = script;
+    ch_argv(argv, 3, args);
     return ch_spawn(dir, argv);
 }
 

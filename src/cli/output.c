@@ -18,6 +18,7 @@
 #include <stb_image_write.h>
 
 #include "common.h"
+#include "io/file.h"
 #include "io/npy.h"
 
 void out_init(out_set *s)
@@ -146,43 +147,6 @@ void out_untrack_dir(void)
 
 /* ---- what a path names ---------------------------------------------------- */
 
-/* Follows the symlinks of `path` (at most 40, as the kernel does): returns
- * the malloc'd name it ends at, *st its lstat (st_mode 0 when nothing is
- * there: a new file, or a dangling link's target); NULL with errno set after
- * an error. A relative link is relative to the link's own directory. */
-static char *follow_links(const char *path, struct stat *st)
-{
-    char *p = strdup(path);
-    for (int hops = 0; p; hops++) {
-        if (lstat(p, st) != 0) {
-            memset(st, 0, sizeof *st);
-            return p;
-        }
-        if (!S_ISLNK(st->st_mode))
-            return p;
-        char link[PATH_MAX];
-        ssize_t n = hops < 40 ? readlink(p, link, sizeof link - 1) : -1;
-        if (hops >= 40)
-            errno = ELOOP;
-        if (n < 0) {
-            free(p);
-            return NULL;
-        }
-        link[n] = 0;
-        const char *slash = strrchr(p, '/');
-        int dlen = link[0] != '/' && slash ? (int)(slash - p) + 1 : 0;
-        size_t len = (size_t)dlen + (size_t)n + 1;
-        char *next = malloc(len);
-        if (next)
-            snprintf(next, len, "%.*s%s", dlen, p, link);
-        else
-            errno = ENOMEM;
-        free(p);
-        p = next;
-    }
-    return NULL;
-}
-
 /* `target` (no symlink) as the real path of its directory plus its last
  * component, so that "x.png", "./x.png" and "d/../x.png" read the same;
  * malloc'd. The name itself when its directory cannot be resolved. */
@@ -210,7 +174,7 @@ int out_file_id_get(const char *path, out_file_id *id)
     memset(id, 0, sizeof *id);
     struct stat st;
     memset(&st, 0, sizeof st);
-    char *target = follow_links(path, &st);
+    char *target = file_follow_links(path, &st);
     if (!target) /* a loop or unreadable link: compare the name as given */
         target = strdup(path);
     id->key = target ? real_name(target) : NULL;
@@ -271,20 +235,7 @@ void out_abort(out_set *s)
     free_set(s); /* after the unlinks: the handler may repeat them */
 }
 
-/* "<target>.tmp.<pid>" into tmp (len: strlen(target) + 64), or, when that
- * would pass PATH_MAX or NAME_MAX (an output name near the limit), a
- * shorter name in the same directory. */
-static void temp_name(const char *target, char *tmp, size_t len)
-{
-    static atomic_uint counter;
-    const char *slash = strrchr(target, '/');
-    size_t base = strlen(slash ? slash + 1 : target);
-    int n = snprintf(tmp, len, "%s.tmp.%ld", target, (long)getpid());
-    if (n >= PATH_MAX || base + ((size_t)n - strlen(target)) > NAME_MAX)
-        snprintf(tmp, len, "%.*s.msam.%ld.%u.tmp",
-                 slash ? (int)(slash - target) + 1 : 0, target,
-                 (long)getpid(), atomic_fetch_add(&counter, 1));
-}
+static atomic_uint temp_counter; /* for file_temp_name's short names */
 
 /* Registers `path`; returns its entry, or NULL after an error (the same
  * output named twice in one run would silently lose one of them). A
@@ -294,7 +245,7 @@ static void temp_name(const char *target, char *tmp, size_t len)
 static out_file *stage(out_set *s, const char *path)
 {
     struct stat st;
-    char *target = follow_links(path, &st);
+    char *target = file_follow_links(path, &st);
     if (!target) {
         cli_file_error(path, "cannot create file: %s", strerror(errno));
         return NULL;
@@ -344,7 +295,7 @@ static out_file *stage(out_set *s, const char *path)
         goto nomem;
     }
     if (f->tmp) {
-        temp_name(target, f->tmp, len);
+        file_temp_name(target, f->tmp, len, "msam", atomic_fetch_add(&temp_counter, 1));
         /* known to the signal handler before the file exists */
         if (live_add(f->tmp)) {
             free(f->path);
@@ -415,7 +366,7 @@ int out_commit(out_set *s)
 int out_check_dir(const char *path)
 {
     struct stat st;
-    char *target = follow_links(path, &st);
+    char *target = file_follow_links(path, &st);
     if (!target) {
         cli_file_error(path, "cannot create file: %s", strerror(errno));
         return -1;

@@ -626,40 +626,6 @@ static char *build_header(const long *shape, int ndim, const char *comment,
     return buf;
 }
 
-/* Follows the symlinks of `path` (at most 40): returns the malloc'd name it
- * ends at, *st its lstat (st_mode 0 when nothing is there); NULL after an
- * error (errno). A relative link is relative to the link's directory. */
-static char *follow_links(const char *path, struct stat *st)
-{
-    size_t plen = strlen(path) + 1;
-    char *p = malloc(plen);
-    if (p) memcpy(p, path, plen);
-    for (int hops = 0; p; hops++) {
-        if (lstat(p, st) != 0) {
-            memset(st, 0, sizeof *st);
-            return p;
-        }
-        if (!S_ISLNK(st->st_mode)) return p;
-        char link[PATH_MAX];
-        ssize_t n = hops < 40 ? readlink(p, link, sizeof link - 1) : -1;
-        if (hops >= 40) errno = ELOOP;
-        if (n < 0) {
-            free(p);
-            return NULL;
-        }
-        link[n] = 0;
-        const char *slash = strrchr(p, '/');
-        int dlen = link[0] != '/' && slash ? (int)(slash - p) + 1 : 0;
-        size_t len = (size_t)dlen + (size_t)n + 1;
-        char *next = malloc(len);
-        if (next) snprintf(next, len, "%.*s%s", dlen, p, link);
-        else errno = ENOMEM;
-        free(p);
-        p = next;
-    }
-    return NULL;
-}
-
 int npy_all_finite(const npy_array *a)
 {
     for (size_t i = 0; i < a->numel; i++)
@@ -765,21 +731,13 @@ int npy_fwrite(FILE *f, const float *data, const long *shape, int ndim, const ch
     return 0;
 }
 
-/* The temporary name `target` is written to: "<target>.tmp.<pid>", or, when
- * that would pass PATH_MAX or NAME_MAX, a shorter one in the same
- * directory. malloc'd, or NULL. */
+/* file_temp_name() into a malloc'd buffer, or NULL. */
 static char *temp_name(const char *target)
 {
     static unsigned counter;
     size_t len = strlen(target) + 64;
     char *tmp = malloc(len);
-    if (!tmp) return NULL;
-    const char *slash = strrchr(target, '/');
-    const char *base = slash ? slash + 1 : target;
-    int n = snprintf(tmp, len, "%s.tmp.%ld", target, (long)getpid());
-    if (n >= PATH_MAX || strlen(base) + (size_t)(n - (int)strlen(target)) > NAME_MAX)
-        snprintf(tmp, len, "%.*s.npy.%ld.%u.tmp", slash ? (int)(slash - target) + 1 : 0, target,
-                 (long)getpid(), counter++);
+    if (tmp) file_temp_name(target, tmp, len, "npy", counter++);
     return tmp;
 }
 
@@ -793,7 +751,7 @@ int npy_write(const char *path, const float *data, const long *shape, int ndim,
      * A device or FIFO is written in place (no temporary file): renaming
      * over it would replace it with a regular file. */
     struct stat st;
-    char *target = follow_links(path, &st);
+    char *target = file_follow_links(path, &st);
     if (!target) {
         set_err(err, errlen, "cannot create file: %s", strerror(errno));
         return -1;
