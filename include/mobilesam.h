@@ -88,6 +88,10 @@ void mobilesam_embedding_data(const mobilesam_embedding *emb, float *chw);
 void mobilesam_embedding_size(const mobilesam_embedding *emb, int *width,
                               int *height, int *resized_w, int *resized_h);
 void mobilesam_embedding_free(mobilesam_embedding *emb); /* NULL is a no-op */
+/* Bytes of memory an embedding holds (the embedding itself and the
+ * decoder's per-image work kept with it: about 18 MiB), for callers that
+ * keep many, to bound their cache. */
+size_t mobilesam_embedding_bytes(const mobilesam_embedding *emb);
 
 /* One object, like SamPredictor.predict(). Coordinates are pixels of the
  * original image. labels: 1 foreground, 0 background. */

@@ -155,10 +155,12 @@ if needs_cli; then
   mkdir -p "$OUT/cli" "$OUT/engine"
   # One compiler per core: (-P) jobs of "archive-dir source".
   # shellcheck disable=SC2016  # the inner bash expands them
-  { for f in src/cli/*.c; do
+  { for f in src/cli/*.c src/format/*.c; do
       [ "$f" = src/cli/main.c ] || echo "cli $f"
     done
-    for f in src/*.c src/io/*.c src/model/*.c src/ops/*.c; do echo "engine $f"; done
+    for f in src/*.c src/io/*.c src/model/*.c src/amg/*.c src/ops/*.c; do
+      echo "engine $f"
+    done
   } | CC=$CC OUT=$OUT SAN="${SAN[*]}" INC="${CLI_INC[*]}" \
     xargs -P "$(nproc)" -L 1 bash -c '
       set -e

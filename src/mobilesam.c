@@ -424,4 +424,11 @@ void mobilesam_result_free(mobilesam_result *r)
     r->n_masks = 0;
 }
 
+size_t mobilesam_embedding_bytes(const mobilesam_embedding *e)
+{
+    (void)e;
+    return sizeof(mobilesam_embedding) + sizeof(float) * (size_t)EMB_TOKENS * EMB_C +
+           dec_cache_bytes();
+}
+
 void mobilesam_last_timing(const mobilesam_model *m, mobilesam_timing *t) { *t = m->timing; }

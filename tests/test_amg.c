@@ -27,7 +27,7 @@
 
 #include "io/image.h"
 #include "mobilesam.h"
-#include "model/amg_utils.h"
+#include "amg/amg_utils.h"
 #include "testutil.h"
 
 static char g_weights[1100];

@@ -1,6 +1,6 @@
 /*
  * test_amg_utils.c - the pure stages of the automatic mask generator
- * (src/model/amg_utils.c) against values worked out by hand from the
+ * (src/amg/amg_utils.c) against values worked out by hand from the
  * official code (mobile_sam/utils/amg.py, torchvision batched_nms, OpenCV
  * connectedComponentsWithStats). Every expected number below is derived in
  * the comment next to it, not produced by the code under test. The fused
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mobilesam.h"
-#include "model/amg_utils.h"
+#include "amg/amg_utils.h"
 #include "ops/ops.h"
 #include "testutil.h"
 

@@ -1,6 +1,6 @@
 /*
  * test_contour.c - the mask outline tracer behind `batch --format yolo`
- * (src/cli/contour.c, included directly: the tests link the engine only).
+ * (src/format/contour.c, included directly: the tests link the engine only).
  * Hand-drawn masks against hand-computed vertex lists, which are also what
  * OpenCV's findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE) returns for
  * them (start at the raster-first pixel, counter-clockwise on screen, only
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/contour.c"
+#include "format/contour.c"
 #include "testutil.h"
 
 /* A mask from rows of '#' (in) and '.' (out). */

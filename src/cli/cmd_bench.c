@@ -19,7 +19,7 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "output.h"
+#include "format/output.h"
 
 #define CMD "bench"
 #define RUNS_DEFAULT 5

@@ -15,7 +15,7 @@
 #include "commands.h"
 #include "common.h"
 #include "imgfile.h"
-#include "output.h"
+#include "format/output.h"
 
 #define CMD "compare"
 

@@ -8,8 +8,8 @@
 #include "args.h"
 #include "commands.h"
 #include "common.h"
-#include "embfile.h"
-#include "output.h"
+#include "format/embfile.h"
+#include "format/output.h"
 
 #define CMD "embed"
 

@@ -18,11 +18,11 @@
 
 #include "amgargs.h"
 #include "args.h"
-#include "coco.h"
+#include "format/coco.h"
 #include "commands.h"
 #include "common.h"
-#include "output.h"
-#include "overlay.h"
+#include "format/output.h"
+#include "format/overlay.h"
 #include "progress.h"
 
 #define CMD "everything"
@@ -160,29 +160,6 @@ static int out_path(char *buf, const char *dir, const char *name)
     return 0;
 }
 
-static cJSON *record_json(const mobilesam_amg_mask *m, int w, int h)
-{
-    cJSON *r = cJSON_CreateObject();
-    cJSON *rle = coco_rle(m->mask, w, h);
-    if (!r || !rle) {
-        cJSON_Delete(r);
-        cJSON_Delete(rle);
-        return NULL;
-    }
-    cJSON_AddItemToObject(r, "segmentation", rle);
-    cJSON_AddNumberToObject(r, "area", m->area);
-    cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray(m->bbox, 4));
-    cJSON_AddNumberToObject(r, "predicted_iou", (double)m->predicted_iou);
-    cJSON *pts = cJSON_AddArrayToObject(r, "point_coords");
-    cJSON *pt = cJSON_CreateArray();
-    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[0]));
-    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[1]));
-    cJSON_AddItemToArray(pts, pt);
-    cJSON_AddNumberToObject(r, "stability_score", (double)m->stability_score);
-    cJSON_AddItemToObject(r, "crop_box", cJSON_CreateIntArray(m->crop_box, 4));
-    return r;
-}
-
 static int write_json(out_set *outs, const char *dir,
                       const mobilesam_amg_result *res)
 {
@@ -191,7 +168,7 @@ static int write_json(out_set *outs, const char *dir,
         return -1;
     cJSON *list = cJSON_CreateArray();
     for (int i = 0; list && i < res->n; i++) {
-        cJSON *r = record_json(&res->masks[i], res->width, res->height);
+        cJSON *r = coco_amg_record(&res->masks[i], res->width, res->height);
         if (!r) {
             cJSON_Delete(list);
             list = NULL;

@@ -14,14 +14,14 @@
 #include <cJSON.h>
 
 #include "args.h"
-#include "coco.h"
+#include "format/coco.h"
 #include "commands.h"
 #include "common.h"
-#include "embfile.h"
+#include "format/embfile.h"
 #include "imgfile.h"
-#include "output.h"
-#include "overlay.h"
-#include "prompts.h"
+#include "format/output.h"
+#include "format/overlay.h"
+#include "format/prompts.h"
 
 #define CMD "seg"
 

@@ -1,7 +1,7 @@
 /*
- * common.c - see common.h. All user-facing errors go through print_line()
- * so that each one is exactly one line on stderr, whatever a file name
- * contains.
+ * common.c - see common.h. All user-facing errors go through
+ * report_vline() (format/report.h), so each is exactly one line on stderr,
+ * whatever a file name contains.
  */
 #include "common.h"
 
@@ -15,53 +15,27 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "format/report.h"
 #include "imgfile.h"
-
-static void (*error_hook)(void);
 
 void cli_set_error_hook(void (*hook)(void))
 {
-    error_hook = hook;
-}
-
-static void print_line(const char *prefix, const char *fmt, va_list ap)
-{
-    if (error_hook)
-        error_hook();
-    char msg[2048];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    for (char *c = msg; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    fprintf(stderr, "%s%s\n", prefix, msg);
+    report_set_hook(hook);
 }
 
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_line("mobilesam: ", fmt, ap);
+    report_vline("mobilesam: ", NULL, fmt, ap);
     va_end(ap);
-}
-
-/* print_line() after "<lead><name>: ", control characters in the name
- * shown as '?'. */
-static void print_named(const char *lead, const char *name, const char *fmt,
-                        va_list ap)
-{
-    char prefix[PATH_MAX + 32];
-    snprintf(prefix, sizeof prefix, "%s%s: ", lead, name);
-    for (char *c = prefix; *c; c++)
-        if ((unsigned char)*c < 0x20)
-            *c = '?';
-    print_line(prefix, fmt, ap);
 }
 
 void cli_file_error(const char *file, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_named("mobilesam: ", file, fmt, ap);
+    report_vline("mobilesam: ", file, fmt, ap);
     va_end(ap);
 }
 
@@ -69,7 +43,7 @@ void cli_cmd_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_named("mobilesam ", cmd, fmt, ap);
+    report_vline("mobilesam ", cmd, fmt, ap);
     va_end(ap);
 }
 

@@ -12,7 +12,7 @@
 #include "commands.h"
 #include "mobilesam.h"
 #include "common.h"
-#include "output.h"
+#include "format/output.h"
 
 #define MOBILESAM_CLI_VERSION MOBILESAM_VERSION
 

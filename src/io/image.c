@@ -539,9 +539,77 @@ static const char *stb_reason(void)
     return r && *r ? r : "corrupt or truncated data";
 }
 
-/* Every check of image_load before decoding: the file, the formats and
- * files refused, the header's size and the pixel limit. Returns the open
- * file, at its start, or NULL with the reason in err. */
+/* Every check of image_load but the file's own: the formats and files
+ * refused, the header's size and the pixel limit, on a stream of `size`
+ * bytes at its start. Returns 0 with the stream back at its start, or -1
+ * with the reason in err (the stream is left open either way). */
+static int check_stream(FILE *f, long long size, int *width, int *height, char *err,
+                        size_t errlen)
+{
+    char why[128];
+    const char *refused = unsupported_format(f);
+    if (refused) {
+        set_err(err, errlen, "not a supported image (%s is not supported)", refused);
+        return -1;
+    }
+    long long png_w, png_h;
+    const char *bad_png = png_check(f, size, &png_w, &png_h);
+    /* The pixel limit first, as for the other formats (checked below). */
+    if (png_w > 0 && png_h > 0 && png_w <= INT_MAX && png_h <= INT_MAX &&
+        image_check_pixels((int)png_w, (int)png_h, err, errlen)) {
+        return -1;
+    }
+    if (bad_png) {
+        set_err(err, errlen, "not a supported image (%s)", bad_png);
+        return -1;
+    }
+    const char *bad_jpeg = jpeg_check_huffman_tables(f);
+    if (bad_jpeg) {
+        set_err(err, errlen, "not a supported image (corrupt JPEG: %s)", bad_jpeg);
+        return -1;
+    }
+
+    /* Read only the header first: stb would otherwise allocate whatever the
+     * header declares before noticing the data is missing. */
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_file(f, &w, &h, &comp)) {
+        set_err(err, errlen, "not a supported image (stb: %s)", stb_reason());
+        return -1;
+    }
+    /* stb's BMP info passes the header's height through as it is, and a
+     * top-down BMP (a valid, common variant that PIL reads) declares a
+     * negative one; the decoder itself flips it to positive. Take the
+     * magnitude, or every top-down BMP would be refused here. The size check
+     * after decoding still makes sure that header and pixels agree. */
+    if (h < 0 && h != INT_MIN) h = -h;
+    char ws[24], hs[24];
+    if (pnm_size_differs(f, w, h, ws, hs, sizeof ws)) {
+        set_err(err, errlen, "not a supported image (declared size %sx%s)", ws, hs);
+        return -1;
+    }
+    if (w <= 0 || h <= 0) {
+        set_err(err, errlen, "not a supported image (declared size %dx%d)", w, h);
+        return -1;
+    }
+    if (image_check_pixels(w, h, err, errlen)) {
+        return -1;
+    }
+    /* Only now: the sizes these multiply are within the limit. stb would
+     * decode a file with pixels missing without a word (see above). */
+    if (bmp_short(f, size, why, sizeof why) || tga_short(f, size, why, sizeof why) ||
+        psd_short(f, size, why, sizeof why) || pnm_short(f, size, why, sizeof why) ||
+        gif_short(f, size, why, sizeof why)) {
+        set_err(err, errlen, "not a supported image (%s)", why);
+        return -1;
+    }
+    *width = w;
+    *height = h;
+    return 0; /* stbi_info_from_file left it at the start */
+}
+
+/* Every check of image_load before decoding: the file, then
+ * check_stream(). Returns the open file, at its start, or NULL with the
+ * reason in err. */
 static FILE *open_image(const char *path, int *width, int *height, char *err, size_t errlen)
 {
     /* Opened without blocking (a FIFO would hang open()), and refused if it
@@ -559,74 +627,33 @@ static FILE *open_image(const char *path, int *width, int *height, char *err, si
         fclose(f);
         return NULL;
     }
+    if (check_stream(f, (long long)st.st_size, width, height, err, errlen)) {
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
 
-    const char *refused = unsupported_format(f);
-    if (refused) {
-        set_err(err, errlen, "not a supported image (%s is not supported)", refused);
-        fclose(f);
+/* A read-only stream over data[0..size), or NULL with the reason in err. */
+static FILE *open_memory(const void *data, size_t size, char *err, size_t errlen)
+{
+    if (size == 0) {
+        set_err(err, errlen, "empty file");
         return NULL;
     }
-    long long size = (long long)st.st_size, png_w, png_h;
-    const char *bad_png = png_check(f, size, &png_w, &png_h);
-    /* The pixel limit first, as for the other formats (checked below). */
-    if (png_w > 0 && png_h > 0 && png_w <= INT_MAX && png_h <= INT_MAX &&
-        image_check_pixels((int)png_w, (int)png_h, err, errlen)) {
-        fclose(f);
-        return NULL;
-    }
-    if (bad_png) {
-        set_err(err, errlen, "not a supported image (%s)", bad_png);
-        fclose(f);
-        return NULL;
-    }
-    const char *bad_jpeg = jpeg_check_huffman_tables(f);
-    if (bad_jpeg) {
-        set_err(err, errlen, "not a supported image (corrupt JPEG: %s)", bad_jpeg);
-        fclose(f);
-        return NULL;
-    }
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f) set_err(err, errlen, "out of memory");
+    return f;
+}
 
-    /* Read only the header first: stb would otherwise allocate whatever the
-     * header declares before noticing the data is missing. */
-    int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_file(f, &w, &h, &comp)) {
-        set_err(err, errlen, "not a supported image (stb: %s)", stb_reason());
-        fclose(f);
-        return NULL;
-    }
-    /* stb's BMP info passes the header's height through as it is, and a
-     * top-down BMP (a valid, common variant that PIL reads) declares a
-     * negative one; the decoder itself flips it to positive. Take the
-     * magnitude, or every top-down BMP would be refused here. The size check
-     * after decoding still makes sure that header and pixels agree. */
-    if (h < 0 && h != INT_MIN) h = -h;
-    char ws[24], hs[24];
-    if (pnm_size_differs(f, w, h, ws, hs, sizeof ws)) {
-        set_err(err, errlen, "not a supported image (declared size %sx%s)", ws, hs);
-        fclose(f);
-        return NULL;
-    }
-    if (w <= 0 || h <= 0) {
-        set_err(err, errlen, "not a supported image (declared size %dx%d)", w, h);
-        fclose(f);
-        return NULL;
-    }
-    if (image_check_pixels(w, h, err, errlen)) {
-        fclose(f);
-        return NULL;
-    }
-    /* Only now: the sizes these multiply are within the limit. stb would
-     * decode a file with pixels missing without a word (see above). */
-    if (bmp_short(f, size, why, sizeof why) || tga_short(f, size, why, sizeof why) ||
-        psd_short(f, size, why, sizeof why) || pnm_short(f, size, why, sizeof why) ||
-        gif_short(f, size, why, sizeof why)) {
-        set_err(err, errlen, "not a supported image (%s)", why);
-        fclose(f);
-        return NULL;
-    }
-    *width = w;
-    *height = h;
-    return f; /* stbi_info_from_file left it at the start */
+int image_info_memory(const void *data, size_t size, int *width, int *height, char *err,
+                      size_t errlen)
+{
+    FILE *f = open_memory(data, size, err, errlen);
+    if (!f) return -1;
+    int rc = check_stream(f, (long long)size, width, height, err, errlen);
+    fclose(f);
+    return rc;
 }
 
 int image_info(const char *path, int *width, int *height, char *err, size_t errlen)
@@ -637,14 +664,9 @@ int image_info(const char *path, int *width, int *height, char *err, size_t errl
     return 0;
 }
 
-int image_load(const char *path, msam_image *out, char *err, size_t errlen)
+/* Decodes the checked stream f (at its start, w x h), closes it. */
+static int decode_stream(FILE *f, int w, int h, msam_image *out, char *err, size_t errlen)
 {
-    out->rgb = NULL;
-    out->width = out->height = 0;
-    int w = 0, h = 0;
-    FILE *f = open_image(path, &w, &h, err, errlen);
-    if (!f) return -1;
-
     /* Converting to RGB below replicates gray (and gray+alpha) into R=G=B
      * and drops alpha without compositing; stb expands palettes (ignoring
      * tRNS): the same as PIL's convert('RGB'), checked against Pillow for
@@ -698,6 +720,31 @@ int image_load(const char *path, msam_image *out, char *err, size_t errlen)
     out->width = w;
     out->height = h;
     return 0;
+}
+
+int image_load(const char *path, msam_image *out, char *err, size_t errlen)
+{
+    out->rgb = NULL;
+    out->width = out->height = 0;
+    int w = 0, h = 0;
+    FILE *f = open_image(path, &w, &h, err, errlen);
+    if (!f) return -1;
+    return decode_stream(f, w, h, out, err, errlen);
+}
+
+int image_load_memory(const void *data, size_t size, msam_image *out, char *err,
+                      size_t errlen)
+{
+    out->rgb = NULL;
+    out->width = out->height = 0;
+    int w = 0, h = 0;
+    FILE *f = open_memory(data, size, err, errlen);
+    if (!f) return -1;
+    if (check_stream(f, (long long)size, &w, &h, err, errlen)) {
+        fclose(f);
+        return -1;
+    }
+    return decode_stream(f, w, h, out, err, errlen);
 }
 
 void image_free(msam_image *img)

@@ -21,6 +21,14 @@ typedef struct {
 int image_load(const char *path, msam_image *out, char *err, size_t errlen);
 void image_free(msam_image *img);
 
+/* The same for a file's bytes already in memory (data[0..size), not kept):
+ * every check and message of image_load and image_info but those of the
+ * file system. */
+int image_load_memory(const void *data, size_t size, msam_image *out, char *err,
+                      size_t errlen);
+int image_info_memory(const void *data, size_t size, int *width, int *height, char *err,
+                      size_t errlen);
+
 /* Every check of image_load (same refusals, same messages) but the decoding:
  * the size from the header, for callers that need no pixels. A file whose
  * damage only decoding would show (a JPEG cut short) passes. Returns 0, or

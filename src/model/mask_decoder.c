@@ -565,6 +565,11 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
 }
 
+size_t dec_cache_bytes(void)
+{
+    return sizeof(float) * ((size_t)2 * EMB_TOKENS * EMB_C + (size_t)3 * EMB_TOKENS * 128);
+}
+
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
 {
     const size_t nk = (size_t)EMB_TOKENS * EMB_C, np = (size_t)EMB_TOKENS * 128;

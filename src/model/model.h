@@ -155,6 +155,8 @@ typedef struct {
 int dec_cache_build(const prompt_decoder_t *dec, const float *embedding,
                     dec_image_cache *cache);
 void dec_cache_free(dec_image_cache *cache);
+/* Bytes a built cache holds. */
+size_t dec_cache_bytes(void);
 
 /* 1 (default): cross-attentions with few tokens use the reassociated
  * products; 0: always the official order of operations (tests compare). */

@@ -1,6 +1,6 @@
 /*
  * fuzz_prompts.c - libFuzzer harness of the prompts JSON parsers
- * (src/cli/prompts.c): `seg --prompts FILE.json` and the two forms of
+ * (src/format/prompts.c): `seg --prompts FILE.json` and the two forms of
  * `batch --prompts FILE`, a JSON object of image names and JSON Lines.
  *
  * Each input is handed, as the contents of a file (nothing is read or
@@ -22,7 +22,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "cli/prompts.h"
+#include "format/prompts.h"
 #include "fuzz_util.h"
 
 #define DIR "dir/"

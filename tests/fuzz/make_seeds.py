@@ -640,7 +640,7 @@ def jpeg_seeds(d):
 
 
 # ----------------------------------------------------------------- prompts
-# src/cli/prompts.h: seg's list of objects; batch's map and JSON Lines. The
+# src/format/prompts.h: seg's list of objects; batch's map and JSON Lines. The
 # harness hands every input to all three parsers.
 
 def prompts_seeds(d):

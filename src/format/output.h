@@ -20,8 +20,8 @@
  * Also: results that a command prints on stdout (out_print_json_line,
  * out_flush_results), and telling whether two paths name the same file.
  */
-#ifndef MOBILESAM_CLI_OUTPUT_H
-#define MOBILESAM_CLI_OUTPUT_H
+#ifndef MOBILESAM_FORMAT_OUTPUT_H
+#define MOBILESAM_FORMAT_OUTPUT_H
 
 #include <stdint.h>
 #include <stdio.h>

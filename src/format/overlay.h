@@ -4,14 +4,14 @@
  * prompt points as discs (green foreground, red background) and the boxes
  * as rectangles in their object's colour.
  */
-#ifndef MOBILESAM_CLI_OVERLAY_H
-#define MOBILESAM_CLI_OVERLAY_H
+#ifndef MOBILESAM_FORMAT_OVERLAY_H
+#define MOBILESAM_FORMAT_OVERLAY_H
 
 #include <stdint.h>
 
 #include "io/image.h"
 #include "mobilesam.h"
-#include "prompts.h"
+#include "format/prompts.h"
 
 /* Returns a new RGB buffer of the image's size (caller frees), or NULL when
  * out of memory. results holds one entry per object of `prompts`. */

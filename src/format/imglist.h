@@ -12,8 +12,8 @@
  * subfolders (so that a/x.jpg and b/x.jpg do not clash); a listed absolute
  * path or one with ".." gives its file name only.
  */
-#ifndef MOBILESAM_CLI_IMGLIST_H
-#define MOBILESAM_CLI_IMGLIST_H
+#ifndef MOBILESAM_FORMAT_IMGLIST_H
+#define MOBILESAM_FORMAT_IMGLIST_H
 
 typedef struct {
     char *path; /* to open */

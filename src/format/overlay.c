@@ -2,7 +2,7 @@
  * overlay.c - see overlay.h. Sizes of discs and lines follow the image size
  * so that prompts stay visible on large photos.
  */
-#include "overlay.h"
+#include "format/overlay.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 /*
  * yolo.c - see yolo.h.
  */
-#include "yolo.h"
+#include "format/yolo.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-#include "contour.h"
+#include "format/report.h"
+#include "format/contour.h"
 #include "io/file.h"
 
 /* Splits a line into at most 8 numbers; returns how many there were (more
@@ -55,18 +55,18 @@ static int parse_line(const char *path, int line_no, char *line, int width,
     double v[8];
     int n = parse_numbers(line, v);
     if (n != 5 && n != 6) {
-        cli_file_error(path, "line %d: expected 'class cx cy w h [conf]' "
+        report_file_error(path, "line %d: expected 'class cx cy w h [conf]' "
                              "(normalised numbers)",
                        line_no);
         return -1;
     }
     if (v[0] < 0 || v[0] != floor(v[0]) || v[0] > 1e6) {
-        cli_file_error(path, "line %d: class %g is not a whole number >= 0",
+        report_file_error(path, "line %d: class %g is not a whole number >= 0",
                        line_no, v[0]);
         return -1;
     }
     if (v[3] < 0 || v[4] < 0) {
-        cli_file_error(path, "line %d: negative box size", line_no);
+        report_file_error(path, "line %d: negative box size", line_no);
         return -1;
     }
     b->cls = (int)v[0];
@@ -86,7 +86,7 @@ static int parse_line(const char *path, int line_no, char *line, int width,
     int inside = zero_area ? x1 >= 0 && x0 <= width && y1 >= 0 && y0 <= height
                            : b->box[2] > b->box[0] && b->box[3] > b->box[1];
     if (!inside) {
-        cli_file_error(path, "line %d: the box lies outside the image (%dx%d)",
+        report_file_error(path, "line %d: the box lies outside the image (%dx%d)",
                        line_no, width, height);
         return -1;
     }
@@ -103,7 +103,7 @@ int yolo_read_boxes(const char *path, int width, int height,
     if (!fp) {
         if (errno == ENOENT)
             return YOLO_MISSING;
-        cli_file_error(path, "cannot open label file: %s", why);
+        report_file_error(path, "cannot open label file: %s", why);
         return -1;
     }
     yolo_box *boxes = NULL;
@@ -114,7 +114,7 @@ int yolo_read_boxes(const char *path, int width, int height,
     while (rc == 0 && (len = getline(&line, &line_cap, fp)) >= 0) {
         line_no++;
         if (strlen(line) != (size_t)len) {
-            cli_file_error(path, "line %d: not a text file (NUL byte)",
+            report_file_error(path, "line %d: not a text file (NUL byte)",
                            line_no);
             rc = -1;
             break;
@@ -130,7 +130,7 @@ int yolo_read_boxes(const char *path, int width, int height,
             cap = cap ? 2 * cap : 16;
             yolo_box *bigger = realloc(boxes, (size_t)cap * sizeof *boxes);
             if (!bigger) {
-                cli_file_error(path, "out of memory");
+                report_file_error(path, "out of memory");
                 rc = -1;
                 break;
             }
@@ -143,7 +143,7 @@ int yolo_read_boxes(const char *path, int width, int height,
         n += k > 0;
     }
     if (rc == 0 && ferror(fp)) {
-        cli_file_error(path, "cannot read label file: %s", strerror(errno));
+        report_file_error(path, "cannot read label file: %s", strerror(errno));
         rc = -1;
     }
     free(line);

@@ -7,8 +7,8 @@
  * default to all 1; mask_input is relative to the JSON file's directory).
  * Errors are printed as one line naming the file and, for JSON, the line.
  */
-#ifndef MOBILESAM_CLI_PROMPTS_H
-#define MOBILESAM_CLI_PROMPTS_H
+#ifndef MOBILESAM_FORMAT_PROMPTS_H
+#define MOBILESAM_FORMAT_PROMPTS_H
 
 #include <stddef.h>
 

@@ -3,7 +3,7 @@
  * positions, a small scanner over the (already valid) text finds the line of
  * an offending object or key so that messages can say "line 3: ...".
  */
-#include "prompts.h"
+#include "format/prompts.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,7 +15,7 @@
 
 #include <cJSON.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/file.h"
 #include "io/npy.h"
 
@@ -66,9 +66,9 @@ static void object_error(const prompt_set *s, const prompt_object *o,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (s->file)
-        cli_file_error(s->file, "line %d: %s", o->line, msg);
+        report_file_error(s->file, "line %d: %s", o->line, msg);
     else
-        cli_cmd_error(s->cmd, "%s", msg);
+        report_cmd_error(s->cmd, "%s", msg);
 }
 
 /* ---- positions in the JSON text ---------------------------------------- */
@@ -301,7 +301,7 @@ static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    cli_file_error(d->file, "line %d: %s", line_at(d, pos), msg);
+    report_file_error(d->file, "line %d: %s", line_at(d, pos), msg);
     return -1;
 }
 
@@ -312,7 +312,7 @@ static int doc_error(const json_doc *d, const char *pos, const char *fmt, ...)
 static char *as_text(const char *path, char *buf, size_t len)
 {
     if (strlen(buf) != len) {
-        cli_file_error(path, "not a JSON text file (contains NUL bytes)");
+        report_file_error(path, "not a JSON text file (contains NUL bytes)");
         free(buf);
         return NULL;
     }
@@ -326,7 +326,7 @@ static char *read_text(const char *path)
     char why[128];
     FILE *fp = file_fopen_input(path, NULL, why, sizeof why);
     if (!fp) {
-        cli_file_error(path, "cannot open file: %s", why);
+        report_file_error(path, "cannot open file: %s", why);
         return NULL;
     }
     size_t cap = 4096, len = 0;
@@ -343,7 +343,7 @@ static char *read_text(const char *path)
     int failed = ferror(fp);
     fclose(fp);
     if (!buf || failed) {
-        cli_file_error(path, buf ? "cannot read file" : "out of memory");
+        report_file_error(path, buf ? "cannot read file" : "out of memory");
         free(buf);
         return NULL;
     }
@@ -356,7 +356,7 @@ static char *copy_text(const char *path, const char *data, size_t size)
 {
     char *buf = size < (size_t)-1 ? malloc(size + 1) : NULL;
     if (!buf) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return NULL;
     }
     if (size)
@@ -650,7 +650,7 @@ static int load_mask(prompt_object *o)
     char err[512];
     const size_t n = (size_t)MOBILESAM_LOWRES * MOBILESAM_LOWRES;
     if (npy_read(o->mask_path, &a, err, sizeof err) != 0) {
-        cli_file_error(o->mask_path, "%s", err);
+        report_file_error(o->mask_path, "%s", err);
         return -1;
     }
     /* Leading 1s are allowed so that a (1, 1, 256, 256) --logits file of a
@@ -663,7 +663,7 @@ static int load_mask(prompt_object *o)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape),
                      d ? ", %ld" : "%ld", a.shape[d]);
         strcat(shape, a.ndim == 1 ? ",)" : ")");
-        cli_file_error(o->mask_path,
+        report_file_error(o->mask_path,
                        "mask input has shape %s, expected "
                        "(256, 256) or (1, 256, 256)",
                        shape);
@@ -673,7 +673,7 @@ static int load_mask(prompt_object *o)
     /* NaN or infinite logits would decode to an empty mask with a made-up
      * score, not an error */
     if (!npy_all_finite(&a)) {
-        cli_file_error(o->mask_path, "contains NaN or infinite values");
+        report_file_error(o->mask_path, "contains NaN or infinite values");
         npy_free(&a);
         return -1;
     }
@@ -682,7 +682,7 @@ static int load_mask(prompt_object *o)
         memcpy(o->mask, a.data, n * sizeof(float));
     npy_free(&a);
     if (!o->mask)
-        cli_file_error(o->mask_path, "out of memory");
+        report_file_error(o->mask_path, "out of memory");
     return o->mask ? 0 : -1;
 }
 
@@ -877,7 +877,7 @@ static int batch_open_text(const char *path, char *text, prompt_batch **out)
     if (!b || !(b->path = strdup(path))) {
         free(b);
         free(text);
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     b->text = text;
@@ -935,7 +935,7 @@ int prompts_batch_get(const prompt_batch *b, const char *image,
     int found = 0;
     for (int i = lo; i < b->n && !strcmp(b->e[i].image, image); i++) {
         if (!s->file && !(s->file = strdup(b->path))) {
-            cli_file_error(b->path, "out of memory");
+            report_file_error(b->path, "out of memory");
             return -1;
         }
         json_doc d = {b->text, b->e[i].pos, b->path, b->e[i].pos,

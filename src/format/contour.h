@@ -10,8 +10,8 @@
  * Self-contained (no other CLI file needed) so that tests/test_contour.c can
  * include the .c directly.
  */
-#ifndef MOBILESAM_CLI_CONTOUR_H
-#define MOBILESAM_CLI_CONTOUR_H
+#ifndef MOBILESAM_FORMAT_CONTOUR_H
+#define MOBILESAM_FORMAT_CONTOUR_H
 
 #include <stdint.h>
 

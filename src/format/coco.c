@@ -3,13 +3,13 @@
  * annotation per line (compact, yet greppable) in two passes over the
  * records: the images, then the annotations with their ids.
  */
-#include "coco.h"
+#include "format/coco.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/file.h"
 #include "mobilesam.h"
 
@@ -144,7 +144,7 @@ static cJSON *read_record(const char *path)
         fclose(fp);
     }
     if (!text) {
-        cli_file_error(path, "cannot read the image's COCO record");
+        report_file_error(path, "cannot read the image's COCO record");
         return NULL;
     }
     cJSON *r = cJSON_ParseWithLength(text, len);
@@ -158,7 +158,7 @@ static cJSON *read_record(const char *path)
         ok = cJSON_IsObject(a) && a->child &&
              cJSON_IsNumber(cJSON_GetObjectItem(a, "category_id"));
     if (!ok) {
-        cli_file_error(path, "damaged COCO record (delete it and the image's "
+        report_file_error(path, "damaged COCO record (delete it and the image's "
                              ".done marker, or run with --overwrite)");
         cJSON_Delete(r);
         return NULL;
@@ -208,7 +208,7 @@ static int write_images(FILE *fp, const coco_input *in, int n, int_set *cats)
         cJSON_Delete(img);
         cJSON_Delete(r);
         if (rc) {
-            cli_file_error(in[i].path, "out of memory");
+            report_file_error(in[i].path, "out of memory");
             return -1;
         }
     }
@@ -232,7 +232,7 @@ static int write_annotations(FILE *fp, const coco_input *in, int n)
             fputs(id > 1 ? ",\n" : "\n", fp);
             if (put_json(fp, a, prefix)) {
                 cJSON_Delete(r);
-                cli_file_error(in[i].path, "out of memory");
+                report_file_error(in[i].path, "out of memory");
                 return -1;
             }
         }
@@ -267,7 +267,7 @@ int coco_assemble(out_set *outs, const char *path, const coco_input *in,
     int_set cats = {NULL, 0, 0};
     for (int i = 0; i < n_extra; i++)
         if (set_add(&cats, extra[i])) {
-            cli_file_error(path, "out of memory");
+            report_file_error(path, "out of memory");
             return -1;
         }
     FILE *fp = out_stream_open(outs, path);
@@ -286,4 +286,27 @@ int coco_assemble(out_set *outs, const char *path, const coco_input *in,
     }
     free(cats.v);
     return rc;
+}
+
+cJSON *coco_amg_record(const mobilesam_amg_mask *m, int w, int h)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON *rle = coco_rle(m->mask, w, h);
+    if (!r || !rle) {
+        cJSON_Delete(r);
+        cJSON_Delete(rle);
+        return NULL;
+    }
+    cJSON_AddItemToObject(r, "segmentation", rle);
+    cJSON_AddNumberToObject(r, "area", m->area);
+    cJSON_AddItemToObject(r, "bbox", cJSON_CreateIntArray(m->bbox, 4));
+    cJSON_AddNumberToObject(r, "predicted_iou", (double)m->predicted_iou);
+    cJSON *pts = cJSON_AddArrayToObject(r, "point_coords");
+    cJSON *pt = cJSON_CreateArray();
+    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[0]));
+    cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)m->point[1]));
+    cJSON_AddItemToArray(pts, pt);
+    cJSON_AddNumberToObject(r, "stability_score", (double)m->stability_score);
+    cJSON_AddItemToObject(r, "crop_box", cJSON_CreateIntArray(m->crop_box, 4));
+    return r;
 }

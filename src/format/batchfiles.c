@@ -5,7 +5,7 @@
  * names only files of those shapes (so even an edited one can make the tool
  * delete nothing else).
  */
-#include "batchfiles.h"
+#include "format/batchfiles.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/file.h"
-#include "output.h"
+#include "format/output.h"
 
 static const char *const output_names[] = {"png", "yolo", "coco", "overlay"};
 #define N_OUTPUT_NAMES 4
@@ -25,7 +25,7 @@ int bf_name(char *buf, const char *prefix, const char *suffix)
 {
     int n = snprintf(buf, PATH_MAX, "%s%s", prefix, suffix);
     if (n < 0 || n >= PATH_MAX) {
-        cli_file_error(prefix, "path too long");
+        report_file_error(prefix, "path too long");
         return -1;
     }
     return 0;
@@ -44,7 +44,7 @@ int bf_paths_make(bf_paths *p, const char *outdir, const char *stem)
     int a = snprintf(p->out, PATH_MAX, "%s%s%s", outdir, sep, stem);
     int b = snprintf(p->meta, PATH_MAX, "%s%s.mobilesam/%s", outdir, sep, stem);
     if (a < 0 || b < 0 || a >= PATH_MAX - 64 || b >= PATH_MAX - 64) {
-        cli_file_error(outdir, "output path too long for '%s'", stem);
+        report_file_error(outdir, "output path too long for '%s'", stem);
         return -1;
     }
     return 0;

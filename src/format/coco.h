@@ -12,18 +12,26 @@
  * (mobilesam_mask_to_rle); bbox is the tight box, w = x1 - x0 + 1 as
  * pycocotools' toBbox gives.
  */
-#ifndef MOBILESAM_CLI_COCO_H
-#define MOBILESAM_CLI_COCO_H
+#ifndef MOBILESAM_FORMAT_COCO_H
+#define MOBILESAM_FORMAT_COCO_H
 
 #include <stdint.h>
 
 #include <cJSON.h>
 
-#include "output.h"
+#include "mobilesam.h"
+
+#include "format/output.h"
 
 /* {"size": [h, w], "counts": [...]} of a 0/nonzero mask; NULL when out of
  * memory. */
 cJSON *coco_rle(const uint8_t *mask, int width, int height);
+
+/* The record `everything` writes for one mask of the generator (as the
+ * official SamAutomaticMaskGenerator's "uncompressed_rle" output):
+ * {"segmentation": RLE, "area", "bbox", "predicted_iou", "point_coords":
+ * [[x, y]], "stability_score", "crop_box"}; NULL when out of memory. */
+cJSON *coco_amg_record(const mobilesam_amg_mask *m, int width, int height);
 
 /* Pixels in the mask and its tight box [x, y, w, h] (zeros when empty). */
 long coco_mask_stats(const uint8_t *mask, int width, int height, int bbox[4]);

@@ -2,7 +2,7 @@
  * output.c - see output.h. PNGs go through stbi_write_png_to_func so that
  * write errors (full disk, missing directory) are seen with their errno.
  */
-#include "output.h"
+#include "format/output.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include <stb_image_write.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/file.h"
 #include "io/npy.h"
 
@@ -247,11 +247,11 @@ static out_file *stage(out_set *s, const char *path)
     struct stat st;
     char *target = file_follow_links(path, &st);
     if (!target) {
-        cli_file_error(path, "cannot create file: %s", strerror(errno));
+        report_file_error(path, "cannot create file: %s", strerror(errno));
         return NULL;
     }
     if (S_ISDIR(st.st_mode)) {
-        cli_file_error(path, "is a directory");
+        report_file_error(path, "is a directory");
         free(target);
         return NULL;
     }
@@ -262,7 +262,7 @@ static out_file *stage(out_set *s, const char *path)
     }
     for (int i = 0; i < s->n; i++) {
         if (out_file_id_same(&s->files[i].id, &id)) {
-            cli_file_error(path, "named twice as an output");
+            report_file_error(path, "named twice as an output");
             free(target);
             out_file_id_free(&id);
             return NULL;
@@ -308,7 +308,7 @@ static out_file *stage(out_set *s, const char *path)
     s->n++;
     return f;
 nomem:
-    cli_file_error(path, "out of memory");
+    report_file_error(path, "out of memory");
     return NULL;
 }
 
@@ -320,13 +320,13 @@ static FILE *open_staged(const out_file *f)
     if (f->tmp) {
         FILE *fp = fopen(f->tmp, "wb");
         if (!fp)
-            cli_file_error(f->path, "cannot create file: %s", strerror(errno));
+            report_file_error(f->path, "cannot create file: %s", strerror(errno));
         return fp;
     }
     int fd = open(f->target, O_WRONLY | O_NOCTTY | O_CLOEXEC);
     FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!fp) {
-        cli_file_error(f->path, "cannot write: %s", strerror(errno));
+        report_file_error(f->path, "cannot write: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
     }
@@ -340,7 +340,7 @@ int out_commit(out_set *s)
         if (!f->tmp)
             continue; /* written in place already */
         if (rename(f->tmp, f->target) != 0) {
-            cli_file_error(f->path, "cannot create file: %s", strerror(errno));
+            report_file_error(f->path, "cannot create file: %s", strerror(errno));
             out_abort(s);
             return -1;
         }
@@ -353,7 +353,7 @@ int out_commit(out_set *s)
         fputs(s->stdout_text, stdout);
         fputc('\n', stdout);
         if (fflush(stdout) != 0 || ferror(stdout)) {
-            cli_file_error("stdout", "cannot write: %s",
+            report_file_error("stdout", "cannot write: %s",
                            strerror(errno ? errno : EIO));
             out_abort(s);
             return -1;
@@ -368,18 +368,18 @@ int out_check_dir(const char *path)
     struct stat st;
     char *target = file_follow_links(path, &st);
     if (!target) {
-        cli_file_error(path, "cannot create file: %s", strerror(errno));
+        report_file_error(path, "cannot create file: %s", strerror(errno));
         return -1;
     }
     int rc = 0;
     if (S_ISDIR(st.st_mode)) {
-        cli_file_error(path, "is a directory");
+        report_file_error(path, "is a directory");
         rc = -1;
     } else if (st.st_mode && !S_ISREG(st.st_mode)) {
         /* written in place: it must take writes (not opened here: a FIFO
          * would wait for its reader before the work is even done) */
         if (access(target, W_OK) != 0) {
-            cli_file_error(path, "cannot write: %s", strerror(errno));
+            report_file_error(path, "cannot write: %s", strerror(errno));
             rc = -1;
         }
     } else {
@@ -387,10 +387,10 @@ int out_check_dir(const char *path)
         char *dir = slash ? strndup(target, (size_t)(slash - target) + 1)
                           : strdup(".");
         if (!dir) {
-            cli_file_error(path, "out of memory");
+            report_file_error(path, "out of memory");
             rc = -1;
         } else if (access(dir, W_OK | X_OK) != 0) {
-            cli_file_error(path, "cannot create file: %s", strerror(errno));
+            report_file_error(path, "cannot create file: %s", strerror(errno));
             rc = -1;
         }
         free(dir);
@@ -418,7 +418,7 @@ static int close_checked(FILE *fp, int failed, const char *path)
     if (fclose(fp) != 0 && !failed)
         failed = errno ? errno : EIO;
     if (failed) {
-        cli_file_error(path, "cannot write: %s", strerror(failed));
+        report_file_error(path, "cannot write: %s", strerror(failed));
         return -1;
     }
     return 0;
@@ -449,7 +449,7 @@ int out_npy(out_set *s, const char *path, const float *data, const long *shape,
     char err[512];
     if (npy_fwrite(fp, data, shape, ndim, comment, err, sizeof err) != 0) {
         fclose(fp);
-        cli_file_error(path, "%s", err);
+        report_file_error(path, "%s", err);
         return -1;
     }
     return out_stream_close(fp, path);
@@ -459,7 +459,7 @@ int out_json(out_set *s, const char *path, const cJSON *json)
 {
     char *text = cJSON_Print(json);
     if (!text) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     if (strcmp(path, "-") == 0) {
@@ -510,7 +510,7 @@ int out_mkdirs(const char *dir, char **created)
         *created = NULL;
     char *p = strdup(dir);
     if (!p) {
-        cli_file_error(dir, "out of memory");
+        report_file_error(dir, "out of memory");
         return -1;
     }
     size_t len = strlen(p);
@@ -529,7 +529,7 @@ int out_mkdirs(const char *dir, char **created)
         } else if (errno != EEXIST || stat(p, &st) != 0 ||
                    !S_ISDIR(st.st_mode)) {
             int e = errno == EEXIST ? ENOTDIR : errno;
-            cli_file_error(p, "cannot create directory: %s", strerror(e));
+            report_file_error(p, "cannot create directory: %s", strerror(e));
             free(p);
             return -1;
         }
@@ -561,7 +561,7 @@ int out_print_json_line(const char *cmd, cJSON *json)
     char *text = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
     if (!text) {
-        cli_cmd_error(cmd, "out of memory");
+        report_cmd_error(cmd, "out of memory");
         return -1;
     }
     printf("%s\n", text);
@@ -574,7 +574,7 @@ int out_flush_results(const char *cmd)
     (void)cmd;
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_file_error("stdout", "cannot write: %s",
+        report_file_error("stdout", "cannot write: %s",
                        strerror(errno ? errno : EIO));
         return -1;
     }

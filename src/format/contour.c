@@ -5,7 +5,7 @@
  * OpenCV >= 3.2 pads it. Components are found with an explicit-stack flood
  * fill (1 byte per pixel of marks; the stack grows as needed).
  */
-#include "contour.h"
+#include "format/contour.h"
 
 #include <stdlib.h>
 #include <string.h>

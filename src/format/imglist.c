@@ -1,7 +1,7 @@
 /*
  * imglist.c - see imglist.h.
  */
-#include "imglist.h"
+#include "format/imglist.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/file.h"
 
 static const char *const extensions[] = {"jpg", "jpeg", "png", "bmp",
@@ -115,7 +115,7 @@ static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        cli_file_error(dir, "cannot read folder: %s", strerror(errno));
+        report_file_error(dir, "cannot read folder: %s", strerror(errno));
         return -1;
     }
     struct dirent *e;
@@ -128,7 +128,7 @@ static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
         struct stat st;
         int linfo = 0;
         if (!path || !key) {
-            cli_file_error(w->input, "out of memory");
+            report_file_error(w->input, "out of memory");
             rc = -1;
         } else if ((linfo = lstat(path, &st) == 0) && S_ISDIR(st.st_mode)) {
             int skip = w->has_skip && st.st_dev == w->skip.st_dev &&
@@ -136,7 +136,7 @@ static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
             if (!w->recursive || name[0] == '.' || skip)
                 ;
             else if (depth >= MAX_DEPTH) /* said, not silently dropped */
-                cli_file_error(path, "skipped: deeper than %d folders",
+                report_file_error(path, "skipped: deeper than %d folders",
                                MAX_DEPTH);
             else
                 rc = walk(w, path, key, depth + 1);
@@ -146,12 +146,12 @@ static int walk(walk_ctx *w, const char *dir, const char *rel, int depth)
             int skip = w->has_skip && st.st_dev == w->skip.st_dev &&
                        st.st_ino == w->skip.st_ino;
             if (w->recursive && name[0] != '.' && !skip)
-                cli_file_error(path, "symlinked folder not followed");
+                report_file_error(path, "symlinked folder not followed");
         } else if (imglist_is_image_name(name) &&
                    (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))) {
             /* Unreadable or odd files are kept: they fail, named, later. */
             if (add(w->list, path, key)) {
-                cli_file_error(w->input, "out of memory");
+                report_file_error(w->input, "out of memory");
                 rc = -1;
             }
         }
@@ -191,7 +191,7 @@ static int read_list(img_list *l, const char *input)
     char why[128];
     FILE *fp = file_fopen_input(input, NULL, why, sizeof why);
     if (!fp) {
-        cli_file_error(input, "cannot open file: %s", why);
+        report_file_error(input, "cannot open file: %s", why);
         return -1;
     }
     const char *slash = strrchr(input, '/');
@@ -205,10 +205,10 @@ static int read_list(img_list *l, const char *input)
         if (strlen(line) != (size_t)len) {
             /* most often an image given as INPUT by mistake */
             if (looks_like_image(fp))
-                cli_file_error(input, "%s (this looks like an image)",
+                report_file_error(input, "%s (this looks like an image)",
                                NOT_A_LIST);
             else
-                cli_file_error(input, "%s (line %d: NUL byte, not text)",
+                report_file_error(input, "%s (line %d: NUL byte, not text)",
                                NOT_A_LIST, line_no);
             rc = -1;
             break;
@@ -223,13 +223,13 @@ static int read_list(img_list *l, const char *input)
             key += 2 + strspn(key + 2, "/");
         char *path = p[0] == '/' ? strdup(p) : join(dir, p);
         if (!path || add(l, path, key)) {
-            cli_file_error(input, "out of memory");
+            report_file_error(input, "out of memory");
             rc = -1;
         }
         free(path);
     }
     if (rc == 0 && ferror(fp)) {
-        cli_file_error(input, "cannot read file: %s", strerror(errno));
+        report_file_error(input, "cannot read file: %s", strerror(errno));
         rc = -1;
     }
     free(line);
@@ -244,7 +244,7 @@ int imglist_read(const char *input, int recursive, const char *skip,
     memset(list, 0, sizeof *list);
     struct stat st;
     if (stat(input, &st) != 0) {
-        cli_file_error(input, "cannot open: %s", strerror(errno));
+        report_file_error(input, "cannot open: %s", strerror(errno));
         return -1;
     }
     int rc;
@@ -255,7 +255,7 @@ int imglist_read(const char *input, int recursive, const char *skip,
         if (rc == 0 && list->n > 1)
             qsort(list->items, (size_t)list->n, sizeof *list->items, key_cmp);
     } else if (imglist_is_image_name(input)) {
-        cli_file_error(input, "%s (this looks like an image)", NOT_A_LIST);
+        report_file_error(input, "%s (this looks like an image)", NOT_A_LIST);
         rc = -1;
     } else {
         list->from_list = 1;

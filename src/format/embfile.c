@@ -1,7 +1,7 @@
 /*
  * embfile.c - see embfile.h.
  */
-#include "embfile.h"
+#include "format/embfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #include <cJSON.h>
 
-#include "common.h"
+#include "format/report.h"
 #include "io/image.h"
 #include "io/npy.h"
 
@@ -28,7 +28,7 @@ int embfile_write(out_set *outs, const char *path, const mobilesam_model *model,
                      MOBILESAM_EMBED_SIZE;
     float *chw = malloc(n * sizeof(float));
     if (!chw) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     mobilesam_embedding_data(emb, chw);
@@ -97,19 +97,19 @@ static int check_array(const char *path, const npy_array *a,
     emb_meta m;
     const char *why;
     if (parse_meta(a->comment, &m, &why)) {
-        cli_file_error(path, "%s", why);
+        report_file_error(path, "%s", why);
         return -1;
     }
     const char *loaded = mobilesam_model_id(model);
     if (strcmp(m.weights_id, loaded) != 0) {
-        cli_file_error(path,
+        report_file_error(path,
                        "embedding was made with other weights (id %s, "
                        "loaded %s)",
                        m.weights_id, loaded);
         return -1;
     }
     if (m.width != width || m.height != height) {
-        cli_file_error(path,
+        report_file_error(path,
                        "embedding is of a %dx%d image, the image is %dx%d",
                        m.width, m.height, width, height);
         return -1;
@@ -119,7 +119,7 @@ static int check_array(const char *path, const npy_array *a,
         a->shape[lead] != MOBILESAM_EMBED_DIM ||
         a->shape[lead + 1] != MOBILESAM_EMBED_SIZE ||
         a->shape[lead + 2] != MOBILESAM_EMBED_SIZE) {
-        cli_file_error(path, "embedding must have shape (1, 256, 64, 64)");
+        report_file_error(path, "embedding must have shape (1, 256, 64, 64)");
         return -1;
     }
     return 0;
@@ -131,20 +131,20 @@ int embfile_read(const char *path, const mobilesam_model *model, int width,
     npy_array a;
     char err[512];
     if (npy_read(path, &a, err, sizeof err) != 0) {
-        cli_file_error(path, "%s", err);
+        report_file_error(path, "%s", err);
         return -1;
     }
     int rc = check_array(path, &a, model, width, height);
     /* NaN or infinity would run through the decoder into all-NaN logits,
      * an empty mask and a made-up score */
     if (rc == 0 && !npy_all_finite(&a)) {
-        cli_file_error(path, "contains NaN or infinite values");
+        report_file_error(path, "contains NaN or infinite values");
         rc = -1;
     }
     mobilesam_error e = {{0}};
     if (rc == 0 && mobilesam_embedding_from_data(model, a.data, width, height,
                                                  out, &e) != MOBILESAM_OK) {
-        cli_file_error(path, "%s", e.message);
+        report_file_error(path, "%s", e.message);
         rc = -1;
     }
     npy_free(&a);

@@ -6,8 +6,8 @@
  * the mask (contour.h) with coordinates divided by the image width and
  * height, 6 decimals, as Ultralytics' mask converter writes them.
  */
-#ifndef MOBILESAM_CLI_YOLO_H
-#define MOBILESAM_CLI_YOLO_H
+#ifndef MOBILESAM_FORMAT_YOLO_H
+#define MOBILESAM_FORMAT_YOLO_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * remove_small_regions depends on it, and a streaming version of
  * Sam.postprocess_masks that never holds a full-resolution plane.
  */
-#include "model/amg_utils.h"
+#include "amg/amg_utils.h"
 #include "ops/ops.h"
 
 #include <limits.h>

@@ -24,8 +24,8 @@
  * only files this tool wrote are ever deleted; no marker, or one that does
  * not parse, deletes nothing.
  */
-#ifndef MOBILESAM_CLI_BATCHFILES_H
-#define MOBILESAM_CLI_BATCHFILES_H
+#ifndef MOBILESAM_FORMAT_BATCHFILES_H
+#define MOBILESAM_FORMAT_BATCHFILES_H
 
 #include <limits.h>
 #include <stddef.h>

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "io/image.h"
-#include "model/amg_utils.h"
+#include "amg/amg_utils.h"
 #include "ops/ops.h"
 
 /* Points decoded per mobilesam_predict_logits call: bounds the low-res

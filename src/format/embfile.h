@@ -5,11 +5,11 @@
  *              "resized_w":w,"resized_h":h}
  * (compact JSON, one line). numpy.load ignores the comment.
  */
-#ifndef MOBILESAM_CLI_EMBFILE_H
-#define MOBILESAM_CLI_EMBFILE_H
+#ifndef MOBILESAM_FORMAT_EMBFILE_H
+#define MOBILESAM_FORMAT_EMBFILE_H
 
 #include "mobilesam.h"
-#include "output.h"
+#include "format/output.h"
 
 #define EMBFILE_VERSION 1
 
