@@ -51,6 +51,9 @@ const S = {
 };
 /* What the browser test reads: requests sent, click-to-draw latencies. */
 const debug = { requests: [], latencies: [], draws: 0, errors: [] };
+debug.state = () => S;
+debug.image = () => imgState();
+debug.idle = () => !S.q.inflight && !S.q.click && !S.q.hover;
 window.msamDebug = debug;
 
 function newObject() {
@@ -181,6 +184,7 @@ async function openImage(post, name, path, onId) {
     if (S.imgUrl) URL.revokeObjectURL(S.imgUrl);
     S.imgUrl = url;
     S.img = { id: j.id, width: j.width, height: j.height, name, path };
+    debug.opened = null;
     S.epoch++;
     S.q.hover = S.q.click = null;
     S.every = null;
@@ -190,7 +194,8 @@ async function openImage(post, name, path, onId) {
     el.stage.hidden = false;
     el.drop.hidden = true;
     const st = imgState();
-    if (!st.objects.length && !st.loaded) {
+    const entry = S.images.find((e) => (e.id && e.id === j.id) || (path != null && e.path === path));
+    if (!st.objects.length && !st.loaded && entry && entry.annotated) {
       st.loaded = true;
       try {
         const a = await api('GET', `/v1/images/${j.id}/annotations`);
@@ -214,6 +219,7 @@ async function openImage(post, name, path, onId) {
     renderObjects();
     refreshSelection();
     timingStatus();
+    debug.opened = name;
     return true;
   } catch (e) {
     showError(e);
@@ -915,7 +921,7 @@ el.view.addEventListener('drop', (ev) => {
   const f = ev.dataTransfer.files[0];
   if (f) openFile(f);
 });
-el.list.addEventListener('change', () => { if (el.list.value !== '') openEntry(+el.list.value); });
+el.list.addEventListener('change', () => { el.list.blur(); if (el.list.value !== '') openEntry(+el.list.value); });
 el.prev.onclick = () => step(-1);
 el.next.onclick = () => step(1);
 el.undo.onclick = undo;
@@ -927,7 +933,7 @@ el.exppng.onclick = exportPng;
 el.expcoco.onclick = exportCoco;
 el.expyolo.onclick = exportYolo;
 el.copycmd.onclick = copyCommand;
-el.zoom.onchange = layout;
+el.zoom.onchange = () => { el.zoom.blur(); layout(); };
 el.multimask.onchange = () => { const st = imgState(); if (st && (st.cur.points.length || st.cur.box)) requestPrompt(); };
 window.addEventListener('resize', layout);
 window.addEventListener('keydown', (ev) => {
