@@ -14,6 +14,7 @@ int cmd_everything(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Each command's parsing of its command line alone, nothing run, opened or
  * written (for tests/fuzz/fuzz_args.c): returns 0 when the command would go
@@ -25,5 +26,6 @@ int cmd_everything_parse(int argc, char **argv);
 int cmd_batch_parse(int argc, char **argv);
 int cmd_bench_parse(int argc, char **argv);
 int cmd_compare_parse(int argc, char **argv);
+int cmd_serve_parse(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ static const command commands[] = {
     {"batch", cmd_batch, "segment a folder or list of images (datasets)"},
     {"bench", cmd_bench, "time load, encoder and decoder; peak memory"},
     {"compare", cmd_compare, "IoU of two masks"},
+    {"serve", cmd_serve, "HTTP API and web page, model kept loaded"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

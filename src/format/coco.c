@@ -5,6 +5,7 @@
  */
 #include "format/coco.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,4 +310,143 @@ cJSON *coco_amg_record(const mobilesam_amg_mask *m, int w, int h)
     cJSON_AddNumberToObject(r, "stability_score", (double)m->stability_score);
     cJSON_AddItemToObject(r, "crop_box", cJSON_CreateIntArray(m->crop_box, 4));
     return r;
+}
+
+char *coco_rle_string(const int *counts, int n)
+{
+    /* pycocotools' rleToString: each count (from the third on, minus the
+     * count two before) as 5-bit groups, low first, 0x20 = more follow,
+     * plus 48; at most 7 characters for a 32-bit difference. */
+    char *s = malloc((size_t)n * 7 + 1), *p = s;
+    if (!s)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        long x = counts[i];
+        if (i > 2)
+            x -= counts[i - 2];
+        for (int more = 1; more;) {
+            long c = x & 0x1f;
+            x >>= 5; /* arithmetic: the sign stays */
+            more = (c & 0x10) ? x != -1 : x != 0;
+            if (more)
+                c |= 0x20;
+            *p++ = (char)(c + 48);
+        }
+    }
+    *p = 0;
+    return s;
+}
+
+/* pycocotools' rleFrString: the counts of a compressed string, or -1. */
+static long rle_from_string(const char *s, int **out)
+{
+    size_t len = strlen(s);
+    int *cnts = malloc((len ? len : 1) * sizeof *cnts);
+    if (!cnts)
+        return -2;
+    long m = 0;
+    for (size_t p = 0; p < len;) {
+        long x = 0;
+        int k = 0, more = 1;
+        while (more) {
+            if (p >= len || k > 6) {
+                free(cnts);
+                return -1;
+            }
+            long c = (long)s[p] - 48;
+            if (c < 0 || c > 63) {
+                free(cnts);
+                return -1;
+            }
+            x |= (c & 0x1f) << (5 * k);
+            more = (c & 0x20) != 0;
+            p++;
+            k++;
+            if (!more && (c & 0x10))
+                x |= (long)(~0UL << (5 * k));
+        }
+        if (m > 2)
+            x += cnts[m - 2];
+        if (x < 0 || x > INT_MAX) {
+            free(cnts);
+            return -1;
+        }
+        cnts[m++] = (int)x;
+    }
+    *out = cnts;
+    return m;
+}
+
+int coco_rle_decode(const cJSON *rle, int width, int height, uint8_t *mask,
+                    char *why, size_t n)
+{
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(rle, "size");
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(rle, "counts");
+    if (!cJSON_IsObject(rle) || !cJSON_IsArray(size) ||
+        cJSON_GetArraySize(size) != 2 || !cJSON_IsNumber(size->child) ||
+        !cJSON_IsNumber(size->child->next)) {
+        snprintf(why, n, "expected {\"size\": [h, w], \"counts\": ...}");
+        return -1;
+    }
+    if (size->child->valuedouble != height ||
+        size->child->next->valuedouble != width) {
+        snprintf(why, n, "size [%g, %g] is not the image's [%d, %d]",
+                 size->child->valuedouble, size->child->next->valuedouble,
+                 height, width);
+        return -1;
+    }
+    int *cnts = NULL;
+    long m = 0;
+    if (cJSON_IsString(counts)) {
+        m = rle_from_string(counts->valuestring, &cnts);
+        if (m == -2) {
+            snprintf(why, n, "out of memory");
+            return -1;
+        }
+        if (m < 0) {
+            snprintf(why, n, "\"counts\" is not a compressed RLE string");
+            return -1;
+        }
+    } else if (cJSON_IsArray(counts)) {
+        int k = cJSON_GetArraySize(counts);
+        cnts = malloc((size_t)(k ? k : 1) * sizeof *cnts);
+        if (!cnts) {
+            snprintf(why, n, "out of memory");
+            return -1;
+        }
+        for (const cJSON *c = counts->child; c; c = c->next) {
+            double v = cJSON_IsNumber(c) ? c->valuedouble : -1;
+            if (!(v >= 0 && v <= INT_MAX && v == (double)(int)v)) {
+                free(cnts);
+                snprintf(why, n, "\"counts\" must be non-negative integers");
+                return -1;
+            }
+            cnts[m++] = (int)v;
+        }
+    } else {
+        snprintf(why, n, "\"counts\" must be a list or a string");
+        return -1;
+    }
+    size_t total = (size_t)width * (size_t)height, pos = 0;
+    for (long i = 0; i < m; i++) {
+        if ((size_t)cnts[i] > total - pos) {
+            free(cnts);
+            snprintf(why, n, "the runs cover more than %dx%d pixels", width,
+                     height);
+            return -1;
+        }
+        uint8_t v = (i & 1) ? 255 : 0;
+        for (size_t k = 0; k < (size_t)cnts[i]; k++, pos++) {
+            /* column-major: pixel (x, y) is run position x * height + y */
+            size_t x = pos / (size_t)height, y = pos % (size_t)height;
+            mask[y * (size_t)width + x] = v;
+        }
+    }
+    free(cnts);
+    if (pos != total) {
+        snprintf(why, n, "the runs cover %zu of the %dx%d pixels", pos, width,
+                 height);
+        return -1;
+    }
+    return 0;
 }

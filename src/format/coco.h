@@ -33,6 +33,16 @@ cJSON *coco_rle(const uint8_t *mask, int width, int height);
  * [[x, y]], "stability_score", "crop_box"}; NULL when out of memory. */
 cJSON *coco_amg_record(const mobilesam_amg_mask *m, int width, int height);
 
+/* pycocotools' compressed form of uncompressed counts (rleToString, the
+ * "counts" string of a "coco_rle" output); malloc'd, NULL when out of
+ * memory. */
+char *coco_rle_string(const int *counts, int n);
+/* Decodes an RLE object, {"size": [h, w], "counts": [...] or "string"},
+ * for an image of width x height into mask (0/255). Returns 0, or -1 with
+ * the reason in why. */
+int coco_rle_decode(const cJSON *rle, int width, int height, uint8_t *mask,
+                    char *why, size_t n);
+
 /* Pixels in the mask and its tight box [x, y, w, h] (zeros when empty). */
 long coco_mask_stats(const uint8_t *mask, int width, int height, int bbox[4]);
 

@@ -21,31 +21,58 @@ typedef struct {
     int width, height, resized_w, resized_h;
 } emb_meta;
 
-int embfile_write(out_set *outs, const char *path, const mobilesam_model *model,
-                  const mobilesam_embedding *emb)
+/* The data and metadata comment of an embedding file; returns the
+ * malloc'd (256, 64, 64) data, or NULL when out of memory. */
+static float *emb_contents(const mobilesam_model *model,
+                           const mobilesam_embedding *emb, char *comment,
+                           size_t len)
 {
     const size_t n = (size_t)MOBILESAM_EMBED_DIM * MOBILESAM_EMBED_SIZE *
                      MOBILESAM_EMBED_SIZE;
     float *chw = malloc(n * sizeof(float));
-    if (!chw) {
-        report_file_error(path, "out of memory");
-        return -1;
-    }
+    if (!chw)
+        return NULL;
     mobilesam_embedding_data(emb, chw);
     emb_meta m = {EMBFILE_VERSION, {0}, 0, 0, 0, 0};
     mobilesam_embedding_size(emb, &m.width, &m.height, &m.resized_w,
                              &m.resized_h);
-    char comment[256];
-    snprintf(comment, sizeof comment,
+    snprintf(comment, len,
              META_PREFIX "{\"version\":%d,\"weights_id\":\"%s\",\"width\":%d,"
                          "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d}",
              m.version, mobilesam_model_id(model), m.width, m.height,
              m.resized_w, m.resized_h);
-    const long shape[4] = {1, MOBILESAM_EMBED_DIM, MOBILESAM_EMBED_SIZE,
-                           MOBILESAM_EMBED_SIZE};
-    int rc = out_npy(outs, path, chw, shape, 4, comment);
+    return chw;
+}
+
+static const long emb_shape[4] = {1, MOBILESAM_EMBED_DIM, MOBILESAM_EMBED_SIZE,
+                                  MOBILESAM_EMBED_SIZE};
+
+int embfile_write(out_set *outs, const char *path, const mobilesam_model *model,
+                  const mobilesam_embedding *emb)
+{
+    char comment[256];
+    float *chw = emb_contents(model, emb, comment, sizeof comment);
+    if (!chw) {
+        report_file_error(path, "out of memory");
+        return -1;
+    }
+    int rc = out_npy(outs, path, chw, emb_shape, 4, comment);
     free(chw);
     return rc;
+}
+
+int embfile_fwrite(FILE *fp, const mobilesam_model *model,
+                   const mobilesam_embedding *emb, char *err, size_t errlen)
+{
+    char comment[256];
+    float *chw = emb_contents(model, emb, comment, sizeof comment);
+    if (!chw) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = npy_fwrite(fp, chw, emb_shape, 4, comment, err, errlen);
+    free(chw);
+    return rc ? -1 : 0;
 }
 
 static int get_int(const cJSON *obj, const char *key, int *out)

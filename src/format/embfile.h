@@ -8,6 +8,8 @@
 #ifndef MOBILESAM_FORMAT_EMBFILE_H
 #define MOBILESAM_FORMAT_EMBFILE_H
 
+#include <stdio.h>
+
 #include "mobilesam.h"
 #include "format/output.h"
 
@@ -17,6 +19,11 @@
  * printing an error. */
 int embfile_write(out_set *outs, const char *path, const mobilesam_model *model,
                   const mobilesam_embedding *emb);
+
+/* The same file's bytes written to fp (a memory stream, say). Returns 0,
+ * or -1 with the reason in err. */
+int embfile_fwrite(FILE *fp, const mobilesam_model *model,
+                   const mobilesam_embedding *emb, char *err, size_t errlen);
 
 /* Loads an embedding file, refusing it (one line naming the file) when it
  * has no mobilesam metadata, was made with other weights than `model`, or

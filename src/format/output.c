@@ -438,6 +438,47 @@ int out_png(out_set *s, const char *path, const uint8_t *pixels, int width,
     return close_checked(sink.fp, sink.failed, path);
 }
 
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+    int failed;
+} mem_sink;
+
+static void mem_write(void *ctx, void *data, int size)
+{
+    mem_sink *m = ctx;
+    if (m->failed || size <= 0)
+        return;
+    if (m->len + (size_t)size > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 4096;
+        while (cap < m->len + (size_t)size)
+            cap *= 2;
+        unsigned char *p = realloc(m->data, cap);
+        if (!p) {
+            m->failed = 1;
+            return;
+        }
+        m->data = p;
+        m->cap = cap;
+    }
+    memcpy(m->data + m->len, data, (size_t)size);
+    m->len += (size_t)size;
+}
+
+unsigned char *out_png_memory(const uint8_t *pixels, int width, int height,
+                              int channels, size_t *len)
+{
+    mem_sink m = {NULL, 0, 0, 0};
+    if (!stbi_write_png_to_func(mem_write, &m, width, height, channels, pixels,
+                                width * channels) ||
+        m.failed) {
+        free(m.data);
+        return NULL;
+    }
+    *len = m.len;
+    return m.data;
+}
+
 int out_npy(out_set *s, const char *path, const float *data, const long *shape,
             int ndim, const char *comment)
 {

@@ -87,6 +87,10 @@ int out_check_dir(const char *path);
 /* Writers; return 0, or -1 after printing an error. */
 int out_png(out_set *s, const char *path, const uint8_t *pixels, int width,
             int height, int channels);
+/* The PNG out_png writes, in memory (malloc'd, *len bytes); NULL when out
+ * of memory. */
+unsigned char *out_png_memory(const uint8_t *pixels, int width, int height,
+                              int channels, size_t *len);
 int out_npy(out_set *s, const char *path, const float *data, const long *shape,
             int ndim, const char *comment);
 /* Pretty-printed JSON and a newline; path "-" means stdout (printed by
