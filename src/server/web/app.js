@@ -21,7 +21,7 @@ const el = {
   expcoco: $('expcoco'), expyolo: $('expyolo'), copycmd: $('copycmd'),
   cmdbox: $('cmdbox'), cmdseg: $('cmdseg'), cmdjson: $('cmdjson'),
   cmdprompts: $('cmdprompts'), status: $('status'), msg: $('msg'), coords: $('coords'),
-  tokendlg: $('tokendlg'), tokeninput: $('tokeninput'),
+  tokendlg: $('tokendlg'), tokeninput: $('tokeninput'), everyopts: $('everyopts'),
 };
 
 /* Colours of kept objects (RGB), then of "everything" masks. */
@@ -698,17 +698,28 @@ async function exportYolo() {
     const lines = [];
     for (let i = 0; i < st.objects.length; i++) {
       const m = await replay(st.objects[i], 'polygon');
-      for (const poly of m.polygons || []) {
-        if (poly.length < 6) continue;
-        // normalised already (YOLO-seg) when every value is within [0, 1]
-        const norm = poly.every((v) => v >= 0 && v <= 1);
-        const vals = poly.map((v, k) => (norm ? v : v / (k % 2 ? H : W)).toFixed(6));
-        lines.push(`${ids[i]} ${vals.join(' ')}`);
-      }
+      const poly = (m.polygons || [])[0];  // the outline (largest contour), in pixels
+      if (!poly || poly.length < 6) continue;  // a pixel or a line: no polygon, as batch
+      lines.push(`${ids[i]} ${poly.map((v, k) => fixed6(v, k % 2 ? H : W)).join(' ')}`);
     }
     download(`${stem()}.txt`, lines.join('\n') + (lines.length ? '\n' : ''), 'text/plain');
     status(`exported ${stem()}.txt (${lines.length} polygon${lines.length === 1 ? '' : 's'})`);
   } catch (e) { showError(e); }
+}
+/* v / d (integers) with 6 decimals as C's printf("%.6f", (double)v / d)
+ * writes it: the double's exact value rounded, ties (only possible for a
+ * dyadic v / d) to even; toFixed rounds those up. So the file equals the
+ * one `batch` writes. */
+function fixed6(v, d) {
+  const x = v / d;
+  const gcd = (a, b) => (b ? gcd(b, a % b) : a);
+  const den = d / gcd(Math.abs(v), d);
+  if ((den & (den - 1)) === 0 && (v * 1e7) % d === 0 && Math.abs((v * 1e7) / d) % 10 === 5) {
+    let q = Math.floor((v * 1e6) / d);
+    if (q % 2) q++;
+    return (q / 1e6).toFixed(6);
+  }
+  return x.toFixed(6);
 }
 /* A .zip of stored (uncompressed) files. */
 function zip(files) {
@@ -847,11 +858,20 @@ async function everything() {
   if (!S.img) return;
   if (S.every) { S.every = null; drawEverything(); status('everything: hidden'); return; }
   const id = S.img.id;
+  let opts = {};
+  try {
+    const t = el.everyopts.value.trim();
+    if (t) opts = JSON.parse(t);
+    if (!opts || typeof opts !== 'object' || Array.isArray(opts)) throw new Error('expected an object');
+  } catch (e) {
+    status(`everything options: not a JSON object (${e.message})`, true);
+    return;
+  }
   el.everything.disabled = true;
   status('segment everything: running (seconds)\u2026');
   try {
     const t0 = performance.now();
-    const recs = await api('POST', `/v1/images/${id}/everything`, {});
+    const recs = await api('POST', `/v1/images/${id}/everything`, opts);
     if (!S.img || S.img.id !== id) return;
     S.every = recs;
     drawEverything();
@@ -940,7 +960,7 @@ window.addEventListener('keydown', (ev) => {
   const t = ev.target;
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (t && (t.tagName === 'INPUT' && t.type !== 'checkbox' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) {
-    if (ev.key === 'Enter' && t.tagName === 'INPUT') t.blur();
+    if (ev.key === 'Enter' && t.tagName === 'INPUT' && !t.closest('dialog')) t.blur();  // label done
     return;
   }
   const k = ev.key;
