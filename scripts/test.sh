@@ -22,4 +22,10 @@ fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh --no-weights
+# The browser test of the serve page (tests/test_web.py) needs Chromium; it
+# runs with the fixture pack only. Without the packages it fails, saying so.
+if [ -n "${MOBILESAM_TESTDATA:-}" ]; then
+  scripts/setup-browser.sh ||
+    echo "test: the browser packages are missing: test_web will fail"
+fi
 exec ctest --test-dir build --output-on-failure "$@"

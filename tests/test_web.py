@@ -599,8 +599,12 @@ class WebPage(unittest.TestCase):
         for (lab, rle), (_, m) in zip(objs, kept):
             self.assertTrue(same_rle(rle, m["rle"]))
         self.assertGreater(rle_area(self.drawn("cobj")), 0)
-        self.move(5, 5)  # the cursor off the objects for the picture
+        # the cursor off the image (no hover mask) for the picture
+        ab = self.pointer()
+        ab.pointer_action.move_to_location(1100, 650)
+        ab.perform()
         self.idle()
+        self.wait(lambda: rle_area(self.drawn()) == 0, "the hover mask to go")
         shot = os.path.join(self.builddir, "test_web_page.png")
         d.save_screenshot(shot)
         with open(shot, "rb") as f:

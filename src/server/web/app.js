@@ -465,6 +465,7 @@ async function pump() {
   job.id = S.img.id;
   q.inflight = job;
   debug.requests.push({ kind: job.kind, body: JSON.parse(JSON.stringify(job.body)) });
+  if (debug.requests.length > 2000) debug.requests.splice(0, 1000);
   try {
     const t1 = performance.now();
     const res = await api('POST', `/v1/images/${job.id}/predict`, job.body);
@@ -491,6 +492,7 @@ async function pump() {
       S.last.draw_ms = t3 - job.t0;
       debug.latencies.push({ click_to_draw_ms: t3 - job.t0, round_ms: t2 - t1, decoder_ms: res.decoder_ms,
         encode_ms: res.encode_ms, draw_ms: t3 - t2, result: res.result });
+      if (debug.latencies.length > 2000) debug.latencies.splice(0, 1000);
     }
     timingStatus();
   } catch (e) {
