@@ -528,12 +528,12 @@ class WebPage(unittest.TestCase):
         self.assertEqual(body, {"points": [[900, 370], list(neg1), list(neg2)], "labels": [1, 0, 0],
                                 "box": box, "multimask": False})
         self.assertEqual(self.js("return document.querySelectorAll('#prompts circle.neg').length"), 2)
-        self.assertEqual(self.js("return document.querySelectorAll('#prompts rect').length"), 1)
+        self.assertEqual(self.js("return document.querySelectorAll('#prompts rect:not(.kept)').length"), 1)
         api = srv.request("POST", f"v1/images/{img_id}/predict", body)
         self.assertTrue(same_rle(self.drawn(), api["masks"][0]["rle"]), "drawn mask != API mask (points + box)")
         before = self.n_clicks()
         self.key("z")
-        self.wait(lambda: self.js("return document.querySelectorAll('#prompts rect').length") == 0, "undo of the box")
+        self.wait(lambda: self.js("return document.querySelectorAll('#prompts rect:not(.kept)').length") == 0, "undo of the box")
         self.assertEqual(self.n_clicks(), before, "undo sent a request")
         self.assertEqual(self.js("return msamDebug.image().cur.points.length"), 3)
         step(f"negative clicks {neg1} {neg2} + box {box}: requests as expected; undo")
@@ -562,7 +562,7 @@ class WebPage(unittest.TestCase):
         self.idle()
         self.key(Keys.ESCAPE)
         self.wait(lambda: rle_area(self.drawn()) == 0, "Esc to clear the mask")
-        self.assertEqual(self.js("return document.querySelectorAll('#prompts circle').length"), 0)
+        self.assertEqual(self.js("return document.querySelectorAll('#prompts circle:not(.kept)').length"), 0)
         step("multimask: 3 masks, picked #2; refine sent mask_input + mask_index; Esc cleared")
 
         # -- segment everything
@@ -599,12 +599,22 @@ class WebPage(unittest.TestCase):
         for (lab, rle), (_, m) in zip(objs, kept):
             self.assertTrue(same_rle(rle, m["rle"]))
         self.assertGreater(rle_area(self.drawn("cobj")), 0)
+        # a third object, deleted again
+        n_lat = self.js("return msamDebug.latencies.length")
+        self.click(300, 600)
+        self.wait_click_answer(n_lat)
+        self.key(Keys.ENTER)
+        self.wait(lambda: self.js("return msamDebug.image().objects.length") == 3, "the third object")
+        d.find_elements(By.CSS_SELECTOR, "#objects button.del")[2].click()
+        self.wait(lambda: self.js("return msamDebug.image().objects.length") == 2, "the delete")
+        self.assertEqual(self.js("return msamDebug.image().objects.map(o => o.label)"), ["person", "tie"])
         # the cursor off the image (no hover mask) for the picture
         ab = self.pointer()
         ab.pointer_action.move_to_location(1100, 650)
         ab.perform()
         self.idle()
         self.wait(lambda: rle_area(self.drawn()) == 0, "the hover mask to go")
+        self.assertEqual(self.js("return document.querySelectorAll('#prompts circle.kept').length"), 2)
         shot = os.path.join(self.builddir, "test_web_page.png")
         d.save_screenshot(shot)
         with open(shot, "rb") as f:

@@ -399,6 +399,19 @@ function drawPrompts() {
     svg.append(n);
     return n;
   };
+  // kept objects: their prompts, small, in their colour
+  for (const o of st.objects) {
+    const col = `rgb(${PALETTE[o.color % PALETTE.length].join(',')})`;
+    const p = o.prompt || {};
+    if (p.box) {
+      add('rect', { x: p.box[0], y: p.box[1], width: p.box[2] - p.box[0], height: p.box[3] - p.box[1],
+        fill: 'none', stroke: col, 'stroke-width': sw, 'stroke-dasharray': `${4 * sw} ${3 * sw}`, class: 'kept' });
+    }
+    (p.points || []).forEach((pt, i) => {
+      add('circle', { cx: pt[0], cy: pt[1], r: r * 0.7, fill: col, stroke: p.labels && p.labels[i] === 0 ? '#000' : '#fff',
+        'stroke-width': sw, class: 'kept' });
+    });
+  }
   const cur = st.cur;
   const box = S.drag && S.drag.box ? S.drag.box : cur.box;
   if (box) {
@@ -583,7 +596,7 @@ function renderObjects() {
     del.textContent = '\u2715';
     del.title = 'delete this object';
     del.className = 'del';
-    del.onclick = () => { st.objects.splice(i, 1); drawObjects(); renderObjects(); };
+    del.onclick = () => { st.objects.splice(i, 1); drawObjects(); drawPrompts(); renderObjects(); };
     li.append(sw, inp, meta, del);
     el.objects.append(li);
   });
