@@ -698,6 +698,43 @@ class WebPage(unittest.TestCase):
                 self.assertTrue(same_rle(png_rle(f.read()), kept[i][1]["rle"]), f"--prompts mask {i} != object {i + 1}")
         step(f"copy as command: {cmdseg.splitlines()[-1]!r} and --prompts {cmdjson}: masks equal")
 
+        # -- refine: the copied command chain (--logits, --mask-input) gives the mask
+        self.key(Keys.ESCAPE)
+        d.find_element(By.ID, "refine").click()
+        n_lat = self.js("return msamDebug.latencies.length")
+        self.click(640, 200)
+        self.wait_click_answer(n_lat)
+        self.click(660, 230)
+        self.wait_click_answer(n_lat + 1)
+        body = [r for r in self.requests() if r["kind"] == "click"][-1]["body"]
+        self.assertIn("mask_input", body)
+        refined = self.current_result()["res"]["masks"][0]["rle"]
+        d.find_element(By.ID, "refine").click()
+        d.find_element(By.ID, "copycmd").click()
+        self.wait(lambda: "--mask-input" in d.find_element(By.ID, "cmdseg").get_attribute("value"),
+                  "the refine chain")
+        chain = [l for l in d.find_element(By.ID, "cmdseg").get_attribute("value").splitlines()
+                 if l.startswith("mobilesam seg ")]
+        self.assertEqual(len(chain), 2, chain)
+        os.remove(os.path.join(run, "mask.png"))
+        for c in chain:
+            r = subprocess.run(["bash", "-c", f"{BIN}{c[len('mobilesam'):]}"], cwd=run, env=self.env,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, f"{c}: {r.stderr}")
+        with open(os.path.join(run, "mask.png"), "rb") as f:
+            self.assertTrue(same_rle(png_rle(f.read()), refined), "the refine chain's mask != the page's")
+        self.key(Keys.ESCAPE)
+        step(f"refine chain: {' && '.join(chain)}: mask equal")
+
+        # -- a new page: the saved objects come back from the server
+        d.refresh()
+        self.wait(lambda: self.js("return document.body.dataset.ready") == "1", "the page to reload")
+        Select(d.find_element(By.ID, "imglist")).select_by_index(1)
+        self.wait(lambda: self.js("return msamDebug.opened") == "zidane.jpg", "zidane to reopen")
+        self.assertEqual(self.js("return msamDebug.image().objects.map(o => o.label)"), ["person", "tie"])
+        self.assertTrue(same_rle(self.js("return msamDebug.image().objects[0].rle"), kept[0][1]["rle"]))
+        step("reloaded page: the 2 saved objects are back")
+
         # -- folder mode: n / p switch images, objects stay with their image
         self.key("n")
         self.wait(lambda: self.js("return msamDebug.opened") == "bus.jpg",
