@@ -35,7 +35,6 @@
 #include "io/image.h"
 
 #define PLANE ((size_t)MOBILESAM_LOWRES * MOBILESAM_LOWRES)
-#define MAX_WAITING_JOBS 32
 
 static double now_ms(void)
 {
@@ -209,7 +208,7 @@ int api_init(api_ctx *a, const server_config *cfg, mobilesam_model *model)
         return -1;
     }
     store_init(&a->images, cfg->cache_bytes);
-    gate_init(&a->gate, MAX_WAITING_JOBS);
+    gate_init(&a->gate, cfg->queue);
     pthread_mutex_init(&a->save_mu, NULL);
     return 0;
 }
@@ -606,8 +605,10 @@ static void add_mask_json(sbuf *b, int format, const uint8_t *mask, int w, int h
             if (!s) {
                 *ok = 0;
             } else {
+                /* characters 48..111: only the backslash needs escaping */
                 sb_add(b, "\"", 1);
-                sb_add(b, s, strlen(s)); /* characters 48..111: no escapes */
+                for (const char *c = s; *c; c++)
+                    sb_add(b, *c == '\\' ? "\\\\" : c, *c == '\\' ? 2 : 1);
                 sb_add(b, "\"", 1);
                 free(s);
             }
