@@ -75,6 +75,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {NULL, 0, 0, 0}};
 
 typedef struct {
+    char output[4096]; /* --output without trailing slashes */
     const char *dir;
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
@@ -141,7 +142,18 @@ static int parse_args(serve_args *a, int argc, char **argv)
     c->host = a->value[OPT_HOST] ? a->value[OPT_HOST] : "127.0.0.1";
     c->port = (int)port;
     c->cache_bytes = (size_t)cache << 20;
-    c->output_dir = a->value[OPT_OUTPUT];
+    c->output_dir = NULL;
+    if (a->value[OPT_OUTPUT]) {
+        const char *o = a->value[OPT_OUTPUT];
+        if (!*o)
+            return cli_usage(CMD, "--output: empty");
+        if (strlen(o) >= sizeof a->output)
+            return cli_usage(CMD, "--output: path too long");
+        strcpy(a->output, o);
+        for (size_t n = strlen(a->output); n > 1 && a->output[n - 1] == '/'; n--)
+            a->output[n - 1] = 0;
+        c->output_dir = a->output;
+    }
     c->token = token;
     c->max_body = (size_t)body << 20;
     c->timeout_s = (int)timeout;
