@@ -11,8 +11,8 @@
 # check). Inputs found to be interesting are kept in build-fuzz/corpus/.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   (default 60 seconds; targets: weights npy image prompts args, default
-#   all)
+#   (default 60 seconds; targets: weights npy image prompts args request,
+#   default all)
 # Environment: FUZZ_CC (default clang), FUZZ_JOBS (parallel targets,
 # default 1), FUZZ_OUT (the build folder, default build-fuzz).
 set -euo pipefail
@@ -24,7 +24,7 @@ case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights npy image prompts args)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights npy image prompts args request)
 CC=${FUZZ_CC:-clang}
 
 log() { printf 'fuzz: %s\n' "$*"; }
@@ -41,29 +41,30 @@ sources() {
     weights) echo src/io/weights.c ;;
     npy) echo src/io/npy.c ;;
     image) echo "src/io/image.c $OUT/stb_image.o" ;;
-    prompts|args) echo "$OUT/cli.a $OUT/engine.a" ;;
-    *) die "unknown target '$1' (weights, npy, image, prompts or args)" ;;
+    prompts|args|request) echo "$OUT/cli.a $OUT/engine.a" ;;
+    *) die "unknown target '$1' (weights, npy, image, prompts, args or request)" ;;
   esac
 }
 max_len() {
   case $1 in
-    weights|npy|prompts) echo 4096 ;; image) echo 8192 ;; args) echo 1024 ;;
+    weights|npy|prompts|request) echo 4096 ;; image) echo 8192 ;; args) echo 1024 ;;
   esac
 }
 # Extra libFuzzer flags: the CLI's messages (a line or more per input) are
 # not logged (crash reports still are); tests/fuzz/<target>.dict if there.
 fuzz_flags() {
-  case $1 in prompts|args) echo -close_fd_mask=3 ;; esac
+  case $1 in prompts|args|request) echo -close_fd_mask=3 ;; esac
   [ ! -f "$ROOT/tests/fuzz/$1.dict" ] || echo "-dict=$ROOT/tests/fuzz/$1.dict"
 }
 # Libraries to link besides libFuzzer's and the sanitizers'.
 libs() {
   case $1 in
-    prompts|args) echo -fopenmp -lopenblas -lstb -lcjson -lpthread -lm ;;
+    prompts|args|request)
+      echo -fopenmp -lopenblas -lstb -lcjson -lmicrohttpd -lnettle -lpthread -lm ;;
     *) echo -lm ;;
   esac
 }
-needs_cli() { [[ " ${TARGETS[*]} " =~ \ (prompts|args)\  ]]; }
+needs_cli() { [[ " ${TARGETS[*]} " =~ \ (prompts|args|request)\  ]]; }
 
 # Does $CC build and link a libFuzzer program?
 fuzzer_works() {
@@ -155,7 +156,10 @@ if needs_cli; then
   mkdir -p "$OUT/cli" "$OUT/engine"
   # One compiler per core: (-P) jobs of "archive-dir source".
   # shellcheck disable=SC2016  # the inner bash expands them
-  { for f in src/cli/*.c src/format/*.c; do
+  # the web page's files, as the build compiles them in
+  cmake -DDIR="$ROOT/src/server/web" -DOUT="$OUT/web_assets.c" \
+    -P src/server/embed_web.cmake
+  { for f in src/cli/*.c src/format/*.c src/server/*.c "$OUT/web_assets.c"; do
       [ "$f" = src/cli/main.c ] || echo "cli $f"
     done
     for f in src/*.c src/io/*.c src/model/*.c src/amg/*.c src/ops/*.c; do

@@ -34,6 +34,7 @@ static const char usage_text[] =
     "                         embedding takes ~18 MiB)\n"
     "  --max-body-mib N       largest request body (64)\n"
     "  --timeout S            a request must arrive within S seconds (30)\n"
+    "  --queue N              engine jobs that may wait; more get 503 (32)\n"
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
@@ -51,6 +52,7 @@ enum {
     OPT_CACHE,
     OPT_MAX_BODY,
     OPT_TIMEOUT,
+    OPT_QUEUE,
     OPT_WEIGHTS,
     OPT_THREADS,
     OPT_MAX_PIXELS,
@@ -66,12 +68,14 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"cache-mib", 0, 1, OPT_CACHE},
                                       {"max-body-mib", 0, 1, OPT_MAX_BODY},
                                       {"timeout", 0, 1, OPT_TIMEOUT},
+                                      {"queue", 0, 1, OPT_QUEUE},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
                                       {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
 typedef struct {
+    char output[4096]; /* --output without trailing slashes */
     const char *dir;
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
@@ -105,11 +109,12 @@ static int parse_args(serve_args *a, int argc, char **argv)
     int rc = args_run(&spec, argc, argv);
     if (rc)
         return rc;
-    long port, cache, body, timeout;
+    long port, cache, body, timeout, queue;
     if (int_option(a, OPT_PORT, "port", 0, 65535, 8080, &port) ||
         int_option(a, OPT_CACHE, "cache-mib", 64, 1 << 20, 1024, &cache) ||
         int_option(a, OPT_MAX_BODY, "max-body-mib", 1, 4096, 64, &body) ||
-        int_option(a, OPT_TIMEOUT, "timeout", 1, 3600, 30, &timeout))
+        int_option(a, OPT_TIMEOUT, "timeout", 1, 3600, 30, &timeout) ||
+        int_option(a, OPT_QUEUE, "queue", 0, 10000, 32, &queue))
         return CLI_USAGE_ERROR;
     const char *token = a->value[OPT_TOKEN];
     if (!token && getenv("MOBILESAM_TOKEN") && *getenv("MOBILESAM_TOKEN"))
@@ -137,10 +142,22 @@ static int parse_args(serve_args *a, int argc, char **argv)
     c->host = a->value[OPT_HOST] ? a->value[OPT_HOST] : "127.0.0.1";
     c->port = (int)port;
     c->cache_bytes = (size_t)cache << 20;
-    c->output_dir = a->value[OPT_OUTPUT];
+    c->output_dir = NULL;
+    if (a->value[OPT_OUTPUT]) {
+        const char *o = a->value[OPT_OUTPUT];
+        if (!*o)
+            return cli_usage(CMD, "--output: empty");
+        if (strlen(o) >= sizeof a->output)
+            return cli_usage(CMD, "--output: path too long");
+        strcpy(a->output, o);
+        for (size_t n = strlen(a->output); n > 1 && a->output[n - 1] == '/'; n--)
+            a->output[n - 1] = 0;
+        c->output_dir = a->output;
+    }
     c->token = token;
     c->max_body = (size_t)body << 20;
     c->timeout_s = (int)timeout;
+    c->queue = (int)queue;
     c->model_type = "vit_t";
     return 0;
 }

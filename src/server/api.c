@@ -35,7 +35,6 @@
 #include "io/image.h"
 
 #define PLANE ((size_t)MOBILESAM_LOWRES * MOBILESAM_LOWRES)
-#define MAX_WAITING_JOBS 32
 
 static double now_ms(void)
 {
@@ -209,7 +208,7 @@ int api_init(api_ctx *a, const server_config *cfg, mobilesam_model *model)
         return -1;
     }
     store_init(&a->images, cfg->cache_bytes);
-    gate_init(&a->gate, MAX_WAITING_JOBS);
+    gate_init(&a->gate, cfg->queue);
     pthread_mutex_init(&a->save_mu, NULL);
     return 0;
 }
@@ -606,8 +605,10 @@ static void add_mask_json(sbuf *b, int format, const uint8_t *mask, int w, int h
             if (!s) {
                 *ok = 0;
             } else {
+                /* characters 48..111: only the backslash needs escaping */
                 sb_add(b, "\"", 1);
-                sb_add(b, s, strlen(s)); /* characters 48..111: no escapes */
+                for (const char *c = s; *c; c++)
+                    sb_add(b, *c == '\\' ? "\\\\" : c, *c == '\\' ? 2 : 1);
                 sb_add(b, "\"", 1);
                 free(s);
             }
@@ -649,42 +650,53 @@ static void add_mask_json(sbuf *b, int format, const uint8_t *mask, int w, int h
     }
 }
 
-static void predict(api_ctx *a, store_entry *e, const char *body, size_t len,
-                    api_reply *r)
+/* Parses and checks a predict body for a width x height image into ps and
+ * o. Returns 0, or -1 after a 400 reply (ps freed by the caller either
+ * way). */
+static int parse_predict(const char *body, size_t len, int width, int height,
+                         prompt_set *ps, predict_opts *o, api_reply *r)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root) {
         api_error(r, 400, "malformed JSON");
-        return;
+        return -1;
     }
-    predict_opts o;
-    char *prompt_text = split_predict_body(root, &o, r);
+    char *prompt_text = split_predict_body(root, o, r);
     cJSON_Delete(root);
     if (!prompt_text)
-        return;
-
-    prompt_set ps;
-    prompts_init(&ps, "serve");
+        return -1;
     char msg[1024];
     report_capture_begin(msg, sizeof msg);
-    int bad = prompts_parse(&ps, "request", prompt_text, strlen(prompt_text));
+    int bad = prompts_parse(ps, "request", prompt_text, strlen(prompt_text));
     report_capture_end();
     free(prompt_text);
     if (bad) {
         api_error(r, 400, "%s", captured(msg));
-        prompts_free(&ps);
-        return;
+        return -1;
     }
     report_capture_begin(msg, sizeof msg);
-    bad = prompts_validate(&ps, e->width, e->height);
+    bad = prompts_validate(ps, width, height);
     report_capture_end();
     if (bad) {
         char field[32];
-        field_of_failure(&ps.objects[0], e->width, e->height, field, sizeof field);
+        field_of_failure(&ps->objects[0], width, height, field, sizeof field);
         api_error(r, 400, "%s%s%s", field, field[0] ? ": " : "", captured(msg));
+        return -1;
+    }
+    return 0;
+}
+
+static void predict(api_ctx *a, store_entry *e, const char *body, size_t len,
+                    api_reply *r)
+{
+    predict_opts o;
+    prompt_set ps;
+    prompts_init(&ps, "serve");
+    if (parse_predict(body, len, e->width, e->height, &ps, &o, r)) {
         prompts_free(&ps);
         return;
     }
+    char msg[1024];
     float *mask_in = NULL;
     if (o.mask_input >= 0) {
         mask_in = malloc(PLANE * sizeof(float));
@@ -1142,6 +1154,37 @@ static void get_annotations(api_ctx *a, store_entry *e, api_reply *r)
         return;
     }
     reply_text(r, 200, "application/json", buf, n);
+}
+
+/* ---- the parsers alone (fuzzing) ----------------------------------------- */
+
+int api_parse_only(int which, const char *body, size_t len, int width, int height)
+{
+    api_reply r = {0};
+    int rc;
+    if (which == 0) {
+        predict_opts o;
+        prompt_set ps;
+        prompts_init(&ps, "serve");
+        rc = parse_predict(body, len, width, height, &ps, &o, &r);
+        prompts_free(&ps);
+    } else if (which == 1) {
+        mobilesam_amg_options opt;
+        rc = parse_amg_options(body, len, &opt, &r);
+    } else {
+        cJSON *root = cJSON_ParseWithLength(body, len);
+        uint8_t *masks = NULL;
+        int *classes = NULL;
+        rc = root ? read_objects(cJSON_GetObjectItemCaseSensitive(root, "objects"), width,
+                                 height, &masks, &classes, &r)
+                  : -1;
+        rc = rc < 0 ? -1 : 0;
+        free(masks);
+        free(classes);
+        cJSON_Delete(root);
+    }
+    free(r.body);
+    return rc;
 }
 
 /* ---- routing ------------------------------------------------------------- */

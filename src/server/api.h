@@ -45,6 +45,11 @@ void api_handle(api_ctx *a, const char *method, const char *path,
                 const char *query_path, const char *body, size_t len,
                 api_reply *reply);
 
+/* The request parsers alone, without an engine (for the fuzzer): which
+ * 0 a predict body, 1 an everything body, 2 an annotations body, for an
+ * image of width x height. Returns 0 when accepted, -1 when refused. */
+int api_parse_only(int which, const char *body, size_t len, int width, int height);
+
 /* {"error": msg} with this status. */
 void api_error(api_reply *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -20,6 +20,7 @@ typedef struct {
     const char *token;      /* Bearer token for /v1; NULL: none */
     size_t max_body;        /* request body limit in bytes */
     int timeout_s;          /* a request must arrive within this */
+    int queue;              /* engine jobs that may wait (more: 503) */
     int threads;            /* the engine's, for /v1/health */
     const char *model_type; /* "vit_t" */
 } server_config;

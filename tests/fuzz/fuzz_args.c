@@ -7,7 +7,7 @@
  *
  * An input is a command line, one word per line: the words are split at
  * each newline or NUL byte (so "" words occur), the first word names the
- * subcommand (seg, embed, everything, batch, bench, compare; anything else
+ * subcommand (seg, embed, everything, batch, bench, compare, serve; anything else
  * is ignored) and becomes argv[0], as main() hands it on. Checked: the
  * result is one of the documented ones (0, -1 after --help, CLI_USAGE_ERROR),
  * parsing the same line again gives the same result, argv is left as it
@@ -35,6 +35,7 @@ static const struct {
     {"batch", cmd_batch_parse},
     {"bench", cmd_bench_parse},
     {"compare", cmd_compare_parse},
+    {"serve", cmd_serve_parse},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
