@@ -749,20 +749,18 @@ class WebPage(unittest.TestCase):
         self.wait(lambda: rle_area(self.drawn("cobj")) > 0, "zidane's objects drawn again")
         step("folder mode: n -> bus.jpg, p -> zidane.jpg with its 2 objects")
 
-        # -- latency: click to mask drawn, 20 clicks (hover settled first)
+        # -- latency: click to mask drawn, 20 clicks (hover off, so that no
+        # hover request is in flight when the click comes)
+        d.find_element(By.ID, "hover").click()
         lat = []
         for i in range(20):
             self.key(Keys.ESCAPE)
-            pt = (700 + 25 * (i % 10), 300 + 30 * (i // 10))
-            self.move(*pt)
-            self.idle()
             n_lat = self.js("return msamDebug.latencies.length")
-            ab = self.pointer()
-            ab.pointer_action.click()
-            ab.perform()
+            self.click(700 + 25 * (i % 10), 300 + 30 * (i // 10))
             self.wait_click_answer(n_lat)
             lat.append(self.js("return msamDebug.latencies[msamDebug.latencies.length - 1]"))
         self.key(Keys.ESCAPE)
+        d.find_element(By.ID, "hover").click()
         med = statistics.median(x["click_to_draw_ms"] for x in lat)
         med_round = statistics.median(x["round_ms"] for x in lat)
         med_dec = statistics.median(x["decoder_ms"] for x in lat)
@@ -773,12 +771,18 @@ class WebPage(unittest.TestCase):
         self.assertEqual(bench.returncode, 0, bench.stderr)
         bdec = json.loads(bench.stdout)["decoder_ms"]
         target = bdec + 30
+        # the same per click, against the decoder time of that very request:
+        # what the page and HTTP add, whatever the machine's load does to the
+        # decoder between the clicks and the bench
+        over = statistics.median(x["click_to_draw_ms"] - x["decoder_ms"] for x in lat)
         print(f"test_web: LATENCY click-to-mask median {med:.1f} ms over 20 clicks (round trip {med_round:.1f}, "
               f"server decoder_ms {med_dec:.1f}, decode+draw {med_draw:.1f}); mobilesam bench decoder "
-              f"{bdec:.1f} ms; target <= {target:.1f} ms: {'met' if med <= target else 'NOT met'}", flush=True)
-        # The target is reported, not asserted (CI machines are shared); a
-        # page that is several times slower than it is a failure.
-        self.assertLess(med, 4 * target + 100, "click-to-mask latency far over the target")
+              f"{bdec:.1f} ms: target <= {target:.1f} ms {'met' if med <= target else 'NOT met'}; "
+              f"per click, click-to-mask minus decoder_ms: median {over:.1f} ms (target <= 30: "
+              f"{'met' if over <= 30 else 'NOT met'})", flush=True)
+        # Reported, not asserted to the millisecond (CI machines are shared);
+        # a page that adds several times the allowance is a failure.
+        self.assertLess(over, 120, "the page adds far more than 30 ms to the decoder")
         step("latency")
 
         errs = self.console_errors()
