@@ -128,6 +128,19 @@ def read_png(data):
     return w, h, rows
 
 
+def write_png(path, w, h):
+    """An 8-bit gray PNG of w x h: soft shapes, so that masks have edges."""
+    raw = bytearray()
+    for y in range(h):
+        raw.append(0)
+        raw += bytes(((x // 97) * 37 + (y // 89) * 53 + ((x * y) >> 14)) & 255 for x in range(w))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b""))
+
+
 def png_rle(data):
     """COCO uncompressed RLE (column-major, zeros first) of a 0/255 PNG mask."""
     try:  # fast where numpy and Pillow exist; the same result without them
@@ -855,6 +868,29 @@ class WebPage(unittest.TestCase):
             d.find_element(By.ID, "file").send_keys(os.path.join(IMAGES, "zidane.jpg"))
             self.wait(lambda: self.js("return msamDebug.opened") == "zidane.jpg",
                       "the upload")
+            # a large image: fitted, clicks sent in its own pixels
+            big = os.path.join(self.tmp, "large.png")
+            write_png(big, 4000, 3000)
+            d.find_element(By.ID, "file").send_keys(big)
+            self.wait(lambda: self.js("return msamDebug.opened") == "large.png", "the large upload",
+                      timeout=max(WAIT, 120))
+            scale = self.geometry()[2]
+            self.assertLess(scale, 0.25)
+            r = self.js("const r = document.getElementById('stage').getBoundingClientRect();"
+                        "return [r.left, r.top, r.right, r.bottom]")
+            self.assertTrue(r[0] >= 0 and r[1] >= 0 and r[2] <= 1280 and r[3] <= 720, f"large image not fitted: {r}")
+            n_lat = self.js("return msamDebug.latencies.length")
+            sent = self.click(3000, 2000)
+            self.wait_click_answer(n_lat)
+            body = [q for q in self.requests() if q["kind"] == "click"][-1]["body"]
+            self.assertEqual(body["points"], [list(sent)])
+            self.assertLessEqual(max(abs(sent[0] - 3000), abs(sent[1] - 2000)), 0.5 / scale + 0.5)
+            big_id = self.js("return msamDebug.state().img.id")
+            api = srv2.request("POST", f"v1/images/{big_id}/predict", {"points": [list(sent)], "labels": [1]},
+                               token=tok)
+            drawn = self.drawn()
+            self.assertEqual(drawn["size"], [3000, 4000])
+            self.assertTrue(same_rle(drawn, api["masks"][0]["rle"]), "large image: drawn mask != API mask")
         finally:
             srv2.stop()
         # the server is gone: the next action says so
