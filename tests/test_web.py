@@ -802,8 +802,8 @@ class WebPage(unittest.TestCase):
         self.assertEqual(errs, [], "browser console errors")
 
         # -- token, error messages, lost server (a second server)
-        self.check_token_and_errors()
-        step("token, errors, lost server")
+        msgs = self.check_token_and_errors()
+        step(f"token (fragment, then asked); large image fitted; {msgs}")
 
     def check_coco(self, coco, kept, pngdir):
         for k in ("images", "annotations", "categories"):
@@ -863,7 +863,7 @@ class WebPage(unittest.TestCase):
             self.wait(lambda: self.js("return document.getElementById('status').classList.contains('error')"),
                       "the unreadable-file message")
             msg = self.js("return document.getElementById('msg').textContent")
-            self.assertTrue(msg and "HTTP" not in msg, msg)
+            self.assertTrue(msg.startswith("broken.jpg: ") and "HTTP" not in msg, msg)
             # a good upload through the file picker works
             d.find_element(By.ID, "file").send_keys(os.path.join(IMAGES, "zidane.jpg"))
             self.wait(lambda: self.js("return msamDebug.opened") == "zidane.jpg",
@@ -898,10 +898,11 @@ class WebPage(unittest.TestCase):
         self.click(640, 360)
         self.wait(lambda: self.js("return document.getElementById('status').classList.contains('error')"),
                   "the lost-server message")
-        msg = self.js("return document.getElementById('msg').textContent")
-        self.assertIn("lost the server", msg)
+        lost = self.js("return document.getElementById('msg').textContent")
+        self.assertIn("lost the server", lost)
         allowed = ("401", "400", "Failed to fetch", "ERR_CONNECTION_REFUSED", "415", "422")
         self.assertEqual(self.console_errors(allowed), [], "unexpected console errors")
+        return f"messages {msg!r}, {lost!r}"
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ async function openImage(post, name, path, onId) {
     debug.opened = name;
     return true;
   } catch (e) {
+    if (e instanceof ApiError && e.code) e.message = `${name}: ${e.message}`;  // which file, and why
     showError(e);
     return false;
   } finally {
