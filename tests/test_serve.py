@@ -806,7 +806,7 @@ class SeparateServerTest(unittest.TestCase):
             t.start()
             time.sleep(0.3 + rnd.random() * 1.5)
             srv.proc.kill()
-            srv.proc.wait()
+            srv.proc.communicate()
             t.join()
             for name in os.listdir(out):
                 path = os.path.join(out, name)
