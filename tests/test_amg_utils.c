@@ -366,6 +366,40 @@ static void test_rle(void)
     TU_CHECK(amg_mask_to_rle(zeros, 0, 3, &c) == -1 && c == NULL, "rle of a 0-wide mask");
 }
 
+/* The tiled encoder against a plain loop down the columns, on random
+ * masks whose sides are not multiples of the tile. */
+static void test_rle_random(void)
+{
+    static const int sizes[][2] = {{130, 70}, {1, 200}, {200, 1}, {64, 64}, {257, 129}};
+    unsigned seed = 12345;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        const int w = sizes[t][0], h = sizes[t][1];
+        uint8_t *m = malloc((size_t)w * h);
+        int *want = malloc(sizeof(int) * ((size_t)w * h + 1));
+        for (int i = 0; i < w * h; i++) {
+            seed = seed * 1103515245u + 12345u;
+            m[i] = ((seed >> 16) % 3 == 0) ? 255 : 0; /* runs of varied length */
+        }
+        int nw = 0, last = 0, cur = 0;
+        for (int x = 0; x < w; x++)
+            for (int y = 0; y < h; y++) {
+                int v = m[y * w + x] != 0;
+                if (v != cur) {
+                    want[nw++] = x * h + y - last;
+                    last = x * h + y;
+                    cur = v;
+                }
+            }
+        want[nw++] = w * h - last;
+        int *c = NULL;
+        int n = amg_mask_to_rle(m, w, h, &c);
+        TU_CHECK(n == nw && same_ints(c, want, nw), "rle of a random %dx%d mask", w, h);
+        free(c);
+        free(want);
+        free(m);
+    }
+}
+
 /* ------------------------------------------------ small-region removal */
 
 static void test_small_regions(void)
@@ -589,6 +623,7 @@ int main(void)
     test_crop_edge();
     test_nms();
     test_rle();
+    test_rle_random();
     test_small_regions();
     test_runs();
     test_upscaler();

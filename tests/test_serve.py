@@ -747,6 +747,28 @@ class SeparateServerTest(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection((srv.host, srv.port), timeout=5)
 
+    def test_uploads_at_once_are_bounded(self):
+        srv = Server("--max-body-mib", "1")  # 4 MiB of bodies at once
+        try:
+            held = []
+            for _ in range(5):  # each holds most of a 1 MiB body, unfinished
+                s = socket.create_connection((srv.host, srv.port), timeout=30)
+                s.sendall(b"POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Length: 1000000\r\n\r\n" + b"x" * 900000)
+                held.append(s)
+            time.sleep(1)
+            answers = []
+            for s in held:
+                s.sendall(b"x" * 100000)
+                answers.append(s.recv(65536).split(b"\r\n")[0])
+                s.close()
+            self.assertIn(b"HTTP/1.1 503 Service Unavailable", answers)
+            self.assertIn(b"HTTP/1.1 400 Bad Request", answers)  # not an image
+            status, _ = srv.json("GET", "/v1/health")
+            self.assertEqual(status, 200)
+        finally:
+            self.assertEqual(srv.stop()[0], 0)
+
     def test_queue_full_is_503(self):
         srv = Server("--queue", "1")
         try:
@@ -806,7 +828,7 @@ class SeparateServerTest(unittest.TestCase):
             t.start()
             time.sleep(0.3 + rnd.random() * 1.5)
             srv.proc.kill()
-            srv.proc.wait()
+            srv.proc.communicate()
             t.join()
             for name in os.listdir(out):
                 path = os.path.join(out, name)

@@ -327,39 +327,52 @@ int amg_batched_nms(const float *boxes, const float *scores, const int *cats, in
 
 /* =================================================================== RLE */
 
+/* The runs of a column-major 0/1 sequence of n values (see below). */
+static int runs_of(const uint8_t *col, size_t n, int **counts)
+{
+    size_t changes = 0;
+    uint8_t cur = 0;
+    for (size_t i = 0; i < n; i++) {
+        changes += col[i] != cur;
+        cur = col[i];
+    }
+    int *c = malloc(sizeof(int) * (changes + 1));
+    if (!c) return -1;
+    int k = 0;
+    size_t last = 0;
+    cur = 0;
+    for (size_t i = 0; i < n; i++)
+        if (col[i] != cur) {
+            c[k++] = (int)(i - last);
+            last = i;
+            cur = col[i];
+        }
+    c[k++] = (int)(n - last);
+    *counts = c;
+    return k;
+}
+
 int amg_mask_to_rle(const uint8_t *mask, int w, int h, int **counts)
 {
     *counts = NULL;
     if (!mask || w <= 0 || h <= 0 || (long long)w * h > INT_MAX) return -1;
-    /* Pass 1 counts the value changes in column-major order, starting from
-     * a virtual 0 (so a set first pixel yields a leading 0 count). */
-    size_t changes = 0;
-    int cur = 0;
-    for (int x = 0; x < w; x++)
-        for (int y = 0; y < h; y++) {
-            int v = mask[(size_t)y * w + x] != 0;
-            if (v != cur) {
-                changes++;
-                cur = v;
-            }
+    /* The runs go down the columns, starting from a virtual 0 (so a set
+     * first pixel yields a leading 0 count). The mask is first transposed
+     * to 0/1 columns in tiles: walking the columns of a row-major mask
+     * directly misses the cache at every pixel (3x slower on 1280x720). */
+    const size_t n = (size_t)w * h;
+    uint8_t *col = malloc(n);
+    if (!col) return -1;
+    enum { T = 64 };
+    for (int y0 = 0; y0 < h; y0 += T)
+        for (int x0 = 0; x0 < w; x0 += T) {
+            const int y1 = y0 + T < h ? y0 + T : h, x1 = x0 + T < w ? x0 + T : w;
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
+                    col[(size_t)x * h + y] = mask[(size_t)y * w + x] != 0;
         }
-    int n = (int)changes + 1;
-    int *c = malloc(sizeof(int) * (size_t)n);
-    if (!c) return -1;
-    int k = 0, last = 0;
-    cur = 0;
-    for (int x = 0; x < w; x++)
-        for (int y = 0; y < h; y++) {
-            int v = mask[(size_t)y * w + x] != 0;
-            if (v != cur) {
-                int p = x * h + y;
-                c[k++] = p - last;
-                last = p;
-                cur = v;
-            }
-        }
-    c[k++] = w * h - last;
-    *counts = c;
+    int k = runs_of(col, n, counts);
+    free(col);
     return k;
 }
 

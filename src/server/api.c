@@ -207,8 +207,13 @@ int api_init(api_ctx *a, const server_config *cfg, mobilesam_model *model)
         free(a->folder_real);
         return -1;
     }
+    if (gate_init(&a->gate, cfg->queue)) {
+        report_cmd_error("serve", "cannot start the engine thread");
+        imglist_free(&a->folder);
+        free(a->folder_real);
+        return -1;
+    }
     store_init(&a->images, cfg->cache_bytes);
-    gate_init(&a->gate, cfg->queue);
     pthread_mutex_init(&a->save_mu, NULL);
     return 0;
 }
@@ -686,6 +691,25 @@ static int parse_predict(const char *body, size_t len, int width, int height,
     return 0;
 }
 
+typedef struct {
+    mobilesam_model *model;
+    const mobilesam_embedding *emb;
+    mobilesam_prompt prompt;
+    mobilesam_result res;
+    mobilesam_error err;
+    mobilesam_status st;
+    double decoder_ms;
+} predict_job;
+
+static void predict_on_engine(void *arg)
+{
+    predict_job *j = arg;
+    j->st = mobilesam_predict(j->model, j->emb, &j->prompt, 1, &j->res, &j->err);
+    mobilesam_timing t;
+    mobilesam_last_timing(j->model, &t);
+    j->decoder_ms = t.decoder_ms;
+}
+
 static void predict(api_ctx *a, store_entry *e, const char *body, size_t len,
                     api_reply *r)
 {
@@ -724,24 +748,20 @@ static void predict(api_ctx *a, store_entry *e, const char *body, size_t len,
         prompts_free(&ps);
         return;
     }
-    mobilesam_prompt api;
-    prompts_to_api(&ps, o.multimask, &api);
-    mobilesam_result res;
-    mobilesam_error err = {{0}};
-    if (gate_enter(&a->gate, 1)) {
+    predict_job job = {a->model, e->emb, {0}, {0}, {{0}}, MOBILESAM_OK, 0};
+    prompts_to_api(&ps, o.multimask, &job.prompt);
+    if (gate_run(&a->gate, 1, predict_on_engine, &job)) {
         api_error(r, 503, "the server is busy (work queue full): try again");
         prompts_free(&ps);
         return;
     }
-    mobilesam_status ms = mobilesam_predict(a->model, e->emb, &api, 1, &res, &err);
-    mobilesam_timing t;
-    mobilesam_last_timing(a->model, &t);
-    gate_leave(&a->gate);
     prompts_free(&ps);
-    if (ms != MOBILESAM_OK) {
-        api_error(r, ms == MOBILESAM_ERR_NOMEM ? 503 : 400, "%s", err.message);
+    if (job.st != MOBILESAM_OK) {
+        api_error(r, job.st == MOBILESAM_ERR_NOMEM ? 503 : 400, "%s", job.err.message);
         return;
     }
+    mobilesam_result res = job.res;
+    mobilesam_timing t = {0, 0, job.decoder_ms};
 
     double t0 = now_ms();
     long id = store_add_result(&a->images, e, &res);
@@ -826,6 +846,25 @@ static int parse_amg_options(const char *body, size_t len, mobilesam_amg_options
     return 0;
 }
 
+typedef struct {
+    mobilesam_model *model;
+    const msam_image *img;
+    const mobilesam_amg_options *opt;
+    mobilesam_amg_result res;
+    mobilesam_error err;
+    mobilesam_status st;
+    double ms;
+} generate_job;
+
+static void generate_on_engine(void *arg)
+{
+    generate_job *j = arg;
+    double t0 = now_ms();
+    j->st = mobilesam_generate(j->model, j->img->rgb, j->img->width, j->img->height, j->opt,
+                               &j->res, &j->err);
+    j->ms = now_ms() - t0;
+}
+
 static void everything(api_ctx *a, store_entry *e, const char *body, size_t len,
                        api_reply *r)
 {
@@ -843,23 +882,19 @@ static void everything(api_ctx *a, store_entry *e, const char *body, size_t len,
         api_error(r, strstr(msg, IMAGE_ERR_OVER_LIMIT) ? 413 : 400, "%s", msg);
         return;
     }
-    if (gate_enter(&a->gate, 0)) {
-        image_free(&img);
+    generate_job job = {a->model, &img, &opt, {0}, {{0}}, MOBILESAM_OK, 0};
+    int busy = gate_run(&a->gate, 0, generate_on_engine, &job);
+    image_free(&img);
+    if (busy) {
         api_error(r, 503, "the server is busy (work queue full): try again");
         return;
     }
-    double t0 = now_ms();
-    mobilesam_amg_result res = {0};
-    mobilesam_error err = {{0}};
-    mobilesam_status st = mobilesam_generate(a->model, img.rgb, img.width, img.height, &opt,
-                                             &res, &err);
-    double ms = now_ms() - t0;
-    gate_leave(&a->gate);
-    image_free(&img);
-    if (st != MOBILESAM_OK) {
-        api_error(r, st == MOBILESAM_ERR_NOMEM ? 503 : 400, "%s", err.message);
+    if (job.st != MOBILESAM_OK) {
+        api_error(r, job.st == MOBILESAM_ERR_NOMEM ? 503 : 400, "%s", job.err.message);
         return;
     }
+    mobilesam_amg_result res = job.res;
+    double ms = job.ms;
     cJSON *list = cJSON_CreateArray();
     for (int i = 0; list && i < res.n; i++) {
         cJSON *rec = coco_amg_record(&res.masks[i], res.width, res.height);

@@ -48,6 +48,7 @@ typedef struct {
     const server_config *cfg;
     int loopback; /* bound to a loopback address */
     atomic_int in_flight;
+    atomic_size_t buffered; /* bytes of request bodies held, all requests */
     pthread_mutex_t conns_mu;
     conn_state *conns;
     int stop_watchdog;
@@ -58,7 +59,13 @@ typedef struct {
     char *body;
     size_t len, cap;
     int too_big;
+    int crowded; /* the bodies of all requests passed BODIES_MAX */
 } request;
+
+/* Request bodies held at once, all connections together: 4 times the
+ * per-request limit (256 MiB by default), so that many clients uploading
+ * at once cannot exhaust memory (the last ones get 503). */
+#define BODIES_MAX(s) (4 * (s)->cfg->max_body)
 
 static double now_s(void)
 {
@@ -227,6 +234,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return MHD_YES;
         if (rq->len + n > s->cfg->max_body) {
             rq->too_big = 1; /* chunked: read on, keep nothing */
+            atomic_fetch_sub(&s->buffered, rq->cap);
             free(rq->body);
             rq->body = NULL;
             rq->len = rq->cap = 0;
@@ -236,9 +244,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             size_t cap = rq->cap ? rq->cap : 65536;
             while (cap < rq->len + n + 1)
                 cap *= 2;
+            if (atomic_fetch_add(&s->buffered, cap - rq->cap) + (cap - rq->cap) >
+                BODIES_MAX(s)) {
+                atomic_fetch_sub(&s->buffered, cap - rq->cap);
+                rq->crowded = 1;
+                rq->too_big = 1;
+                atomic_fetch_sub(&s->buffered, rq->cap);
+                free(rq->body);
+                rq->body = NULL;
+                rq->len = rq->cap = 0;
+                return MHD_YES;
+            }
             char *p = realloc(rq->body, cap);
-            if (!p)
+            if (!p) {
+                atomic_fetch_sub(&s->buffered, cap - rq->cap);
                 return send_error(c, 503, NULL, "out of memory");
+            }
             rq->body = p;
             rq->cap = cap;
         }
@@ -250,6 +271,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     conn_state *cs = conn_of(c);
     if (cs)
         cs->receiving = 0;
+    if (rq->crowded)
+        return send_error(c, 503, NULL, "too many uploads at once: try again");
     if (rq->too_big)
         return send_error(c, 413, NULL, "body exceeds the limit of %zu bytes (--max-body-mib)",
                           s->cfg->max_body);
@@ -269,6 +292,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
     request *rq = *req_cls;
     if (!rq)
         return;
+    atomic_fetch_sub(&s->buffered, rq->cap);
     free(rq->body);
     free(rq);
     *req_cls = NULL;

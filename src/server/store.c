@@ -203,6 +203,25 @@ void store_release(store *s, store_entry *e)
     pthread_mutex_unlock(&s->mu);
 }
 
+typedef struct {
+    mobilesam_model *model;
+    const msam_image *img;
+    mobilesam_embedding *emb;
+    mobilesam_error err;
+    mobilesam_status st;
+    double ms;
+} encode_job;
+
+static void encode_on_engine(void *arg)
+{
+    encode_job *j = arg;
+    j->st = mobilesam_encode(j->model, j->img->rgb, j->img->width, j->img->height, &j->emb,
+                             &j->err);
+    mobilesam_timing t;
+    mobilesam_last_timing(j->model, &t);
+    j->ms = t.preprocess_ms + t.encoder_ms;
+}
+
 int store_embed(store *s, store_entry *e, engine_gate *g, mobilesam_model *model,
                 int *encoded, char *msg, size_t n)
 {
@@ -230,23 +249,18 @@ int store_embed(store *s, store_entry *e, engine_gate *g, mobilesam_model *model
     if (image_load_memory(e->bytes, e->n_bytes, &img, err, sizeof err)) {
         snprintf(msg, n, "%s", err);
         status = strstr(err, IMAGE_ERR_OVER_LIMIT) ? 413 : 400;
-    } else if (gate_enter(g, 0)) {
-        image_free(&img);
-        snprintf(msg, n, "the server is busy (work queue full): try again");
-        status = 503;
     } else {
-        mobilesam_error merr = {{0}};
-        mobilesam_status st = mobilesam_encode(model, img.rgb, img.width, img.height,
-                                               &emb, &merr);
-        mobilesam_timing t;
-        mobilesam_last_timing(model, &t);
-        gate_leave(g);
-        image_free(&img);
-        ms = t.preprocess_ms + t.encoder_ms;
-        if (st != MOBILESAM_OK) {
-            snprintf(msg, n, "%s", merr.message);
-            status = st == MOBILESAM_ERR_NOMEM ? 503 : 400;
+        encode_job job = {model, &img, NULL, {{0}}, MOBILESAM_OK, 0};
+        if (gate_run(g, 0, encode_on_engine, &job)) {
+            snprintf(msg, n, "the server is busy (work queue full): try again");
+            status = 503;
+        } else if (job.st != MOBILESAM_OK) {
+            snprintf(msg, n, "%s", job.err.message);
+            status = job.st == MOBILESAM_ERR_NOMEM ? 503 : 400;
         }
+        emb = job.emb;
+        ms = job.ms;
+        image_free(&img);
     }
 
     pthread_mutex_lock(&s->mu);
@@ -319,41 +333,81 @@ int store_get_result(store *s, store_entry *e, long id, int index, float *out)
     return rc;
 }
 
-void gate_init(engine_gate *g, int max_wait)
+static void *engine_main(void *arg)
+{
+    engine_gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        while (!g->hi && !g->lo && !g->stop)
+            pthread_cond_wait(&g->work, &g->mu);
+        engine_job *j = g->hi ? g->hi : g->lo;
+        if (!j)
+            break; /* stopping, nothing queued */
+        if (j == g->hi) {
+            g->hi = j->next;
+            if (!g->hi) g->hi_tail = NULL;
+        } else {
+            g->lo = j->next;
+            if (!g->lo) g->lo_tail = NULL;
+        }
+        g->waiting--;
+        g->busy = 1;
+        pthread_mutex_unlock(&g->mu);
+        j->fn(j->arg);
+        pthread_mutex_lock(&g->mu);
+        g->busy = 0;
+        j->done = 1;
+        pthread_cond_broadcast(&g->done);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+int gate_init(engine_gate *g, int max_wait)
 {
     memset(g, 0, sizeof *g);
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    pthread_cond_init(&g->work, NULL);
+    pthread_cond_init(&g->done, NULL);
     g->max_wait = max_wait;
+    if (pthread_create(&g->thread, NULL, engine_main, g))
+        return -1;
+    g->started = 1;
+    return 0;
 }
 
 void gate_destroy(engine_gate *g)
 {
+    if (g->started) {
+        pthread_mutex_lock(&g->mu);
+        g->stop = 1;
+        pthread_cond_signal(&g->work);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->thread, NULL);
+    }
     pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
+    pthread_cond_destroy(&g->work);
+    pthread_cond_destroy(&g->done);
 }
 
-int gate_enter(engine_gate *g, int hi)
+int gate_run(engine_gate *g, int hi, void (*fn)(void *), void *arg)
 {
+    engine_job j = {fn, arg, 0, NULL};
     pthread_mutex_lock(&g->mu);
-    if (g->busy && g->wait_hi + g->wait_lo >= g->max_wait) {
+    if ((g->busy || g->waiting) && g->waiting >= g->max_wait) {
         pthread_mutex_unlock(&g->mu);
         return -1;
     }
-    int *waiting = hi ? &g->wait_hi : &g->wait_lo;
-    (*waiting)++;
-    while (g->busy || (!hi && g->wait_hi > 0))
-        pthread_cond_wait(&g->cv, &g->mu);
-    (*waiting)--;
-    g->busy = 1;
+    engine_job **head = hi ? &g->hi : &g->lo, **tail = hi ? &g->hi_tail : &g->lo_tail;
+    if (*tail)
+        (*tail)->next = &j;
+    else
+        *head = &j;
+    *tail = &j;
+    g->waiting++;
+    pthread_cond_signal(&g->work);
+    while (!j.done)
+        pthread_cond_wait(&g->done, &g->mu);
     pthread_mutex_unlock(&g->mu);
     return 0;
-}
-
-void gate_leave(engine_gate *g)
-{
-    pthread_mutex_lock(&g->mu);
-    g->busy = 0;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
 }

@@ -93,17 +93,31 @@ long store_add_result(store *s, store_entry *e, const mobilesam_result *r);
  * id, -2 no such mask index. */
 int store_get_result(store *s, store_entry *e, long id, int index, float *out);
 
+/* The engine thread: every engine call of the server runs on this one
+ * thread, so that the engine's OpenMP team is always the same warm one (as
+ * in `mobilesam bench`), whatever connection asked. */
+typedef struct engine_job {
+    void (*fn)(void *arg);
+    void *arg;
+    int done;
+    struct engine_job *next;
+} engine_job;
+
 typedef struct engine_gate {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int busy, wait_hi, wait_lo, max_wait;
+    pthread_cond_t work, done;
+    engine_job *hi, *hi_tail, *lo, *lo_tail;
+    int busy, waiting, max_wait, stop, started;
+    pthread_t thread;
 } engine_gate;
 
-void gate_init(engine_gate *g, int max_wait);
+/* Starts the engine thread. Returns 0, or -1 when it cannot be started. */
+int gate_init(engine_gate *g, int max_wait);
+/* Finishes the jobs queued, then stops the thread. */
 void gate_destroy(engine_gate *g);
-/* Waits for the engine (`hi`: a predict, served before waiting encodes).
- * Returns 0 holding it, or -1 when max_wait jobs are already waiting. */
-int gate_enter(engine_gate *g, int hi);
-void gate_leave(engine_gate *g);
+/* Runs fn(arg) on the engine thread and waits for it (`hi`: a predict,
+ * run before waiting encodes). Returns 0 once it ran, or -1 at once when
+ * max_wait jobs already wait. */
+int gate_run(engine_gate *g, int hi, void (*fn)(void *), void *arg);
 
 #endif
