@@ -38,7 +38,7 @@ const HOVER_RGB = [120, 200, 255];
 const S = {
   token: null,
   images: [],        // GET /v1/images entries (plus names of uploads)
-  uploadNames: {},   // id -> file name of uploaded images
+  uploadNames: loadNames(),  // id -> file name of uploaded images (ids are content hashes)
   img: null,         // {id, width, height, name, path, encoder_ms, cached}
   perImage: {},      // id -> {objects, cur, nextColor}
   scale: 1,
@@ -56,6 +56,13 @@ debug.image = () => imgState();
 debug.idle = () => !S.q.inflight && !S.q.click && !S.q.hover;
 window.msamDebug = debug;
 
+function loadNames() {
+  try { return JSON.parse(localStorage.getItem('msam-upload-names')) || {}; } catch (e) { return {}; }
+}
+function rememberName(id, name) {
+  S.uploadNames[id] = name;
+  try { localStorage.setItem('msam-upload-names', JSON.stringify(S.uploadNames)); } catch (e) { /* private mode */ }
+}
 function newObject() {
   return { points: [], labels: [], box: null, res: null, pick: 0, step: null, undo: [] };
 }
@@ -160,7 +167,7 @@ async function openEntry(i) {
 }
 async function openFile(f) {
   if (!f) return;
-  const sent = await openImage(() => api('POST', '/v1/images', f), f.name, null, (j) => { S.uploadNames[j.id] = f.name; });
+  const sent = await openImage(() => api('POST', '/v1/images', f), f.name, null, (j) => rememberName(j.id, f.name));
   if (sent) refreshList().catch(showError);
 }
 /* post: () => {id, width, height, encoder_ms, cached}. Returns true when opened. */
@@ -206,7 +213,7 @@ async function openImage(post, name, path, onId) {
             area: o.area != null ? o.area : rleStats(o.rle).area, bbox: o.bbox || rleStats(o.rle).bbox,
             score: o.score != null ? o.score : 1,
             prompt: { points: p.points || [], labels: p.labels || [], box: p.box || null },
-            step: { body: { points: p.points || [], labels: p.labels || [], box: p.box || undefined }, parent: null, pick: 0 },
+            step: { body: promptJson(p), parent: null, pick: 0 },
             saved: true,
           });
         }
@@ -694,16 +701,50 @@ async function exportPng() {
     status('exporting PNG\u2026');
     const files = [];
     for (let i = 0; i < st.objects.length; i++) {
-      const m = await replay(st.objects[i], 'png');
-      const bin = atob(m.png);
-      const u8 = new Uint8Array(bin.length);
-      for (let k = 0; k < bin.length; k++) u8[k] = bin.charCodeAt(k);
-      files.push({ name: `${stem()}_${i}_0.png`, data: u8 });
+      files.push({ name: `${stem()}_${i}_0.png`, data: await maskPng(st.objects[i].rle) });
     }
     if (files.length === 1) download(files[0].name, new Blob([files[0].data], { type: 'image/png' }));
     else download(`${stem()}_masks.zip`, zip(files));
     status(`exported ${files.length === 1 ? files[0].name : stem() + '_masks.zip'}`);
   } catch (e) { showError(e); }
+}
+/* The kept mask as seg writes it: 8-bit grayscale PNG, 0 / 255. */
+async function maskPng(rle) {
+  const h = rle.size[0], w = rle.size[1], counts = rle.counts;
+  const raw = new Uint8Array((w + 1) * h);  // filter byte 0, then the row
+  let p = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const n = counts[i];
+    if (i & 1) {
+      for (let k = p; k < p + n; k++) {
+        const x = (k / h) | 0, y = k - x * h;
+        raw[y * (w + 1) + 1 + x] = 255;
+      }
+    }
+    p += n;
+  }
+  const z = new Uint8Array(await new Response(new Blob([raw]).stream()
+    .pipeThrough(new CompressionStream('deflate'))).arrayBuffer());
+  const chunk = (type, data) => {
+    const t = new TextEncoder().encode(type);
+    const out = new Uint8Array(12 + data.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, data.length);
+    out.set(t, 4);
+    out.set(data, 8);
+    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  const dv = new DataView(ihdr.buffer);
+  dv.setUint32(0, w); dv.setUint32(4, h);
+  ihdr[8] = 8;  // bit depth; colour type 0 (gray), no interlace
+  const parts = [new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', z),
+    chunk('IEND', new Uint8Array(0))];
+  const png = new Uint8Array(parts.reduce((s, q) => s + q.length, 0));
+  let o = 0;
+  for (const q of parts) { png.set(q, o); o += q.length; }
+  return png;
 }
 async function exportYolo() {
   const st = imgState();
@@ -713,7 +754,10 @@ async function exportYolo() {
     const W = S.img.width, H = S.img.height;
     const lines = [];
     for (let i = 0; i < st.objects.length; i++) {
-      const m = await replay(st.objects[i], 'polygon');
+      const o = st.objects[i], m = await replay(o, 'polygon');
+      if (m.area !== o.area || String(m.bbox) !== String(o.bbox)) {
+        throw new ApiError(`object ${i + 1}: its prompt no longer gives its mask here; Save writes its YOLO label`, 0);
+      }
       const poly = (m.polygons || [])[0];  // the outline (largest contour), in pixels
       if (!poly || poly.length < 6) continue;  // a pixel or a line: no polygon, as batch
       lines.push(`${ids[i]} ${poly.map((v, k) => fixed6(v, k % 2 ? H : W)).join(' ')}`);
@@ -737,15 +781,23 @@ function fixed6(v, d) {
   }
   return x.toFixed(6);
 }
-/* A .zip of stored (uncompressed) files. */
-function zip(files) {
-  const crcT = new Uint32Array(256);
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1;
-    crcT[n] = c >>> 0;
+    t[n] = c >>> 0;
   }
-  const crc = (d) => { let c = 0xFFFFFFFF; for (let i = 0; i < d.length; i++) c = crcT[(c ^ d[i]) & 255] ^ (c >>> 8); return (c ^ 0xFFFFFFFF) >>> 0; };
+  return t;
+})();
+function crc32(d) {
+  let c = 0xFFFFFFFF;
+  for (let i = 0; i < d.length; i++) c = CRC_TABLE[(c ^ d[i]) & 255] ^ (c >>> 8);
+  return (c ^ 0xFFFFFFFF) >>> 0;
+}
+/* A .zip of stored (uncompressed) files. */
+function zip(files) {
+  const crc = crc32;
   const enc = new TextEncoder();
   const parts = [], central = [];
   let off = 0;
