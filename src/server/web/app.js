@@ -146,6 +146,7 @@ async function refreshList() {
   const cur = S.img ? S.img.id : null;
   el.list.textContent = '';
   if (!S.images.length) el.list.add(new Option('(no image)', ''));
+  else if (!S.img) el.list.add(new Option('(pick an image)', '', true, true));
   S.images.forEach((e, i) => {
     const o = new Option((e.annotated ? '\u2713 ' : '\u2003') + displayName(e), String(i));
     if (S.img && ((e.id && e.id === cur) || (e.path != null && e.path === S.img.path))) o.selected = true;
@@ -511,7 +512,7 @@ async function pump() {
       drawCurrent();
       const t3 = performance.now();
       S.last.draw_ms = t3 - job.t0;
-      debug.latencies.push({ click_to_draw_ms: t3 - job.t0, round_ms: t2 - t1, decoder_ms: res.decoder_ms,
+      debug.latencies.push({ click_to_draw_ms: t3 - job.t0, wait_ms: t1 - job.t0, round_ms: t2 - t1, decoder_ms: res.decoder_ms,
         encode_ms: res.encode_ms, draw_ms: t3 - t2, result: res.result });
       if (debug.latencies.length > 2000) debug.latencies.splice(0, 1000);
     }
