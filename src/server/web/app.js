@@ -477,7 +477,7 @@ async function pump() {
     q.click = null;
   } else if (q.hover) {
     if (!el.hover.checked || cur.points.length || cur.box) { q.hover = null; return; }
-    job = { kind: 'hover', body: promptBody(cur, q.hover) };
+    job = { kind: 'hover', body: promptBody(cur, q.hover), pt: q.hover };
     job.body.multimask = false;
     q.hover = null;
   } else {
@@ -492,29 +492,22 @@ async function pump() {
     const t1 = performance.now();
     const res = await api('POST', `/v1/images/${job.id}/predict`, job.body);
     const t2 = performance.now();
-    if (!S.img || job.id !== S.img.id || job.epoch !== S.epoch) return;  // stale
-    const c = imgState().cur;
-    S.last.decoder_ms = res.decoder_ms;
-    S.last.encode_ms = res.encode_ms;
-    S.last.round_ms = t2 - t1;
-    S.last.note = null;
-    if (job.kind === 'hover') {
-      if (q.click || c.points.length || c.box || !S.hoverPt) return;  // a click is coming or the cursor left
-      drawCurrent(res);
+    if (!S.img || job.id !== S.img.id) return;  // another image by now
+    if (job.promote && job.promote.epoch === S.epoch) {
+      // a click on the hovered pixel came while this hover was on its way:
+      // the same request, so its answer is the click's
+      applyClick({ kind: 'click', body: job.body, t0: job.promote.t0, parent: null }, res, t1, t2);
+    } else if (job.epoch !== S.epoch) {
+      return;  // stale: the prompt changed since
+    } else if (job.kind === 'hover') {
+      const c = imgState().cur;
+      if (q.click || c.points.length || c.box) return;  // a click is coming
+      S.hoverShown = { pt: job.pt, body: job.body, res, id: job.id, epoch: job.epoch, t1, t2 };
+      setTimings(res, t1, t2);
       S.last.draw_ms = null;
+      if (S.hoverPt) drawCurrent(res);  // unless the cursor left the image
     } else {
-      c.res = res;
-      c.pick = 0;
-      if (res.masks.length > 1) {  // start from the best-scoring mask
-        for (let k = 1; k < res.masks.length; k++) if (res.masks[k].score > res.masks[c.pick].score) c.pick = k;
-      }
-      c.step = { body: job.body, parent: job.parent, pick: c.pick };
-      drawCurrent();
-      const t3 = performance.now();
-      S.last.draw_ms = t3 - job.t0;
-      debug.latencies.push({ click_to_draw_ms: t3 - job.t0, wait_ms: t1 - job.t0, round_ms: t2 - t1, decoder_ms: res.decoder_ms,
-        encode_ms: res.encode_ms, draw_ms: t3 - t2, result: res.result });
-      if (debug.latencies.length > 2000) debug.latencies.splice(0, 1000);
+      applyClick(job, res, t1, t2);
     }
     timingStatus();
   } catch (e) {
@@ -524,14 +517,61 @@ async function pump() {
     if (q.click || q.hover) pump();
   }
 }
+function setTimings(res, t1, t2) {
+  S.last.decoder_ms = res.decoder_ms;
+  S.last.encode_ms = res.encode_ms;
+  S.last.round_ms = t2 - t1;
+  S.last.note = null;
+}
+/* The answer to the current object's prompt: its mask, drawn. */
+function applyClick(job, res, t1, t2) {
+  const c = imgState().cur;
+  setTimings(res, t1, t2);
+  c.res = res;
+  c.pick = 0;
+  if (res.masks.length > 1) {  // start from the best-scoring mask
+    for (let k = 1; k < res.masks.length; k++) if (res.masks[k].score > res.masks[c.pick].score) c.pick = k;
+  }
+  c.step = { body: job.body, parent: job.parent, pick: c.pick };
+  drawCurrent();
+  const t3 = performance.now();
+  S.last.draw_ms = t3 - job.t0;
+  debug.latencies.push({ click_to_draw_ms: t3 - job.t0, wait_ms: t1 - job.t0, round_ms: t2 - t1,
+    decoder_ms: res.decoder_ms, encode_ms: res.encode_ms, draw_ms: t3 - Math.max(t2, job.t0),
+    result: res.result, via_hover: !!job.via_hover });
+  if (debug.latencies.length > 2000) debug.latencies.splice(0, 1000);
+  timingStatus();
+}
 
 /* ---- object editing ------------------------------------------------- */
 function snapshot(cur) {
   cur.undo.push({ points: cur.points.slice(), labels: cur.labels.slice(), box: cur.box,
     res: cur.res, pick: cur.pick, step: cur.step });
 }
+/* A first positive click on the pixel whose hover mask is shown (or on its
+ * way) asks the same question as that hover: {points: [pt], labels: [1],
+ * multimask: false}. Its answer is taken instead of asking again. */
+function fromHover(cur, pt, label, t0) {
+  if (label !== 1 || cur.points.length || cur.box || el.multimask.checked) return false;
+  const same = (p) => p && p[0] === pt[0] && p[1] === pt[1];
+  const h = S.hoverShown, f = S.q.inflight;
+  const shown = h && h.id === S.img.id && h.epoch === S.epoch && same(h.pt) && !S.q.click;
+  const flying = f && f.kind === 'hover' && f.id === S.img.id && f.epoch === S.epoch && same(f.pt);
+  if (!shown && !flying) return false;
+  snapshot(cur);
+  cur.points.push(pt);
+  cur.labels.push(1);
+  S.epoch++;
+  S.q.hover = null;
+  debug.requests.push({ kind: 'click', body: JSON.parse(JSON.stringify((shown ? h : f).body)), via: 'hover' });
+  drawPrompts();
+  if (shown) applyClick({ kind: 'click', body: h.body, t0, parent: null, via_hover: true }, h.res, h.t1, h.t2);
+  else f.promote = { epoch: S.epoch, t0 };
+  return true;
+}
 function addPoint(pt, label, t0) {
   const cur = imgState().cur;
+  if (fromHover(cur, pt, label, t0)) return;
   snapshot(cur);
   cur.points.push(pt);
   cur.labels.push(label);
