@@ -654,7 +654,8 @@ function renderObjects() {
 function updateButtons() {
   const st = imgState();
   const n = st ? st.objects.length : 0;
-  for (const b of [el.save, el.exppng, el.expcoco, el.expyolo]) b.disabled = !n;
+  for (const b of [el.exppng, el.expcoco, el.expyolo]) b.disabled = !n;
+  el.save.disabled = !st;  // saving no object records "nothing here" (and clears an earlier save)
   el.copycmd.disabled = !st || (!n && !st.cur.res);
   el.keep.disabled = !st || !st.cur.res;
   el.undo.disabled = !st || !st.cur.undo.length;
