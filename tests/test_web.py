@@ -567,6 +567,21 @@ class WebPage(unittest.TestCase):
         d.find_elements(By.CSS_SELECTOR, "#candlist .cand")[1].click()
         self.wait(lambda: self.js("return msamDebug.image().cur.pick") == 1, "the pick of mask 2")
         self.assertTrue(same_rle(self.drawn(), res["res"]["masks"][1]["rle"]), "picked mask not drawn")
+        # the command for a multimask pick names the picked file; run it
+        d.find_element(By.ID, "copycmd").click()
+        self.wait(lambda: "--multimask" in d.find_element(By.ID, "cmdseg").get_attribute("value"), "the command")
+        text = d.find_element(By.ID, "cmdseg").get_attribute("value")
+        self.assertIn("mask_0_1.png", text)
+        mm = os.path.join(self.tmp, "mm")
+        os.mkdir(mm)
+        os.symlink(os.path.join(self.imgdir, "zidane.jpg"), os.path.join(mm, "zidane.jpg"))
+        for c in [l for l in text.splitlines() if l.startswith("mobilesam seg ")]:
+            r = subprocess.run(["bash", "-c", f"{BIN}{c[len('mobilesam'):]}"], cwd=mm, env=self.env,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, f"{c}: {r.stderr}")
+        with open(os.path.join(mm, "mask_0_1.png"), "rb") as f:
+            self.assertTrue(same_rle(png_rle(f.read()), res["res"]["masks"][1]["rle"]),
+                            "the multimask command's mask_0_1.png != the picked mask")
         d.find_element(By.ID, "refine").click()
         n_lat = self.js("return msamDebug.latencies.length")
         self.click(880, 420)
