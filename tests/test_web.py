@@ -477,7 +477,9 @@ class WebPage(unittest.TestCase):
             (vx, vy), expect = self.to_view(x, y)
             ab.pointer_action.move_to_location(vx, vy)
         ab.perform()
-        self.wait(lambda: self.js("return msamDebug.idle() && msamDebug.draws > 0"), "the hover mask")
+        self.wait(lambda: self.js("const s = msamDebug.state(); return msamDebug.idle() && !!s.hoverShown && "
+                                  "s.hoverShown.pt[0] === arguments[0] && s.hoverShown.pt[1] === arguments[1]",
+                                  *expect), "the hover mask of the last position")
         hovers = [r for r in self.requests() if r["kind"] == "hover"]
         self.assertGreaterEqual(len(hovers), 1)
         self.assertLess(len(hovers), len(moves), "hover requests were not coalesced")
