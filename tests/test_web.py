@@ -201,12 +201,23 @@ return {size: [h, w], counts: counts};
 """
 
 
+def die_with_parent():
+    """preexec_fn: the child gets SIGTERM when this test dies, even by
+    SIGKILL (a ctest timeout), so that no server or browser outlives it."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Server:
     """`mobilesam serve` on a free loopback port."""
 
     def __init__(self, args, env=None):
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+                                     stderr=subprocess.PIPE, text=True, env=env, preexec_fn=die_with_parent)
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout], daemon=True).start()
         self.errlog = []
@@ -295,7 +306,11 @@ class WebPage(unittest.TestCase):
         o.add_experimental_option("prefs", {"download.default_directory": cls.dldir,
                                             "download.prompt_for_download": False,
                                             "profile.default_content_setting_values.automatic_downloads": 1})
-        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
+        try:
+            service = Service(CHROMEDRIVER, popen_kw={"preexec_fn": die_with_parent})
+        except TypeError:
+            service = Service(CHROMEDRIVER)
+        d = webdriver.Chrome(service=service, options=o)
         d.set_script_timeout(WAIT)
         try:
             d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": cls.dldir})
