@@ -299,6 +299,13 @@ class WebPage(unittest.TestCase):
     def start_browser(cls):
         o = webdriver.ChromeOptions()
         o.binary_location = CHROMIUM
+        setpriv = shutil.which("setpriv")
+        if setpriv:  # the browser too dies with chromedriver (which dies with the test)
+            wrapper = os.path.join(cls.tmp, "chromium")
+            with open(wrapper, "w") as f:
+                f.write(f"#!/bin/sh\nexec {setpriv} --pdeathsig TERM {CHROMIUM} \"$@\"\n")
+            os.chmod(wrapper, 0o755)
+            o.binary_location = wrapper
         for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                   "--window-size=1280,720", "--no-first-run", "--disable-extensions"):
             o.add_argument(a)
