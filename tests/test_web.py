@@ -869,7 +869,7 @@ class WebPage(unittest.TestCase):
 
         # -- token, error messages, lost server (a second server)
         msgs = self.check_token_and_errors()
-        step(f"token (fragment, then asked); large image fitted; {msgs}")
+        step(f"token (fragment, then asked); picker, drop and a large image; {msgs}")
 
     def check_coco(self, coco, kept, pngdir):
         for k in ("images", "annotations", "categories"):
@@ -934,6 +934,21 @@ class WebPage(unittest.TestCase):
             d.find_element(By.ID, "file").send_keys(os.path.join(IMAGES, "zidane.jpg"))
             self.wait(lambda: self.js("return msamDebug.opened") == "zidane.jpg",
                       "the upload")
+            # drag and drop (selenium cannot drag a file from the desktop: the
+            # drop event a browser makes, with the shown image's bytes as a file)
+            err = self.driver.execute_async_script("""
+                const done = arguments[0], S = msamDebug.state();
+                fetch('/v1/images/' + S.img.id, {headers: {Authorization: 'Bearer ' + S.token}})
+                .then(r => r.blob()).then(b => {
+                  const dt = new DataTransfer();
+                  dt.items.add(new File([b], 'dropped.jpg', {type: b.type}));
+                  const v = document.getElementById('view');
+                  v.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+                  v.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+                  done(null);
+                }).catch(e => done(String(e)));""")
+            self.assertIsNone(err)
+            self.wait(lambda: self.js("return msamDebug.opened") == "dropped.jpg", "the dropped file")
             # a large image: fitted, clicks sent in its own pixels
             big = os.path.join(self.tmp, "large.png")
             write_png(big, 4000, 3000)
