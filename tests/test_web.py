@@ -18,7 +18,6 @@ Skipped (exit 77) only when MOBILESAM_TESTDATA is unset. Without Chromium,
 chromedriver or selenium it FAILS with one line naming what is missing
 (scripts/setup-browser.sh installs them).
 """
-import base64
 import io
 import json
 import os
