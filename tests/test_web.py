@@ -753,7 +753,7 @@ class WebPage(unittest.TestCase):
         for i in range(2):
             with open(os.path.join(run, f"obj_{i}_0.png"), "rb") as f:
                 self.assertTrue(same_rle(png_rle(f.read()), kept[i][1]["rle"]), f"--prompts mask {i} != object {i + 1}")
-        step(f"copy as command: {cmdseg.splitlines()[-1]!r} and --prompts {cmdjson}: masks equal")
+        step(f"copy as command: {cmdseg.splitlines()[-1]!r} and --prompts {json.dumps(json.loads(cmdjson))}: masks equal")
 
         # -- refine: the copied command chain (--logits, --mask-input) gives the mask
         self.key(Keys.ESCAPE)

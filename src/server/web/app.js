@@ -662,6 +662,7 @@ function updateButtons() {
   el.clear.disabled = !st;
   el.everything.disabled = !S.img;
   el.prev.disabled = el.next.disabled = S.images.length < 2;
+  if (!el.cmdbox.hidden) fillCommands();
 }
 
 /* ---- classes, save and export --------------------------------------- */
@@ -932,7 +933,7 @@ function buildCommands() {
       }
       objs.push(p);
     });
-    out.json = JSON.stringify(objs);
+    out.json = '[' + objs.map((o) => JSON.stringify(o)).join(',\n ') + ']';  // one object a line
     const lines = [];
     if (broken) lines.push('# an object was refined from a multimask pick: the CLI cannot replay it');
     if (multi) {
@@ -948,12 +949,19 @@ function buildCommands() {
   }
   return out;
 }
-async function copyCommand() {
+/* The side panel's commands; kept up to date while it is shown. */
+function fillCommands() {
+  if (!S.img) return null;
   const c = buildCommands();
-  el.cmdbox.hidden = false;
   el.cmdseg.value = c.seg || '# no current object';
   el.cmdjson.value = c.json || '[]';
   el.cmdprompts.value = c.prompts || '# keep objects (Enter) for the --prompts command';
+  return c;
+}
+async function copyCommand() {
+  el.cmdbox.hidden = false;
+  const c = fillCommands();
+  if (!c) return;
   const text = [c.seg, c.json && `cat > objects.json <<'EOF'\n${c.json}\nEOF`, c.prompts].filter(Boolean).join('\n');
   try {
     await navigator.clipboard.writeText(text);
