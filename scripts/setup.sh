@@ -9,7 +9,7 @@
 set -euo pipefail
 
 DEPS=(cmake build-essential pkg-config python3 libopenblas-dev libstb-dev
-      libcjson-dev libmicrohttpd-dev nettle-dev curl)
+      libcjson-dev libmicrohttpd-dev nettle-dev curl python3-numpy python3-pytest)
 WEIGHTS=weights/mobile_sam.msam
 CHECKPOINT=weights/mobile_sam.pt
 # Overridable so the download path can be tested without the network.
