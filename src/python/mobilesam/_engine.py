@@ -137,6 +137,15 @@ amg_result_free = _fn("mobilesam_amg_result_free", None,
                       ctypes.POINTER(AmgResult))
 mask_to_rle = _fn("mobilesam_mask_to_rle", ctypes.c_int, _vp, ctypes.c_int,
                   ctypes.c_int, ctypes.POINTER(_c_int_p))
+
+
+class Timing(ctypes.Structure):
+    _fields_ = [("preprocess_ms", ctypes.c_double),
+                ("encoder_ms", ctypes.c_double),
+                ("decoder_ms", ctypes.c_double)]
+
+
+last_timing = _fn("mobilesam_last_timing", None, _vp, ctypes.POINTER(Timing))
 libc_free = ctypes.CDLL(None).free
 libc_free.restype = None
 libc_free.argtypes = [_vp]
