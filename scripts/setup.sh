@@ -5,11 +5,14 @@
 # a download of the official one). Every step already done is skipped, so it
 # is safe to run again; being offline is reported, not fatal.
 #
-# Usage: scripts/setup.sh [--deps-only | --no-weights] [CHECKPOINT.pt]
+# Usage: scripts/setup.sh [--deps-only | --no-weights | --python] [CHECKPOINT.pt]
+#   --python: the Python package instead of the weights: a virtual
+#   environment .venv (Debian's python3, its numpy) with mobilesam installed
+#   from src/python, offline.
 set -euo pipefail
 
 DEPS=(cmake build-essential pkg-config python3 libopenblas-dev libstb-dev
-      libcjson-dev libmicrohttpd-dev nettle-dev curl)
+      libcjson-dev libmicrohttpd-dev nettle-dev curl python3-numpy python3-pytest)
 WEIGHTS=weights/mobile_sam.msam
 CHECKPOINT=weights/mobile_sam.pt
 # Overridable so the download path can be tested without the network.
@@ -21,7 +24,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
   cat <<EOF
-usage: scripts/setup.sh [--deps-only | --no-weights] [CHECKPOINT.pt]
+usage: scripts/setup.sh [--deps-only | --no-weights | --python] [CHECKPOINT.pt]
 
 Installs missing build dependencies (apt), builds into build/, and converts
 the MobileSAM checkpoint to $WEIGHTS:
@@ -29,6 +32,8 @@ the MobileSAM checkpoint to $WEIGHTS:
   (none)         convert $CHECKPOINT, or download the official one first
   --deps-only    only install the missing dependencies
   --no-weights   dependencies and build only
+  --python       dependencies, build, and the Python package in .venv
+                 (then: .venv/bin/python -c "import mobilesam")
 EOF
 }
 
@@ -64,6 +69,21 @@ build() {
   # cmake --build re-runs the configure step itself when CMakeLists change.
   [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
   cmake --build build -j2
+}
+
+# The Python package in .venv: Debian's interpreter (whose numpy is
+# python3-numpy), the setuptools of the venv (no build isolation: nothing is
+# downloaded), the library built above bundled by src/python/setup.py.
+python_package() {
+  local py=/usr/bin/python3
+  [ -x "$py" ] || py=python3
+  if [ ! -x .venv/bin/python ]; then
+    "$py" -m venv --system-site-packages .venv
+  fi
+  .venv/bin/pip install --no-build-isolation --no-index --quiet ./src/python
+  .venv/bin/python -c "import mobilesam" ||
+    die "the installed package does not import"
+  log "the Python package is in .venv: .venv/bin/python, or source .venv/bin/activate"
 }
 
 # Converts $1 to $WEIGHTS unless the weights are newer than it already.
@@ -117,6 +137,7 @@ main() {
       -h|--help) usage; exit 0 ;;
       --deps-only) mode=deps ;;
       --no-weights) mode=build ;;
+      --python) mode=python ;;
       -*) usage >&2; exit 2 ;;
       *) [ -z "$checkpoint" ] || { usage >&2; exit 2; }; checkpoint=$1 ;;
     esac
@@ -127,9 +148,11 @@ main() {
   [ -z "$checkpoint" ] || [ -f "$checkpoint" ] ||
     die "no such checkpoint: $checkpoint"
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  [ "$mode" != python ] || DEPS+=(python3-venv)
   install_deps
   [ "$mode" != deps ] || return 0
   build
+  if [ "$mode" = python ]; then python_package; return 0; fi
   [ "$mode" != build ] || return 0
   weights "$checkpoint"
 }
