@@ -7,6 +7,9 @@
  * scores, areas, boxes and file names, and every mask PNG; the saved
  * embedding where a reference exists; and one full run (encoder included)
  * that must equal the --embedding path. Needs MOBILESAM_TESTDATA.
+ * With MOBILESAM_PARITY_PACK=sam_vit_b and MOBILESAM_PARITY_WEIGHTS (the
+ * converted synthetic vit_b, made by the vit_b_weights fixture), the same
+ * checks run on SAM ViT-B against that sub-pack's references.
  */
 #include "cli_harness.h"
 
@@ -439,13 +442,21 @@ int main(void)
     g_td = tu_testdata();
     if (!g_td)
         tu_skip("MOBILESAM_TESTDATA is not set");
+    static char pack_root[CH_PATH];
+    const char *pack = getenv("MOBILESAM_PARITY_PACK");
+    const char *weights = getenv("MOBILESAM_PARITY_WEIGHTS");
+    if (pack && *pack)
+        g_td = ch_path(pack_root, "%s/%s", g_td, pack);
     char path[CH_PATH];
     ch_path(path, "%s/refs/cases.json", g_td);
     char *text = ch_read(path, NULL);
     cJSON *cases = text ? cJSON_Parse(text) : NULL;
     free(text);
     g_dir = ch_mkdtemp();
-    g_weights = g_dir ? ch_convert_weights(g_td, g_dir) : NULL;
+    if (weights && *weights)
+        g_weights = ch_exists(weights) ? strdup(weights) : NULL;
+    else
+        g_weights = g_dir ? ch_convert_weights(g_td, g_dir) : NULL;
     if (!cases || !g_weights) {
         fprintf(stderr, "cannot read %s or convert the weights\n", path);
         ch_rmtree(g_dir);
