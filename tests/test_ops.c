@@ -655,14 +655,16 @@ static void test_attention(void)
 
 /* ops_relpos_attention against a plain double loop: the grid padded to
  * windows by hand (padded rows = pad_row, or zeros), every (window, head)
- * attended over its N keys with the full bias; windows with padding
- * (gathered, several row blocks), global windows read in place (d = 64
- * and d = 80, 1024 tokens: 16 row blocks). */
+ * attended over its N keys with the full bias. Small windows with padding
+ * (gathered; the fused row kernel), whole-grid windows read in place (d = 80
+ * as vit_h; 1024 tokens of d = 64: the GEMM path, 4 row blocks), and
+ * padded windows of 1024 tokens (gathered, GEMM path). */
 static void test_relpos_attention(void)
 {
     /* H, W, heads, d, ws, with a pad row */
     static const int sz[][6] = {{10, 10, 2, 8, 4, 1}, {9, 7, 3, 16, 4, 0}, {20, 20, 2, 8, 14, 1},
-                                {12, 12, 2, 80, 12, 0}, {32, 32, 1, 64, 32, 0}};
+                                {12, 12, 2, 80, 12, 0}, {32, 32, 1, 64, 32, 0},
+                                {40, 36, 1, 8, 32, 1}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
         const int H = sz[s][0], W = sz[s][1], heads = sz[s][2], d = sz[s][3], ws = sz[s][4];
         const int C = heads * d, ld = 3 * C + 5, ldo = C + 3, nt = 2 * ws - 1, N = ws * ws;

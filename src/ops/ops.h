@@ -200,8 +200,8 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
  *   are keys and values like any other (no mask), their outputs dropped;
  *   rel_h, rel_w: (2 ws - 1, d), shared by the heads;
  *   out: (H*W) rows of stride ldo, head h in columns h*d.
- * Never holds a whole N x N score matrix: query rows go in blocks of 64
- * (scratch per thread: 2 x 64 x N floats). */
+ * Never holds a whole N x N score matrix: query rows go in blocks of 256
+ * (scratch per thread: 256 x N floats, twice that for N < 1024). */
 void ops_relpos_attention(const float *qkv, int ld, int k_off, int v_off, int H, int W,
                           int heads, int d, int ws, float scale, const float *rel_h,
                           const float *rel_w, const float *pad_row, float *out, int ldo);

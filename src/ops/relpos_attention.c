@@ -6,10 +6,15 @@
  *
  * Work is cut into (window, head) jobs spread over the threads; inside a
  * job, query rows go in blocks of REL_ROWS, so a thread never holds more
- * than REL_ROWS x N scores (and as many bias values): for a global window
- * of 4096 tokens that is 1 MiB each instead of a 64 MiB score matrix per
- * head. Keys and values are read in place when the window is the whole,
- * unpadded grid, and gathered into per-thread tiles otherwise.
+ * than REL_ROWS x N scores: for a global window of 4096 tokens that is
+ * 4 MiB instead of a 64 MiB score matrix per head (768 MiB for the 12 heads
+ * of vit_b, as the official code holds them). Small windows run the fused
+ * attention row kernel with the bias rows expanded beside it; long ones
+ * (global) two BLAS GEMMs around a row softmax, the bias added in between,
+ * which keeps the keys and values streaming through the BLAS's blocking
+ * rather than through a few rows of registers. Keys and values are read in
+ * place when the window is the whole, unpadded grid, and gathered into
+ * per-thread tiles otherwise.
  */
 #include "ops/ops_internal.h"
 
@@ -17,7 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REL_ROWS 64 /* query rows per block */
+#define REL_ROWS 256    /* query rows per block */
+#define REL_GEMM_N 1024 /* windows of at least this many tokens: BLAS GEMMs */
 
 typedef struct {
     float *q, *k, *v, *o;  /* gathered tiles (windows with padding) */
@@ -37,7 +43,7 @@ static void bufs_free(rel_bufs *b)
     free(b->scores);
 }
 
-static int bufs_alloc(rel_bufs *b, int N, int d, int ws, int gather)
+static int bufs_alloc(rel_bufs *b, int N, int d, int ws, int gather, int need_bias)
 {
     const size_t nt = (size_t)2 * ws - 1;
     memset(b, 0, sizeof *b);
@@ -49,10 +55,10 @@ static int bufs_alloc(rel_bufs *b, int N, int d, int ws, int gather)
     }
     b->relh = malloc(sizeof(float) * REL_ROWS * nt);
     b->relw = malloc(sizeof(float) * REL_ROWS * nt);
-    b->bias = malloc(sizeof(float) * (size_t)REL_ROWS * N);
+    b->bias = need_bias ? malloc(sizeof(float) * (size_t)REL_ROWS * N) : NULL;
     b->scores = malloc(sizeof(float) * (size_t)REL_ROWS * N);
-    if ((gather && (!b->q || !b->k || !b->v || !b->o)) || !b->relh || !b->relw || !b->bias ||
-        !b->scores) {
+    if ((gather && (!b->q || !b->k || !b->v || !b->o)) || !b->relh || !b->relw ||
+        (need_bias && !b->bias) || !b->scores) {
         bufs_free(b);
         return -1;
     }
@@ -67,10 +73,11 @@ static const float *grid_row(const float *qkv, int ld, int H, int W, int ws, int
     return gy < H && gx < W ? qkv + ((size_t)gy * W + gx) * ld : NULL;
 }
 
-/* The bias rows of a block: bias[r][ky * ws + kx] = relh[r][yr - ky + ws - 1]
- * + relw[r][xr - kx + ws - 1], (yr, xr) the window position of row i0 + r. */
+/* The bias rows of a block: bias[r][ky * ws + kx] (+)= relh[r][yr - ky + ws - 1]
+ * + relw[r][xr - kx + ws - 1], (yr, xr) the window position of row i0 + r;
+ * accumulate: added to what bias holds. */
 static void expand_bias(const float *relh, const float *relw, int nr, int i0, int ws,
-                        float *bias)
+                        float *bias, int accumulate)
 {
     const int nt = 2 * ws - 1, N = ws * ws;
     for (int r = 0; r < nr; r++) {
@@ -81,7 +88,10 @@ static void expand_bias(const float *relh, const float *relw, int nr, int i0, in
         for (int ky = 0; ky < ws; ky++) {
             const float h = rh[-ky];
             float *b = brow + (size_t)ky * ws;
-            for (int kx = 0; kx < ws; kx++) b[kx] = h + rw[-kx];
+            if (accumulate)
+                for (int kx = 0; kx < ws; kx++) b[kx] += h + rw[-kx];
+            else
+                for (int kx = 0; kx < ws; kx++) b[kx] = h + rw[-kx];
         }
     }
 }
@@ -103,7 +113,7 @@ void ops_relpos_attention(const float *qkv, int ld, int k_off, int v_off, int H,
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         rel_bufs b;
-        const int ok = bufs_alloc(&b, N, d, ws, !in_place) == 0;
+        const int ok = bufs_alloc(&b, N, d, ws, !in_place, N < REL_GEMM_N) == 0;
 #pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < jobs; job++) {
             if (!ok) { /* out of memory: the job's outputs are left unwritten */
@@ -160,9 +170,17 @@ void ops_relpos_attention(const float *qkv, int ld, int k_off, int v_off, int H,
                 /* q . R[t] for every table row t: (nr, 2 ws - 1), unscaled q */
                 ops_gemm(0, 1, nr, nt, d, 1.0f, q, ldq, rel_h, d, 0.0f, b.relh, nt);
                 ops_gemm(0, 1, nr, nt, d, 1.0f, q, ldq, rel_w, d, 0.0f, b.relw, nt);
-                expand_bias(b.relh, b.relw, nr, i0, ws, b.bias);
-                ops_k.attention(q, ldq, k, ldk, v, ldk, nr, N, d, scale, b.bias, o, ldoo,
-                                b.scores);
+                if (N >= REL_GEMM_N) {
+                    /* long rows: two GEMMs around the softmax */
+                    ops_gemm(0, 1, nr, N, d, scale, q, ldq, k, ldk, 0.0f, b.scores, N);
+                    expand_bias(b.relh, b.relw, nr, i0, ws, b.scores, 1);
+                    for (int r = 0; r < nr; r++) ops_k.softmax(b.scores + (size_t)r * N, N);
+                    ops_gemm(0, 0, nr, d, N, 1.0f, b.scores, N, v, ldk, 0.0f, o, ldoo);
+                } else {
+                    expand_bias(b.relh, b.relw, nr, i0, ws, b.bias, 0);
+                    ops_k.attention(q, ldq, k, ldk, v, ldk, nr, N, d, scale, b.bias, o, ldoo,
+                                    b.scores);
+                }
                 if (!in_place) /* scatter the block's real positions */
                     for (int r = 0; r < nr; r++) {
                         const int n = i0 + r;
