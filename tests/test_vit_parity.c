@@ -11,7 +11,8 @@
  *     within 1e-4, every mask IoU >= 0.995;
  *   - an embedding saved with other weights (MobileSAM's) is refused by
  *     `seg --embedding` with the ViT-B weights.
- * Needs MOBILESAM_TESTDATA (skips otherwise).
+ * Needs MOBILESAM_TESTDATA (skips otherwise). MOBILESAM_PARITY_IMAGES
+ * (comma-separated names) restricts the images, as the sanitizer build does.
  */
 #include "cli_harness.h"
 
@@ -371,8 +372,8 @@ int main(void)
     TU_CHECK(cases != NULL, "cannot parse %s", path);
     int n_images = 0;
     const cJSON *entry;
-    /* MOBILESAM_VIT_IMAGES=zidane (e.g. under a sanitizer): one image only */
-    const char *only = getenv("MOBILESAM_VIT_IMAGES");
+    /* MOBILESAM_PARITY_IMAGES=zidane,tiny (the sanitizer build): only those */
+    const char *only = getenv("MOBILESAM_PARITY_IMAGES");
     cJSON_ArrayForEach(entry, cases)
     {
         if (only && *only && !strstr(only, entry->string)) continue;
