@@ -9,6 +9,10 @@
  *   - every case of refs/cases.json on all four images, decoded from the
  *     engine's OWN embedding (end to end): low-res logits and IoU scores
  *     within 1e-4, every mask IoU >= 0.995;
+ *   - `everything` on bus with the 8x8 grid and both thresholds at 0 gives
+ *     the official generator's one record (refs/amg_bus_open8.json): area,
+ *     box, point and crop exactly, predicted IoU and stability within 1e-4,
+ *     mask IoU >= 0.995;
  *   - an embedding saved with other weights (MobileSAM's) is refused by
  *     `seg --embedding` with the ViT-B weights.
  * Needs MOBILESAM_TESTDATA (skips otherwise). MOBILESAM_PARITY_IMAGES
@@ -312,6 +316,100 @@ static void run_image(mobilesam_model *m, const char *weights, const cJSON *entr
     mobilesam_embedding_free(e);
 }
 
+/* ------------------------------------------------------------ everything */
+
+static double num_at(const cJSON *arr, int i)
+{
+    const cJSON *v = cJSON_GetArrayItem(arr, i);
+    return v ? v->valuedouble : NAN;
+}
+
+/* Uncompressed RLE (column-major, zeros first) of h x w into mask. */
+static int rle_decode(const cJSON *seg, uint8_t *mask, size_t n)
+{
+    size_t at = 0;
+    int val = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(seg, "counts"))
+    {
+        size_t run = (size_t)c->valuedouble;
+        if (run > n - at) return -1;
+        memset(mask + at, val ? 255 : 0, run);
+        at += run;
+        val = !val;
+    }
+    return at == n ? 0 : -1;
+}
+
+static void test_everything(const char *weights)
+{
+    char *dir = ch_mkdtemp();
+    char image[CH_PATH], out[CH_PATH], path[CH_PATH];
+    if (!dir) {
+        TU_CHECK(0, "no scratch directory");
+        return;
+    }
+    ch_path(image, "%s/images/bus.png", g_td);
+    ch_path(out, "%s/amg", dir);
+    const char *args[] = {"everything", image, "-w", weights, "--points-per-side", "8",
+                          "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
+                          "--format", "json", "-o", out, NULL};
+    ch_result r = ch_run(dir, args);
+    TU_CHECK(r.code == 0, "everything failed (exit %d): %s", r.code, r.err);
+    ch_free(&r);
+    char *ours_txt = ch_read(ch_path(path, "%s/masks.json", out), NULL);
+    char *ref_txt = ch_read(ch_path(path, "%s/refs/amg_bus_open8.json", g_td), NULL);
+    cJSON *ours = ours_txt ? cJSON_Parse(ours_txt) : NULL;
+    cJSON *ref = ref_txt ? cJSON_Parse(ref_txt) : NULL;
+    TU_CHECK(cJSON_IsArray(ours) && cJSON_IsArray(ref), "cannot read the records");
+    if (cJSON_IsArray(ours) && cJSON_IsArray(ref)) {
+        TU_CHECK(cJSON_GetArraySize(ours) == cJSON_GetArraySize(ref) &&
+                     cJSON_GetArraySize(ref) == 1,
+                 "%d records, the official generator has %d", cJSON_GetArraySize(ours),
+                 cJSON_GetArraySize(ref));
+        const cJSON *o = cJSON_GetArrayItem(ours, 0), *f = cJSON_GetArrayItem(ref, 0);
+        if (o && f) {
+            static const char *const exact[] = {"area", "bbox", "crop_box"};
+            for (int k = 0; k < 3; k++) {
+                const cJSON *a = cJSON_GetObjectItem(o, exact[k]);
+                const cJSON *b = cJSON_GetObjectItem(f, exact[k]);
+                int n = cJSON_IsArray(b) ? cJSON_GetArraySize(b) : 1, same = a != NULL;
+                for (int i = 0; same && i < n; i++)
+                    same = cJSON_IsArray(b) ? num_at(a, i) == num_at(b, i)
+                                            : a->valuedouble == b->valuedouble;
+                TU_CHECK(same, "everything: %s differs from the official record", exact[k]);
+            }
+            const cJSON *pa = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "point_coords"), 0);
+            const cJSON *pb = cJSON_GetArrayItem(cJSON_GetObjectItem(f, "point_coords"), 0);
+            TU_CHECK(pa && pb && num_at(pa, 0) == num_at(pb, 0) && num_at(pa, 1) == num_at(pb, 1),
+                     "everything: point differs");
+            double di = fabs(cJSON_GetObjectItem(o, "predicted_iou")->valuedouble -
+                             cJSON_GetObjectItem(f, "predicted_iou")->valuedouble);
+            double ds = fabs(cJSON_GetObjectItem(o, "stability_score")->valuedouble -
+                             cJSON_GetObjectItem(f, "stability_score")->valuedouble);
+            printf("  everything bus 8x8, thresholds 0: 1 record, predicted IoU |diff| %.2e, "
+                   "stability |diff| %.2e\n", di, ds);
+            TU_CHECK(di <= SCORE_TOL && ds <= SCORE_TOL, "everything: IoU diff %g, stability %g",
+                     di, ds);
+            const size_t n = 810 * 1080;
+            uint8_t *ma = malloc(n), *mb = malloc(n);
+            int ok = ma && mb && rle_decode(cJSON_GetObjectItem(o, "segmentation"), ma, n) == 0 &&
+                     rle_decode(cJSON_GetObjectItem(f, "segmentation"), mb, n) == 0;
+            double iou = ok ? mask_iou(ma, mb, n) : 0;
+            printf("  everything mask IoU vs the official record %.6f\n", iou);
+            TU_CHECK(iou >= MIN_IOU, "everything: mask IoU %g (decoded: %d)", iou, ok);
+            free(ma);
+            free(mb);
+        }
+    }
+    cJSON_Delete(ours);
+    cJSON_Delete(ref);
+    free(ours_txt);
+    free(ref_txt);
+    ch_rmtree(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------ mismatch */
 
 /* An embedding saved with MobileSAM's weights, given to `seg` with the
@@ -383,6 +481,7 @@ int main(void)
     TU_CHECK(n_images >= (only && *only ? 1 : 4), "only %d images", n_images);
     cJSON_Delete(cases);
     mobilesam_free(m);
+    if (!(only && *only) || strstr(only, "bus")) test_everything(weights);
     test_mismatched_embedding(td, weights);
     return tu_finish("test_vit_parity");
 }
