@@ -70,6 +70,10 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  * saved embeddings so that a mismatched weights file is refused. */
 const char *mobilesam_model_id(const mobilesam_model *model);
 
+/* The image encoder the weights hold: "vit_t" (MobileSAM), or SAM's
+ * "vit_b", "vit_l", "vit_h" ("sam_vit" for another ViT shape). */
+const char *mobilesam_model_type(const mobilesam_model *model);
+
 /* Encodes an RGB uint8 image (row-major, 3 bytes per pixel, no padding). */
 mobilesam_status mobilesam_encode(mobilesam_model *model, const uint8_t *rgb,
                                   int width, int height,

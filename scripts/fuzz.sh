@@ -38,7 +38,7 @@ case $SECS in ''|*[!0-9]*) die "SECONDS_PER_TARGET must be a number, not '$SECS'
 # and, since that calls into it, the engine (engine.a, not instrumented).
 sources() {
   case $1 in
-    weights) echo src/io/weights.c ;;
+    weights) echo src/io/weights.c src/model/vit_config.c ;;
     npy) echo src/io/npy.c ;;
     image) echo "src/io/image.c $OUT/stb_image.o" ;;
     prompts|args|request) echo "$OUT/cli.a $OUT/engine.a" ;;

@@ -119,6 +119,8 @@ void mobilesam_free(mobilesam_model *m)
 
 const char *mobilesam_model_id(const mobilesam_model *m) { return m->file.id; }
 
+const char *mobilesam_model_type(const mobilesam_model *m) { return net_model_type(&m->net); }
+
 static mobilesam_status new_embedding(int width, int height, mobilesam_embedding **out,
                                       mobilesam_error *err)
 {
@@ -172,7 +174,7 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
     free(resized);
     double t1 = now_ms();
     ops_take_oom(); /* a flag left by an earlier failure is not ours */
-    int rc = image_encoder_forward(&m->net.enc, input, e->tokens, NULL, NULL);
+    int rc = net_encode(&m->net, input, e->tokens, NULL, NULL);
     free(input);
     if (!rc) rc = dec_cache_build(&m->net.dec, e->tokens, &e->cache);
     if (ops_take_oom()) rc = -1; /* a kernel lacked scratch memory */

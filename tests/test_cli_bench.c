@@ -44,6 +44,9 @@ static void test_json(const char *weights)
              "threads != 2");
     TU_CHECK(cJSON_IsNumber(width) && width->valuedouble == 1280,
              "width != 1280");
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(o, "model");
+    TU_CHECK(cJSON_IsString(model) && strcmp(model->valuestring, "vit_t") == 0,
+             "model is not vit_t: %s", r.out);
     /* The weights alone are 37 MiB and the encoder's activations more. */
     TU_CHECK(cJSON_IsNumber(rss) && rss->valuedouble > 40,
              "peak_rss_mib implausibly small: %s", r.out);

@@ -548,7 +548,9 @@ class TestMaliciousPickles(ConverterTestCase):
 
 
 class TestBadCheckpoints(ConverterTestCase):
-    def test_sam_vit_b_is_not_vit_t(self):
+    def test_partial_sam_vit_is_refused(self):
+        # The patch embedding makes it a SAM ViT checkpoint; the first key
+        # its configuration needs and lacks is named.
         shapes = [("image_encoder.pos_embed", (1, 64, 64, 768)),
                   ("image_encoder.patch_embed.proj.weight", (768, 3, 16, 16)),
                   ("image_encoder.blocks.0.norm1.weight", (768,))]
@@ -558,8 +560,19 @@ class TestBadCheckpoints(ConverterTestCase):
                                        bytes(4 * count(shape)))
             tensors[key] = Tensor(str(i), 0, shape, contiguous(shape))
         self.refuse_state_dict(
+            tensors, storages, "not a SAM ViT checkpoint: missing key(s) "
+            "'image_encoder.blocks.0.attn.rel_pos_h'")
+
+    def test_neither_family_names_first_offending_key(self):
+        tensors, storages = cheap_vit_t()
+        shape = (1, 64, 64, 768)
+        storages["pos"] = Storage("FloatStorage", count(shape),
+                                  bytes(4 * count(shape)))
+        tensors["image_encoder.pos_embed"] = Tensor("pos", 0, shape,
+                                                    contiguous(shape))
+        self.refuse_state_dict(
             tensors, storages, "not a MobileSAM (vit_t) checkpoint: "
-            "unexpected key 'image_encoder.pos_embed' (and 2 more)")
+            "unexpected key 'image_encoder.pos_embed'")
 
     def test_missing_key(self):
         tensors, storages = cheap_vit_t()

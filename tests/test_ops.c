@@ -651,6 +651,77 @@ static void test_attention(void)
     }
 }
 
+/* ---- attention with decomposed relative position -------------------------- */
+
+/* ops_relpos_attention against a plain double loop: the grid padded to
+ * windows by hand (padded rows = pad_row, or zeros), every (window, head)
+ * attended over its N keys with the full bias. Small windows with padding
+ * (gathered; the fused row kernel), whole-grid windows read in place (d = 80
+ * as vit_h; 1024 tokens of d = 64: the GEMM path, 4 row blocks), and
+ * padded windows of 1024 tokens (gathered, GEMM path). */
+static void test_relpos_attention(void)
+{
+    /* H, W, heads, d, ws, with a pad row */
+    static const int sz[][6] = {{10, 10, 2, 8, 4, 1}, {9, 7, 3, 16, 4, 0}, {20, 20, 2, 8, 14, 1},
+                                {12, 12, 2, 80, 12, 0}, {32, 32, 1, 64, 32, 0},
+                                {40, 36, 1, 8, 32, 1}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int H = sz[s][0], W = sz[s][1], heads = sz[s][2], d = sz[s][3], ws = sz[s][4];
+        const int C = heads * d, ld = 3 * C + 5, ldo = C + 3, nt = 2 * ws - 1, N = ws * ws;
+        float *qkv = fbuf((size_t)H * W * ld, -1, 1);
+        float *pad = sz[s][5] ? fbuf((size_t)ld, -1, 1) : NULL;
+        float *rh = fbuf((size_t)nt * d, -0.5f, 0.5f), *rw = fbuf((size_t)nt * d, -0.5f, 0.5f);
+        float *out = fbuf((size_t)H * W * ldo, -7, 7);
+        double *R = dbuf((size_t)H * W * ldo), *p = dbuf(N);
+        const float scale = 1.0f / sqrtf((float)d);
+        for (size_t i = 0; i < (size_t)H * W * ldo; i++) R[i] = out[i]; /* untouched columns */
+        static const float zeros[4096];
+        for (int wy = 0; wy * ws < H; wy++)
+            for (int wx = 0; wx * ws < W; wx++)
+                for (int h = 0; h < heads; h++)
+                    for (int i = 0; i < N; i++) {
+                        const int yi = i / ws, xi = i % ws;
+                        const int gy = wy * ws + yi, gx = wx * ws + xi;
+                        if (gy >= H || gx >= W) continue;
+                        const float *qi = qkv + ((size_t)gy * W + gx) * ld + h * d;
+                        double mx = -INFINITY, sum = 0;
+                        for (int j = 0; j < N; j++) {
+                            const int yj = j / ws, xj = j % ws;
+                            const int hy = wy * ws + yj, hx = wx * ws + xj;
+                            const float *row = hy < H && hx < W
+                                                   ? qkv + ((size_t)hy * W + hx) * ld
+                                                   : (pad ? pad : zeros);
+                            double acc = 0, bh = 0, bw = 0;
+                            for (int t = 0; t < d; t++) {
+                                acc += (double)qi[t] * row[C + h * d + t];
+                                bh += (double)qi[t] * rh[(size_t)(yi - yj + ws - 1) * d + t];
+                                bw += (double)qi[t] * rw[(size_t)(xi - xj + ws - 1) * d + t];
+                            }
+                            p[j] = acc * scale + bh + bw;
+                            if (p[j] > mx) mx = p[j];
+                        }
+                        for (int j = 0; j < N; j++) sum += (p[j] = exp(p[j] - mx));
+                        for (int t = 0; t < d; t++) {
+                            double acc = 0;
+                            for (int j = 0; j < N; j++) {
+                                const int hy = wy * ws + j / ws, hx = wx * ws + j % ws;
+                                const float *row = hy < H && hx < W
+                                                       ? qkv + ((size_t)hy * W + hx) * ld
+                                                       : (pad ? pad : zeros);
+                                acc += p[j] * row[2 * C + h * d + t];
+                            }
+                            R[((size_t)gy * W + gx) * ldo + h * d + t] = acc / sum;
+                        }
+                    }
+        ops_relpos_attention(qkv, ld, C, 2 * C, H, W, heads, d, ws, scale, rh, rw, pad, out, ldo);
+        char what[64];
+        snprintf(what, sizeof what, "%dx%d heads %d d %d ws %d pad%d", H, W, heads, d, ws,
+                 sz[s][5]);
+        check_close("relpos_attention", what, out, R, (size_t)H * W * ldo, 2e-5);
+        free(qkv); free(pad); free(rh); free(rw); free(out); free(R); free(p);
+    }
+}
+
 /* ---- bilinear resize --------------------------------------------------------- */
 
 /* PyTorch's CPU formula, float32, written out independently of the library
@@ -817,6 +888,7 @@ int main(void)
             test_conv2d();
             test_convT();
             test_attention();
+            test_relpos_attention();
             test_resize();
             test_interp_taps();
         }

@@ -1,7 +1,16 @@
 #!/usr/bin/env python3
 """convert.py - converts an official MobileSAM checkpoint (mobile_sam.pt, a
-torch.save'd `vit_t` state dict) into the engine's weight file, specified in
-tools/WEIGHT_FORMAT.md.
+torch.save'd `vit_t` state dict) or an original SAM one (sam_vit_b_01ec64.pth,
+sam_vit_l_0b3195.pth, sam_vit_h_4b8939.pth, Ultralytics' sam_b.pt / sam_l.pt:
+the `vit_b` / `vit_l` / `vit_h` state dicts) into the engine's weight file,
+specified in tools/WEIGHT_FORMAT.md. For a SAM ViT checkpoint the encoder's
+configuration is derived from the tensors, every key and shape is checked
+against it, and it is recorded in the weight file.
+
+The conversion streams: one tensor at a time is read, checksummed (first
+pass) and written (second pass), so memory stays bounded by the largest
+tensor (a few tens of MiB) whatever the size of the checkpoint (vit_h:
+2.4 GiB).
 
 Python standard library only: no torch. The checkpoint's data.pkl is read by a
 restricted unpickler that knows a handful of harmless stand-ins for the torch
@@ -32,8 +41,11 @@ PROG = "convert.py"
 
 # Weight file constants (tools/WEIGHT_FORMAT.md).
 MAGIC = b"MOBISAM\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # vit_t files: unchanged since version 1
+FORMAT_VERSION_CONFIG = 2   # files that carry a configuration record
 MODEL_VIT_T = 1
+MODEL_SAM_VIT = 2
+MAX_CONFIG_BYTES = 4096
 DTYPE_F32 = 1
 HEADER = struct.Struct("<8sIIQQQQQII")
 ALIGN = 64
@@ -343,29 +355,166 @@ def _quoted(keys, limit=3):
                    if len(keys) > limit else "")
 
 
-def select_tensors(state):
-    """Validates the state dict against vit_t; returns [(key, TensorRef)] in
-    the official order, without the dropped entries."""
-    expected = expected_tensors()
-    not_vit_t = "not a MobileSAM (vit_t) checkpoint: "
+def _check_against(state, expected, prefix, family):
+    """Validates the state dict against `expected` (key -> shape); returns
+    [(key, TensorRef)] in that order, without the dropped entries."""
     unexpected = [k for k in state
                   if k not in expected and not DROPPED_KEY.search(k)]
     if unexpected:
-        raise ConvertError(not_vit_t + "unexpected key %.200r%s" % (
+        raise ConvertError(prefix + "unexpected key %.200r%s" % (
             unexpected[0], " (and %d more)" % (len(unexpected) - 1)
             if len(unexpected) > 1 else ""))
     missing = [k for k in expected if k not in state]
     if missing:
-        raise ConvertError(not_vit_t + "missing key(s) " + _quoted(missing))
+        raise ConvertError(prefix + "missing key(s) " + _quoted(missing))
     for key, shape in expected.items():
         t = state[key]
         if t.size != shape:
-            raise ConvertError(not_vit_t + "tensor %r has shape %s, vit_t "
-                               "has %s" % (key, t.size, shape))
+            raise ConvertError(prefix + "tensor %r has shape %s, %s "
+                               "has %s" % (key, t.size, family, shape))
         if t.storage.dtype.name != "float32":
             raise ConvertError("tensor %r is %s, expected float32"
                                % (key, t.storage.dtype.name))
     return [(key, state[key]) for key in expected]
+
+
+def select_tensors(state):
+    """Validates the state dict against vit_t; returns [(key, TensorRef)] in
+    the official order, without the dropped entries."""
+    return _check_against(state, expected_tensors(),
+                          "not a MobileSAM (vit_t) checkpoint: ", "vit_t")
+
+
+# ---------------------------------------------------------------------------
+# The original SAM image encoder (ImageEncoderViT, vit_b / vit_l / vit_h):
+# the configuration comes from the tensors themselves.
+
+VIT = "image_encoder."
+# The key that tells a SAM ViT state dict from a MobileSAM one.
+VIT_MARKER = VIT + "patch_embed.proj.weight"
+VIT_INPUT = 1024  # img_size of every official build_sam_vit_*
+# The official builds (segment_anything/build_sam.py), for naming the model.
+KNOWN_VITS = {
+    (768, 12, 12, 64, (2, 5, 8, 11)): "vit_b",
+    (1024, 24, 16, 64, (5, 11, 17, 23)): "vit_l",
+    (1280, 32, 16, 80, (7, 15, 23, 31)): "vit_h",
+}
+
+
+def is_sam_vit(state):
+    return VIT_MARKER in state
+
+
+def _dim(state, key, index, prefix):
+    t = state.get(key)
+    if t is None:
+        raise ConvertError(prefix + "missing key(s) %r" % key)
+    if len(t.size) <= index:
+        raise ConvertError(prefix + "tensor %r has shape %s" % (key, t.size))
+    return t.size[index]
+
+
+def sam_vit_config(state):
+    """The encoder configuration that the tensors imply: width from the
+    patch embedding, depth from the blocks, head width from the
+    relative-position tables, global-attention blocks from their table
+    length (2 * 64 - 1 rows instead of 2 * window - 1)."""
+    prefix = "not a SAM ViT checkpoint: "
+    width = _dim(state, VIT_MARKER, 0, prefix)
+    proj = state[VIT_MARKER].size
+    if len(proj) != 4 or proj[1] != 3 or proj[2] != proj[3] or proj[2] < 1 \
+            or VIT_INPUT % proj[2]:
+        raise ConvertError(prefix + "tensor %r has shape %s, expected "
+                           "(width, 3, p, p) with p dividing %d"
+                           % (VIT_MARKER, proj, VIT_INPUT))
+    patch = proj[2]
+    grid = VIT_INPUT // patch
+    depth = 0
+    while VIT + "blocks.%d.norm1.weight" % depth in state:
+        depth += 1
+    if depth == 0:
+        raise ConvertError(prefix + "missing key(s) %r"
+                           % (VIT + "blocks.0.norm1.weight"))
+    head_dim = _dim(state, VIT + "blocks.0.attn.rel_pos_h", 1, prefix)
+    if head_dim < 1 or width % head_dim:
+        raise ConvertError(prefix + "relative-position tables of width %d "
+                           "do not divide the width %d" % (head_dim, width))
+    lengths = [_dim(state, VIT + "blocks.%d.attn.rel_pos_h" % i, 0, prefix)
+               for i in range(depth)]
+    global_blocks = tuple(i for i, n in enumerate(lengths) if n == 2 * grid - 1)
+    local = [n for n in lengths if n != 2 * grid - 1]
+    window = (local[0] + 1) // 2 if local else 0
+    if local and (local[0] % 2 == 0 or window < 1 or window > grid):
+        raise ConvertError(prefix + "relative-position table of %d rows fits "
+                           "no window" % local[0])
+    mlp_dim = _dim(state, VIT + "blocks.0.mlp.lin1.weight", 0, prefix)
+    out_chans = _dim(state, VIT + "neck.0.weight", 0, prefix)
+    heads = width // head_dim
+    name = KNOWN_VITS.get((width, depth, heads, head_dim, global_blocks),
+                          "sam_vit")
+    return collections.OrderedDict([
+        ("model", name), ("img_size", VIT_INPUT), ("patch", patch),
+        ("width", width), ("depth", depth), ("heads", heads),
+        ("head_dim", head_dim), ("mlp_dim", mlp_dim), ("window", window),
+        ("global", ",".join(str(i) for i in global_blocks)),
+        ("out_chans", out_chans)])
+
+
+def config_text(cfg):
+    """The configuration record of the weight file: key=value lines."""
+    return "".join("%s=%s\n" % kv for kv in cfg.items()).encode("ascii")
+
+
+def sam_vit_expected(cfg):
+    """Key -> shape of every tensor of a SAM ViT model with this
+    configuration, in the official state-dict order (a module's own
+    parameters first, then its children in construction order)."""
+    c, grid = cfg["width"], VIT_INPUT // cfg["patch"]
+    glob = {int(i) for i in cfg["global"].split(",") if i}
+    table = collections.OrderedDict()
+    table[VIT + "pos_embed"] = (1, grid, grid, c)
+    table[VIT + "patch_embed.proj.weight"] = (c, 3, cfg["patch"], cfg["patch"])
+    table[VIT + "patch_embed.proj.bias"] = (c,)
+    for i in range(cfg["depth"]):
+        b = VIT + "blocks.%d." % i
+        rel = 2 * (grid if i in glob else cfg["window"]) - 1
+        for key, shape in [
+                ("norm1.weight", (c,)), ("norm1.bias", (c,)),
+                ("attn.rel_pos_h", (rel, cfg["head_dim"])),
+                ("attn.rel_pos_w", (rel, cfg["head_dim"])),
+                ("attn.qkv.weight", (3 * c, c)), ("attn.qkv.bias", (3 * c,)),
+                ("attn.proj.weight", (c, c)), ("attn.proj.bias", (c,)),
+                ("norm2.weight", (c,)), ("norm2.bias", (c,)),
+                ("mlp.lin1.weight", (cfg["mlp_dim"], c)),
+                ("mlp.lin1.bias", (cfg["mlp_dim"],)),
+                ("mlp.lin2.weight", (c, cfg["mlp_dim"])),
+                ("mlp.lin2.bias", (c,))]:
+            table[b + key] = shape
+    o = cfg["out_chans"]
+    table[VIT + "neck.0.weight"] = (o, c, 1, 1)
+    table[VIT + "neck.1.weight"] = (o,)
+    table[VIT + "neck.1.bias"] = (o,)
+    table[VIT + "neck.2.weight"] = (o, o, 3, 3)
+    table[VIT + "neck.3.weight"] = (o,)
+    table[VIT + "neck.3.bias"] = (o,)
+    # The prompt encoder and mask decoder are MobileSAM's.
+    for key, shape in expected_tensors().items():
+        if not key.startswith(VIT):
+            table[key] = shape
+    return table
+
+
+def select_sam_vit(state):
+    """Validates a SAM ViT state dict; returns (configuration,
+    [(key, TensorRef)] in the official order)."""
+    cfg = sam_vit_config(state)
+    if cfg["out_chans"] != 256:
+        raise ConvertError("not a SAM ViT checkpoint: the neck has %d output "
+                           "channels; the mask decoder takes 256"
+                           % cfg["out_chans"])
+    name = cfg["model"] if cfg["model"] != "sam_vit" else "the derived model"
+    return cfg, _check_against(state, sam_vit_expected(cfg),
+                               "not a SAM ViT checkpoint: ", name)
 
 
 # ---------------------------------------------------------------------------
@@ -382,42 +531,110 @@ def table_entry(name, shape, offset):
             + struct.pack("<QQ", offset, 4 * _numel(shape)))
 
 
+class Checksum:
+    """WEIGHT_FORMAT.md checksum of the bytes after the header, fed in
+    pieces: sum over 4096-byte blocks b of (b + 1) * (sum of the block's u32
+    words)."""
+
+    BLOCK = 4 * CHECKSUM_BLOCK_WORDS
+
+    def __init__(self):
+        self.total = 0
+        self.blocks = 0
+        self.pending = b""
+
+    def update(self, data):
+        data = self.pending + bytes(data) if self.pending else data
+        whole = len(data) // self.BLOCK * self.BLOCK
+        if whole:
+            words = array("I")
+            assert words.itemsize == 4
+            words.frombytes(memoryview(data)[:whole])
+            if sys.byteorder == "big":
+                words.byteswap()
+            for start in range(0, len(words), CHECKSUM_BLOCK_WORDS):
+                self.blocks += 1
+                self.total += self.blocks * sum(
+                    words[start:start + CHECKSUM_BLOCK_WORDS])
+            self.total &= MASK64
+        self.pending = bytes(memoryview(data)[whole:])
+
+    def digest(self):
+        if self.pending:  # the body is a multiple of 64 bytes: whole words
+            tail = self.pending
+            self.pending = b""
+            words = array("I")
+            words.frombytes(tail)
+            if sys.byteorder == "big":
+                words.byteswap()
+            self.blocks += 1
+            self.total = (self.total + self.blocks * sum(words)) & MASK64
+        return self.total
+
+
 def checksum(body):
-    """WEIGHT_FORMAT.md checksum of the bytes after the header: sum over
-    4096-byte blocks b of (b + 1) * (sum of the block's u32 words)."""
-    words = array("I")
-    assert words.itemsize == 4
-    words.frombytes(body)
-    if sys.byteorder == "big":
-        words.byteswap()
-    total = 0
-    for b, start in enumerate(range(0, len(words), CHECKSUM_BLOCK_WORDS)):
-        total += (b + 1) * sum(words[start:start + CHECKSUM_BLOCK_WORDS])
-    return total & MASK64
+    """The checksum of a whole body at once."""
+    c = Checksum()
+    c.update(body)
+    return c.digest()
+
+
+class WeightFileLayout:
+    """Where everything goes: the table and each tensor's offset, from the
+    names and shapes alone (entries have a fixed size)."""
+
+    def __init__(self, entries, kind=MODEL_VIT_T, config=b""):
+        self.entries = entries  # [(name, shape)]
+        self.kind, self.config = kind, config
+        if len(config) > MAX_CONFIG_BYTES:
+            raise ConvertError("configuration record too long")
+        self.version = FORMAT_VERSION_CONFIG if config else FORMAT_VERSION
+        self.table_offset = HEADER.size + (len(config) + 7) // 8 * 8
+        self.table_size = sum(len(table_entry(n, s, 0)) for n, s in entries)
+        self.data_offset = _align(self.table_offset + self.table_size)
+        self.offsets, end = [], self.data_offset
+        for _, shape in entries:
+            self.offsets.append(end)
+            end = _align(end + 4 * _numel(shape))
+        self.file_size = end
+
+    def prologue(self):
+        """The body's bytes before the first tensor: configuration record,
+        table, padding."""
+        table = b"".join(table_entry(n, s, off)
+                         for (n, s), off in zip(self.entries, self.offsets))
+        pre = self.config + bytes(self.table_offset - HEADER.size
+                                  - len(self.config)) + table
+        return pre + bytes(self.data_offset - HEADER.size - len(pre))
+
+    def body(self, tensor_bytes):
+        """The body in pieces: prologue, then each tensor's bytes (from the
+        iterable tensor_bytes, in table order) and its padding."""
+        yield self.prologue()
+        for (name, shape), off, data in zip(self.entries, self.offsets,
+                                           tensor_bytes):
+            if len(data) != 4 * _numel(shape):
+                raise ConvertError("tensor %r changed size while converting"
+                                   % name)
+            yield data
+            pad = _align(off + len(data)) - off - len(data)
+            if pad:
+                yield bytes(pad)
+
+    def header(self, digest):
+        return HEADER.pack(MAGIC, self.version, len(self.entries),
+                           self.table_offset, self.table_size,
+                           self.data_offset, self.file_size, digest,
+                           self.kind, len(self.config))
 
 
 def build_weight_file(tensors):
     """tensors: [(name, shape, float32 bytes)] -> (header bytes, body
-    bytes, checksum)."""
-    # Entries have a fixed size, so the table size is known before offsets.
-    table_size = sum(len(table_entry(n, s, 0)) for n, s, _ in tensors)
-    data_offset = _align(HEADER.size + table_size)
-    offsets, end = [], data_offset
-    for _, _, data in tensors:
-        offsets.append(end)
-        end = _align(end + len(data))
-    file_size = end
-    body = bytearray(file_size - HEADER.size)
-    table = b"".join(table_entry(n, s, off)
-                     for (n, s, _), off in zip(tensors, offsets))
-    body[:len(table)] = table
-    for (_, _, data), off in zip(tensors, offsets):
-        body[off - HEADER.size:off - HEADER.size + len(data)] = data
+    bytes, checksum), in memory (kept for small models and tests)."""
+    layout = WeightFileLayout([(n, s) for n, s, _ in tensors])
+    body = b"".join(layout.body(d for _, _, d in tensors))
     digest = checksum(body)
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, len(tensors), HEADER.size,
-                         table_size, data_offset, file_size, digest,
-                         MODEL_VIT_T, 0)
-    return header, body, digest
+    return layout.header(digest), body, digest
 
 
 def write_atomically(path, chunks):
@@ -467,32 +684,59 @@ def write_atomically(path, chunks):
 # The conversion and the command line.
 
 def convert(checkpoint_path, output_path):
-    """Converts; returns (tensor count, file size, checksum)."""
+    """Converts; returns (tensor count, file size, checksum, model name).
+    Streams: pass 1 reads every tensor for the checksum, pass 2 reads and
+    writes them, so at most one tensor is in memory at a time."""
     with Checkpoint(checkpoint_path) as ckpt:
-        tensors = read_tensors(ckpt)
-    header, body, digest = build_weight_file(tensors)
-    write_atomically(output_path, [header, body])
-    return len(tensors), len(header) + len(body), digest
+        kind, cfg, selected = select_checked(ckpt)
+        layout = WeightFileLayout(
+            [(key, t.size) for key, t in selected], kind,
+            config_text(cfg) if cfg else b"")
+        summer = Checksum()
+        for piece in layout.body(tensor_stream(ckpt, selected)):
+            summer.update(piece)
+        digest = summer.digest()
+
+        def chunks():
+            yield layout.header(digest)
+            for piece in layout.body(tensor_stream(ckpt, selected)):
+                yield piece
+        write_atomically(output_path, chunks())
+    return (len(selected), layout.file_size, digest,
+            cfg["model"] if cfg else "vit_t")
 
 
-def read_tensors(ckpt):
-    """The vit_t tensors of a checkpoint: [(name, shape, float32 bytes)]."""
+def select_checked(ckpt):
+    """(model kind, configuration or None, [(key, TensorRef)]): the model
+    checked first (the most useful message for a wrong file), then every
+    storage and view, dropped entries included, before any data is read."""
     state = ckpt.load_state_dict()
-    # Validate everything before reading any data: the model first (the most
-    # useful message for a wrong file), then every storage and view, dropped
-    # entries included.
-    selected = select_tensors(state)
+    if is_sam_vit(state):
+        cfg, selected = select_sam_vit(state)
+        kind = MODEL_SAM_VIT
+    else:
+        cfg, selected = None, select_tensors(state)
+        kind = MODEL_VIT_T
     for ref in {t.storage.key: t.storage for t in state.values()}.values():
         ckpt.check_storage(ref)
     for key, t in state.items():
         check_bounds(key, t)
-    raw = {}  # storage key -> bytes; shared storages are read once
-    tensors = []
-    for key, t in selected:
-        if t.storage.key not in raw:
-            raw[t.storage.key] = ckpt.read_storage(t.storage)
-        tensors.append((key, t.size, materialise(t, raw[t.storage.key])))
-    return tensors
+    return kind, cfg, selected
+
+
+def tensor_stream(ckpt, selected):
+    """Each selected tensor's float32 bytes, C-contiguous, one at a time
+    (a storage shared by several tensors is read again for each)."""
+    for _, t in selected:
+        yield materialise(t, ckpt.read_storage(t.storage))
+
+
+def read_tensors(ckpt):
+    """The model's tensors of a checkpoint: [(name, shape, float32 bytes)],
+    all in memory (tests; the converter itself streams)."""
+    _, _, selected = select_checked(ckpt)
+    return [(key, t.size, data)
+            for (key, t), data in zip(selected, tensor_stream(ckpt, selected))]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -506,12 +750,13 @@ def parse_args(argv):
     parser = _Parser(
         prog=PROG,
         description="Convert an official MobileSAM checkpoint (mobile_sam.pt,"
-        " model vit_t) into the mobilesam weight file (.msam, see "
+        " model vit_t) or an original SAM one (sam_vit_b/l/h_*.pth, sam_b.pt,"
+        " sam_l.pt) into the mobilesam weight file (.msam, see "
         "tools/WEIGHT_FORMAT.md). Standard library only; the checkpoint is "
         "read without executing any code from it.",
         epilog="Exit status: 0 success, 1 bad or unreadable input or output "
         "error, 2 usage error.")
-    parser.add_argument("checkpoint", help="the torch checkpoint (.pt)")
+    parser.add_argument("checkpoint", help="the torch checkpoint (.pt, .pth)")
     parser.add_argument("-o", "--output", metavar="WEIGHTS.msam",
                         help="output weight file (default: CHECKPOINT with "
                         "the extension .msam)")
@@ -534,7 +779,7 @@ def _one_line(text):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        count, size, digest = convert(args.checkpoint, args.output)
+        count, size, digest, model = convert(args.checkpoint, args.output)
     except ConvertError as e:
         where, msg = args.checkpoint, e
     except OSError as e:
@@ -543,8 +788,8 @@ def main(argv=None):
     except MemoryError:
         where, msg = args.checkpoint, "out of memory"
     else:
-        print("%s: wrote %s: %d tensors, %d bytes, checksum %016x"
-              % (PROG, args.output, count, size, digest))
+        print("%s: wrote %s: %s, %d tensors, %d bytes, checksum %016x"
+              % (PROG, args.output, model, count, size, digest))
         return 0
     print("%s: %s: %s" % (PROG, where, _one_line(msg)), file=sys.stderr)
     return 1

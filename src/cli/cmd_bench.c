@@ -41,7 +41,7 @@ static const char usage_text[] =
     "  --runs N               timed runs per stage (default: 5)\n"
     "  --json                 print one JSON object instead of a table: load_ms,\n"
     "                         preprocess_ms, encoder_ms, decoder_ms (medians),\n"
-    "                         peak_rss_mib, threads, runs, and more\n"
+    "                         peak_rss_mib, threads, runs, model, and more\n"
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
@@ -96,6 +96,7 @@ typedef struct {
     double warmup[N_STAGES];
     double median[N_STAGES], min[N_STAGES], max[N_STAGES];
     double peak_rss_mib;
+    char model[16]; /* mobilesam_model_type: vit_t, vit_b, ... */
 } bench_times;
 
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
@@ -279,6 +280,7 @@ static int print_json(const bench_args *a, const char *weights,
     cJSON *pt = cJSON_CreateFloatArray(a->point, 2);
     cJSON_AddItemToObject(o, "point", pt);
     cJSON_AddStringToObject(o, "weights", weights);
+    cJSON_AddStringToObject(o, "model", t->model);
     cJSON_AddStringToObject(o, "version", MOBILESAM_VERSION);
     return out_print_json_line(CMD, o);
 }
@@ -286,9 +288,9 @@ static int print_json(const bench_args *a, const char *weights,
 static void print_table(const bench_args *a, const msam_image *img,
                         const bench_times *t)
 {
-    printf("mobilesam bench: %s (%dx%d), point (%g, %g), %d thread%s, "
+    printf("mobilesam bench: %s, %s (%dx%d), point (%g, %g), %d thread%s, "
            "%d run%s after 1 warm-up\n\n",
-           a->image, img->width, img->height, a->point[0], a->point[1],
+           t->model, a->image, img->width, img->height, a->point[0], a->point[1],
            mobilesam_get_threads(), mobilesam_get_threads() == 1 ? "" : "s",
            a->runs, a->runs == 1 ? "" : "s");
     printf("%-12s %10s %10s %10s %10s\n", "stage (ms)", "median", "min",
@@ -311,6 +313,8 @@ static int measure(const bench_args *a, const char *weights,
         rc = 0;
     /* Taken while the model and the embedding are still alive. */
     t->peak_rss_mib = peak_rss_mib();
+    if (model)
+        snprintf(t->model, sizeof t->model, "%s", mobilesam_model_type(model));
     mobilesam_embedding_free(emb);
     mobilesam_free(model);
     if (rc == 0)

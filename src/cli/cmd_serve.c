@@ -158,7 +158,6 @@ static int parse_args(serve_args *a, int argc, char **argv)
     c->max_body = (size_t)body << 20;
     c->timeout_s = (int)timeout;
     c->queue = (int)queue;
-    c->model_type = "vit_t";
     return 0;
 }
 

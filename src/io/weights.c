@@ -2,6 +2,8 @@
  * weights.c - maps a weight file (tools/WEIGHT_FORMAT.md) read-only and
  * validates everything before the model looks at it: magic, version, model
  * kind, size, checksum, and that every table entry lies inside the file.
+ * Version 2 files carry a configuration record (key=value lines) that the
+ * model code interprets; here it is only checked to be printable text.
  */
 #define _GNU_SOURCE
 #include "io/weights.h"
@@ -141,10 +143,10 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
         goto bad;
     }
     uint32_t version = rd32(h + 8);
-    if (version != WT_VERSION) {
-        snprintf(e, sizeof e, "weight file format version %u, this build reads version %d; "
+    if (version != WT_VERSION && version != WT_VERSION_CONFIG) {
+        snprintf(e, sizeof e, "weight file format version %u, this build reads versions %d-%d; "
                               "re-convert with this version's tools/convert.py",
-                 version, WT_VERSION);
+                 version, WT_VERSION, WT_VERSION_CONFIG);
         goto bad;
     }
     uint32_t n = rd32(h + 12);
@@ -152,16 +154,21 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
     uint64_t data_off = rd64(h + 32), file_size = rd64(h + 40);
     uint64_t checksum = rd64(h + 48);
     uint32_t kind = rd32(h + 56);
+    uint32_t config_len = version == WT_VERSION_CONFIG ? rd32(h + 60) : 0;
     if (file_size != f->size) {
         snprintf(e, sizeof e, "weight file is %zu bytes but its header says %llu (truncated?)",
                  f->size, (unsigned long long)file_size);
         goto bad;
     }
-    if (kind != WT_MODEL_VIT_T) {
-        snprintf(e, sizeof e, "weight file holds model kind %u, not MobileSAM vit_t", kind);
+    /* vit_t files have no record; the others need one (their shapes). */
+    if (version == WT_VERSION ? kind != WT_MODEL_VIT_T : kind != WT_MODEL_SAM_VIT) {
+        snprintf(e, sizeof e, "weight file holds model kind %u, which this build does not "
+                              "know in a version %u file", kind, version);
         goto bad;
     }
-    if (n == 0 || n > 100000 || table_off != HEADER_SIZE || table_size > f->size ||
+    uint64_t want_table = HEADER_SIZE + ((uint64_t)config_len + 7) / 8 * 8;
+    if ((version == WT_VERSION_CONFIG && (config_len == 0 || config_len > WT_MAX_CONFIG)) ||
+        n == 0 || n > 100000 || table_off != want_table || table_size > f->size ||
         data_off < table_off + table_size || data_off > f->size || data_off % 64) {
         snprintf(e, sizeof e, "corrupt weight file header");
         goto bad;
@@ -173,6 +180,16 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen)
         snprintf(e, sizeof e, "weight file checksum mismatch (corrupt or truncated file)");
         goto bad;
     }
+    for (uint32_t i = 0; i < config_len; i++) {
+        uint8_t ch = h[HEADER_SIZE + i];
+        if (ch != '\n' && (ch < 0x20 || ch > 0x7e)) {
+            snprintf(e, sizeof e, "corrupt weight file configuration record");
+            goto bad;
+        }
+    }
+    f->kind = (int)kind;
+    f->config = config_len ? (const char *)h + HEADER_SIZE : NULL;
+    f->config_len = config_len;
     f->n = (int)n;
     f->tensors = calloc(n, sizeof *f->tensors);
     if (!f->tensors) {

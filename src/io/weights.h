@@ -8,8 +8,11 @@
 #include <stdint.h>
 
 #define WT_MAGIC "MOBISAM"
-#define WT_VERSION 1
-#define WT_MODEL_VIT_T 1
+#define WT_VERSION 1        /* vit_t files */
+#define WT_VERSION_CONFIG 2 /* files with a configuration record */
+#define WT_MODEL_VIT_T 1    /* MobileSAM (TinyViT encoder) */
+#define WT_MODEL_SAM_VIT 2  /* SAM ImageEncoderViT (vit_b / vit_l / vit_h) */
+#define WT_MAX_CONFIG 4096
 
 typedef struct {
     const char *name; /* points into the mapping: NOT NUL-terminated */
@@ -27,6 +30,9 @@ typedef struct {
     wt_tensor *tensors;
     uint64_t checksum;
     int nonfinite; /* some tensor holds a NaN or an infinity */
+    int kind;      /* WT_MODEL_* */
+    const char *config; /* key=value lines (version 2), NOT NUL-terminated */
+    size_t config_len;  /* 0 without a record */
     char id[17]; /* checksum as 16 hex digits */
 } wt_file;
 

@@ -59,7 +59,8 @@ const float *wt_get(wt_ctx *c, const char *name, int ndim, const int *shape)
     if (c->failed) return NULL;
     const wt_tensor *t = wt_find(c->f, name);
     if (!t) {
-        ctx_fail(c, "weights lack tensor %s%s (not a MobileSAM vit_t weight file?)", name, "");
+        ctx_fail(c, "weights lack tensor %s (not a %s weight file?)", name,
+                 c->f->kind == WT_MODEL_SAM_VIT ? "SAM ViT" : "MobileSAM vit_t");
         return NULL;
     }
     int ok = t->ndim == ndim;

@@ -1,8 +1,9 @@
 /*
  * model.h - the MobileSAM network (vit_t): TinyViT-5M image encoder + neck,
  * prompt encoder and mask decoder, in the vocabulary of the official code
- * (files under mobile_sam/modeling/). Knows nothing of SIMD: all arithmetic goes
- * through src/ops.
+ * (files under mobile_sam/modeling/); or the same pipeline with SAM's
+ * original ImageEncoderViT (vit_b / vit_l / vit_h, vit.c) in place of
+ * TinyViT. Knows nothing of SIMD: all arithmetic goes through src/ops.
  *
  * Layouts: feature maps are HWC, token sets (rows, C). The image embedding
  * is kept as 4096 x 256 tokens (64x64 grid, HWC), which is what the mask
@@ -112,8 +113,36 @@ typedef struct {
     mlp3_t iou_head;
 } prompt_decoder_t;
 
+/* SAM's ImageEncoderViT, configured by the weight file's record (which
+ * tools/convert.py derives from the checkpoint's tensors). */
+#define VIT_MAX_DEPTH 64
 typedef struct {
+    char model[16]; /* vit_b, vit_l, vit_h, or sam_vit for another shape */
+    int patch, width, depth, heads, head_dim, mlp_dim, window, out_chans;
+    unsigned char global[VIT_MAX_DEPTH]; /* 1: the block attends globally */
+} vit_config_t;
+
+typedef struct {
+    norm_t norm1, norm2;
+    const float *rel_h, *rel_w; /* (2S - 1, head_dim), S = window or 64 */
+    linear_t qkv, proj, lin1, lin2;
+} vit_block_t;
+
+typedef struct {
+    vit_config_t cfg;
+    conv_t patch_embed;        /* 16x16 stride 16, 3 -> width (packed, owned) */
+    const float *pos_embed;    /* (64, 64, width) */
+    vit_block_t *blocks;       /* depth (owned) */
+    linear_t neck_conv1;       /* 1x1 width -> 256, no bias */
+    norm_t neck_ln1;
+    conv_t neck_conv2;         /* 3x3 256 -> 256, no bias */
+    norm_t neck_ln2;
+} vit_encoder_t;
+
+typedef struct {
+    int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
     image_encoder_t enc;
+    vit_encoder_t vit;
     prompt_decoder_t dec;
 } msam_net;
 
@@ -135,6 +164,15 @@ void preprocess_normalize(const uint8_t *resized, int rw, int rh, float *out);
  * Returns 0, or -1 when out of memory. */
 int image_encoder_forward(const image_encoder_t *enc, const float *input,
                           float *embedding, enc_tap_fn tap, void *tap_ctx);
+/* The same with SAM's ViT encoder; taps "patch_embed_pos" (input of block
+ * 0) and "block<i>" (output of block i), (4096, width) tokens each. */
+int vit_encoder_forward(const vit_encoder_t *enc, const float *input, float *embedding,
+                        enc_tap_fn tap, void *tap_ctx);
+/* Whichever encoder the network has. */
+int net_encode(const msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
+               void *tap_ctx);
+/* "vit_t", or the ViT model's name (vit_b, vit_l, vit_h, sam_vit). */
+const char *net_model_type(const msam_net *net);
 
 /* One object's prompt, already mapped to the 1024 frame (resized pixels). */
 typedef struct {
@@ -237,6 +275,10 @@ void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int 
 /* Per-part loaders (tinyvit.c, prompt_encoder.c, mask_decoder.c). */
 int image_encoder_load(image_encoder_t *e, wt_ctx *c);
 void image_encoder_free(image_encoder_t *e);
+/* Parses the weight file's configuration record; 0 or -1 with reason. */
+int vit_config_parse(const char *text, size_t len, vit_config_t *cfg, char *err, size_t errlen);
+int vit_encoder_load(vit_encoder_t *e, wt_ctx *c);
+void vit_encoder_free(vit_encoder_t *e);
 int prompt_encoder_load(prompt_decoder_t *d, wt_ctx *c);
 void prompt_encoder_free(prompt_decoder_t *d);
 int mask_decoder_load(prompt_decoder_t *d, wt_ctx *c);

@@ -186,4 +186,24 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
                           int ws, float scale, const float *pad_qkv,
                           const float *bias, float *out);
 
+/* Multi-head self-attention over an H x W token grid with a decomposed
+ * relative-position bias (MViTv2 / ViTDet / SAM ViT), in ws x ws windows
+ * (ws = H = W: one global window):
+ *   score[i, j] = scale * q_i . k_j + q_i . rel_h[yi - yj + ws - 1]
+ *                                   + q_i . rel_w[xi - xj + ws - 1]
+ * with (y, x) positions inside the window and q unscaled in the bias
+ * terms; row softmax over the window's N = ws * ws keys, times v.
+ *   qkv: rows of ld floats, one per grid position (row-major); head h
+ *        reads q from column h*d, k from k_off + h*d, v from v_off + h*d;
+ *   the grid is padded at the bottom / right to multiples of ws, and padded
+ *   positions take pad_row (ld floats; NULL: zeros) as their qkv row: they
+ *   are keys and values like any other (no mask), their outputs dropped;
+ *   rel_h, rel_w: (2 ws - 1, d), shared by the heads;
+ *   out: (H*W) rows of stride ldo, head h in columns h*d.
+ * Never holds a whole N x N score matrix: query rows go in blocks of 256
+ * (scratch per thread: 256 x N floats, twice that for N < 1024). */
+void ops_relpos_attention(const float *qkv, int ld, int k_off, int v_off, int H, int W,
+                          int heads, int d, int ws, float scale, const float *rel_h,
+                          const float *rel_w, const float *pad_row, float *out, int ldo);
+
 #endif

@@ -22,7 +22,6 @@ typedef struct {
     int timeout_s;          /* a request must arrive within this */
     int queue;              /* engine jobs that may wait (more: 503) */
     int threads;            /* the engine's, for /v1/health */
-    const char *model_type; /* "vit_t" */
 } server_config;
 
 /* Checks the configuration (address, folders), starts listening, prints

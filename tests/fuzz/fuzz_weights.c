@@ -16,6 +16,7 @@
 
 #include "fuzz_util.h"
 #include "io/weights.h"
+#include "model/model.h"
 
 static const char *g_path;
 
@@ -64,6 +65,21 @@ static void check_open_file(const wt_file *f)
     }
     FUZZ_CHECK(wt_find(f, "") == NULL);
     (void)wt_find(f, "image_encoder.neck.0.weight");
+    /* A configuration record lies inside the header's room and is text; the
+     * model's parser takes it or refuses it with a reason. */
+    FUZZ_CHECK((f->config == NULL) == (f->config_len == 0));
+    if (f->config) {
+        FUZZ_CHECK((const uint8_t *)f->config == base + 64 && f->config_len <= WT_MAX_CONFIG);
+        vit_config_t cfg;
+        char err[256];
+        err[0] = '\0';
+        if (vit_config_parse(f->config, f->config_len, &cfg, err, sizeof err) == 0) {
+            FUZZ_CHECK(cfg.heads * cfg.head_dim == cfg.width && cfg.depth >= 1 &&
+                       cfg.depth <= VIT_MAX_DEPTH);
+        } else {
+            FUZZ_CHECK(err[0] != '\0');
+        }
+    }
 }
 
 static void try_open(const uint8_t *data, size_t size)

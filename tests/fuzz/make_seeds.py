@@ -49,10 +49,12 @@ def wt_checksum(b):
     return total
 
 
-def wt_file(tensors, version=1, kind=1):
-    """tensors: list of (name, shape); data is a deterministic ramp."""
+def wt_file(tensors, version=1, kind=1, config=b""):
+    """tensors: list of (name, shape); data is a deterministic ramp. With a
+    configuration record (version 2), the table follows it."""
     table_size = sum(2 + len(n.encode()) + 2 + 4 * len(s) + 16 for n, s in tensors)
-    off = align64(64 + table_size)
+    table_off = 64 + (len(config) + 7) // 8 * 8
+    off = align64(table_off + table_size)
     data_off = off
     table = b""
     blobs = []
@@ -69,16 +71,20 @@ def wt_file(tensors, version=1, kind=1):
         off = align64(off + 4 * numel)
     size = max(off, data_off)
     body = bytearray(size)
-    body[64:64 + len(table)] = table
+    body[64:64 + len(config)] = config
+    body[table_off:table_off + len(table)] = table
     for o, b in blobs:
         body[o:o + len(b)] = b
-    return finish_wt(body, len(tensors), table_size, data_off, version, kind)
+    return finish_wt(body, len(tensors), table_size, data_off, version, kind,
+                     config, table_off)
 
 
-def finish_wt(body, n, table_size, data_off, version=1, kind=1):
+def finish_wt(body, n, table_size, data_off, version=1, kind=1, config=b"",
+              table_off=64):
     body = bytearray(body)
-    struct.pack_into("<8sIIQQQQQII", body, 0, b"MOBISAM\0", version, n, 64,
-                     table_size, data_off, len(body), 0, kind, 0)
+    struct.pack_into("<8sIIQQQQQII", body, 0, b"MOBISAM\0", version, n,
+                     table_off, table_size, data_off, len(body), 0, kind,
+                     len(config))
     struct.pack_into("<Q", body, 48, wt_checksum(bytes(body[64:])))
     return bytes(body)
 
@@ -148,6 +154,16 @@ def weight_seeds(d):
     write(d, "table_size_huge.msam", rechecksum(b))
     b = bytearray(valid); struct.pack_into("<Q", b, 32, 64)
     write(d, "data_in_table.msam", rechecksum(b))
+    # Version 2: a SAM ViT configuration record before the table.
+    vit_b = (b"model=vit_b\nimg_size=1024\npatch=16\nwidth=768\ndepth=12\n"
+             b"heads=12\nhead_dim=64\nmlp_dim=3072\nwindow=14\n"
+             b"global=2,5,8,11\nout_chans=256\n")
+    v2 = wt_file([("image_encoder.pos_embed", (1, 2, 2, 3)), ("bias", (5,))],
+                 version=2, kind=2, config=vit_b)
+    write(d, "v2_vit_b.msam", v2)
+    write(d, "v2_bad_record.msam", wt_file(tensors, version=2, kind=2,
+                                           config=b"model=vit_b\n\x01width=7\n"))
+    write(d, "v2_no_record.msam", wt_file(tensors, version=2, kind=2))
 
 
 # -------------------------------------------------------------------- npy
