@@ -181,6 +181,28 @@ static const char *captured(char *buf)
 
 /* ---- set-up ------------------------------------------------------------- */
 
+/* One encode and one predict of a small grey image on the engine thread,
+ * before the server says it is ready: the first client's image then meets
+ * a warm engine (its threads started, its buffers mapped) instead of paying
+ * for that itself. */
+static void warm_up(void *arg)
+{
+    mobilesam_model *model = arg;
+    enum { W = 64, H = 48 };
+    static uint8_t grey[W * H * 3];
+    memset(grey, 128, sizeof grey);
+    mobilesam_embedding *emb = NULL;
+    if (mobilesam_encode(model, grey, W, H, &emb, NULL) != MOBILESAM_OK)
+        return;
+    const float pt[2] = {W / 2.0f, H / 2.0f};
+    const int label = 1;
+    mobilesam_prompt p = {pt, &label, 1, NULL, NULL, 0};
+    mobilesam_result r;
+    if (mobilesam_predict(model, emb, &p, 1, &r, NULL) == MOBILESAM_OK)
+        mobilesam_result_free(&r);
+    mobilesam_embedding_free(emb);
+}
+
 int api_init(api_ctx *a, const server_config *cfg, mobilesam_model *model)
 {
     memset(a, 0, sizeof *a);
@@ -215,6 +237,7 @@ int api_init(api_ctx *a, const server_config *cfg, mobilesam_model *model)
     }
     store_init(&a->images, cfg->cache_bytes);
     pthread_mutex_init(&a->save_mu, NULL);
+    gate_run(&a->gate, 1, warm_up, model);
     return 0;
 }
 
