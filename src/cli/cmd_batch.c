@@ -437,7 +437,7 @@ static int objects_from_labels(batch_run *r, image_job *j)
     int n = snprintf(path, sizeof path, "%s/%s.txt", a->value[OPT_BOXES_FROM],
                      j->item->stem);
     if (n < 0 || n >= (int)sizeof path) {
-        cli_file_error(a->value[OPT_BOXES_FROM], "path too long");
+        report_file_error(a->value[OPT_BOXES_FROM], "path too long");
         return -1;
     }
     yolo_filter f = {a->value[OPT_CONF] ? a->conf : -INFINITY, a->classes,
@@ -465,7 +465,7 @@ static int objects_from_labels(batch_run *r, image_job *j)
     }
     free(boxes);
     if (rc)
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
     return rc;
 }
 
@@ -488,11 +488,11 @@ static int predict(batch_run *r, image_job *j)
     j->res = calloc((size_t)j->ps.n, sizeof *j->res);
     int rc = -1;
     if (!api || !j->res) {
-        cli_file_error(j->item->path, "out of memory");
+        report_file_error(j->item->path, "out of memory");
     } else if (cli_encode(r->s.model, &j->img, j->item->path, &emb) == 0) {
         prompts_to_api(&j->ps, r->a->given[OPT_MULTIMASK], api);
         if (mobilesam_predict(r->s.model, emb, api, j->ps.n, j->res, &err))
-            cli_file_error(j->ps.file ? j->ps.file : j->item->path, "%s",
+            report_file_error(j->ps.file ? j->ps.file : j->item->path, "%s",
                            err.message);
         else {
             j->n_res = j->ps.n;
@@ -509,7 +509,7 @@ static int generate(batch_run *r, image_job *j)
     mobilesam_error err = {{0}};
     if (mobilesam_generate(r->s.model, j->img.rgb, j->img.width, j->img.height,
                            &r->a->amg.opt, &j->amg, &err)) {
-        cli_file_error(j->item->path, "%s", err.message);
+        report_file_error(j->item->path, "%s", err.message);
         return -1;
     }
     return 0;
@@ -521,7 +521,7 @@ static int collect_objects(image_job *j)
     int n = j->amg.n ? j->amg.n : j->n_res;
     j->objs = calloc((size_t)(n ? n : 1), sizeof *j->objs);
     if (!j->objs) {
-        cli_file_error(j->item->path, "out of memory");
+        report_file_error(j->item->path, "out of memory");
         return -1;
     }
     size_t plane = (size_t)j->img.width * j->img.height;
@@ -590,7 +590,7 @@ static int label_path(const batch_run *r, const img_item *item, char *path)
     int n = snprintf(path, PATH_MAX, "%s/%s.txt", r->a->value[OPT_BOXES_FROM],
                      item->stem);
     if (n < 0 || n >= PATH_MAX) {
-        cli_file_error(r->a->value[OPT_BOXES_FROM], "path too long");
+        report_file_error(r->a->value[OPT_BOXES_FROM], "path too long");
         return -1;
     }
     return 0;
@@ -616,7 +616,7 @@ static int collect_inputs(batch_run *r)
     if (rc == 0 && r->s.weights)
         rc = add_input(r, r->s.weights);
     if (rc) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     if (r->n_inputs > 1)
@@ -732,11 +732,11 @@ static int image_fingerprint(batch_run *r, image_job *j)
 static int claim_output(batch_run *r, image_job *j, const char *path)
 {
     if (is_input(path, r)) {
-        cli_file_error(path, "is an input of this run: not overwritten");
+        report_file_error(path, "is an input of this run: not overwritten");
         return -1;
     }
     if (bf_marker_add(&j->written, &j->paths, path)) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     return 0;
@@ -772,7 +772,7 @@ static int write_yolo(batch_run *r, image_job *j, out_set *outs)
     if (mem && fclose(mem))
         rc = -1;
     if (rc)
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
     else
         rc = out_text(outs, path, text, len);
     free(text);
@@ -794,7 +794,7 @@ static int write_coco(image_job *j, out_set *outs)
     char *text = rc == 0 ? cJSON_PrintUnformatted(rec) : NULL;
     cJSON_Delete(rec);
     if (!text) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     rc = out_text(outs, path, text, strlen(text));
@@ -811,7 +811,7 @@ static int write_overlay(batch_run *r, image_job *j, out_set *outs)
     uint8_t *rgb = j->amg.n ? overlay_render_amg(&j->img, &j->amg)
                             : overlay_render(&j->img, &j->ps, j->res);
     if (!rgb) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     int rc = out_png(outs, path, rgb, j->img.width, j->img.height, 3);
@@ -843,7 +843,7 @@ static int write_marker(batch_run *r, image_job *j)
     j->written.input = j->input;
     char *text = bf_marker_text(&j->written);
     if (!text) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     out_set outs;
@@ -874,11 +874,11 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
     char written[PATH_MAX];
     r->cmp_n++;
     if (n <= 0 || n >= (int)sizeof ref || stat(ref, &st) != 0) {
-        cli_file_error(ref, "no reference mask to compare %s with", rel);
+        report_file_error(ref, "no reference mask to compare %s with", rel);
     } else if (bf_mask_name(written, j->paths.out, o, m) == 0 &&
                same_file(ref, written)) {
         /* REFDIR reaches into OUTDIR: the mask would be its own reference */
-        cli_file_error(ref, "is the mask just written, not a reference");
+        report_file_error(ref, "is the mask just written, not a reference");
     } else if (cli_image_load(ref, &refimg) == 0) {
         w = refimg.width;
         h = refimg.height;
@@ -886,7 +886,7 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
          * their values */
         const size_t npx = (size_t)w * (size_t)h;
         px = malloc(npx ? npx : 1);
-        if (!px) cli_file_error(ref, "out of memory");
+        if (!px) report_file_error(ref, "out of memory");
         for (size_t i = 0; px && i < (size_t)w * h; i++) {
             const uint8_t *q = refimg.rgb + 3 * i;
             px[i] = (uint8_t)((q[0] * 77 + q[1] * 150 + q[2] * 29) >> 8);
@@ -896,7 +896,7 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
     if (!px) {
         /* reported above */
     } else if (w != j->img.width || h != j->img.height) {
-        cli_file_error(ref, "reference is %dx%d, the mask %dx%d", w, h,
+        report_file_error(ref, "reference is %dx%d, the mask %dx%d", w, h,
                        j->img.width, j->img.height);
     } else {
         const uint8_t *mask = j->objs[o].masks[m];
@@ -908,7 +908,7 @@ static void compare_mask(batch_run *r, const image_job *j, int o, int m)
         }
         iou = uni ? (double)inter / (double)uni : 1.0;
         if (iou < r->a->min_iou)
-            cli_file_error(ref, "IoU %.6f with %s is below %g", iou, rel,
+            report_file_error(ref, "IoU %.6f with %s is below %g", iou, rel,
                            (double)r->a->min_iou);
     }
     free(px);
@@ -976,7 +976,7 @@ static void run_one(batch_run *r, int i)
     bf_marker old;
     memset(&old, 0, sizeof old);
     if (r->clash[i] >= 0) {
-        cli_file_error(j.item->path,
+        report_file_error(j.item->path,
                        "its outputs would have the same name as those of %s "
                        "('%s'): rename one of them",
                        r->list.items[r->clash[i]].path, j.item->stem);
@@ -1022,7 +1022,7 @@ static int find_clashes(batch_run *r)
     r->clash = malloc((size_t)(n ? n : 1) * sizeof *r->clash);
     if (!order || !r->clash) {
         free(order);
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -1063,12 +1063,12 @@ static void check_prompt_names(const batch_run *r)
         if (bsearch(&name, keys, (size_t)n, sizeof *keys, key_cmp))
             continue;
         if (++unknown <= 5)
-            cli_file_error(r->a->value[OPT_PROMPTS],
+            report_file_error(r->a->value[OPT_PROMPTS],
                            "warning: no image '%s' in %s", name,
                            r->a->input);
     }
     if (unknown > 5)
-        cli_file_error(r->a->value[OPT_PROMPTS],
+        report_file_error(r->a->value[OPT_PROMPTS],
                        "warning: %d more names match no image", unknown - 5);
     free(keys);
 }
@@ -1093,7 +1093,7 @@ static int assemble_coco(batch_run *r)
     coco_input *in = malloc((size_t)(n ? n : 1) * sizeof *in);
     int rc = -1;
     if (!in) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -1106,7 +1106,7 @@ static int assemble_coco(batch_run *r)
             bf_name(name, p.meta, ".coco.json"))
             continue;
         if (!(in[k].path = strdup(name))) {
-            cli_cmd_error(CMD, "out of memory");
+            report_cmd_error(CMD, "out of memory");
             goto done;
         }
         in[k++].image_id = i + 1;
@@ -1114,7 +1114,7 @@ static int assemble_coco(batch_run *r)
     char path[PATH_MAX];
     int len = snprintf(path, sizeof path, "%s/annotations.json", r->outdir);
     if (len < 0 || len >= (int)sizeof path) {
-        cli_file_error(r->outdir, "path too long");
+        report_file_error(r->outdir, "path too long");
         goto done;
     }
     out_set outs;
@@ -1200,7 +1200,7 @@ static int prepare(batch_run *r)
     struct stat st;
     const char *labels = a->value[OPT_BOXES_FROM];
     if (labels && (stat(labels, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        cli_file_error(labels, "not a folder of label files");
+        report_file_error(labels, "not a folder of label files");
         return -1;
     }
     if (imglist_read(a->input, a->given[OPT_RECURSIVE], r->outdir, &r->list) ||
@@ -1217,7 +1217,7 @@ static int prepare(batch_run *r)
     r->options = options_fingerprint(r);
     r->complete = calloc((size_t)(r->list.n ? r->list.n : 1), 1);
     if (!r->complete) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     return out_mkdirs(r->outdir, NULL);
@@ -1234,7 +1234,7 @@ static int run(batch_args *a)
     int rc = CLI_DATA_ERROR;
     if (prepare(&r) == 0) {
         if (r.list.n == 0)
-            cli_file_error(a->input, "warning: no images found%s",
+            report_file_error(a->input, "warning: no images found%s",
                            r.list.from_list || a->given[OPT_RECURSIVE]
                                ? ""
                                : " (subfolders need --recursive)");
@@ -1259,7 +1259,7 @@ static int run(batch_args *a)
         summary(&r);
         rc = r.failed || r.cmp_bad ? CLI_DATA_ERROR : CLI_OK;
         if (fflush(stdout) || ferror(stdout)) {
-            cli_cmd_error(CMD, "cannot write the summary: %s",
+            report_cmd_error(CMD, "cannot write the summary: %s",
                           strerror(errno ? errno : EIO));
             rc = CLI_DATA_ERROR;
         }

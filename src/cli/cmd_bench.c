@@ -233,7 +233,7 @@ static int time_decode(const bench_args *a, mobilesam_model *model,
         double t0 = now_ms();
         if (mobilesam_predict(model, emb, &prompt, 1, &res, &err) !=
             MOBILESAM_OK) {
-            cli_cmd_error(CMD, "--point %g,%g: %s", a->point[0], a->point[1],
+            report_cmd_error(CMD, "--point %g,%g: %s", a->point[0], a->point[1],
                           err.message);
             return -1;
         }
@@ -333,7 +333,7 @@ static int run(bench_args *a)
     cli_session_init(&s, a->threads);
     for (int i = 0; i < N_STAGES; i++)
         if (!(t.ms[i] = calloc((size_t)a->runs, sizeof(double)))) {
-            cli_cmd_error(CMD, "out of memory");
+            report_cmd_error(CMD, "out of memory");
             goto done;
         }
     if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) != 0)
@@ -344,7 +344,7 @@ static int run(bench_args *a)
     } else if (a->point[0] < 0 || a->point[0] > (float)img->width ||
                a->point[1] < 0 || a->point[1] > (float)img->height) {
         /* Checked here, as the library would, but before the encoder runs. */
-        cli_cmd_error(CMD, "--point %g,%g is outside the image (%dx%d)",
+        report_cmd_error(CMD, "--point %g,%g is outside the image (%dx%d)",
                       a->point[0], a->point[1], img->width, img->height);
         goto done;
     }

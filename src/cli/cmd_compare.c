@@ -105,7 +105,7 @@ static int load_mask(const char *path, mask_image *m)
     m->gray = malloc(n ? n : 1);
     if (!m->gray) {
         image_free(&img);
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -142,7 +142,7 @@ static int report(const compare_args *a, const mask_image *m, long long area_a,
     if (out_flush_results(CMD))
         return CLI_DATA_ERROR;
     if (a->value[OPT_MIN_IOU] && iou < a->min_iou) {
-        cli_cmd_error(CMD, "IoU %.9g of %s and %s is below --min-iou %s",
+        report_cmd_error(CMD, "IoU %.9g of %s and %s is below --min-iou %s",
                       iou, a->mask[0], a->mask[1], a->value[OPT_MIN_IOU]);
         return CLI_DATA_ERROR;
     }
@@ -156,7 +156,7 @@ static int run(const compare_args *a)
     if (load_mask(a->mask[0], &m[0]) != 0 || load_mask(a->mask[1], &m[1]) != 0)
         goto done;
     if (m[0].width != m[1].width || m[0].height != m[1].height) {
-        cli_cmd_error(CMD, "%s is %dx%d but %s is %dx%d: the masks must have "
+        report_cmd_error(CMD, "%s is %dx%d but %s is %dx%d: the masks must have "
                            "the same size",
                       a->mask[0], m[0].width, m[0].height, a->mask[1],
                       m[1].width, m[1].height);

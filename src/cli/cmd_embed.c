@@ -105,7 +105,7 @@ static int check_files(const embed_args *a, const char *weights)
                                                      : NULL;
     if (!what)
         return 0;
-    cli_cmd_error(CMD, "output %s is also an input (%s)", out, what);
+    report_cmd_error(CMD, "output %s is also an input (%s)", out, what);
     return CLI_USAGE_ERROR;
 }
 

@@ -154,7 +154,7 @@ static int out_path(char *buf, const char *dir, const char *name)
     int n = snprintf(buf, PATH_MAX, "%s%s%s", dir,
                      dir[strlen(dir) - 1] == '/' ? "" : "/", name);
     if (n < 0 || n >= PATH_MAX) {
-        cli_file_error(dir, "path too long");
+        report_file_error(dir, "path too long");
         return -1;
     }
     return 0;
@@ -176,7 +176,7 @@ static int write_json(out_set *outs, const char *dir,
             cJSON_AddItemToArray(list, r);
     }
     if (!list) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     int rc = out_json(outs, path, list);
@@ -190,7 +190,7 @@ static int write_overlay(out_set *outs, const char *path,
 {
     uint8_t *rgb = overlay_render_amg(img, res);
     if (!rgb) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     int rc = out_png(outs, path, rgb, img->width, img->height, 3);
@@ -223,7 +223,7 @@ static int write_outputs(const everything_args *a, const msam_image *img,
     snprintf(summary, sizeof summary, "%d mask%s", res->n,
              res->n == 1 ? "" : "s");
     if (!(outs.stdout_text = strdup(summary))) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         goto fail;
     }
     return out_commit(&outs);
@@ -301,7 +301,7 @@ static int check_files(const everything_args *a, const char *weights)
                          overlay);
     if (!out)
         return 0;
-    cli_cmd_error(CMD, "output %s is also an input (%s)", out, what);
+    report_cmd_error(CMD, "output %s is also an input (%s)", out, what);
     return CLI_USAGE_ERROR;
 }
 
@@ -329,7 +329,7 @@ static int generate(everything_args *a, mobilesam_model *model,
                                              img->height, &opt, res, &err);
     progress_end(&prog);
     if (st != MOBILESAM_OK) {
-        cli_file_error(a->image, "%s", err.message);
+        report_file_error(a->image, "%s", err.message);
         return -1;
     }
     return 0;
@@ -343,7 +343,7 @@ static int check_outdir(const char *dir)
 {
     char *p = strdup(dir);
     if (!p) {
-        cli_file_error(dir, "out of memory");
+        report_file_error(dir, "out of memory");
         return -1;
     }
     int rc = -1;
@@ -351,17 +351,17 @@ static int check_outdir(const char *dir)
         struct stat st;
         if (stat(p, &st) == 0) {
             if (!S_ISDIR(st.st_mode))
-                cli_file_error(p, "cannot create directory: %s",
+                report_file_error(p, "cannot create directory: %s",
                                strerror(ENOTDIR));
             else if (access(p, W_OK | X_OK) != 0)
-                cli_file_error(dir, "cannot create file: %s",
+                report_file_error(dir, "cannot create file: %s",
                                strerror(errno));
             else
                 rc = 0;
             break;
         }
         if (errno != ENOENT) {
-            cli_file_error(p, "cannot create directory: %s", strerror(errno));
+            report_file_error(p, "cannot create directory: %s", strerror(errno));
             break;
         }
         /* up one level: "a/b/c" -> "a/b", "a" -> "." */

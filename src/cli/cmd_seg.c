@@ -258,7 +258,7 @@ static int prompts_from_flags(seg_args *a, prompt_set *ps)
 {
     prompt_object *o = prompts_append(ps);
     if (!o) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     o->points = a->points;
@@ -279,7 +279,7 @@ static int prompts_from_flags(seg_args *a, prompt_set *ps)
     if (a->value[OPT_MASK_INPUT])
         o->mask_path = strdup(a->value[OPT_MASK_INPUT]);
     if (!o->labels || (a->value[OPT_MASK_INPUT] && !o->mask_path)) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return -1;
     }
     return 0;
@@ -316,9 +316,9 @@ static int predict(mobilesam_model *model, const mobilesam_embedding *emb,
         rc = mobilesam_predict(model, emb, api, ps->n, results, &err) ? -1 : 0;
     }
     if (rc && ps->file) /* a prompts file: name it (as batch does) */
-        cli_file_error(ps->file, "%s", err.message);
+        report_file_error(ps->file, "%s", err.message);
     else if (rc)
-        cli_cmd_error(CMD, "%s", err.message);
+        report_cmd_error(CMD, "%s", err.message);
     free(api);
     return rc;
 }
@@ -375,7 +375,7 @@ static int write_logits(const seg_output *so, out_set *outs)
         (size_t)so->n_masks * MOBILESAM_LOWRES * MOBILESAM_LOWRES;
     float *all = malloc((size_t)so->ps->n * per * sizeof(float));
     if (!all) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     for (int o = 0; o < so->ps->n; o++)
@@ -394,7 +394,7 @@ static int write_overlay(const seg_output *so, out_set *outs)
         return 0;
     uint8_t *rgb = overlay_render(so->img, so->ps, so->res);
     if (!rgb) {
-        cli_file_error(path, "out of memory");
+        report_file_error(path, "out of memory");
         return -1;
     }
     int rc = out_png(outs, path, rgb, so->img->width, so->img->height, 3);
@@ -500,13 +500,13 @@ static int check_output(const char *path, int opt, int mask,
 {
     out_file_id id;
     if (out_file_id_get(path, &id)) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         return CLI_DATA_ERROR;
     }
     int rc = 0;
     for (int i = 0; !rc && i < in->n; i++)
         if (out_file_id_same(&id, &in->id[i])) {
-            cli_cmd_error(CMD, "output %s is also an input (%s)", path,
+            report_cmd_error(CMD, "output %s is also an input (%s)", path,
                           in->what[i]);
             rc = CLI_USAGE_ERROR;
         }
@@ -567,7 +567,7 @@ static int check_files(const seg_args *a, const prompt_set *ps,
                               flag_ids, j + 1);
     goto done;
 nomem:
-    cli_cmd_error(CMD, "out of memory");
+    report_cmd_error(CMD, "out of memory");
 done:
     for (int i = 0; i < in.n; i++)
         out_file_id_free(&in.id[i]);
@@ -619,7 +619,7 @@ static int run(seg_args *a)
     if (cli_session_model(&s) || embedding(a, s.model, &s.img, &emb))
         goto done;
     if (!(res = calloc((size_t)ps.n, sizeof *res))) {
-        cli_cmd_error(CMD, "out of memory");
+        report_cmd_error(CMD, "out of memory");
         goto done;
     }
     if (predict(s.model, emb, &ps, a->multimask, res))

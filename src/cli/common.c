@@ -18,32 +18,11 @@
 #include "format/report.h"
 #include "imgfile.h"
 
-void cli_set_error_hook(void (*hook)(void))
-{
-    report_set_hook(hook);
-}
-
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     report_vline("mobilesam: ", NULL, fmt, ap);
-    va_end(ap);
-}
-
-void cli_file_error(const char *file, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report_vline("mobilesam: ", file, fmt, ap);
-    va_end(ap);
-}
-
-void cli_cmd_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report_vline("mobilesam ", cmd, fmt, ap);
     va_end(ap);
 }
 
@@ -55,7 +34,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (cmd)
-        cli_cmd_error(cmd, "%s (see 'mobilesam %s --help')", msg, cmd);
+        report_cmd_error(cmd, "%s (see 'mobilesam %s --help')", msg, cmd);
     else
         cli_error("%s (see 'mobilesam --help')", msg);
     return CLI_USAGE_ERROR;
@@ -178,7 +157,7 @@ int cli_load_model(const char *path, mobilesam_model **model)
 {
     mobilesam_error err = {{0}};
     if (mobilesam_load(path, model, &err) != MOBILESAM_OK) {
-        cli_file_error(path, "%s", err.message);
+        report_file_error(path, "%s", err.message);
         return -1;
     }
     return 0;
@@ -190,7 +169,7 @@ int cli_encode(mobilesam_model *model, const msam_image *img,
     mobilesam_error err = {{0}};
     if (mobilesam_encode(model, img->rgb, img->width, img->height, emb,
                          &err) != MOBILESAM_OK) {
-        cli_file_error(name, "%s", err.message);
+        report_file_error(name, "%s", err.message);
         return -1;
     }
     return 0;
@@ -215,7 +194,7 @@ int cli_check_resizable(const char *name, int width, int height)
     if (rh > 0 && rw > 0)
         return 0;
     /* the message mobilesam_encode gives, before the weights are loaded */
-    cli_file_error(name,
+    report_file_error(name,
                    "%dx%d is too elongated (the short side would resize to "
                    "0 pixels)",
                    width, height);

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 
+#include "format/report.h"
 #include "io/image.h"
 #include "mobilesam.h"
 
@@ -22,15 +23,11 @@
 /* "mobilesam: <message>" on one line of stderr; control characters in the
  * message (say, a newline in a file name) are shown as '?'. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Called before each of the error lines below is printed (NULL: none), so
- * that a progress line on a terminal can be cleared first. */
-void cli_set_error_hook(void (*hook)(void));
-/* "mobilesam: <file>: <message>". */
-void cli_file_error(const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* "mobilesam <cmd>: <message>" (a data error not tied to one file). */
-void cli_cmd_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* The other error lines are format/report.h's: report_file_error()
+ * ("mobilesam: <file>: <message>"), report_cmd_error() ("mobilesam <cmd>:
+ * <message>", a data error not tied to one file), and report_set_hook()
+ * (called before each line is printed, so that a progress line on a
+ * terminal can be cleared first). */
 /* "mobilesam <cmd>: <message> (see 'mobilesam <cmd> --help')"; returns
  * CLI_USAGE_ERROR so callers can `return cli_usage(...)`. */
 int cli_usage(const char *cmd, const char *fmt, ...)

@@ -11,7 +11,7 @@
  * limit's with the option that raises it. */
 static void image_error(const char *path, const char *err)
 {
-    cli_file_error(path, "%s%s", err,
+    report_file_error(path, "%s%s", err,
                    strstr(err, IMAGE_ERR_OVER_LIMIT) ? " (--max-pixels)" : "");
 }
 

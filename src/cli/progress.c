@@ -36,7 +36,7 @@ void progress_init(progress *p, int total, const char *unit)
     p->unit = unit;
     p->t0 = progress_now();
     if (p->enabled)
-        cli_set_error_hook(clear_line);
+        report_set_hook(clear_line);
 }
 
 void progress_update(progress *p, int done, int worked)
@@ -66,6 +66,6 @@ void progress_end(progress *p)
     if (!p->enabled)
         return;
     clear_line();
-    cli_set_error_hook(NULL);
+    report_set_hook(NULL);
     p->enabled = 0;
 }
