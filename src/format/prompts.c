@@ -572,9 +572,19 @@ static int inside(float x, float y, int width, int height)
     return x >= 0 && y >= 0 && x <= (float)width && y <= (float)height;
 }
 
-static int validate_labels(const prompt_set *s, const prompt_object *o)
+/* The field at fault, as the server's API names it ("points[1]"), into
+ * field[0..n) when field is given. */
+static void name_field(char *field, size_t n, const char *fmt, int i)
+{
+    if (field)
+        snprintf(field, n, fmt, i);
+}
+
+static int validate_labels(const prompt_set *s, const prompt_object *o, char *field,
+                           size_t n)
 {
     if (o->n_labels != o->n_points) {
+        name_field(field, n, "labels", 0);
         object_error(s, o, "%d label%s for %d point%s", o->n_labels,
                      o->n_labels == 1 ? "" : "s", o->n_points,
                      o->n_points == 1 ? "" : "s");
@@ -582,6 +592,7 @@ static int validate_labels(const prompt_set *s, const prompt_object *o)
     }
     for (int i = 0; i < o->n_labels; i++) {
         if (o->labels[i] != 0 && o->labels[i] != 1) {
+            name_field(field, n, "labels[%d]", i);
             object_error(s, o,
                          "label %d is not 0 (background) or 1 "
                          "(foreground)",
@@ -593,11 +604,12 @@ static int validate_labels(const prompt_set *s, const prompt_object *o)
 }
 
 static int validate_geometry(const prompt_set *s, const prompt_object *o,
-                             int width, int height)
+                             int width, int height, char *field, size_t n)
 {
     for (int i = 0; i < o->n_points; i++) {
         float x = o->points[2 * i], y = o->points[2 * i + 1];
         if (!inside(x, y, width, height)) {
+            name_field(field, n, "points[%d]", i);
             object_error(s, o, "point (%g, %g) is outside the image (%dx%d)", x,
                          y, width, height);
             return -1;
@@ -607,12 +619,14 @@ static int validate_geometry(const prompt_set *s, const prompt_object *o,
         return 0;
     const float *b = o->box;
     if (b[2] < b[0] || b[3] < b[1]) {
+        name_field(field, n, "box", 0);
         object_error(s, o, "box (%g, %g, %g, %g): %s", b[0], b[1], b[2], b[3],
                      b[2] < b[0] ? "x1 < x0" : "y1 < y0");
         return -1;
     }
     if (!inside(b[0], b[1], width, height) ||
         !inside(b[2], b[3], width, height)) {
+        name_field(field, n, "box", 0);
         object_error(s, o, "box (%g, %g, %g, %g) is outside the image (%dx%d)",
                      b[0], b[1], b[2], b[3], width, height);
         return -1;
@@ -620,8 +634,11 @@ static int validate_geometry(const prompt_set *s, const prompt_object *o,
     return 0;
 }
 
-int prompts_validate(const prompt_set *s, int width, int height)
+int prompts_validate_field(const prompt_set *s, int width, int height, char *field,
+                           size_t n)
 {
+    if (field && n)
+        field[0] = 0;
     if (s->n > MOBILESAM_MAX_OBJECTS) { /* before any model work */
         object_error(s, &s->objects[MOBILESAM_MAX_OBJECTS],
                      "%d objects (at most %d per image)", s->n, MOBILESAM_MAX_OBJECTS);
@@ -638,10 +655,16 @@ int prompts_validate(const prompt_set *s, int width, int height)
                          MOBILESAM_MAX_POINTS);
             return -1;
         }
-        if (validate_labels(s, o) || validate_geometry(s, o, width, height))
+        if (validate_labels(s, o, field, n) ||
+            validate_geometry(s, o, width, height, field, n))
             return -1;
     }
     return 0;
+}
+
+int prompts_validate(const prompt_set *s, int width, int height)
+{
+    return prompts_validate_field(s, width, height, NULL, 0);
 }
 
 static int load_mask(prompt_object *o)

@@ -52,6 +52,10 @@ int prompts_parse(prompt_set *s, const char *path, const char *data,
  * (0 <= x <= width, 0 <= y <= height), at least one point or a box.
  * Returns 0, or -1 after printing an error. */
 int prompts_validate(const prompt_set *s, int width, int height);
+/* The same, and on failure the field at fault as an API names it
+ * ("labels", "labels[i]", "points[i]", "box"; "" for none) in field[0..n). */
+int prompts_validate_field(const prompt_set *s, int width, int height, char *field,
+                           size_t n);
 
 /* Reads the mask inputs: (256, 256) or (1, 256, 256) float .npy files.
  * Returns 0, or -1 after printing an error naming the mask file. */

@@ -579,31 +579,6 @@ fail:
     return NULL;
 }
 
-/* The field of the first object check that fails, as the API names it:
- * "points[i]" or "box" (the CLI's message says the rest). */
-static void field_of_failure(const prompt_object *o, int w, int h, char *buf, size_t n)
-{
-    buf[0] = 0;
-    if (o->n_labels != o->n_points) {
-        snprintf(buf, n, "labels");
-        return;
-    }
-    for (int i = 0; i < o->n_labels; i++)
-        if (o->labels[i] != 0 && o->labels[i] != 1) {
-            snprintf(buf, n, "labels[%d]", i);
-            return;
-        }
-    for (int i = 0; i < o->n_points; i++) {
-        float x = o->points[2 * i], y = o->points[2 * i + 1];
-        if (!(x >= 0 && y >= 0 && x <= (float)w && y <= (float)h)) {
-            snprintf(buf, n, "points[%d]", i);
-            return;
-        }
-    }
-    if (o->has_box)
-        snprintf(buf, n, "box");
-}
-
 static void add_mask_json(sbuf *b, int format, const uint8_t *mask, int w, int h,
                           float score, int *ok)
 {
@@ -702,12 +677,11 @@ static int parse_predict(const char *body, size_t len, int width, int height,
         api_error(r, 400, "%s", captured(msg));
         return -1;
     }
+    char field[32];
     report_capture_begin(msg, sizeof msg);
-    bad = prompts_validate(ps, width, height);
+    bad = prompts_validate_field(ps, width, height, field, sizeof field);
     report_capture_end();
     if (bad) {
-        char field[32];
-        field_of_failure(&ps->objects[0], width, height, field, sizeof field);
         api_error(r, 400, "%s%s%s", field, field[0] ? ": " : "", captured(msg));
         return -1;
     }
