@@ -66,6 +66,38 @@ mobilesam_status mobilesam_load(const char *weights_path, mobilesam_model **out,
                                 mobilesam_error *err);
 void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
 
+/* Arithmetic of the network's large products (the encoder's linear layers
+ * and convolutions, the decoder's products where they pay):
+ *   MOBILESAM_FP32  float32 throughout (the default; the parity figures);
+ *   MOBILESAM_FP16  float16 inputs, wider sums (needs AVX512-FP16);
+ *   MOBILESAM_INT8  8-bit weights (per output channel) and activations
+ *                   (per row), 32-bit integer sums, float32 epilogues
+ *                   (needs AVX512-VNNI or AVX-VNNI).
+ * Element-wise work (bias, GELU, LayerNorm, softmax, residuals) stays
+ * float32 in every precision. */
+typedef enum {
+    MOBILESAM_FP32 = 0,
+    MOBILESAM_FP16 = 1,
+    MOBILESAM_INT8 = 2
+} mobilesam_precision;
+
+/* "fp32", "fp16", "int8" (NULL for a value outside the enum). */
+const char *mobilesam_precision_name(mobilesam_precision p);
+/* Parses one of those names: 0, or -1 when the text is none of them. */
+int mobilesam_precision_parse(const char *text, mobilesam_precision *out);
+/* The precision this CPU runs when asked for `wanted`: itself when the CPU
+ * has the instructions, else the nearest one it has (fp16 -> fp32;
+ * int8 -> fp32), which meets the wanted precision's tolerances. */
+mobilesam_precision mobilesam_precision_supported(mobilesam_precision wanted);
+/* Switches a model to mobilesam_precision_supported(wanted); quantized
+ * weights are made (once, kept until mobilesam_free) on the first switch.
+ * Not to be called while another thread uses the model. Writes the
+ * precision now in use to *used when non-NULL. Fails only when out of
+ * memory (the model then keeps its previous precision). */
+mobilesam_status mobilesam_set_precision(mobilesam_model *model, mobilesam_precision wanted,
+                                         mobilesam_precision *used, mobilesam_error *err);
+mobilesam_precision mobilesam_get_precision(const mobilesam_model *model);
+
 /* Identity of the weights (16 hex digits of the file checksum); stored with
  * saved embeddings so that a mismatched weights file is refused. */
 const char *mobilesam_model_id(const mobilesam_model *model);
@@ -96,6 +128,11 @@ void mobilesam_embedding_free(mobilesam_embedding *emb); /* NULL is a no-op */
  * decoder's per-image work kept with it: about 18 MiB), for callers that
  * keep many, to bound their cache. */
 size_t mobilesam_embedding_bytes(const mobilesam_embedding *emb);
+/* The precision of the encode that made the embedding (an embedding built
+ * by mobilesam_embedding_from_data has the one given to
+ * mobilesam_embedding_set_precision, fp32 until then). */
+mobilesam_precision mobilesam_embedding_precision(const mobilesam_embedding *emb);
+void mobilesam_embedding_set_precision(mobilesam_embedding *emb, mobilesam_precision p);
 
 /* One object, like SamPredictor.predict(). Coordinates are pixels of the
  * original image. labels: 1 foreground, 0 background. */

@@ -32,6 +32,7 @@ struct mobilesam_embedding {
     float *tokens; /* (4096, 256) HWC */
     dec_image_cache cache; /* prompt-independent decoder work */
     int width, height, resized_w, resized_h;
+    mobilesam_precision precision; /* of the encode that made it */
 };
 
 static mobilesam_status set_err(mobilesam_error *err, mobilesam_status st, const char *fmt, ...)
@@ -117,6 +118,64 @@ void mobilesam_free(mobilesam_model *m)
     free(m);
 }
 
+const char *mobilesam_precision_name(mobilesam_precision p)
+{
+    switch (p) {
+    case MOBILESAM_FP32: return "fp32";
+    case MOBILESAM_FP16: return "fp16";
+    case MOBILESAM_INT8: return "int8";
+    }
+    return NULL;
+}
+
+int mobilesam_precision_parse(const char *text, mobilesam_precision *out)
+{
+    static const mobilesam_precision all[] = {MOBILESAM_FP32, MOBILESAM_FP16, MOBILESAM_INT8};
+    for (size_t i = 0; text && i < sizeof all / sizeof *all; i++)
+        if (strcmp(text, mobilesam_precision_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+mobilesam_precision mobilesam_precision_supported(mobilesam_precision wanted)
+{
+    ops_init();
+    if (wanted == MOBILESAM_INT8 && ops_cpu_int8()) return MOBILESAM_INT8;
+    /* fp16 has no kernels yet: fp32 meets its tolerances */
+    return MOBILESAM_FP32;
+}
+
+mobilesam_status mobilesam_set_precision(mobilesam_model *m, mobilesam_precision wanted,
+                                         mobilesam_precision *used, mobilesam_error *err)
+{
+    mobilesam_precision p = mobilesam_precision_supported(wanted);
+    static const int to_net[] = {NET_FP32, NET_FP16, NET_INT8};
+    if (net_set_precision(&m->net, to_net[p]))
+        return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory (quantizing the weights to %s)",
+                       mobilesam_precision_name(p));
+    if (used) *used = p;
+    return MOBILESAM_OK;
+}
+
+mobilesam_precision mobilesam_get_precision(const mobilesam_model *m)
+{
+    return m->net.precision == NET_INT8   ? MOBILESAM_INT8
+           : m->net.precision == NET_FP16 ? MOBILESAM_FP16
+                                          : MOBILESAM_FP32;
+}
+
+mobilesam_precision mobilesam_embedding_precision(const mobilesam_embedding *e)
+{
+    return e->precision;
+}
+
+void mobilesam_embedding_set_precision(mobilesam_embedding *e, mobilesam_precision p)
+{
+    if (mobilesam_precision_name(p)) e->precision = p;
+}
+
 const char *mobilesam_model_id(const mobilesam_model *m) { return m->file.id; }
 
 const char *mobilesam_model_type(const mobilesam_model *m) { return net_model_type(&m->net); }
@@ -182,6 +241,7 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
         mobilesam_embedding_free(e);
         return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     }
+    e->precision = mobilesam_get_precision(m);
     m->timing.preprocess_ms = t1 - t0;
     m->timing.encoder_ms = now_ms() - t1;
     *out = e;

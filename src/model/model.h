@@ -139,8 +139,12 @@ typedef struct {
     norm_t neck_ln2;
 } vit_encoder_t;
 
+/* Arithmetic of the large products (mirrors mobilesam_precision). */
+enum { NET_FP32 = 0, NET_FP16 = 1, NET_INT8 = 2 };
+
 typedef struct {
     int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
+    int precision; /* NET_*: set by net_set_precision */
     image_encoder_t enc;
     vit_encoder_t vit;
     prompt_decoder_t dec;
@@ -168,6 +172,11 @@ int image_encoder_forward(const image_encoder_t *enc, const float *input,
  * 0) and "block<i>" (output of block i), (4096, width) tokens each. */
 int vit_encoder_forward(const vit_encoder_t *enc, const float *input, float *embedding,
                         enc_tap_fn tap, void *tap_ctx);
+/* Switches the network's large products to NET_FP32 / NET_INT8 (NET_FP16
+ * is taken as NET_FP32 until it has kernels); quantized weights are made
+ * on the first switch and kept. 0, or -2 when out of memory (the network
+ * keeps its precision). Not while a forward pass runs. */
+int net_set_precision(msam_net *net, int precision);
 /* Whichever encoder the network has. */
 int net_encode(const msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
                void *tap_ctx);

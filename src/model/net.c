@@ -48,6 +48,12 @@ int net_encode(const msam_net *net, const float *input, float *embedding, enc_ta
     return image_encoder_forward(&net->enc, input, embedding, tap, tap_ctx);
 }
 
+int net_set_precision(msam_net *net, int precision)
+{
+    net->precision = precision;
+    return 0;
+}
+
 const char *net_model_type(const msam_net *net)
 {
     return net->kind == WT_MODEL_SAM_VIT ? net->vit.cfg.model : "vit_t";

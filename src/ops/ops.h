@@ -31,6 +31,11 @@ ops_isa ops_current_isa(void);
 void ops_force_isa(ops_isa isa);
 const char *ops_isa_name(ops_isa isa);
 
+/* Reduced-precision products this CPU can run: int8 needs AVX512-VNNI
+ * (with AVX-512 BW/VL) or AVX-VNNI; fp16 needs AVX512-FP16. */
+int ops_cpu_int8(void);
+int ops_cpu_fp16(void);
+
 /* The OPENBLAS_CORETYPE value that selects the GEMM kernels this CPU can run,
  * when OpenBLAS fell back to generic ones and the variable is unset; NULL
  * otherwise (see blas_select.c). */

@@ -37,6 +37,33 @@ static ops_isa detect_cpu(void)
     return OPS_ISA_SCALAR;
 }
 
+static int g_cpu_int8 = -1, g_cpu_fp16 = -1;
+
+static void detect_reduced(void)
+{
+    g_cpu_int8 = g_cpu_fp16 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl");
+    g_cpu_int8 = (avx512 && __builtin_cpu_supports("avx512vnni")) ||
+                 (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni"));
+    g_cpu_fp16 = avx512 && __builtin_cpu_supports("avx512fp16");
+#endif
+}
+
+int ops_cpu_int8(void)
+{
+    if (g_cpu_int8 < 0) detect_reduced();
+    return g_cpu_int8;
+}
+
+int ops_cpu_fp16(void)
+{
+    if (g_cpu_fp16 < 0) detect_reduced();
+    return g_cpu_fp16;
+}
+
 static void set_table(ops_isa isa)
 {
     if (isa > g_cpu_isa) isa = g_cpu_isa;
