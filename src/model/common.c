@@ -195,12 +195,34 @@ void conv_free(conv_t *cv)
 {
     free(cv->w);
     free(cv->b);
+    ops_q8w_free(cv->q);
     cv->w = cv->b = NULL;
+    cv->q = NULL;
+}
+
+void linear_forward(const linear_t *l, const float *x, int M, float *y, const float *res,
+                    int act)
+{
+    if (l->q)
+        ops_linear_q8(x, M, l->q, y, res, (ops_act)act);
+    else
+        ops_linear(x, M, l->in, l->w, l->b, l->out, y, res, (ops_act)act);
+}
+
+void conv1x1_forward(const conv_t *cv, const float *x, int M, float *y, const float *res,
+                     int act)
+{
+    if (cv->q)
+        ops_linear_q8(x, M, cv->q, y, res, (ops_act)act);
+    else
+        ops_linear(x, M, cv->cin, cv->w, cv->b, cv->cout, y, res, (ops_act)act);
 }
 
 void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int act)
 {
-    if (cv->depthwise)
+    if (cv->q)
+        ops_conv2d_q8(x, H, W, cv->cin, cv->q, cv->k, cv->stride, cv->pad, y, (ops_act)act);
+    else if (cv->depthwise)
         ops_dwconv3x3(x, H, W, cv->cin, cv->w, cv->b, cv->stride, y, (ops_act)act);
     else
         ops_conv2d(x, H, W, cv->cin, cv->w, cv->b, cv->cout, cv->k, cv->stride,

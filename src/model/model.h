@@ -23,16 +23,22 @@
 #define EMB_TOKENS (EMB_HW * EMB_HW)
 #define LOWRES 256
 
+struct ops_q8w;
+
 /* A convolution with BatchNorm folded in, weights packed for ops_conv2d
- * ((Cout, K, K, Cin)) or, when depthwise, (C, 9). Owned memory. */
+ * ((Cout, K, K, Cin)) or, when depthwise, (C, 9). Owned memory. q: the
+ * int8 form of a dense one while the network runs in int8 (owned), else
+ * NULL. */
 typedef struct {
     float *w, *b;
     int cin, cout, k, stride, pad, depthwise;
+    struct ops_q8w *q;
 } conv_t;
 
 typedef struct {
     const float *w, *b; /* (out, in), (out) or NULL; views into the map */
     int in, out;
+    struct ops_q8w *q;  /* int8 form while the network runs in int8 (owned) */
 } linear_t;
 
 typedef struct {
@@ -145,6 +151,7 @@ enum { NET_FP32 = 0, NET_FP16 = 1, NET_INT8 = 2 };
 typedef struct {
     int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
     int precision; /* NET_*: set by net_set_precision */
+    unsigned q8_mask; /* NET_Q8_* groups in int8 when precision is NET_INT8 */
     image_encoder_t enc;
     vit_encoder_t vit;
     prompt_decoder_t dec;
@@ -177,6 +184,25 @@ int vit_encoder_forward(const vit_encoder_t *enc, const float *input, float *emb
  * on the first switch and kept. 0, or -2 when out of memory (the network
  * keeps its precision). Not while a forward pass runs. */
 int net_set_precision(msam_net *net, int precision);
+/* The layer groups int8 applies to (for the per-layer measurements of
+ * tests/test_int8_layers.c): net_set_precision(NET_INT8) quantizes
+ * NET_Q8_DEFAULT; net_quantize_groups quantizes exactly the groups in mask
+ * (0: float32 everywhere) and sets the precision to match. */
+enum {
+    NET_Q8_PATCH = 1 << 0, /* patch embedding convolutions */
+    NET_Q8_CONV = 1 << 1,  /* TinyViT's MBConv and patch-merging 1x1s */
+    NET_Q8_QKV = 1 << 2,   /* attention input projections */
+    NET_Q8_PROJ = 1 << 3,  /* attention output projections */
+    NET_Q8_MLP1 = 1 << 4,  /* MLP expansions */
+    NET_Q8_MLP2 = 1 << 5,  /* MLP contractions */
+    NET_Q8_NECK = 1 << 6,  /* the neck (1x1 and 3x3) */
+    NET_Q8_ALL = (1 << 7) - 1
+};
+extern const unsigned NET_Q8_DEFAULT;
+const char *net_q8_group_name(unsigned group);
+int net_quantize_groups(msam_net *net, unsigned mask);
+/* Bytes of the int8 weights held now. */
+size_t net_q8_bytes(const msam_net *net);
 /* Whichever encoder the network has. */
 int net_encode(const msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
                void *tap_ctx);
@@ -278,8 +304,14 @@ void load_conv_bn(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
 void load_conv(wt_ctx *c, conv_t *cv, const char *prefix, int cin, int cout,
                int k, int stride, int pad, int bias);
 void conv_free(conv_t *cv);
-/* Runs a packed conv (dense or depthwise) on an HWC map. */
+/* Runs a packed conv (dense or depthwise) on an HWC map (int8 when cv->q). */
 void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int act);
+/* y[M, out] = act(x . w^T + b + res) (int8 when l->q); res may alias y. */
+void linear_forward(const linear_t *l, const float *x, int M, float *y, const float *res,
+                    int act);
+/* A dense 1x1 conv_t applied as a linear layer on M tokens. */
+void conv1x1_forward(const conv_t *cv, const float *x, int M, float *y, const float *res,
+                     int act);
 
 /* Per-part loaders (tinyvit.c, prompt_encoder.c, mask_decoder.c). */
 int image_encoder_load(image_encoder_t *e, wt_ctx *c);

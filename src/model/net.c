@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "ops/ops.h"
 
 
 int net_load(msam_net *net, const wt_file *f, char *err, size_t errlen)
@@ -35,6 +36,7 @@ int net_load(msam_net *net, const wt_file *f, char *err, size_t errlen)
 
 void net_free(msam_net *net)
 {
+    net_quantize_groups(net, 0);
     image_encoder_free(&net->enc);
     vit_encoder_free(&net->vit);
     prompt_encoder_free(&net->dec);
@@ -48,10 +50,121 @@ int net_encode(const msam_net *net, const float *input, float *embedding, enc_ta
     return image_encoder_forward(&net->enc, input, embedding, tap, tap_ctx);
 }
 
+/* ---- int8 ------------------------------------------------------------------
+ * Every layer int8 can apply to, with its group: a visitor over the
+ * encoder's linear layers and dense convolutions. */
+typedef struct {
+    unsigned mask;
+    int failed;
+    size_t bytes;
+    int count; /* 1: only count bytes */
+} q8_walk;
+
+static void q8_one(q8_walk *w, unsigned group, struct ops_q8w **q, const float *wt,
+                   const float *b, int N, int K)
+{
+    if (w->count) {
+        w->bytes += ops_q8w_bytes(*q);
+        return;
+    }
+    if (!(w->mask & group)) {
+        ops_q8w_free(*q);
+        *q = NULL;
+    } else if (!*q && !w->failed) {
+        *q = ops_q8w_pack(wt, b, N, K);
+        if (!*q) w->failed = 1;
+    }
+}
+
+static void q8_linear(q8_walk *w, unsigned group, linear_t *l)
+{
+    q8_one(w, group, &l->q, l->w, l->b, l->out, l->in);
+}
+
+static void q8_conv(q8_walk *w, unsigned group, conv_t *cv)
+{
+    if (!cv->depthwise && cv->w)
+        q8_one(w, group, &cv->q, cv->w, cv->b, cv->cout, cv->k * cv->k * cv->cin);
+}
+
+static void q8_walk_net(msam_net *net, q8_walk *w)
+{
+    if (net->kind == WT_MODEL_SAM_VIT) {
+        vit_encoder_t *e = &net->vit;
+        q8_conv(w, NET_Q8_PATCH, &e->patch_embed);
+        for (int i = 0; e->blocks && i < e->cfg.depth; i++) {
+            q8_linear(w, NET_Q8_QKV, &e->blocks[i].qkv);
+            q8_linear(w, NET_Q8_PROJ, &e->blocks[i].proj);
+            q8_linear(w, NET_Q8_MLP1, &e->blocks[i].lin1);
+            q8_linear(w, NET_Q8_MLP2, &e->blocks[i].lin2);
+        }
+        q8_linear(w, NET_Q8_NECK, &e->neck_conv1);
+        q8_conv(w, NET_Q8_NECK, &e->neck_conv2);
+        return;
+    }
+    image_encoder_t *e = &net->enc;
+    for (int i = 0; i < 2; i++) q8_conv(w, NET_Q8_PATCH, &e->patch_embed[i]);
+    for (int i = 0; i < 2; i++) {
+        q8_conv(w, NET_Q8_CONV, &e->mbconv[i].conv1);
+        q8_conv(w, NET_Q8_CONV, &e->mbconv[i].conv3);
+    }
+    for (int i = 0; i < 3; i++) {
+        q8_conv(w, NET_Q8_CONV, &e->merge[i].conv1);
+        q8_conv(w, NET_Q8_CONV, &e->merge[i].conv3);
+    }
+    for (int i = 0; i < 10; i++) {
+        tinyvit_block_t *b = &e->blocks[i];
+        if (!b->qkv.w) continue; /* the model has fewer blocks */
+        q8_linear(w, NET_Q8_QKV, &b->qkv);
+        q8_linear(w, NET_Q8_PROJ, &b->proj);
+        q8_linear(w, NET_Q8_MLP1, &b->fc1);
+        q8_linear(w, NET_Q8_MLP2, &b->fc2);
+    }
+    q8_linear(w, NET_Q8_NECK, &e->neck_conv1);
+    q8_conv(w, NET_Q8_NECK, &e->neck_conv2);
+}
+
+const unsigned NET_Q8_DEFAULT = NET_Q8_ALL & ~NET_Q8_NECK; /* see test_int8_layers */
+
+const char *net_q8_group_name(unsigned group)
+{
+    switch (group) {
+    case NET_Q8_PATCH: return "patch embedding";
+    case NET_Q8_CONV: return "MBConv / merge 1x1";
+    case NET_Q8_QKV: return "attention qkv";
+    case NET_Q8_PROJ: return "attention proj";
+    case NET_Q8_MLP1: return "MLP fc1";
+    case NET_Q8_MLP2: return "MLP fc2";
+    case NET_Q8_NECK: return "neck";
+    }
+    return "?";
+}
+
+int net_quantize_groups(msam_net *net, unsigned mask)
+{
+    q8_walk w = {mask, 0, 0, 0};
+    q8_walk_net(net, &w);
+    if (w.failed) { /* out of memory: back to what it was */
+        w.mask = net->precision == NET_INT8 ? net->q8_mask : 0;
+        w.failed = 0;
+        q8_walk_net(net, &w);
+        return -2;
+    }
+    net->q8_mask = mask;
+    net->precision = mask ? NET_INT8 : NET_FP32;
+    return 0;
+}
+
+size_t net_q8_bytes(const msam_net *net)
+{
+    q8_walk w = {0, 0, 0, 1};
+    q8_walk_net((msam_net *)net, &w);
+    return w.bytes;
+}
+
 int net_set_precision(msam_net *net, int precision)
 {
-    net->precision = precision;
-    return 0;
+    return net_quantize_groups(net, precision == NET_INT8 ? NET_Q8_DEFAULT : 0);
 }
 
 const char *net_model_type(const msam_net *net)

@@ -171,13 +171,12 @@ static void mbconv_forward(const mbconv_t *m, const float *x, float *y, int H, i
     for (int r0 = 0; r0 < H; r0 += MBCONV_BAND) {
         int r1 = r0 + MBCONV_BAND < H ? r0 + MBCONV_BAND : H;
         int h0 = r0 > 0 ? r0 - 1 : 0, h1 = r1 < H ? r1 + 1 : H;
-        ops_linear(x + (size_t)h0 * W * C, (h1 - h0) * W, C, m->conv1.w, m->conv1.b, hid,
-                   b->band1, NULL, OPS_ACT_GELU);
+        conv1x1_forward(&m->conv1, x + (size_t)h0 * W * C, (h1 - h0) * W, b->band1, NULL,
+                        OPS_ACT_GELU);
         ops_dwconv3x3(b->band1, h1 - h0, W, hid, m->conv2.w, m->conv2.b, 1, b->band2,
                       OPS_ACT_GELU);
-        ops_linear(b->band2 + (size_t)(r0 - h0) * W * hid, (r1 - r0) * W, hid, m->conv3.w,
-                   m->conv3.b, C, y + (size_t)r0 * W * C, x + (size_t)r0 * W * C,
-                   OPS_ACT_GELU);
+        conv1x1_forward(&m->conv3, b->band2 + (size_t)(r0 - h0) * W * hid, (r1 - r0) * W,
+                        y + (size_t)r0 * W * C, x + (size_t)r0 * W * C, OPS_ACT_GELU);
     }
 }
 
@@ -186,14 +185,12 @@ static void merge_forward(const patch_merge_t *m, const float *x, float *y, int 
                           enc_bufs *b)
 {
     const int L = *H * *W;
-    ops_linear(x, L, m->conv1.cin, m->conv1.w, m->conv1.b, m->conv1.cout, b->big, NULL,
-               OPS_ACT_GELU);
+    conv1x1_forward(&m->conv1, x, L, b->big, NULL, OPS_ACT_GELU);
     int s = m->conv2.stride;
     int Ho = (*H - 1) / s + 1, Wo = (*W - 1) / s + 1;
     ops_dwconv3x3(b->big, *H, *W, m->conv2.cin, m->conv2.w, m->conv2.b, s, b->t,
                   OPS_ACT_GELU);
-    ops_linear(b->t, Ho * Wo, m->conv3.cin, m->conv3.w, m->conv3.b, m->conv3.cout, y, NULL,
-               OPS_ACT_NONE);
+    conv1x1_forward(&m->conv3, b->t, Ho * Wo, y, NULL, OPS_ACT_NONE);
     *H = Ho;
     *W = Wo;
 }
@@ -204,13 +201,11 @@ static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, int
                           enc_bufs *b)
 {
     const int L = H * W, C = st->dim, heads = st->heads;
-    const int qkv_dim = heads * 3 * HEAD_DIM;
     ops_layernorm(b->x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
-    ops_linear(b->t, L, C, blk->qkv.w, blk->qkv.b, qkv_dim, b->big, NULL, OPS_ACT_NONE);
+    linear_forward(&blk->qkv, b->t, L, b->big, NULL, OPS_ACT_NONE);
     ops_window_attention(b->big, H, W, heads, HEAD_DIM, st->window,
                          1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t);
-    ops_linear(b->t, L, heads * HEAD_DIM, blk->proj.w, blk->proj.b, C, b->x, b->x,
-               OPS_ACT_NONE);
+    linear_forward(&blk->proj, b->t, L, b->x, b->x, OPS_ACT_NONE);
 
     ops_dwconv3x3(b->x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->y, OPS_ACT_NONE);
     swap(&b->x, &b->y);
@@ -219,9 +214,8 @@ static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, int
         int n = L - t0 < TOKEN_CHUNK ? L - t0 : TOKEN_CHUNK;
         float *xc = b->x + (size_t)t0 * C;
         ops_layernorm(xc, b->t, n, C, blk->mlp_norm.g, blk->mlp_norm.b, 1e-5f);
-        ops_linear(b->t, n, C, blk->fc1.w, blk->fc1.b, C * MLP_RATIO, b->band1, NULL,
-                   OPS_ACT_GELU);
-        ops_linear(b->band1, n, C * MLP_RATIO, blk->fc2.w, blk->fc2.b, C, xc, xc, OPS_ACT_NONE);
+        linear_forward(&blk->fc1, b->t, n, b->band1, NULL, OPS_ACT_GELU);
+        linear_forward(&blk->fc2, b->band1, n, xc, xc, OPS_ACT_NONE);
     }
 }
 
@@ -277,7 +271,7 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
 
     /* neck */
     const int L = H * W;
-    ops_linear(b.x, L, 320, e->neck_conv1.w, NULL, 256, b.t, NULL, OPS_ACT_NONE);
+    linear_forward(&e->neck_conv1, b.x, L, b.t, NULL, OPS_ACT_NONE);
     ops_layernorm(b.t, b.t, L, 256, e->neck_ln1.g, e->neck_ln1.b, 1e-6f);
     conv_forward(&e->neck_conv2, b.t, H, W, embedding, OPS_ACT_NONE);
     ops_layernorm(embedding, embedding, L, 256, e->neck_ln2.g, e->neck_ln2.b, 1e-6f);

@@ -92,19 +92,19 @@ static void block_forward(const vit_config_t *cfg, const vit_block_t *b, int glo
 {
     const int L = EMB_TOKENS, C = cfg->width, hd = cfg->head_dim;
     ops_layernorm(x, t, L, C, b->norm1.g, b->norm1.b, VIT_EPS);
-    ops_linear(t, L, C, b->qkv.w, b->qkv.b, 3 * C, qkv, NULL, OPS_ACT_NONE);
+    linear_forward(&b->qkv, t, L, qkv, NULL, OPS_ACT_NONE);
     /* qkv columns [q | k | v], each [head][hd]. A padding token is a zero
      * vector after norm1, so its qkv row is the bias. */
     ops_relpos_attention(qkv, 3 * C, C, 2 * C, EMB_HW, EMB_HW, cfg->heads, hd,
                          global ? EMB_HW : cfg->window, 1.0f / sqrtf((float)hd), b->rel_h,
                          b->rel_w, b->qkv.b, t, C);
-    ops_linear(t, L, C, b->proj.w, b->proj.b, C, x, x, OPS_ACT_NONE);
+    linear_forward(&b->proj, t, L, x, x, OPS_ACT_NONE);
     for (int t0 = 0; t0 < L; t0 += MLP_CHUNK) {
         const int n = L - t0 < MLP_CHUNK ? L - t0 : MLP_CHUNK;
         float *xc = x + (size_t)t0 * C;
         ops_layernorm(xc, t, n, C, b->norm2.g, b->norm2.b, VIT_EPS);
-        ops_linear(t, n, C, b->lin1.w, b->lin1.b, cfg->mlp_dim, hid, NULL, OPS_ACT_GELU);
-        ops_linear(hid, n, cfg->mlp_dim, b->lin2.w, b->lin2.b, C, xc, xc, OPS_ACT_NONE);
+        linear_forward(&b->lin1, t, n, hid, NULL, OPS_ACT_GELU);
+        linear_forward(&b->lin2, hid, n, xc, xc, OPS_ACT_NONE);
     }
 }
 
@@ -130,7 +130,7 @@ int vit_encoder_forward(const vit_encoder_t *e, const float *input, float *embed
         tap(tapfn, tap_ctx, name, x, (size_t)L * C);
     }
     /* neck */
-    ops_linear(x, L, C, e->neck_conv1.w, NULL, EMB_C, t, NULL, OPS_ACT_NONE);
+    linear_forward(&e->neck_conv1, x, L, t, NULL, OPS_ACT_NONE);
     ops_layernorm(t, t, L, EMB_C, e->neck_ln1.g, e->neck_ln1.b, 1e-6f);
     conv_forward(&e->neck_conv2, t, EMB_HW, EMB_HW, embedding, OPS_ACT_NONE);
     ops_layernorm(embedding, embedding, L, EMB_C, e->neck_ln2.g, e->neck_ln2.b, 1e-6f);

@@ -90,6 +90,33 @@ int ops_round16(int m);
 void ops_linear(const float *x, int M, int K, const float *w, const float *b,
                 int N, float *y, const float *residual, ops_act act);
 
+/* ---- int8 products (ops_q8.c) -------------------------------------------
+ * y[M,N] = act(x[M,K] . w[N,K]^T + b + residual) with w quantized once
+ * (symmetric int8, one scale per output channel: w ~ sw[n] * wq[n,k],
+ * wq in [-127, 127]) and x quantized per row as it is used (asymmetric
+ * uint8: x ~ mn[m] + sx[m] * xq[m,k], xq in [0, 255], sx = (max - min) /
+ * 255), the sums exact in int32 (u8 x s8 dot products: AVX512-VNNI, AVX-VNNI
+ * or the portable loop, all giving the same integers), then in float32:
+ *   y = sw[n] * (sx[m] * acc[m,n] + mn[m] * wsum[n]) + b[n] (+ residual)
+ * with wsum[n] = sum_k wq[n,k]; act is applied after. */
+typedef struct ops_q8w ops_q8w;
+/* Quantizes and packs w (N, K) and copies b (N or NULL). NULL when out of
+ * memory. */
+ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K);
+void ops_q8w_free(ops_q8w *q); /* NULL is a no-op */
+size_t ops_q8w_bytes(const ops_q8w *q);
+/* Fully connected layer as ops_linear, with q from ops_q8w_pack (N, K match). */
+void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const float *residual,
+                   ops_act act);
+/* Dense KxK convolution as ops_conv2d, q packed from the (Cout, K, K, Cin)
+ * weights as an (Cout, K*K*Cin) matrix: one activation scale per output
+ * pixel's patch. */
+void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int K, int stride,
+                   int pad, float *y, ops_act act);
+/* The activation quantizer and the int32 tile kernel in use: "avx512-vnni",
+ * "avx-vnni" or "portable" (follows ops_force_isa: scalar -> portable). */
+const char *ops_q8_path(void);
+
 /* Element-wise. */
 void ops_gelu(float *x, size_t n);          /* exact erf GELU */
 void ops_relu(float *x, size_t n);

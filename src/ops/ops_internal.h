@@ -75,6 +75,30 @@ typedef struct ops_kernels {
 
 extern ops_kernels ops_k;
 
+/* The int8 product kernels (ops_q8.c; x86 forms in ops_q8_x86.c).
+ *   quant_row: xq[k] = clamp(nearbyint((x[k] - mn) * (1 / sx)), 0, 255)
+ *     for k < K, zeros up to Kp, with mn = min x, sx = (max x - mn) / 255
+ *     (1 when max == min);
+ *   tile: for rows r < 8 of xq (row stride ldx; all 8 readable, the rows
+ *     from mr on padding) and the np (1..3) panels of 16 columns at wp
+ *     (panel stride ps bytes; kg groups of 4 k, each 16 columns x 4 bytes),
+ *     acc = sum_k xq[r, k] wq[n, k] in int32, then for r < mr, n < nc:
+ *       y[r, n] = fmaf(sw[n], fmaf(sx[r], (float)acc, mn[r] * wsum[n]), b[n])
+ *                 (+ res[r, n] when res; res may alias y)
+ * Every form gives the same bits. */
+typedef struct {
+    void (*quant_row)(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn);
+    void (*tile)(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                 int np, int kg, const float *sx, const float *mn, const float *sw,
+                 const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                 size_t ldy, int nc);
+} ops_q8_kernels;
+extern const ops_q8_kernels ops_q8_portable;
+void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq, float *sx,
+                               float *mn);
+extern const ops_q8_kernels ops_q8_avx512vnni; /* defined when the compiler targets them */
+extern const ops_q8_kernels ops_q8_avxvnni;
+
 /* Lazily runs ops_init() the first time any kernel is used. */
 void ops_ensure_init(void);
 /* Around every OpenBLAS call: under a memory limit, when fewer work buffers

@@ -1,0 +1,318 @@
+/*
+ * ops_q8.c - int8 products: weight packing, the threaded drivers of
+ * ops_linear_q8 / ops_conv2d_q8, and the portable kernels (what non-x86
+ * builds and MOBILESAM_ISA=scalar run, and what the VNNI kernels of
+ * ops_q8_x86.c are checked against). See ops.h for the arithmetic.
+ *
+ * Packed weights: columns in panels of 16; in a panel, k in groups of 4,
+ * each group 64 bytes (16 columns x 4 consecutive k), the layout a u8 x s8
+ * 4-way dot product (vpdpbusd) reads as one vector. N and K are padded
+ * with zero weights to multiples of 16 and 4.
+ */
+#include "ops/ops_internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define Q8_MR 8      /* rows of a tile */
+#define Q8_NP 3      /* panels (of 16 columns) of a tile */
+#define Q8_RB 64     /* rows quantized together (a multiple of Q8_MR) */
+#define Q8_IM2COL (96 * 1024) /* floats of a per-thread im2col band */
+
+struct ops_q8w {
+    int N, K, Kp, Np;  /* Kp = K rounded up to 4, Np = N rounded up to 16 */
+    int8_t *w;         /* Np / 16 panels of Kp * 16 bytes */
+    float *sw, *wsum, *b; /* Np each (zero past N; b zero without bias) */
+};
+
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
+{
+    if (N <= 0 || K <= 0) return NULL;
+    ops_q8w *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->N = N;
+    q->K = K;
+    q->Kp = round_up(K, 4);
+    q->Np = round_up(N, 16);
+    q->w = calloc((size_t)q->Np * q->Kp, 1);
+    q->sw = calloc((size_t)q->Np * 3, sizeof(float));
+    if (!q->w || !q->sw) {
+        ops_q8w_free(q);
+        return NULL;
+    }
+    q->wsum = q->sw + q->Np;
+    q->b = q->wsum + q->Np;
+    const size_t ps = (size_t)q->Kp * 16;
+    for (int n = 0; n < N; n++) {
+        const float *row = w + (size_t)n * K;
+        float amax = 0.0f;
+        for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(row[k]));
+        const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+        const float inv = 1.0f / s;
+        int32_t sum = 0;
+        int8_t *panel = q->w + (size_t)(n / 16) * ps + (size_t)(n % 16) * 4;
+        for (int k = 0; k < K; k++) {
+            float v = nearbyintf(row[k] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            const int8_t wq = (int8_t)v;
+            panel[(size_t)(k / 4) * 64 + k % 4] = wq;
+            sum += wq;
+        }
+        q->sw[n] = s;
+        q->wsum[n] = (float)sum; /* |sum| <= 127 K: exact in float */
+        q->b[n] = b ? b[n] : 0.0f;
+    }
+    return q;
+}
+
+void ops_q8w_free(ops_q8w *q)
+{
+    if (!q) return;
+    free(q->w);
+    free(q->sw);
+    free(q);
+}
+
+size_t ops_q8w_bytes(const ops_q8w *q)
+{
+    return q ? sizeof *q + (size_t)q->Np * q->Kp + sizeof(float) * 3 * (size_t)q->Np : 0;
+}
+
+/* ---- portable kernels --------------------------------------------------- */
+
+void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq, float *sx,
+                               float *mn)
+{
+    float lo = x[0], hi = x[0];
+    for (int k = 1; k < K; k++) {
+        lo = x[k] < lo ? x[k] : lo;
+        hi = x[k] > hi ? x[k] : hi;
+    }
+    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    const float inv = 1.0f / s;
+    for (int k = 0; k < K; k++) {
+        float v = nearbyintf((x[k] - lo) * inv);
+        v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+        xq[k] = (unsigned char)v;
+    }
+    for (int k = K; k < Kp; k++) xq[k] = 0;
+    *sx = s;
+    *mn = lo;
+}
+
+static void pt_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                    int np, int kg, const float *sx, const float *mn, const float *sw,
+                    const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                    size_t ldy, int nc)
+{
+    for (int r = 0; r < mr; r++)
+        for (int n = 0; n < nc; n++) {
+            const signed char *col = wp + (size_t)(n / 16) * ps + (size_t)(n % 16) * 4;
+            const unsigned char *row = xq + (size_t)r * ldx;
+            int32_t acc = 0;
+            for (int g = 0; g < kg; g++)
+                for (int j = 0; j < 4; j++) acc += (int32_t)row[4 * g + j] * col[(size_t)g * 64 + j];
+            float v = fmaf(sw[n], fmaf(sx[r], (float)acc, mn[r] * wsum[n]), b[n]);
+            if (res) v += res[(size_t)r * ldr + n];
+            y[(size_t)r * ldy + n] = v;
+        }
+    (void)np;
+}
+
+const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile};
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static const ops_q8_kernels *kernels(const char **name)
+{
+    const ops_isa isa = ops_current_isa();
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (isa >= OPS_ISA_AVX512 && ops_cpu_int8() && __builtin_cpu_supports("avx512vnni")) {
+        if (name) *name = "avx512-vnni";
+        return &ops_q8_avx512vnni;
+    }
+    if (isa >= OPS_ISA_AVX2 && __builtin_cpu_supports("avxvnni")) {
+        if (name) *name = "avx-vnni";
+        return &ops_q8_avxvnni;
+    }
+#else
+    (void)isa;
+#endif
+    if (name) *name = "portable";
+    return &ops_q8_portable;
+}
+
+const char *ops_q8_path(void)
+{
+    const char *name;
+    kernels(&name);
+    return name;
+}
+
+/* Per-thread scratch of a block: Q8_RB quantized rows and their scales. */
+typedef struct {
+    unsigned char *xq;
+    float *sx, *mn;
+} q8_scratch;
+
+static int scratch_new(q8_scratch *s, int Kp)
+{
+    s->xq = malloc((size_t)Q8_RB * Kp + 64);
+    s->sx = malloc(sizeof(float) * 2 * Q8_RB);
+    s->mn = s->sx ? s->sx + Q8_RB : NULL;
+    if (s->xq && s->sx) {
+        memset(s->sx, 0, sizeof(float) * 2 * Q8_RB);
+        return 0;
+    }
+    free(s->xq);
+    free(s->sx);
+    return -1;
+}
+
+static void scratch_free(q8_scratch *s)
+{
+    free(s->xq);
+    free(s->sx);
+}
+
+/* y rows [0, rows) x panels [p0, p1) of act(x . w^T + b + res); x rows of
+ * stride ldx. */
+static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int rows,
+                     const ops_q8w *q, int p0, int p1, const float *res, float *y, size_t ldy,
+                     ops_act act, q8_scratch *s)
+{
+    const int Kp = q->Kp, kg = Kp / 4;
+    const size_t ps = (size_t)Kp * 16;
+    for (int r0 = 0; r0 < rows; r0 += Q8_RB) {
+        const int rb = rows - r0 < Q8_RB ? rows - r0 : Q8_RB;
+        for (int r = 0; r < rb; r++)
+            kr->quant_row(x + (size_t)(r0 + r) * ldx, q->K, Kp, s->xq + (size_t)r * Kp, s->sx + r,
+                          s->mn + r);
+        const int rbp = round_up(rb, Q8_MR);
+        if (rbp > rb) memset(s->xq + (size_t)rb * Kp, 0, (size_t)(rbp - rb) * Kp);
+        for (int p = p0; p < p1; p += Q8_NP) {
+            const int np = p1 - p < Q8_NP ? p1 - p : Q8_NP;
+            const int c0 = p * 16;
+            int nc = np * 16;
+            if (c0 + nc > q->N) nc = q->N - c0;
+            for (int t = 0; t < rb; t += Q8_MR) {
+                const size_t yr = (size_t)(r0 + t) * ldy;
+                kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, rb - t < Q8_MR ? rb - t : Q8_MR,
+                         q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
+                         q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy, y + yr + c0,
+                         ldy, nc);
+            }
+        }
+        if (act != OPS_ACT_NONE) {
+            const int c0 = p0 * 16, c1 = p1 * 16 < q->N ? p1 * 16 : q->N;
+            for (int r = 0; r < rb; r++)
+                ops_k.bias_act(y + (size_t)(r0 + r) * ldy + c0, NULL, c1 - c0, act);
+        }
+    }
+}
+
+void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const float *residual,
+                   ops_act act)
+{
+    ops_ensure_init();
+    if (M <= 0 || !q) return;
+    const ops_q8_kernels *kr = kernels(NULL);
+    const int panels = q->Np / 16;
+    const int row_tasks = (M + Q8_RB - 1) / Q8_RB;
+    int nt = ops_threads_for((double)M * q->N * q->K / 64.0);
+    /* few rows: also cut the columns, in groups of whole tiles */
+    int col_tasks = 1;
+    if (nt > 1 && row_tasks < 2 * nt) {
+        col_tasks = (panels + Q8_NP - 1) / Q8_NP;
+        if (col_tasks > 2 * nt) col_tasks = 2 * nt;
+    }
+    const int per = ((panels + col_tasks - 1) / col_tasks + Q8_NP - 1) / Q8_NP * Q8_NP;
+    col_tasks = (panels + per - 1) / per;
+    const int tasks = row_tasks * col_tasks;
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        q8_scratch s;
+        const int ok = scratch_new(&s, q->Kp) == 0;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++) {
+            if (!ok) { /* out of memory: the block is left unwritten */
+                ops_note_oom();
+                continue;
+            }
+            const int r0 = (t / col_tasks) * Q8_RB, p0 = (t % col_tasks) * per;
+            const int rows = M - r0 < Q8_RB ? M - r0 : Q8_RB;
+            const int p1 = p0 + per < panels ? p0 + per : panels;
+            q8_block(kr, x + (size_t)r0 * q->K, (size_t)q->K, rows, q, p0, p1,
+                     residual ? residual + (size_t)r0 * q->N : NULL, y + (size_t)r0 * q->N,
+                     (size_t)q->N, act, &s);
+        }
+        if (ok) scratch_free(&s);
+    }
+}
+
+/* im2col of output rows [oy0, oy1) (as ops_conv2d's) */
+static void im2col(const float *x, int H, int W, int Cin, int K, int stride, int pad, int Wo,
+                   int oy0, int oy1, float *col)
+{
+    const size_t KK = (size_t)K * K * Cin;
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *row = col + ((size_t)(oy - oy0) * Wo + ox) * KK;
+            for (int ky = 0; ky < K; ky++) {
+                const int iy = oy * stride - pad + ky;
+                for (int kx = 0; kx < K; kx++) {
+                    const int ix = ox * stride - pad + kx;
+                    float *dst = row + ((size_t)ky * K + kx) * Cin;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                        memset(dst, 0, sizeof(float) * Cin);
+                    else
+                        memcpy(dst, x + ((size_t)iy * W + ix) * Cin, sizeof(float) * Cin);
+                }
+            }
+        }
+}
+
+void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int K, int stride,
+                   int pad, float *y, ops_act act)
+{
+    ops_ensure_init();
+    if (!q) return;
+    if (K == 1 && stride == 1 && pad == 0) {
+        ops_linear_q8(x, H * W, q, y, NULL, act);
+        return;
+    }
+    const int Ho = (H + 2 * pad - K) / stride + 1, Wo = (W + 2 * pad - K) / stride + 1;
+    if (Ho <= 0 || Wo <= 0) return;
+    const ops_q8_kernels *kr = kernels(NULL);
+    const size_t KK = (size_t)K * K * Cin;
+    int band = (int)(Q8_IM2COL / ((size_t)Wo * KK));
+    if (band < 1) band = 1;
+    const int bands = (Ho + band - 1) / band;
+    int nt = ops_threads_for((double)Ho * Wo * KK * q->N / 64.0);
+    if (nt > bands) nt = bands;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        q8_scratch s;
+        float *col = malloc(sizeof(float) * (size_t)band * Wo * KK);
+        const int ok = col && scratch_new(&s, q->Kp) == 0;
+#pragma omp for schedule(dynamic, 1)
+        for (int bi = 0; bi < bands; bi++) {
+            if (!ok) {
+                ops_note_oom();
+                continue;
+            }
+            const int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
+            im2col(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
+            q8_block(kr, col, KK, (oy1 - oy0) * Wo, q, 0, q->Np / 16, NULL,
+                     y + (size_t)oy0 * Wo * q->N, (size_t)q->N, act, &s);
+        }
+        if (ok) scratch_free(&s);
+        free(col);
+    }
+}

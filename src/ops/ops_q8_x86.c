@@ -1,0 +1,191 @@
+/*
+ * ops_q8_x86.c - the int8 kernels of ops_q8.c (see ops_internal.h) for
+ * x86: u8 x s8 dot products into int32 with vpdpbusd, as AVX512-VNNI (zmm,
+ * a tile of 8 rows x 48 columns in 24 accumulators) and as AVX-VNNI (ymm,
+ * for CPUs that have only the VEX form). Each function is compiled for its
+ * target; ops_q8.c selects a table only when the CPU reports the features.
+ * Same integers as the portable loop, and the same float epilogue (fmaf in
+ * the same order), so the same bits.
+ */
+#include "ops/ops_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define INL static inline __attribute__((always_inline))
+
+static inline int32_t load4(const unsigned char *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- AVX512-VNNI ---------------------------------------------------------- */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,fma")
+#endif
+
+static void z_quant_row(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn)
+{
+    __m512 lo = _mm512_set1_ps(x[0]), hi = lo;
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        const __m512 v = _mm512_loadu_ps(x + k);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1u);
+        lo = _mm512_mask_min_ps(lo, m, lo, _mm512_maskz_loadu_ps(m, x + k));
+        hi = _mm512_mask_max_ps(hi, m, hi, _mm512_maskz_loadu_ps(m, x + k));
+    }
+    const float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+    const float s = h > l ? (h - l) / 255.0f : 1.0f;
+    const float inv = 1.0f / s;
+    const __m512 vl = _mm512_set1_ps(l), vi = _mm512_set1_ps(inv);
+    const __m512i z = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+    for (k = 0; k < K; k += 16) {
+        const __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        const __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + k), vl), vi);
+        __m512i q = _mm512_cvtps_epi32(v); /* round to nearest even */
+        q = _mm512_min_epi32(_mm512_max_epi32(q, z), top);
+        _mm_mask_storeu_epi8(xq + k, m, _mm512_cvtepi32_epi8(q));
+    }
+    for (k = K; k < Kp; k++) xq[k] = 0;
+    *sx = s;
+    *mn = l;
+}
+
+INL void z_tile_np(const int NP, const unsigned char *xq, size_t ldx, int mr,
+                   const signed char *wp, size_t ps, int kg, const float *sx, const float *mn,
+                   const float *sw, const float *wsum, const float *b, const float *res,
+                   size_t ldr, float *y, size_t ldy, int nc)
+{
+    __m512i acc[8][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++)
+#pragma GCC unroll 3
+        for (int j = 0; j < NP; j++) acc[r][j] = _mm512_setzero_si512();
+    for (int g = 0; g < kg; g++) {
+        __m512i w[3];
+#pragma GCC unroll 3
+        for (int j = 0; j < NP; j++) w[j] = _mm512_loadu_si512(wp + (size_t)j * ps + (size_t)g * 64);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const __m512i a = _mm512_set1_epi32(load4(xq + (size_t)r * ldx + 4 * (size_t)g));
+#pragma GCC unroll 3
+            for (int j = 0; j < NP; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], a, w[j]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int j = 0; j < NP; j++) {
+        const int left = nc - 16 * j;
+        if (left <= 0) break;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        const __m512 vsw = _mm512_loadu_ps(sw + 16 * j), vws = _mm512_loadu_ps(wsum + 16 * j),
+                     vb = _mm512_loadu_ps(b + 16 * j);
+        for (int r = 0; r < mr; r++) {
+            const __m512 off = _mm512_mul_ps(_mm512_set1_ps(mn[r]), vws);
+            __m512 v = _mm512_fmadd_ps(_mm512_set1_ps(sx[r]), _mm512_cvtepi32_ps(acc[r][j]), off);
+            v = _mm512_fmadd_ps(vsw, v, vb);
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldr + 16 * j));
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * j, m, v);
+        }
+    }
+}
+
+static void z_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                   int np, int kg, const float *sx, const float *mn, const float *sw,
+                   const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                   size_t ldy, int nc)
+{
+    if (np >= 3)
+        z_tile_np(3, xq, ldx, mr, wp, ps, kg, sx, mn, sw, wsum, b, res, ldr, y, ldy, nc);
+    else if (np == 2)
+        z_tile_np(2, xq, ldx, mr, wp, ps, kg, sx, mn, sw, wsum, b, res, ldr, y, ldy, nc);
+    else
+        z_tile_np(1, xq, ldx, mr, wp, ps, kg, sx, mn, sw, wsum, b, res, ldr, y, ldy, nc);
+}
+
+const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ---- AVX-VNNI (ymm) ------------------------------------------------------- */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,avxvnni,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,avxvnni,fma")
+#endif
+
+/* 4 rows x one panel (16 columns: two ymm of 8 int32) */
+INL void y_tile4(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, int kg,
+                 const float *sx, const float *mn, const float *sw, const float *wsum,
+                 const float *b, const float *res, size_t ldr, float *y, size_t ldy, int nc)
+{
+    __m256i acc[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int g = 0; g < kg; g++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)g * 64));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)g * 64 + 32));
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i a = _mm256_set1_epi32(load4(xq + (size_t)r * ldx + 4 * (size_t)g));
+            acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], a, w0);
+            acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], a, w1);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float out[16];
+        for (int h = 0; h < 2; h++) {
+            const __m256 off = _mm256_mul_ps(_mm256_set1_ps(mn[r]), _mm256_loadu_ps(wsum + 8 * h));
+            __m256 v = _mm256_fmadd_ps(_mm256_set1_ps(sx[r]), _mm256_cvtepi32_ps(acc[r][h]), off);
+            v = _mm256_fmadd_ps(_mm256_loadu_ps(sw + 8 * h), v, _mm256_loadu_ps(b + 8 * h));
+            _mm256_storeu_ps(out + 8 * h, v);
+        }
+        const int n = nc < 16 ? nc : 16;
+        float *yr = y + (size_t)r * ldy;
+        if (res) {
+            const float *rr = res + (size_t)r * ldr;
+            for (int i = 0; i < n; i++) yr[i] = out[i] + rr[i];
+        } else
+            memcpy(yr, out, sizeof(float) * n);
+    }
+}
+
+static void y_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                   int np, int kg, const float *sx, const float *mn, const float *sw,
+                   const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                   size_t ldy, int nc)
+{
+    for (int j = 0; j < np && nc - 16 * j > 0; j++)
+        for (int h = 0; h < 2 && h * 4 < mr; h++) {
+            const int rows = mr - 4 * h < 4 ? mr - 4 * h : 4;
+            const size_t c = (size_t)16 * j;
+            y_tile4(xq + (size_t)4 * h * ldx, ldx, rows, wp + (size_t)j * ps, kg, sx + 4 * h,
+                    mn + 4 * h, sw + c, wsum + c, b + c, res ? res + 4 * h * ldr + c : NULL, ldr,
+                    y + 4 * h * ldy + c, ldy, nc - 16 * j);
+        }
+}
+
+const ops_q8_kernels ops_q8_avxvnni = {ops_q8_quant_row_portable, y_tile};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#endif
