@@ -210,7 +210,7 @@ int main(void)
 
     printf("int8 kernels: %s; int8 weights of the default set: %.1f MiB\n", ops_q8_path(),
            (net_quantize_groups(&net, NET_Q8_DEFAULT), net_q8_bytes(&net) / 1048576.0));
-    printf("%-22s", "layers in int8");
+    printf("%-22s %7s", "layers in int8", "MiB");
     for (int i = 0; i < NIMG; i++) printf(" %9s emb / IoU  ", IMAGES[i]);
     printf("\n");
     /* rows: float32, each group alone, all groups, the default set */
@@ -228,7 +228,7 @@ int main(void)
                                           : mask == NET_Q8_DEFAULT ? "default set"
                                           : mask == NET_Q8_ALL     ? "all"
                                                                    : net_q8_group_name(mask));
-        printf("%-22s", name);
+        printf("%-22s %7.3f", name, net_q8_bytes(&net) / 1048576.0);
         for (int i = 0; i < NIMG; i++) {
             double iou, e = measure(m, &net, &cs[i], &iou);
             if (isnan(e))

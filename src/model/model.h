@@ -195,8 +195,9 @@ enum {
     NET_Q8_PROJ = 1 << 3,  /* attention output projections */
     NET_Q8_MLP1 = 1 << 4,  /* MLP expansions */
     NET_Q8_MLP2 = 1 << 5,  /* MLP contractions */
-    NET_Q8_NECK = 1 << 6,  /* the neck (1x1 and 3x3) */
-    NET_Q8_ALL = (1 << 7) - 1
+    NET_Q8_NECK1 = 1 << 6, /* the neck's 1x1 convolution */
+    NET_Q8_NECK3 = 1 << 7, /* the neck's 3x3 convolution */
+    NET_Q8_ALL = (1 << 8) - 1
 };
 extern const unsigned NET_Q8_DEFAULT;
 const char *net_q8_group_name(unsigned group);

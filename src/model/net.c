@@ -98,8 +98,8 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
             q8_linear(w, NET_Q8_MLP1, &e->blocks[i].lin1);
             q8_linear(w, NET_Q8_MLP2, &e->blocks[i].lin2);
         }
-        q8_linear(w, NET_Q8_NECK, &e->neck_conv1);
-        q8_conv(w, NET_Q8_NECK, &e->neck_conv2);
+        q8_linear(w, NET_Q8_NECK1, &e->neck_conv1);
+        q8_conv(w, NET_Q8_NECK3, &e->neck_conv2);
         return;
     }
     image_encoder_t *e = &net->enc;
@@ -120,11 +120,11 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
         q8_linear(w, NET_Q8_MLP1, &b->fc1);
         q8_linear(w, NET_Q8_MLP2, &b->fc2);
     }
-    q8_linear(w, NET_Q8_NECK, &e->neck_conv1);
-    q8_conv(w, NET_Q8_NECK, &e->neck_conv2);
+    q8_linear(w, NET_Q8_NECK1, &e->neck_conv1);
+    q8_conv(w, NET_Q8_NECK3, &e->neck_conv2);
 }
 
-const unsigned NET_Q8_DEFAULT = NET_Q8_ALL & ~NET_Q8_NECK; /* see test_int8_layers */
+const unsigned NET_Q8_DEFAULT = NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3); /* see test_int8_layers */
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -135,7 +135,8 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_PROJ: return "attention proj";
     case NET_Q8_MLP1: return "MLP fc1";
     case NET_Q8_MLP2: return "MLP fc2";
-    case NET_Q8_NECK: return "neck";
+    case NET_Q8_NECK1: return "neck 1x1";
+    case NET_Q8_NECK3: return "neck 3x3";
     }
     return "?";
 }

@@ -62,28 +62,54 @@ static void z_quant_row(const float *x, int K, int Kp, unsigned char *xq, float 
     *mn = l;
 }
 
+/* The accumulators are named variables, not an array: compilers keep an
+ * array of 24 vectors on the stack, storing every one at every step. */
+#define Z_ROW(r)                                                                     \
+    do {                                                                             \
+        const __m512i a = _mm512_set1_epi32(load4(xq + (size_t)(r) * ldx + 4 * (size_t)g)); \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, a, w0);                               \
+        if (NP > 1) c##r##1 = _mm512_dpbusd_epi32(c##r##1, a, w1);                   \
+        if (NP > 2) c##r##2 = _mm512_dpbusd_epi32(c##r##2, a, w2);                   \
+    } while (0)
+#define Z_SAVE(r)                                                                    \
+    do {                                                                             \
+        acc[r][0] = c##r##0;                                                         \
+        if (NP > 1) acc[r][1] = c##r##1;                                             \
+        if (NP > 2) acc[r][2] = c##r##2;                                             \
+    } while (0)
+
 INL void z_tile_np(const int NP, const unsigned char *xq, size_t ldx, int mr,
                    const signed char *wp, size_t ps, int kg, const float *sx, const float *mn,
                    const float *sw, const float *wsum, const float *b, const float *res,
                    size_t ldr, float *y, size_t ldy, int nc)
 {
-    __m512i acc[8][3];
-#pragma GCC unroll 8
-    for (int r = 0; r < 8; r++)
-#pragma GCC unroll 3
-        for (int j = 0; j < NP; j++) acc[r][j] = _mm512_setzero_si512();
+    __m512i c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50,
+        c51, c52, c60, c61, c62, c70, c71, c72;
+    c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = c40 = c41 = c42 =
+        c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = _mm512_setzero_si512();
+    const signed char *p0 = wp, *p1 = wp + ps, *p2 = wp + 2 * ps;
     for (int g = 0; g < kg; g++) {
-        __m512i w[3];
-#pragma GCC unroll 3
-        for (int j = 0; j < NP; j++) w[j] = _mm512_loadu_si512(wp + (size_t)j * ps + (size_t)g * 64);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            const __m512i a = _mm512_set1_epi32(load4(xq + (size_t)r * ldx + 4 * (size_t)g));
-#pragma GCC unroll 3
-            for (int j = 0; j < NP; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], a, w[j]);
-        }
+        const __m512i w0 = _mm512_loadu_si512(p0 + (size_t)g * 64);
+        const __m512i w1 = NP > 1 ? _mm512_loadu_si512(p1 + (size_t)g * 64) : w0;
+        const __m512i w2 = NP > 2 ? _mm512_loadu_si512(p2 + (size_t)g * 64) : w0;
+        Z_ROW(0);
+        Z_ROW(1);
+        Z_ROW(2);
+        Z_ROW(3);
+        Z_ROW(4);
+        Z_ROW(5);
+        Z_ROW(6);
+        Z_ROW(7);
     }
-#pragma GCC unroll 3
+    __m512i acc[8][3];
+    Z_SAVE(0);
+    Z_SAVE(1);
+    Z_SAVE(2);
+    Z_SAVE(3);
+    Z_SAVE(4);
+    Z_SAVE(5);
+    Z_SAVE(6);
+    Z_SAVE(7);
     for (int j = 0; j < NP; j++) {
         const int left = nc - 16 * j;
         if (left <= 0) break;
