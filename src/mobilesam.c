@@ -118,6 +118,11 @@ void mobilesam_free(mobilesam_model *m)
     free(m);
 }
 
+/* For tests (not exported: the library's version script exports only
+ * mobilesam_*): the network of a model. */
+msam_net *msam_model_net(mobilesam_model *m);
+msam_net *msam_model_net(mobilesam_model *m) { return &m->net; }
+
 const char *mobilesam_precision_name(mobilesam_precision p)
 {
     switch (p) {

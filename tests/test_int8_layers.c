@@ -28,6 +28,7 @@
 #include "testutil.h"
 
 static const char *g_td;
+msam_net *msam_model_net(mobilesam_model *m); /* src/mobilesam.c, for tests */
 static char g_weights[1100];
 
 static const char *const IMAGES[] = {"zidane", "bus", "tiny", "picture1"};
@@ -192,16 +193,13 @@ int main(void)
     }
     mobilesam_model *m = NULL;
     mobilesam_error err;
-    wt_file wf;
-    msam_net net;
-    char e2[256];
-    if (mobilesam_load(g_weights, &m, &err) != MOBILESAM_OK || wt_open(g_weights, &wf, e2, sizeof e2) ||
-        net_load(&net, &wf, e2, sizeof e2)) {
+    if (mobilesam_load(g_weights, &m, &err) != MOBILESAM_OK) {
         TU_CHECK(0, "load failed");
         unlink(g_weights);
         return tu_finish("test_int8_layers");
     }
     unlink(g_weights);
+    msam_net *net = msam_model_net(m);
     img_case cs[NIMG];
     memset(cs, 0, sizeof cs);
     int ok = 1;
@@ -209,7 +207,7 @@ int main(void)
     if (!ok) return tu_finish("test_int8_layers");
 
     printf("int8 kernels: %s; int8 weights of the default set: %.1f MiB\n", ops_q8_path(),
-           (net_quantize_groups(&net, NET_Q8_DEFAULT), net_q8_bytes(&net) / 1048576.0));
+           (net_quantize_groups(net, NET_Q8_DEFAULT), net_q8_bytes(net) / 1048576.0));
     printf("%-22s %7s", "layers in int8", "MiB");
     for (int i = 0; i < NIMG; i++) printf(" %9s emb / IoU  ", IMAGES[i]);
     printf("\n");
@@ -222,15 +220,15 @@ int main(void)
     if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr++] = NET_Q8_DEFAULT;
     for (int r = 0; r < nr; r++) {
         const unsigned mask = rows[r];
-        TU_CHECK(net_quantize_groups(&net, mask) == 0, "quantize %#x: out of memory", mask);
+        TU_CHECK(net_quantize_groups(net, mask) == 0, "quantize %#x: out of memory", mask);
         char name[64];
         snprintf(name, sizeof name, "%s", mask == 0            ? "none (float32)"
                                           : mask == NET_Q8_DEFAULT ? "default set"
                                           : mask == NET_Q8_ALL     ? "all"
                                                                    : net_q8_group_name(mask));
-        printf("%-22s %7.3f", name, net_q8_bytes(&net) / 1048576.0);
+        printf("%-22s %7.3f", name, net_q8_bytes(net) / 1048576.0);
         for (int i = 0; i < NIMG; i++) {
-            double iou, e = measure(m, &net, &cs[i], &iou);
+            double iou, e = measure(m, net, &cs[i], &iou);
             if (isnan(e))
                 printf("   %9s / %.4f", "-", iou);
             else
@@ -246,8 +244,6 @@ int main(void)
         }
         printf("\n");
     }
-    net_free(&net);
-    wt_close(&wf);
     mobilesam_free(m);
     for (int i = 0; i < NIMG; i++) {
         free(cs[i].input);

@@ -240,15 +240,15 @@ static void self_attention(const dec_attn_t *a, const float *qk_in, const float 
                            int G, float *out, const float *residual, dec_ws *w)
 {
     const int di = a->internal, c = di / a->heads, R = G * Nt;
-    ops_linear(qk_in, R, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
-    ops_linear(qk_in, R, EMB_C, a->k.w, a->k.b, di, w->kp, NULL, OPS_ACT_NONE);
-    ops_linear(v_in, R, EMB_C, a->v.w, a->v.b, di, w->vp, NULL, OPS_ACT_NONE);
+    linear_forward(&a->q, qk_in, R, w->qp, NULL, OPS_ACT_NONE);
+    linear_forward(&a->k, qk_in, R, w->kp, NULL, OPS_ACT_NONE);
+    linear_forward(&a->v, v_in, R, w->vp, NULL, OPS_ACT_NONE);
     for (int g = 0; g < G; g++) {
         const size_t o = (size_t)g * Nt * di;
         ops_attention_heads(w->qp + o, di, w->kp + o, di, w->vp + o, di, Nt, Nt, a->heads, c,
                             1.0f / sqrtf((float)c), w->o + o, di);
     }
-    ops_linear(w->o, R, di, a->out.w, a->out.b, EMB_C, out, residual, OPS_ACT_NONE);
+    linear_forward(&a->out, w->o, R, out, residual, OPS_ACT_NONE);
 }
 
 /* Token-to-image cross attention: each prompt's Nt tokens attend to its
@@ -270,7 +270,7 @@ static void t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, dec_w
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
-    ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+    linear_forward(&a->q, tq, G * Nt, w->qp, NULL, OPS_ACT_NONE);
     for (int g = 0; g < G; g++) {
         float *A = w->small;
         for (int h = 0; h < H; h++)
@@ -299,8 +299,7 @@ static void t2i_point(const dec_attn_t *a, int Nt, int g, float *scores, const f
 
 static void t2i_end(const dec_attn_t *a, int Nt, int G, float *queries, dec_ws *w)
 {
-    ops_linear(w->o, G * Nt, a->internal, a->out.w, a->out.b, EMB_C, queries, queries,
-               OPS_ACT_NONE);
+    linear_forward(&a->out, w->o, G * Nt, queries, queries, OPS_ACT_NONE);
 }
 
 /* The whole token-to-image attention. pre_k / pre_v: the image-side
@@ -319,7 +318,7 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
         return;
     }
     if (pre_k) {
-        ops_linear(tq, G * Nt, EMB_C, a->q.w, a->q.b, di, w->qp, NULL, OPS_ACT_NONE);
+        linear_forward(&a->q, tq, G * Nt, w->qp, NULL, OPS_ACT_NONE);
         for (int g = 0; g < G; g++)
             ops_attention_heads(w->qp + (size_t)g * Nt * di, di, pre_k, di, pre_v, di, Nt,
                                 EMB_TOKENS, H, c, scale, w->o + (size_t)g * Nt * di, di);
@@ -357,9 +356,8 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
 static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries, int Nt, int G,
                       dec_ws *w)
 {
-    const int di = a->internal;
-    ops_linear(tq, G * Nt, EMB_C, a->k.w, a->k.b, di, w->kt, NULL, OPS_ACT_NONE);
-    ops_linear(queries, G * Nt, EMB_C, a->v.w, a->v.b, di, w->vt, NULL, OPS_ACT_NONE);
+    linear_forward(&a->k, tq, G * Nt, w->kt, NULL, OPS_ACT_NONE);
+    linear_forward(&a->v, queries, G * Nt, w->vt, NULL, OPS_ACT_NONE);
 }
 
 static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_q,
@@ -446,9 +444,9 @@ static void image_to_token(const dec_attn_t *a, const float *const *tk, const fl
 static void mlp3_forward(const mlp3_t *m, const float *x, int M, float *out)
 {
     float h1[DEC_GROUP * EMB_C], h2[DEC_GROUP * EMB_C];
-    ops_linear(x, M, EMB_C, m->l[0].w, m->l[0].b, EMB_C, h1, NULL, OPS_ACT_RELU);
-    ops_linear(h1, M, EMB_C, m->l[1].w, m->l[1].b, EMB_C, h2, NULL, OPS_ACT_RELU);
-    ops_linear(h2, M, EMB_C, m->l[2].w, m->l[2].b, m->l[2].out, out, NULL, OPS_ACT_NONE);
+    linear_forward(&m->l[0], x, M, h1, NULL, OPS_ACT_RELU);
+    linear_forward(&m->l[1], h1, M, h2, NULL, OPS_ACT_RELU);
+    linear_forward(&m->l[2], h2, M, out, NULL, OPS_ACT_NONE);
 }
 
 /* The steps of a TwoWayAttentionBlock that both orders below share, for G
@@ -487,9 +485,8 @@ static void block_mlp(const two_way_block_t *l, float *queries, const float *que
                       dec_ws *w)
 {
     ops_layernorm(queries, queries, R, EMB_C, l->norm2.g, l->norm2.b, 1e-5f);
-    ops_linear(queries, R, EMB_C, l->mlp1.w, l->mlp1.b, DEC_MLP, w->mlp_h, NULL, OPS_ACT_RELU);
-    ops_linear(w->mlp_h, R, DEC_MLP, l->mlp2.w, l->mlp2.b, EMB_C, queries, queries,
-               OPS_ACT_NONE);
+    linear_forward(&l->mlp1, queries, R, w->mlp_h, NULL, OPS_ACT_RELU);
+    linear_forward(&l->mlp2, w->mlp_h, R, queries, queries, OPS_ACT_NONE);
     ops_layernorm(queries, queries, R, EMB_C, l->norm3.g, l->norm3.b, 1e-5f);
     ops_add_to(w->tq, queries, query_pe, (size_t)R * EMB_C);
 }
