@@ -223,3 +223,12 @@ void wt_close(wt_file *f)
     free(f->tensors);
     memset(f, 0, sizeof *f);
 }
+
+void wt_release(const wt_file *f, const void *p, size_t n)
+{
+    const uintptr_t lo = (uintptr_t)f->map, hi = lo + f->size, a = (uintptr_t)p;
+    if (!f->map || a < lo || a + n > hi) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t s = (a + page - 1) / page * page, e = (a + n) / page * page;
+    if (e > s) madvise((void *)s, e - s, MADV_DONTNEED);
+}

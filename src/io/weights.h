@@ -44,5 +44,9 @@ int wt_open(const char *path, wt_file *f, char *err, size_t errlen);
 /* Finds a tensor by name; NULL if absent. */
 const wt_tensor *wt_find(const wt_file *f, const char *name);
 void wt_close(wt_file *f);
+/* Tells the system that the bytes [p, p + n) of the mapping will not be
+ * read for a while (a tensor used in another form): their whole pages leave
+ * the resident memory, and a later read brings them back from the file. */
+void wt_release(const wt_file *f, const void *p, size_t n);
 
 #endif

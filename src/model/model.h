@@ -152,6 +152,7 @@ typedef struct {
     int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
     int precision; /* NET_*: set by net_set_precision */
     unsigned q8_mask; /* NET_Q8_* groups in int8 when precision is NET_INT8 */
+    const wt_file *file; /* the weights it was loaded from (outlive it) */
     image_encoder_t enc;
     vit_encoder_t vit;
     prompt_decoder_t dec;

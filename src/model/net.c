@@ -13,6 +13,7 @@ int net_load(msam_net *net, const wt_file *f, char *err, size_t errlen)
     memset(net, 0, sizeof *net);
     wt_ctx c = {f, err, errlen, 0, 0};
     net->kind = f->kind;
+    net->file = f;
     int rc;
     if (f->kind == WT_MODEL_SAM_VIT) {
         if (vit_config_parse(f->config, f->config_len, &net->vit.cfg, err, errlen)) {
@@ -58,6 +59,7 @@ typedef struct {
     int failed;
     size_t bytes;
     int count; /* 1: only count bytes */
+    const wt_file *file;
 } q8_walk;
 
 static void q8_one(q8_walk *w, unsigned group, struct ops_q8w **q, const float *wt,
@@ -76,9 +78,13 @@ static void q8_one(q8_walk *w, unsigned group, struct ops_q8w **q, const float *
     }
 }
 
+/* A linear layer's float weights are views into the weight file: while
+ * its int8 form is used, their pages leave the resident memory. */
 static void q8_linear(q8_walk *w, unsigned group, linear_t *l)
 {
+    const int had = l->q != NULL;
     q8_one(w, group, &l->q, l->w, l->b, l->out, l->in);
+    if (!had && l->q && w->file) wt_release(w->file, l->w, sizeof(float) * l->in * l->out);
 }
 
 static void q8_conv(q8_walk *w, unsigned group, conv_t *cv)
@@ -171,7 +177,7 @@ const char *net_q8_group_name(unsigned group)
 
 int net_quantize_groups(msam_net *net, unsigned mask)
 {
-    q8_walk w = {mask, 0, 0, 0};
+    q8_walk w = {mask, 0, 0, 0, net->file};
     q8_walk_net(net, &w);
     if (w.failed) { /* out of memory: back to what it was */
         w.mask = net->precision == NET_INT8 ? net->q8_mask : 0;
@@ -186,7 +192,7 @@ int net_quantize_groups(msam_net *net, unsigned mask)
 
 size_t net_q8_bytes(const msam_net *net)
 {
-    q8_walk w = {0, 0, 0, 1};
+    q8_walk w = {0, 0, 0, 1, NULL};
     q8_walk_net((msam_net *)net, &w);
     return w.bytes;
 }
