@@ -212,7 +212,7 @@ int main(void)
     for (int i = 0; i < NIMG; i++) printf(" %9s emb / IoU  ", IMAGES[i]);
     printf("\n");
     /* rows: float32, each group alone, all groups, the default set */
-    unsigned rows[12];
+    unsigned rows[16];
     int nr = 0;
     rows[nr++] = 0;
     for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr++] = g;

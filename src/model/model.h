@@ -198,8 +198,9 @@ enum {
     NET_Q8_MLP2 = 1 << 5,  /* MLP contractions */
     NET_Q8_NECK1 = 1 << 6, /* the neck's 1x1 convolution */
     NET_Q8_NECK3 = 1 << 7, /* the neck's 3x3 convolution */
-    NET_Q8_DEC = 1 << 8,   /* the mask decoder's products on prompt tokens */
-    NET_Q8_ALL = (1 << 9) - 1
+    NET_Q8_DEC = 1 << 8,   /* the mask decoder's attention projections and heads */
+    NET_Q8_DEC_MLP = 1 << 9, /* the mask decoder's MLPs (256 -> 2048 -> 256) */
+    NET_Q8_ALL = (1 << 10) - 1
 };
 extern const unsigned NET_Q8_DEFAULT;
 const char *net_q8_group_name(unsigned group);

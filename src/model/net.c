@@ -107,8 +107,8 @@ static void q8_walk_dec(prompt_decoder_t *d, q8_walk *w)
         q8_linear(w, NET_Q8_DEC, &l->cross_t2i.out);
         q8_linear(w, NET_Q8_DEC, &l->cross_i2t.k);
         q8_linear(w, NET_Q8_DEC, &l->cross_i2t.v);
-        q8_linear(w, NET_Q8_DEC, &l->mlp1);
-        q8_linear(w, NET_Q8_DEC, &l->mlp2);
+        q8_linear(w, NET_Q8_DEC_MLP, &l->mlp1);
+        q8_linear(w, NET_Q8_DEC_MLP, &l->mlp2);
     }
     q8_linear(w, NET_Q8_DEC, &d->final_attn.q);
     q8_linear(w, NET_Q8_DEC, &d->final_attn.out);
@@ -170,7 +170,8 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_MLP2: return "MLP fc2";
     case NET_Q8_NECK1: return "neck 1x1";
     case NET_Q8_NECK3: return "neck 3x3";
-    case NET_Q8_DEC: return "decoder tokens";
+    case NET_Q8_DEC: return "decoder attn/heads";
+    case NET_Q8_DEC_MLP: return "decoder MLP";
     }
     return "?";
 }
