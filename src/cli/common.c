@@ -146,6 +146,12 @@ int cli_set_precision(mobilesam_model *model, const char *weights,
     static int noticed;
     mobilesam_error err = {{0}};
     mobilesam_precision p = MOBILESAM_FP32;
+    /* fp32, what a model is loaded in: nothing to switch, nothing changes */
+    if (wanted == MOBILESAM_FP32 && mobilesam_get_precision(model) == MOBILESAM_FP32) {
+        if (used)
+            *used = MOBILESAM_FP32;
+        return 0;
+    }
     if (mobilesam_set_precision(model, wanted, &p, &err) != MOBILESAM_OK) {
         report_file_error(weights, "%s", err.message);
         return -1;
