@@ -6,7 +6,9 @@
 # whole `mobilesam seg` process (wall time, peak RSS) against the sum of the
 # stages. Builds and converts the weights first when needed, so it works on a
 # fresh clone after scripts/setup.sh. Progress goes to stderr, the report to
-# stdout.
+# stdout. The three precisions (fp32, fp16, int8: `mobilesam bench
+# --precision P`) are timed in the same sitting and shown in one table
+# beside the peer; the rest of the report is fp32's.
 #
 # Usage: scripts/bench.sh [options] [RUNS] [THREADS]    (defaults: 5 2)
 set -euo pipefail
@@ -16,8 +18,10 @@ usage() {
 usage: scripts/bench.sh [options] [RUNS] [THREADS]
 
 Benchmarks mobilesam (RUNS timed runs after a warm-up, THREADS threads;
-defaults 5 and 2) and, when it is there, the ONNX Runtime peer in the same
-sitting, then prints both, the ratios ours/peer and the targets.
+defaults 5 and 2) in each precision (fp32, fp16, int8) and, when it is
+there, the ONNX Runtime peer in the same sitting, then prints them, the
+ratios ours/peer and the targets (the targets: fp32). A precision this CPU
+lacks runs its fallback, which the table says ("int8 -> fp32").
 
 options:
   --threads-scaling  also time the encoder with 1 and with 2 threads
@@ -106,12 +110,21 @@ trap 'rm -rf "$tmp"' EXIT
 
 # --- ours -------------------------------------------------------------------
 # The peer's decoder prompt: one foreground point at (900, 370).
-ours_bench() { # THREADS
+ours_bench() { # THREADS [PRECISION]
   "$bin" bench -w "$weights" --image "$testdata/images/zidane.png" \
-    --point 900,370 --runs "$runs" --threads "$1" --json
+    --point 900,370 --runs "$runs" --threads "$1" --precision "${2:-fp32}" \
+    --json
 }
-log "mobilesam bench: $runs runs, $threads threads"
-ours=$(ours_bench "$threads")
+log "mobilesam bench: $runs runs, $threads threads, fp32"
+ours=$(ours_bench "$threads" fp32)
+# the reduced precisions (a CPU without the instructions runs the fallback,
+# and bench's notice says so on stderr)
+precs=$ours
+for p in fp16 int8; do
+  log "mobilesam bench: $runs runs, $threads threads, $p"
+  precs="$precs
+$(ours_bench "$threads" "$p")"
+done
 
 # --- the peer ---------------------------------------------------------------
 # the peer sits beside the fixture pack in shared/
@@ -165,7 +178,7 @@ if [ "$scaling" = 1 ]; then
 fi
 
 # --- report -----------------------------------------------------------------
-OURS=$ours PEER=$peer PROC=$proc SCALE1=$scale1 SCALE2=$scale2 JSON=$json \
+OURS=$ours PRECS=$precs PEER=$peer PROC=$proc SCALE1=$scale1 SCALE2=$scale2 JSON=$json \
   CHECK=$check PEER_SH=$peer_sh python3 - <<'EOF'
 import json, os, statistics, sys
 
@@ -178,6 +191,18 @@ targets = {"encoder_ratio": 0.80, "decoder_ratio": 0.50,
            "process_ratio": 1.25, "threads_speedup": 1.7}
 out = {"ours": ours, "peer": peer}
 met = {}
+
+# fp32, fp16, int8 in the sitting's order: the precision asked, the one run
+precs = [json.loads(l) for l in os.environ["PRECS"].splitlines() if l.strip()]
+out["precisions"] = {}
+for b in precs:
+    row = {"precision": b["precision"], "encoder_ms": b["encoder_ms"],
+           "decoder_ms": b["decoder_ms"], "load_ms": b["load_ms"],
+           "peak_rss_mib": b["peak_rss_mib"]}
+    if peer:
+        row["encoder_ratio"] = b["encoder_ms"] / peer["encoder_ms"]
+        row["decoder_ratio"] = b["decoder_ms"] / peer["decoder_ms"]
+    out["precisions"][b["precision_wanted"]] = row
 
 if peer:
     out["encoder_ratio"] = ours["encoder_ms"] / peer["encoder_ms"]
@@ -233,6 +258,21 @@ else:
             line += f"{'-':>10}"
         print(line.rstrip())
     print(f"{'peak RSS (MiB)':<14}{ours['peak_rss_mib']:>10.1f}")
+    print()
+    print("precision       encoder ms  decoder ms  encoder/peer  "
+          "decoder/peer  load ms")
+    for wanted, row in out["precisions"].items():
+        name = wanted if row["precision"] == wanted else \
+            f"{wanted} -> {row['precision']}"
+        ratios = (f"{row['encoder_ratio']:>14.2f}{row['decoder_ratio']:>14.2f}"
+                  if peer else f"{'-':>14}{'-':>14}")
+        print(f"{name:<14}{row['encoder_ms']:>12.1f}{row['decoder_ms']:>12.2f}"
+              f"{ratios}{row['load_ms']:>9.1f}")
+    if peer:
+        print(f"{'peer':<14}{peer['encoder_ms']:>12.1f}"
+              f"{peer['decoder_ms']:>12.2f}{1:>14.2f}{1:>14.2f}")
+    if any(r["precision"] != w for w, r in out["precisions"].items()):
+        print("(a -> b: this CPU lacks a's instructions and runs b)")
     if peer:
         print(f"\npeer: {peer.get('engine', '?')}, {peer.get('threads')} "
               f"threads (its decoder: median of max(4 x runs, 20) after 3 "

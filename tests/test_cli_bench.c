@@ -47,6 +47,12 @@ static void test_json(const char *weights)
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(o, "model");
     TU_CHECK(cJSON_IsString(model) && strcmp(model->valuestring, "vit_t") == 0,
              "model is not vit_t: %s", r.out);
+    /* the default precision, in use and asked */
+    const cJSON *prec = cJSON_GetObjectItemCaseSensitive(o, "precision");
+    const cJSON *wanted = cJSON_GetObjectItemCaseSensitive(o, "precision_wanted");
+    TU_CHECK(cJSON_IsString(prec) && !strcmp(prec->valuestring, "fp32") &&
+                 cJSON_IsString(wanted) && !strcmp(wanted->valuestring, "fp32"),
+             "precision / precision_wanted are not fp32: %s", r.out);
     /* The weights alone are 37 MiB and the encoder's activations more. */
     TU_CHECK(cJSON_IsNumber(rss) && rss->valuedouble > 40,
              "peak_rss_mib implausibly small: %s", r.out);
@@ -57,11 +63,21 @@ static void test_json(const char *weights)
 
 static void test_table(const char *weights)
 {
+    /* the header names the precision in use: fp16 here (no flag), or the
+     * fp32 it falls back to on a CPU without AVX512-FP16 */
+    setenv("MOBILESAM_PRECISION", "fp16", 1);
     const char *const *args = ARGS("bench", "-w", weights, "--image", g_image,
                                    "--runs", "1", "--point", "900,370");
     ch_result r = ch_run(g_dir, args);
+    unsetenv("MOBILESAM_PRECISION");
     TU_CHECK(r.code == 0, "%s: exit %d (stderr: %s)", ch_cmdline(args), r.code,
              r.err);
+    int fallback = strstr(r.err, "fp16 is not available here") != NULL;
+    TU_CHECK(fallback ? ch_lines(r.err) == 1 : r.err[0] == 0,
+             "stderr: %s", r.err);
+    const char *used = fallback ? "vit_t, fp32, " : "vit_t, fp16, ";
+    TU_CHECK(strstr(r.out, used) != NULL, "table header does not name '%s': %s",
+             used, r.out);
     static const char *const rows[] = {"\nload ", "\npreprocess ",
                                        "\nencoder ", "\ndecoder ",
                                        "peak RSS:", "point (900, 370)"};

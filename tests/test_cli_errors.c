@@ -126,6 +126,26 @@ static int write_nan_inputs(const char *id)
     return rc;
 }
 
+/* An embedding of tiny.png (zeros) whose metadata has "precision": `value`
+ * (JSON text). */
+static int write_precision_embedding(const char *path, const char *id,
+                                     const char *value)
+{
+    char comment[256], err[256];
+    int rh, rw;
+    image_target_size(61, 97, 1024, &rh, &rw);
+    snprintf(comment, sizeof comment,
+             "mobilesam {\"version\":1,\"weights_id\":\"%s\",\"width\":97,"
+             "\"height\":61,\"resized_w\":%d,\"resized_h\":%d,"
+             "\"precision\":%s}",
+             id, rw, rh, value);
+    const long shape[4] = {1, 256, 64, 64};
+    float *emb = calloc((size_t)256 * 64 * 64, sizeof(float));
+    int rc = emb ? npy_write(path, emb, shape, 4, comment, err, sizeof err) : -1;
+    free(emb);
+    return rc;
+}
+
 static int make_inputs(const char *id)
 {
     static const uint32_t version2 = 2;
@@ -158,6 +178,9 @@ static int make_inputs(const char *id)
         ci_write_embedding(scratch("emb.npy"), id, 97, 61, NULL) ||
         ci_write_embedding(scratch("other.npy"), "0123456789abcdef", 97, 61, NULL) ||
         ci_write_embedding(scratch("nometa.npy"), NULL, 97, 61, NULL) ||
+        write_precision_embedding(scratch("int8.npy"), id, "\"int8\"") ||
+        write_precision_embedding(scratch("int4.npy"), id, "\"int4\"") ||
+        write_precision_embedding(scratch("prec8.npy"), id, "8") ||
         npy_write(scratch("mask128.npy"), mask, mshape, 2, NULL, err,
                   sizeof err);
     free(mask);
@@ -278,6 +301,26 @@ static void test_embeddings(void)
     expect_error(1, emb,
                  ARGS("seg", g_bus, "-w", w, "--embedding", emb, "--point",
                       "1,1", "-o", o));
+    /* "precision": one of fp32, fp16, int8 (emb.npy, without the key,
+     * loads as fp32: test_baseline) */
+    static const char *const bad[] = {"int4.npy", "prec8.npy"};
+    for (int i = 0; i < 2; i++) {
+        const char *e = scratch(bad[i]);
+        expect_error(1, e,
+                     ARGS("seg", g_tiny, "-w", w, "--embedding", e, "--point",
+                          "1,1", "-o", o));
+        expect_error(1, "bad \"precision\"",
+                     ARGS("seg", g_tiny, "-w", w, "--embedding", e, "--point",
+                          "1,1", "-o", o));
+    }
+    const char *const *args =
+        ARGS("seg", g_tiny, "-w", w, "--embedding", scratch("int8.npy"),
+             "--point", "1,1", "-o", o);
+    ch_result r = ch_run(g_dir, args);
+    TU_CHECK(r.code == 0 && r.err[0] == 0, "%s: exit %d: %s",
+             ch_cmdline(args), r.code, r.err);
+    ch_free(&r);
+    clear_outputs();
 }
 
 /* A failure after some outputs were written (the JSON goes to a socket,

@@ -142,6 +142,74 @@ static void test_isa_env(void)
     unsetenv("MOBILESAM_ISA");
 }
 
+/* --precision on every command that runs the network, and
+ * MOBILESAM_PRECISION: a bad value is a usage error naming the flag or the
+ * variable and the accepted values; the flag wins over the variable; each
+ * command's --help documents the flag. */
+static void test_precision(void)
+{
+    static const char *const cmds[][8] = {
+        {"seg", "img.png", "--point", "1,2", "-o", "m.png", NULL},
+        {"embed", "img.png", "-o", "e.npy", NULL},
+        {"everything", "img.png", "-o", "out", NULL},
+        {"batch", "imgs", "-o", "out", "--everything", NULL},
+        {"bench", "--image", "img.png", NULL},
+        {"serve", "--port", "0", NULL},
+    };
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        const char *args[16];
+        char prefix[128];
+        int n = 0;
+        for (; cmds[c][n]; n++)
+            args[n] = cmds[c][n];
+        args[n] = "--help";
+        args[n + 1] = NULL;
+        ch_result r = ch_run(g_dir, args);
+        TU_CHECK(r.code == 0 && strstr(r.out, "--precision P") &&
+                     strstr(r.out, "MOBILESAM_PRECISION"),
+                 "%s --help: exit %d, no --precision / MOBILESAM_PRECISION",
+                 cmds[c][0], r.code);
+        ch_free(&r);
+        args[n] = "--precision";
+        args[n + 1] = "fp64";
+        args[n + 2] = NULL;
+        snprintf(prefix, sizeof prefix,
+                 "mobilesam %s: --precision: expected fp32, fp16 or int8, "
+                 "got 'fp64'",
+                 cmds[c][0]);
+        expect_usage_error(prefix, args);
+        args[n + 1] = "INT8"; /* the names are lower-case */
+        strcpy(strstr(prefix, "'fp64'"), "'INT8'");
+        expect_usage_error(prefix, args);
+        args[n] = NULL;
+        setenv("MOBILESAM_PRECISION", "half", 1);
+        snprintf(prefix, sizeof prefix,
+                 "mobilesam %s: MOBILESAM_PRECISION: expected fp32, fp16 or "
+                 "int8, got 'half'",
+                 cmds[c][0]);
+        expect_usage_error(prefix, args);
+        unsetenv("MOBILESAM_PRECISION");
+    }
+    /* the flag wins: the variable's bad value is not even read, and the
+     * command goes on to its data error (the image does not exist) */
+    setenv("MOBILESAM_PRECISION", "half", 1);
+    const char *const *args = ARGS("seg", "img.png", "--point", "1,2", "-o",
+                                   "m.png", "--precision", "int8");
+    ch_result r = ch_run(g_dir, args);
+    TU_CHECK(r.code == 1 && strstr(r.err, "img.png") &&
+                 !strstr(r.err, "MOBILESAM_PRECISION"),
+             "%s with MOBILESAM_PRECISION=half: exit %d (expected 1): %s",
+             ch_cmdline(args), r.code, r.err);
+    ch_free(&r);
+    /* an empty variable is unset */
+    setenv("MOBILESAM_PRECISION", "", 1);
+    r = ch_run(g_dir, ARGS("seg", "img.png", "--point", "1,2", "-o", "m.png"));
+    TU_CHECK(r.code == 1, "MOBILESAM_PRECISION='': exit %d (expected 1): %s",
+             r.code, r.err);
+    ch_free(&r);
+    unsetenv("MOBILESAM_PRECISION");
+}
+
 int main(void)
 {
     g_dir = ch_mkdtemp();
@@ -159,6 +227,7 @@ int main(void)
     test_embed();
     test_threads_env();
     test_isa_env();
+    test_precision();
     ch_rmtree(g_dir);
     free(g_dir);
     return tu_finish("test_cli_usage");

@@ -256,6 +256,7 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(j["status"], "ok")
         self.assertEqual(j["model"]["type"], "vit_t")
+        self.assertEqual(j["model"]["precision"], "fp32")
         self.assertEqual(len(j["model"]["id"]), 16)
         self.assertEqual(j["threads"], 2)
         self.assertTrue(j["version"])
@@ -843,6 +844,101 @@ class SeparateServerTest(unittest.TestCase):
             for name in os.listdir(meta) if os.path.isdir(meta) else []:
                 if name.endswith(".json"):
                     json.loads(read(os.path.join(meta, name)))
+
+
+# ---- serve --precision -------------------------------------------------------
+
+class PrecisionServeTest(unittest.TestCase):
+    """A server started with --precision int8 answers the masks of `seg
+    --precision int8` (its png format is seg's file, byte for byte), its
+    embedding is `embed --precision int8`'s file, and /v1/health reports the
+    precision in use: int8, or fp32 on a CPU without VNNI (which both
+    commands then say in one notice line)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("--precision", "int8")
+        cls.dir = tempfile.mkdtemp(dir=WORK)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, err = cls.srv.stop()
+        assert rc == 0, (rc, err)
+        cls.server_stderr = err
+
+    def seg(self, *args):
+        p = run_cli("seg", *args, "-w", WEIGHTS, "--threads", "2", "--precision", "int8")
+        notices = [l for l in p.stderr.splitlines() if "not available here" in l]
+        self.assertLessEqual(len(notices), 1, p.stderr)
+        return "fp32" if notices else "int8"
+
+    def test_health_and_masks_are_seg_int8(self):
+        status, health = self.srv.json("GET", "/v1/health")
+        self.assertEqual(status, 200)
+        cases = load_json(os.path.join(REFS, "cases.json"))
+        for name in ("zidane", "tiny"):
+            spec = cases[name]
+            img = os.path.join(IMAGES, spec["image"])
+            status, j = self.srv.json("POST", "/v1/images", read(img))
+            self.assertEqual(status, 200, j)
+            singles = [c for c in spec["cases"] if "points" in c or "box" in c]
+            singles = [c for c in singles if "mask_input" not in c]
+            self.assertGreaterEqual(len(singles), 4)
+            for case in singles:
+                prompt = {k: case[k] for k in ("points", "labels", "box") if k in case}
+                mm = bool(case["multimask"])
+                out = os.path.join(self.dir, "%s_%s.png" % (name, case["id"]))
+                args = [img, "-o", out]
+                for p in case.get("points", []):
+                    args.append("--point=%.9g,%.9g" % tuple(p))
+                for l in case.get("labels", []):
+                    args.append("--label=%d" % l)
+                if "box" in case:
+                    args.append("--box=%.9g,%.9g,%.9g,%.9g" % tuple(case["box"]))
+                if mm:
+                    args.append("--multimask")
+                used = self.seg(*args)
+                self.assertEqual(health["model"]["precision"], used)
+                status, r = self.srv.json("POST", "/v1/images/%s/predict" % j["id"],
+                                          dict(prompt, multimask=mm, format="png"))
+                self.assertEqual(status, 200, r)
+                n = 3 if mm else 1
+                self.assertEqual(len(r["masks"]), n)
+                for m in range(n):
+                    seg_png = out if n == 1 else "%s_0_%d.png" % (out[:-4], m)
+                    self.assertEqual(base64.b64decode(r["masks"][m]["png"]), read(seg_png),
+                                     "%s %s mask %d" % (name, case["id"], m))
+        print("serve --precision int8: %s in use, masks = seg --precision int8's"
+              % health["model"]["precision"], file=sys.stderr)
+
+    def test_embedding_is_embeds_int8_file(self):
+        tiny = os.path.join(IMAGES, "tiny.png")
+        status, j = self.srv.json("POST", "/v1/images", read(tiny))
+        self.assertEqual(status, 200, j)
+        status, _, data = self.srv.request("GET", "/v1/images/%s/embedding" % j["id"])
+        self.assertEqual(status, 200)
+        npy = os.path.join(self.dir, "tiny_emb.npy")
+        run_cli("embed", tiny, "-o", npy, "-w", WEIGHTS, "--threads", "2",
+                "--precision", "int8")
+        self.assertEqual(data, read(npy))
+        _, health = self.srv.json("GET", "/v1/health")
+        self.assertIn(b'"precision":"%s"' % health["model"]["precision"].encode(), data)
+
+    def test_environment_variable(self):
+        env = dict(os.environ, MOBILESAM_PRECISION="int8")
+        srv = Server(env=env)
+        try:
+            _, a = srv.json("GET", "/v1/health")
+            _, b = self.srv.json("GET", "/v1/health")
+            self.assertEqual(a["model"]["precision"], b["model"]["precision"])
+        finally:
+            self.assertEqual(srv.stop()[0], 0)
+        srv = Server("--precision", "fp32", env=env)  # the flag wins
+        try:
+            _, a = srv.json("GET", "/v1/health")
+            self.assertEqual(a["model"]["precision"], "fp32")
+        finally:
+            self.assertEqual(srv.stop()[0], 0)
 
 
 def main():

@@ -101,6 +101,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n"
     "\n"
@@ -121,6 +122,7 @@ enum {
     OPT_HELP = 1,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_OUTPUT,
     OPT_RECURSIVE,
     OPT_PROMPTS,
@@ -143,6 +145,7 @@ enum {
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"output", 'o', 1, OPT_OUTPUT},
                                       {"recursive", 'r', 0, OPT_RECURSIVE},
                                       {"prompts", 0, 1, OPT_PROMPTS},
@@ -172,6 +175,7 @@ typedef struct {
     int *classes, n_classes;
     int shard_i, shard_n;
     int threads;
+    mobilesam_precision precision;
     amg_args amg;
 } batch_args;
 
@@ -312,6 +316,8 @@ static int check_combination(batch_args *a)
         return cli_usage(CMD, "--format yolo would overwrite the labels of "
                               "--boxes-from: use another OUTDIR");
     if (cli_set_max_pixels(CMD, v[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, v[OPT_PRECISION], &a->precision))
         return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
@@ -1230,7 +1236,7 @@ static int run(batch_args *a)
     r.a = a;
     r.outdir = a->value[OPT_OUTPUT];
     r.want = a->formats | (a->given[OPT_OVERLAY] ? BF_OVERLAY : 0);
-    cli_session_init(&r.s, a->threads);
+    cli_session_init(&r.s, a->threads, a->precision);
     int rc = CLI_DATA_ERROR;
     if (prepare(&r) == 0) {
         if (r.list.n == 0)

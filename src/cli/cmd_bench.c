@@ -32,7 +32,8 @@ static const char usage_text[] =
     "Times model load, pre-processing, encoder and decoder on IMAGE: one\n"
     "warm-up run, then median, min and max of N runs each; and the peak\n"
     "resident memory of the process. The decoder is one foreground point,\n"
-    "single mask, from prompt to the final mask at the original size.\n"
+    "single mask, from prompt to the final mask at the original size. A\n"
+    "load includes the switch to --precision (quantizing the weights).\n"
     "\n"
     "options:\n"
     "  --image IMAGE          the image (default:\n"
@@ -41,10 +42,12 @@ static const char usage_text[] =
     "  --runs N               timed runs per stage (default: 5)\n"
     "  --json                 print one JSON object instead of a table: load_ms,\n"
     "                         preprocess_ms, encoder_ms, decoder_ms (medians),\n"
-    "                         peak_rss_mib, threads, runs, model, and more\n"
+    "                         peak_rss_mib, threads, runs, model, precision\n"
+    "                         (in use; precision_wanted: asked), and more\n"
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
@@ -53,6 +56,7 @@ enum {
     OPT_HELP = 1,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_IMAGE,
     OPT_POINT,
     OPT_RUNS,
@@ -64,6 +68,7 @@ enum {
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"image", 0, 1, OPT_IMAGE},
                                       {"point", 0, 1, OPT_POINT},
                                       {"runs", 0, 1, OPT_RUNS},
@@ -80,6 +85,7 @@ typedef struct {
     float point[2];
     int runs;
     int threads;
+    mobilesam_precision precision;
 } bench_args;
 
 enum { ST_LOAD, ST_PRE, ST_ENC, ST_DEC, N_STAGES };
@@ -97,6 +103,7 @@ typedef struct {
     double median[N_STAGES], min[N_STAGES], max[N_STAGES];
     double peak_rss_mib;
     char model[16]; /* mobilesam_model_type: vit_t, vit_b, ... */
+    mobilesam_precision precision; /* in use (the CPU's for the wanted) */
 } bench_times;
 
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
@@ -136,6 +143,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
         a->has_point = 1;
     }
     if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, a->value[OPT_PRECISION], &a->precision))
         return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
@@ -180,9 +189,11 @@ static void record(bench_times *t, int stage, int i, double ms)
         t->warmup[stage] = ms;
 }
 
-/* Warm-up load, then `runs` timed loads; the last model is kept. */
-static int time_load(const char *weights, int runs, bench_times *t,
-                     mobilesam_model **model)
+/* Warm-up load, then `runs` timed loads; the last model is kept. A load
+ * includes the switch to the wanted precision (quantizing the weights),
+ * which every process pays. */
+static int time_load(const char *weights, int runs, mobilesam_precision wanted,
+                     bench_times *t, mobilesam_model **model)
 {
     *model = NULL;
     for (int i = -1; i < runs; i++) {
@@ -190,6 +201,10 @@ static int time_load(const char *weights, int runs, bench_times *t,
         double t0 = now_ms();
         if (cli_load_model(weights, &m))
             return -1;
+        if (cli_set_precision(m, weights, wanted, &t->precision)) {
+            mobilesam_free(m);
+            return -1;
+        }
         record(t, ST_LOAD, i, now_ms() - t0);
         if (i < runs - 1)
             mobilesam_free(m);
@@ -281,6 +296,9 @@ static int print_json(const bench_args *a, const char *weights,
     cJSON_AddItemToObject(o, "point", pt);
     cJSON_AddStringToObject(o, "weights", weights);
     cJSON_AddStringToObject(o, "model", t->model);
+    cJSON_AddStringToObject(o, "precision", mobilesam_precision_name(t->precision));
+    cJSON_AddStringToObject(o, "precision_wanted",
+                            mobilesam_precision_name(a->precision));
     cJSON_AddStringToObject(o, "version", MOBILESAM_VERSION);
     return out_print_json_line(CMD, o);
 }
@@ -288,9 +306,9 @@ static int print_json(const bench_args *a, const char *weights,
 static void print_table(const bench_args *a, const msam_image *img,
                         const bench_times *t)
 {
-    printf("mobilesam bench: %s, %s (%dx%d), point (%g, %g), %d thread%s, "
+    printf("mobilesam bench: %s, %s, %s (%dx%d), point (%g, %g), %d thread%s, "
            "%d run%s after 1 warm-up\n\n",
-           t->model, a->image, img->width, img->height, a->point[0], a->point[1],
+           t->model, mobilesam_precision_name(t->precision), a->image, img->width, img->height, a->point[0], a->point[1],
            mobilesam_get_threads(), mobilesam_get_threads() == 1 ? "" : "s",
            a->runs, a->runs == 1 ? "" : "s");
     printf("%-12s %10s %10s %10s %10s\n", "stage (ms)", "median", "min",
@@ -307,7 +325,7 @@ static int measure(const bench_args *a, const char *weights,
     mobilesam_model *model = NULL;
     mobilesam_embedding *emb = NULL;
     int rc = -1;
-    if (time_load(weights, a->runs, t, &model) == 0 &&
+    if (time_load(weights, a->runs, a->precision, t, &model) == 0 &&
         time_encode(a, model, img, t, &emb) == 0 &&
         time_decode(a, model, emb, t) == 0)
         rc = 0;
@@ -330,7 +348,7 @@ static int run(bench_args *a)
     bench_times t;
     memset(&t, 0, sizeof t);
     int rc = CLI_DATA_ERROR;
-    cli_session_init(&s, a->threads);
+    cli_session_init(&s, a->threads, a->precision);
     for (int i = 0; i < N_STAGES; i++)
         if (!(t.ms[i] = calloc((size_t)a->runs, sizeof(double)))) {
             report_cmd_error(CMD, "out of memory");

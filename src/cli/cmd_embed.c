@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
@@ -34,6 +35,7 @@ enum {
     OPT_HELP = 1,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_OUTPUT,
     OPT_MAX_PIXELS,
     OPT_COUNT
@@ -42,6 +44,7 @@ enum {
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"output", 'o', 1, OPT_OUTPUT},
                                       {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
@@ -51,6 +54,7 @@ typedef struct {
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
     int threads;
+    mobilesam_precision precision;
 } embed_args;
 
 /* Returns 0 to go on, -1 when --help was printed, or CLI_USAGE_ERROR. */
@@ -74,6 +78,8 @@ static int parse_args(embed_args *a, int argc, char **argv)
     if (!strcmp(a->value[OPT_OUTPUT], "-"))
         return cli_usage(CMD, "-o: the embedding cannot go to stdout");
     if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, a->value[OPT_PRECISION], &a->precision))
         return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
@@ -113,7 +119,7 @@ static int run(const embed_args *a)
 {
     cli_session s;
     int rc = CLI_DATA_ERROR;
-    cli_session_init(&s, a->threads);
+    cli_session_init(&s, a->threads, a->precision);
     if (out_check_dir(a->value[OPT_OUTPUT]) == 0 &&
         cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]) == 0 &&
         (rc = check_files(a, s.weights)) == 0) {

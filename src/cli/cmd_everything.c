@@ -55,6 +55,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n"
     "\n"
@@ -68,6 +69,7 @@ enum {
     OPT_HELP = 1,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_OUTPUT,
     OPT_FORMAT,
     OPT_OVERLAY,
@@ -79,6 +81,7 @@ enum {
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"output", 'o', 1, OPT_OUTPUT},
                                       {"format", 0, 1, OPT_FORMAT},
                                       {"overlay", 0, 1, OPT_OVERLAY},
@@ -95,6 +98,7 @@ typedef struct {
     int given[OPT_COUNT];
     unsigned formats;
     int threads;
+    mobilesam_precision precision;
     amg_args amg;
 } everything_args;
 
@@ -142,6 +146,8 @@ static int parse_args(everything_args *a, int argc, char **argv)
     if (a->value[OPT_OVERLAY] && !strcmp(a->value[OPT_OVERLAY], "-"))
         return cli_usage(CMD, "--overlay: cannot go to stdout");
     if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, a->value[OPT_PRECISION], &a->precision))
         return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
@@ -387,7 +393,7 @@ static int run(everything_args *a)
     mobilesam_amg_result res = {0, NULL, 0, 0};
     char *created = NULL;
     int rc = CLI_DATA_ERROR;
-    cli_session_init(&s, a->threads);
+    cli_session_init(&s, a->threads, a->precision);
 
     if (cli_session_open(&s, a->image, a->value[OPT_WEIGHTS]))
         goto done;

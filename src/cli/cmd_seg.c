@@ -59,6 +59,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
@@ -67,6 +68,7 @@ enum {
     OPT_HELP = 1,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_POINT,
     OPT_LABEL,
     OPT_BOX,
@@ -85,6 +87,7 @@ enum {
 static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"point", 0, 1, OPT_POINT},
                                       {"label", 0, 1, OPT_LABEL},
                                       {"box", 0, 1, OPT_BOX},
@@ -107,6 +110,7 @@ typedef struct {
     const char *value[OPT_COUNT]; /* single-valued options, by id */
     int given[OPT_COUNT];
     int threads;
+    mobilesam_precision precision;
     int multimask;
     float *points; /* n_points (x, y) */
     int n_points;
@@ -229,6 +233,8 @@ static int check_combination(seg_args *a)
                                  args_option_name(options, output_ids[j]));
         }
     if (cli_set_max_pixels(CMD, v[OPT_MAX_PIXELS]))
+        return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, v[OPT_PRECISION], &a->precision))
         return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, v[OPT_THREADS]);
     return a->threads < 0 ? CLI_USAGE_ERROR : 0;
@@ -610,7 +616,7 @@ static int run(seg_args *a)
     mobilesam_embedding *emb = NULL;
     mobilesam_result *res = NULL;
     int n_res = 0;
-    cli_session_init(&s, a->threads);
+    cli_session_init(&s, a->threads, a->precision);
 
     int rc = prepare(a, &ps, &s);
     if (rc)

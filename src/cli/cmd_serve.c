@@ -38,6 +38,7 @@ static const char usage_text[] =
     "  -w, --weights FILE     weight file (default: $MOBILESAM_WEIGHTS,\n"
     "                         weights/mobile_sam.msam here or beside the tool)\n"
     "  --threads N            threads (default: $MOBILESAM_THREADS or all cores)\n"
+    CLI_PRECISION_HELP
     CLI_MAX_PIXELS_HELP
     "  -h, --help             this help\n";
 /* clang-format on */
@@ -55,6 +56,7 @@ enum {
     OPT_QUEUE,
     OPT_WEIGHTS,
     OPT_THREADS,
+    OPT_PRECISION,
     OPT_MAX_PIXELS,
     OPT_COUNT
 };
@@ -71,6 +73,7 @@ static const args_option options[] = {{"help", 'h', 0, OPT_HELP},
                                       {"queue", 0, 1, OPT_QUEUE},
                                       {"weights", 'w', 1, OPT_WEIGHTS},
                                       {"threads", 0, 1, OPT_THREADS},
+                                      {"precision", 0, 1, OPT_PRECISION},
                                       {"max-pixels", 0, 1, OPT_MAX_PIXELS},
                                       {NULL, 0, 0, 0}};
 
@@ -80,6 +83,7 @@ typedef struct {
     const char *value[OPT_COUNT];
     int given[OPT_COUNT];
     int threads;
+    mobilesam_precision precision;
     server_config cfg;
 } serve_args;
 
@@ -133,6 +137,8 @@ static int parse_args(serve_args *a, int argc, char **argv)
         return cli_usage(CMD, "--recursive needs IMAGES_DIR");
     if (cli_set_max_pixels(CMD, a->value[OPT_MAX_PIXELS]))
         return CLI_USAGE_ERROR;
+    if (cli_parse_precision(CMD, a->value[OPT_PRECISION], &a->precision))
+        return CLI_USAGE_ERROR;
     a->threads = cli_parse_threads(CMD, a->value[OPT_THREADS]);
     if (a->threads < 0)
         return CLI_USAGE_ERROR;
@@ -178,7 +184,7 @@ int cmd_serve(int argc, char **argv)
     if (rc)
         return rc;
     cli_session s;
-    cli_session_init(&s, a.threads);
+    cli_session_init(&s, a.threads, a.precision);
     rc = CLI_DATA_ERROR;
     if (cli_session_weights(&s, a.value[OPT_WEIGHTS]) == 0 &&
         cli_session_model(&s) == 0) {

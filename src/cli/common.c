@@ -118,6 +118,55 @@ int cli_parse_threads(const char *cmd, const char *flag)
     return (int)n;
 }
 
+int cli_parse_precision(const char *cmd, const char *flag,
+                        mobilesam_precision *out)
+{
+    const char *src = flag ? "--precision" : "MOBILESAM_PRECISION";
+    const char *s = flag ? flag : getenv("MOBILESAM_PRECISION");
+    *out = MOBILESAM_FP32;
+    if (!s || (!flag && !*s))
+        return 0;
+    if (mobilesam_precision_parse(s, out) == 0)
+        return 0;
+    cli_usage(cmd, "%s: expected fp32, fp16 or int8, got '%s'", src, s);
+    return -1;
+}
+
+/* What the CPU lacks for a precision, for the fallback notice. */
+static const char *precision_needs(mobilesam_precision p)
+{
+    return p == MOBILESAM_INT8   ? "AVX512-VNNI or AVX-VNNI"
+           : p == MOBILESAM_FP16 ? "AVX512-FP16"
+                                 : "nothing";
+}
+
+int cli_set_precision(mobilesam_model *model, const char *weights,
+                      mobilesam_precision wanted, mobilesam_precision *used)
+{
+    static int noticed;
+    mobilesam_error err = {{0}};
+    mobilesam_precision p = MOBILESAM_FP32;
+    /* fp32, what a model is loaded in: nothing to switch, nothing changes */
+    if (wanted == MOBILESAM_FP32 && mobilesam_get_precision(model) == MOBILESAM_FP32) {
+        if (used)
+            *used = MOBILESAM_FP32;
+        return 0;
+    }
+    if (mobilesam_set_precision(model, wanted, &p, &err) != MOBILESAM_OK) {
+        report_file_error(weights, "%s", err.message);
+        return -1;
+    }
+    if (p != wanted && !noticed) {
+        noticed = 1;
+        cli_error("%s is not available here (it needs %s); running %s",
+                  mobilesam_precision_name(wanted), precision_needs(wanted),
+                  mobilesam_precision_name(p));
+    }
+    if (used)
+        *used = p;
+    return 0;
+}
+
 int cli_set_max_pixels(const char *cmd, const char *value)
 {
     if (!value) {
@@ -175,9 +224,11 @@ int cli_encode(mobilesam_model *model, const msam_image *img,
     return 0;
 }
 
-void cli_session_init(cli_session *s, int threads)
+void cli_session_init(cli_session *s, int threads,
+                      mobilesam_precision precision)
 {
     memset(s, 0, sizeof *s);
+    s->precision = precision;
     mobilesam_set_threads(threads);
 }
 
@@ -211,7 +262,9 @@ int cli_session_open(cli_session *s, const char *image, const char *flag)
 
 int cli_session_model(cli_session *s)
 {
-    return cli_load_model(s->weights, &s->model);
+    if (cli_load_model(s->weights, &s->model))
+        return -1;
+    return cli_set_precision(s->model, s->weights, s->precision, NULL);
 }
 
 void cli_session_free(cli_session *s)

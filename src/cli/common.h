@@ -39,6 +39,25 @@ int cli_usage(const char *cmd, const char *fmt, ...)
  * CPU's best). Returns -1 after printing a usage error. */
 int cli_parse_threads(const char *cmd, const char *flag);
 
+/* Parses a --precision value (or $MOBILESAM_PRECISION when flag is NULL;
+ * unset or empty: fp32) into *out: fp32, fp16 or int8. Returns 0, or -1
+ * after printing a usage error. */
+int cli_parse_precision(const char *cmd, const char *flag,
+                        mobilesam_precision *out);
+/* Its lines in the commands' --help. */
+#define CLI_PRECISION_HELP                                                     \
+    "  --precision P          arithmetic of the network: fp32, fp16 or int8\n" \
+    "                         (default: $MOBILESAM_PRECISION or fp32); one\n"   \
+    "                         notice on stderr when the CPU runs another\n"
+
+/* Switches a loaded model to `wanted` (mobilesam_set_precision). When the
+ * CPU runs another precision, prints one notice line on stderr, once per
+ * process ("mobilesam: int8 is not available here (it needs ...); running
+ * fp32"). Writes the precision in use to *used when non-NULL. Returns 0, or
+ * -1 after "mobilesam: <weights>: <reason>". */
+int cli_set_precision(mobilesam_model *model, const char *weights,
+                      mobilesam_precision wanted, mobilesam_precision *used);
+
 /* Applies a --max-pixels value (NULL: the default, IMAGE_MAX_PIXELS_DEFAULT)
  * to every image read after: a positive integer, optionally with a K, M or
  * G suffix (thousand, million, billion: "50M"). Returns 0, or
@@ -68,10 +87,13 @@ typedef struct {
     msam_image img;         /* the input image (rgb NULL until decoded) */
     char *weights;          /* the weight file's path */
     mobilesam_model *model; /* loaded from `weights` */
+    mobilesam_precision precision; /* wanted (cli_session_model sets it) */
 } cli_session;
 
-/* Empties the session and sets the engine's threads (0: one per core). */
-void cli_session_init(cli_session *s, int threads);
+/* Empties the session, sets the engine's threads (0: one per core) and
+ * the precision the model will be switched to once loaded. */
+void cli_session_init(cli_session *s, int threads,
+                      mobilesam_precision precision);
 /* Picks the weight file: `flag` (-w) if given, else $MOBILESAM_WEIGHTS, else
  * CLI_WEIGHTS_DEFAULT in the current directory, else
  * <executable dir>/../CLI_WEIGHTS_DEFAULT; an error when none exists. */
@@ -79,7 +101,8 @@ int cli_session_weights(cli_session *s, const char *flag);
 /* Decodes `image` (cli_image_load), then picks the weight file: the cheap
  * checks, before the model is loaded. */
 int cli_session_open(cli_session *s, const char *image, const char *flag);
-/* Loads the model from the weight file picked before. */
+/* Loads the model from the weight file picked before and switches it to
+ * the session's precision (cli_set_precision). */
 int cli_session_model(cli_session *s);
 /* Frees whatever the session holds. */
 void cli_session_free(cli_session *s);

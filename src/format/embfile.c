@@ -19,6 +19,7 @@ typedef struct {
     int version;
     char weights_id[17];
     int width, height, resized_w, resized_h;
+    mobilesam_precision precision; /* fp32 when the file has no key */
 } emb_meta;
 
 /* The data and metadata comment of an embedding file; returns the
@@ -33,14 +34,16 @@ static float *emb_contents(const mobilesam_model *model,
     if (!chw)
         return NULL;
     mobilesam_embedding_data(emb, chw);
-    emb_meta m = {EMBFILE_VERSION, {0}, 0, 0, 0, 0};
+    emb_meta m = {EMBFILE_VERSION, {0}, 0, 0, 0, 0,
+                  mobilesam_embedding_precision(emb)};
     mobilesam_embedding_size(emb, &m.width, &m.height, &m.resized_w,
                              &m.resized_h);
     snprintf(comment, len,
              META_PREFIX "{\"version\":%d,\"weights_id\":\"%s\",\"width\":%d,"
-                         "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d}",
+                         "\"height\":%d,\"resized_w\":%d,\"resized_h\":%d,"
+                         "\"precision\":\"%s\"}",
              m.version, mobilesam_model_id(model), m.width, m.height,
-             m.resized_w, m.resized_h);
+             m.resized_w, m.resized_h, mobilesam_precision_name(m.precision));
     return chw;
 }
 
@@ -95,6 +98,16 @@ static int parse_meta(const char *comment, emb_meta *m, const char **why)
     *why = "malformed mobilesam metadata";
     cJSON *j = cJSON_Parse(comment + plen);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "weights_id");
+    /* files written before the key existed were all made in fp32 */
+    const cJSON *prec = cJSON_GetObjectItemCaseSensitive(j, "precision");
+    m->precision = MOBILESAM_FP32;
+    if (prec && (!cJSON_IsString(prec) ||
+                 mobilesam_precision_parse(prec->valuestring, &m->precision))) {
+        cJSON_Delete(j);
+        *why = "bad \"precision\" in the mobilesam metadata (expected "
+               "\"fp32\", \"fp16\" or \"int8\")";
+        return -1;
+    }
     int bad = !cJSON_IsObject(j) || get_int(j, "version", &m->version) ||
               !cJSON_IsString(id) || strlen(id->valuestring) != 16 ||
               get_int(j, "width", &m->width) ||
@@ -119,7 +132,8 @@ static int parse_meta(const char *comment, emb_meta *m, const char **why)
 }
 
 static int check_array(const char *path, const npy_array *a,
-                       const mobilesam_model *model, int width, int height)
+                       const mobilesam_model *model, int width, int height,
+                       mobilesam_precision *precision)
 {
     emb_meta m;
     const char *why;
@@ -149,6 +163,7 @@ static int check_array(const char *path, const npy_array *a,
         report_file_error(path, "embedding must have shape (1, 256, 64, 64)");
         return -1;
     }
+    *precision = m.precision;
     return 0;
 }
 
@@ -161,7 +176,8 @@ int embfile_read(const char *path, const mobilesam_model *model, int width,
         report_file_error(path, "%s", err);
         return -1;
     }
-    int rc = check_array(path, &a, model, width, height);
+    mobilesam_precision precision = MOBILESAM_FP32;
+    int rc = check_array(path, &a, model, width, height, &precision);
     /* NaN or infinity would run through the decoder into all-NaN logits,
      * an empty mask and a made-up score */
     if (rc == 0 && !npy_all_finite(&a)) {
@@ -174,6 +190,8 @@ int embfile_read(const char *path, const mobilesam_model *model, int width,
         report_file_error(path, "%s", e.message);
         rc = -1;
     }
+    if (rc == 0)
+        mobilesam_embedding_set_precision(*out, precision);
     npy_free(&a);
     return rc;
 }

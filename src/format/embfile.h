@@ -2,8 +2,10 @@
  * embfile.h - saved image embeddings: a (1, 256, 64, 64) float32 .npy whose
  * header comment carries the metadata needed to use it safely later:
  *   mobilesam {"version":1,"weights_id":"<16 hex>","width":W,"height":H,
- *              "resized_w":w,"resized_h":h}
- * (compact JSON, one line). numpy.load ignores the comment.
+ *              "resized_w":w,"resized_h":h,"precision":"fp32"}
+ * (compact JSON, one line). numpy.load ignores the comment. "precision"
+ * is that of the encode that made it (fp32, fp16 or int8); a file without
+ * the key (written before it existed) is fp32.
  */
 #ifndef MOBILESAM_FORMAT_EMBFILE_H
 #define MOBILESAM_FORMAT_EMBFILE_H
@@ -26,8 +28,9 @@ int embfile_fwrite(FILE *fp, const mobilesam_model *model,
                    const mobilesam_embedding *emb, char *err, size_t errlen);
 
 /* Loads an embedding file, refusing it (one line naming the file) when it
- * has no mobilesam metadata, was made with other weights than `model`, or
- * for an image whose size is not width x height. */
+ * has no mobilesam metadata (or a bad "precision" in it), was made with
+ * other weights than `model`, or for an image whose size is not width x
+ * height. The embedding gets the file's precision. */
 int embfile_read(const char *path, const mobilesam_model *model, int width,
                  int height, mobilesam_embedding **out);
 

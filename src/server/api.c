@@ -260,6 +260,8 @@ static void get_health(api_ctx *a, api_reply *r)
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddStringToObject(m, "id", mobilesam_model_id(a->model));
     cJSON_AddStringToObject(m, "type", mobilesam_model_type(a->model));
+    cJSON_AddStringToObject(m, "precision",
+                            mobilesam_precision_name(mobilesam_get_precision(a->model)));
     cJSON_AddNumberToObject(j, "threads", a->cfg->threads);
     reply_json(r, 200, j);
 }

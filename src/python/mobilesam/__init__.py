@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 __all__ = ["Sam", "SamAutomaticMaskGenerator", "SamPredictor", "build_sam",
            "build_sam_vit_b", "build_sam_vit_h", "build_sam_vit_l",
            "build_sam_vit_t", "sam_model_registry", "set_num_threads",
-           "get_num_threads", "read_image"]
+           "get_num_threads", "read_image", "supported_precision"]
 
 
 def set_num_threads(n):
@@ -24,3 +24,11 @@ def set_num_threads(n):
 
 def get_num_threads():
     return _engine.get_threads()
+
+
+def supported_precision(precision):
+    """The precision this CPU runs when asked for `precision` ("fp32",
+    "fp16" or "int8", as in sam_model_registry["vit_t"](checkpoint=...,
+    precision=...)): itself when the CPU has the instructions (int8:
+    AVX512-VNNI or AVX-VNNI; fp16: AVX512-FP16), else "fp32"."""
+    return _engine.supported_precision(precision)

@@ -146,6 +146,45 @@ class Timing(ctypes.Structure):
 
 
 last_timing = _fn("mobilesam_last_timing", None, _vp, ctypes.POINTER(Timing))
+
+# mobilesam_precision: the enum's values, by name
+PRECISIONS = ("fp32", "fp16", "int8")
+precision_supported = _fn("mobilesam_precision_supported", ctypes.c_int,
+                          ctypes.c_int)
+set_precision = _fn("mobilesam_set_precision", ctypes.c_int, _vp, ctypes.c_int,
+                    _c_int_p, ctypes.POINTER(Error))
+get_precision = _fn("mobilesam_get_precision", ctypes.c_int, _vp)
+embedding_precision = _fn("mobilesam_embedding_precision", ctypes.c_int, _vp)
+embedding_set_precision = _fn("mobilesam_embedding_set_precision", None, _vp,
+                              ctypes.c_int)
+
+
+def precision_code(name, what="precision"):
+    """The enum value of "fp32", "fp16" or "int8"; ValueError otherwise."""
+    if name not in PRECISIONS:
+        raise ValueError("%s must be one of 'fp32', 'fp16', 'int8', got %r"
+                         % (what, name))
+    return PRECISIONS.index(name)
+
+
+def supported_precision(name):
+    """The precision this CPU runs when asked for `name` ("fp32", "fp16",
+    "int8"): itself when the CPU has the instructions, else "fp32"."""
+    return PRECISIONS[precision_supported(precision_code(name))]
+
+
+_noticed = set()
+
+
+def fallback_notice(wanted, used):
+    """One RuntimeWarning per process and wanted precision when the CPU runs
+    another one (the command line's notice line)."""
+    if wanted != used and wanted not in _noticed:
+        _noticed.add(wanted)
+        needs = {"int8": "AVX512-VNNI or AVX-VNNI", "fp16": "AVX512-FP16"}
+        warnings.warn("mobilesam: %s is not available here (it needs %s); "
+                      "running %s" % (wanted, needs.get(wanted, "?"), used),
+                      RuntimeWarning, stacklevel=3)
 libc_free = ctypes.CDLL(None).free
 libc_free.restype = None
 libc_free.argtypes = [_vp]
@@ -194,16 +233,26 @@ class Model:
     """One engine model handle (mobilesam_model *). Not for concurrent use:
     callers serialise on .lock."""
 
-    def __init__(self, path):
+    def __init__(self, path, precision="fp32"):
+        """precision: "fp32", "fp16" or "int8", the arithmetic asked for;
+        .precision is the one in use (this CPU's for it: a RuntimeWarning
+        says when they differ)."""
         import threading
         self.lock = threading.Lock()
         self.ptr = None
+        code = precision_code(precision)
         h = _vp()
         err = Error()
         st = load(os.fsencode(path), ctypes.byref(h), ctypes.byref(err))
         check(st, err)
         self.ptr = h
         self.id = model_id(h).decode()
+        self.precision_wanted = precision
+        used = ctypes.c_int(0)
+        check(set_precision(h, code, ctypes.byref(used), ctypes.byref(err)),
+              err)
+        self.precision = PRECISIONS[used.value]
+        fallback_notice(precision, self.precision)
 
     def __del__(self):
         if self.ptr is not None and free is not None:
@@ -219,6 +268,16 @@ class Embedding:
                        ctypes.byref(rh))
         self.width, self.height = w.value, h.value
         self.resized_w, self.resized_h = rw.value, rh.value
+
+    @property
+    def precision(self):
+        """The precision of the encode that made it ("fp32", "fp16",
+        "int8")."""
+        return PRECISIONS[embedding_precision(self.ptr)]
+
+    @precision.setter
+    def precision(self, name):
+        embedding_set_precision(self.ptr, precision_code(name))
 
     def __del__(self):
         if self.ptr is not None and embedding_free is not None:

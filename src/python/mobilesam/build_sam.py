@@ -84,14 +84,19 @@ class Sam:
     image_format = "RGB"
     mask_threshold = 0.0
 
-    def __init__(self, weights_path, checkpoint=None):
+    def __init__(self, weights_path, checkpoint=None, precision="fp32"):
+        """precision: arithmetic of the network, "fp32" (default), "fp16"
+        or "int8"; .precision is the one this CPU runs for it (fp32 when it
+        lacks the instructions, with a RuntimeWarning)."""
         self.weights_path = weights_path
         self.checkpoint = checkpoint
-        self._engine = _engine.Model(weights_path)  # checks the file now
+        # checks the file (and the precision's name) now
+        self._engine = _engine.Model(weights_path, precision)
         self.model_id = self._engine.id
+        self.precision = self._engine.precision
 
     def _new_engine(self):
-        return _engine.Model(self.weights_path)
+        return _engine.Model(self.weights_path, self.precision)
 
     # torch.nn.Module calls of the official usage: the engine runs on the
     # CPU, in inference mode, always.
@@ -109,15 +114,17 @@ class Sam:
         return "cpu"
 
     def __repr__(self):
-        return "Sam(vit_t, weights=%r, id=%s)" % (self.weights_path,
-                                                  self.model_id)
+        return "Sam(vit_t, weights=%r, id=%s, precision=%s)" % (
+            self.weights_path, self.model_id, self.precision)
 
 
-def build_sam_vit_t(checkpoint=None):
+def build_sam_vit_t(checkpoint=None, precision="fp32"):
+    """precision (not in the official API): "fp32", "fp16" or "int8"."""
     if checkpoint is None:
         raise ValueError("mobilesam: a checkpoint is required (this engine "
                          "has no randomly initialised model)")
-    return Sam(weights_for(checkpoint), os.fspath(checkpoint))
+    _engine.precision_code(precision)  # a bad name before any conversion
+    return Sam(weights_for(checkpoint), os.fspath(checkpoint), precision)
 
 
 def _unsupported(name):

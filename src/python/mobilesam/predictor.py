@@ -74,9 +74,12 @@ class SamPredictor:
             self.input_size = (emb.resized_h, emb.resized_w)
             self.is_image_set = True
 
-    def set_image_embedding(self, embedding, original_size):
+    def set_image_embedding(self, embedding, original_size, precision="fp32"):
         """Uses a saved embedding ((1,)256x64x64 float32, as returned by
-        get_image_embedding) of an image of original_size (H, W)."""
+        get_image_embedding) of an image of original_size (H, W); precision:
+        that of the encode that made it (embedding_precision then), "fp32"
+        (the default), "fp16" or "int8"."""
+        code = _engine.precision_code(precision)
         chw = np.ascontiguousarray(embedding, dtype=np.float32)
         if chw.shape not in ((1, 256, 64, 64), (256, 64, 64)):
             raise ValueError("embedding must have shape (1, 256, 64, 64), got %s"
@@ -91,10 +94,24 @@ class SamPredictor:
                                              ctypes.byref(err))
             _engine.check(st, err)
             emb = _engine.Embedding(out)
+            _engine.embedding_set_precision(out, code)
             self._emb = emb
             self.original_size = (h, w)
             self.input_size = (emb.resized_h, emb.resized_w)
             self.is_image_set = True
+
+    @property
+    def precision(self):
+        """The precision the predictor's network runs ("fp32", "fp16",
+        "int8"): its Sam's."""
+        return _engine.PRECISIONS[_engine.get_precision(self._engine.ptr)]
+
+    @property
+    def embedding_precision(self):
+        """The precision of the current embedding's encode (set_image: the
+        predictor's; set_image_embedding: the one given), None before an
+        image is set."""
+        return self._emb.precision if self.is_image_set else None
 
     def _prompt(self, prompt, keep, coords, labels, box, mask_input, multimask):
         """Fills one mobilesam_prompt; `keep` holds the arrays it points to."""
