@@ -202,14 +202,16 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
             if (c0 + nc > q->N) nc = q->N - c0;
             for (int t = 0; t < rb; t += Q8_MR) {
                 const size_t yr = (size_t)(r0 + t) * ldy;
-                const int mr = rb - t < Q8_MR ? rb - t : Q8_MR;
-                kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, mr, q->w + (size_t)p * ps, ps, np,
-                         kg, s->sx + t, s->mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
-                         res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
-                if (act != OPS_ACT_NONE) /* while the tile is in cache */
-                    for (int r = 0; r < mr; r++)
-                        ops_k.bias_act(y + yr + (size_t)r * ldy + c0, NULL, nc, act);
+                kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, rb - t < Q8_MR ? rb - t : Q8_MR,
+                         q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
+                         q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy, y + yr + c0,
+                         ldy, nc);
             }
+        }
+        if (act != OPS_ACT_NONE) {
+            const int c0 = p0 * 16, c1 = p1 * 16 < q->N ? p1 * 16 : q->N;
+            for (int r = 0; r < rb; r++)
+                ops_k.bias_act(y + (size_t)(r0 + r) * ldy + c0, NULL, c1 - c0, act);
         }
     }
 }
