@@ -69,7 +69,9 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
 /* Arithmetic of the network's large products (the encoder's linear layers
  * and convolutions, the decoder's products where they pay):
  *   MOBILESAM_FP32  float32 throughout (the default; the parity figures);
- *   MOBILESAM_FP16  float16 inputs, wider sums (needs AVX512-FP16);
+ *   MOBILESAM_FP16  float16 inputs, wider sums (no kernels in this
+ *                   version: it runs as MOBILESAM_FP32, whose error is
+ *                   within fp16's tolerances);
  *   MOBILESAM_INT8  8-bit weights (per output channel) and activations
  *                   (per row), 32-bit integer sums, float32 epilogues
  *                   (needs AVX512-VNNI or AVX-VNNI).

@@ -132,12 +132,12 @@ int cli_parse_precision(const char *cmd, const char *flag,
     return -1;
 }
 
-/* What the CPU lacks for a precision, for the fallback notice. */
-static const char *precision_needs(mobilesam_precision p)
+/* Why a precision falls back, for the notice. */
+static const char *precision_why(mobilesam_precision p)
 {
-    return p == MOBILESAM_INT8   ? "AVX512-VNNI or AVX-VNNI"
-           : p == MOBILESAM_FP16 ? "AVX512-FP16"
-                                 : "nothing";
+    return p == MOBILESAM_INT8   ? "it needs AVX512-VNNI or AVX-VNNI"
+           : p == MOBILESAM_FP16 ? "this version has no fp16 kernels"
+                                 : "";
 }
 
 int cli_set_precision(mobilesam_model *model, const char *weights,
@@ -158,8 +158,8 @@ int cli_set_precision(mobilesam_model *model, const char *weights,
     }
     if (p != wanted && !noticed) {
         noticed = 1;
-        cli_error("%s is not available here (it needs %s); running %s",
-                  mobilesam_precision_name(wanted), precision_needs(wanted),
+        cli_error("%s is not available here (%s); running %s",
+                  mobilesam_precision_name(wanted), precision_why(wanted),
                   mobilesam_precision_name(p));
     }
     if (used)

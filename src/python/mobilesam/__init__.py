@@ -30,5 +30,6 @@ def supported_precision(precision):
     """The precision this CPU runs when asked for `precision` ("fp32",
     "fp16" or "int8", as in sam_model_registry["vit_t"](checkpoint=...,
     precision=...)): itself when the CPU has the instructions (int8:
-    AVX512-VNNI or AVX-VNNI; fp16: AVX512-FP16), else "fp32"."""
+    AVX512-VNNI or AVX-VNNI; fp16 has no kernels in this version), else
+    "fp32"."""
     return _engine.supported_precision(precision)

@@ -181,9 +181,10 @@ def fallback_notice(wanted, used):
     another one (the command line's notice line)."""
     if wanted != used and wanted not in _noticed:
         _noticed.add(wanted)
-        needs = {"int8": "AVX512-VNNI or AVX-VNNI", "fp16": "AVX512-FP16"}
-        warnings.warn("mobilesam: %s is not available here (it needs %s); "
-                      "running %s" % (wanted, needs.get(wanted, "?"), used),
+        why = {"int8": "it needs AVX512-VNNI or AVX-VNNI",
+               "fp16": "this version has no fp16 kernels"}
+        warnings.warn("mobilesam: %s is not available here (%s); "
+                      "running %s" % (wanted, why.get(wanted, "?"), used),
                       RuntimeWarning, stacklevel=3)
 libc_free = ctypes.CDLL(None).free
 libc_free.restype = None
