@@ -10,6 +10,9 @@
 #include "ops/ops_internal.h"
 
 #include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +40,36 @@ static ops_isa detect_cpu(void)
     return OPS_ISA_SCALAR;
 }
 
-static int g_cpu_int8 = -1, g_cpu_fp16 = -1;
+static int g_cpu_int8 = -1, g_cpu_fp16 = -1, g_vnni512, g_vnni256;
 
+/* The VNNI and FP16 bits straight from CPUID (leaf 7): not every compiler's
+ * __builtin_cpu_supports knows them (clang 14 has no "avxvnni" nor
+ * "avx512fp16"). The OS support of the vector state is what the avx2 /
+ * avx512f checks of __builtin_cpu_supports already cover. */
 static void detect_reduced(void)
 {
-    g_cpu_int8 = g_cpu_fp16 = 0;
+    g_cpu_int8 = g_cpu_fp16 = g_vnni512 = g_vnni256 = 0;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                        __builtin_cpu_supports("avx512vl");
-    g_cpu_int8 = (avx512 && __builtin_cpu_supports("avx512vnni")) ||
-                 (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni"));
-    g_cpu_fp16 = avx512 && __builtin_cpu_supports("avx512fp16");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        g_vnni512 = avx512 && (c >> 11 & 1);    /* ECX 11: AVX512_VNNI */
+        g_cpu_fp16 = avx512 && (d >> 23 & 1);   /* EDX 23: AVX512_FP16 */
+        __cpuid_count(7, 1, a, b, c, d);
+        g_vnni256 = avx2 && (a >> 4 & 1);       /* EAX 4: AVX_VNNI */
+    }
+    g_cpu_int8 = g_vnni512 || g_vnni256;
 #endif
+}
+
+int ops_cpu_vnni(int width)
+{
+    if (g_cpu_int8 < 0) detect_reduced();
+    return width == 512 ? g_vnni512 : g_vnni256;
 }
 
 int ops_cpu_int8(void)

@@ -93,6 +93,9 @@ typedef struct {
                  const float *wsum, const float *b, const float *res, size_t ldr, float *y,
                  size_t ldy, int nc);
 } ops_q8_kernels;
+/* The CPU has AVX512-VNNI (width 512, with AVX-512 F/BW/VL) or AVX-VNNI
+ * (width 256, with AVX2). */
+int ops_cpu_vnni(int width);
 extern const ops_q8_kernels ops_q8_portable;
 void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq, float *sx,
                                float *mn);

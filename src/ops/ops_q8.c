@@ -132,11 +132,11 @@ static const ops_q8_kernels *kernels(const char **name)
 {
     const ops_isa isa = ops_current_isa();
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (isa >= OPS_ISA_AVX512 && ops_cpu_int8() && __builtin_cpu_supports("avx512vnni")) {
+    if (isa >= OPS_ISA_AVX512 && ops_cpu_vnni(512)) {
         if (name) *name = "avx512-vnni";
         return &ops_q8_avx512vnni;
     }
-    if (isa >= OPS_ISA_AVX2 && __builtin_cpu_supports("avxvnni")) {
+    if (isa >= OPS_ISA_AVX2 && ops_cpu_vnni(256)) {
         if (name) *name = "avx-vnni";
         return &ops_q8_avxvnni;
     }
