@@ -83,7 +83,7 @@ cmake --build $BUILD -j2
 # /usr/lib/aarch64-linux-gnu): qemu needs no -L prefix. One thread everywhere.
 export OMP_NUM_THREADS=1 OMP_THREAD_LIMIT=1 OPENBLAS_NUM_THREADS=1 MOBILESAM_THREADS=1
 export MOBILESAM_PARITY_IMAGES=zidane
-log "$("$QEMU" --version | head -1); $(file -b $BUILD/mobilesam | cut -d, -f1-2)"
+log "$("$QEMU" --version | head -1 || true)"
 
 # The kernels, the model's parity on zidane, and the I/O and CLI tests that
 # run no encoder (seconds each under emulation: test_cli_errors about 25 s).
