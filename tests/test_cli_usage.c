@@ -134,8 +134,8 @@ static void test_threads_env(void)
 static void test_isa_env(void)
 {
     setenv("MOBILESAM_ISA", "bogus", 1);
-    expect_usage_error("mobilesam seg: MOBILESAM_ISA: expected scalar, avx2 "
-                       "or avx512, got 'bogus'",
+    expect_usage_error("mobilesam seg: MOBILESAM_ISA: expected scalar, avx2, "
+                       "avx512 or neon, got 'bogus'",
                        ARGS("seg", "img.png", "--point", "1,2", "-o", "m.png"));
     expect_usage_error("mobilesam embed: MOBILESAM_ISA",
                        ARGS("embed", "img.png", "-o", "e.npy"));

@@ -90,14 +90,14 @@ static char *resolve_weights(const char *flag)
  * asked. Returns 0, or -1 after printing a usage error. */
 static int check_isa_env(const char *cmd)
 {
-    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    static const char *const names[] = {"scalar", "avx2", "avx512", "neon"};
     const char *s = getenv("MOBILESAM_ISA");
     if (!s || !*s)
         return 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcasecmp(s, names[i]))
             return 0;
-    cli_usage(cmd, "MOBILESAM_ISA: expected scalar, avx2 or avx512, got '%s'",
+    cli_usage(cmd, "MOBILESAM_ISA: expected scalar, avx2, avx512 or neon, got '%s'",
               s);
     return -1;
 }

@@ -35,7 +35,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 
 /* Parses a --threads value (or $MOBILESAM_THREADS when flag is NULL):
  * 0 when neither is given (= one per online core). Also checks
- * $MOBILESAM_ISA (scalar, avx2 or avx512, any case; empty or unset: the
+ * $MOBILESAM_ISA (scalar, avx2, avx512 or neon, any case; empty or unset: the
  * CPU's best). Returns -1 after printing a usage error. */
 int cli_parse_threads(const char *cmd, const char *flag);
 

@@ -19,7 +19,9 @@
 
 #include <stddef.h>
 
-typedef enum { OPS_ISA_SCALAR = 0, OPS_ISA_AVX2 = 1, OPS_ISA_AVX512 = 2 } ops_isa;
+/* x86 orders SCALAR < AVX2 < AVX512; AArch64 has SCALAR < NEON (an x86
+ * ISA asked for on AArch64, or NEON on x86, clamps to the CPU's best). */
+typedef enum { OPS_ISA_SCALAR = 0, OPS_ISA_AVX2 = 1, OPS_ISA_AVX512 = 2, OPS_ISA_NEON = 3 } ops_isa;
 typedef enum { OPS_ACT_NONE = 0, OPS_ACT_GELU = 1, OPS_ACT_RELU = 2 } ops_act;
 
 /* Detects the CPU (idempotent, thread-safe enough to call at start-up). */

@@ -2,7 +2,7 @@
  * ops_core.c - CPU detection, ISA dispatch and thread control.
  *
  * ops_init() picks the best kernel table the CPU supports (overridable with
- * MOBILESAM_ISA=scalar|avx2|avx512, clamped to the CPU); ops_force_isa()
+ * MOBILESAM_ISA=scalar|avx2|avx512|neon, clamped to the CPU); ops_force_isa()
  * switches tables at run time (tests). The table starts out as the portable
  * one, and every public kernel calls ops_ensure_init(), so using a kernel
  * before ops_init() is safe.
@@ -18,6 +18,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 ops_kernels ops_k;
 
@@ -36,6 +39,13 @@ static ops_isa detect_cpu(void)
         return OPS_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return OPS_ISA_AVX2;
+#elif defined(__aarch64__)
+    /* Advanced SIMD is mandatory on AArch64 (the kernel still reports it:
+     * a Linux that says otherwise gets the portable loops) */
+#if defined(__linux__) && defined(HWCAP_ASIMD)
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMD)) return OPS_ISA_SCALAR;
+#endif
+    return OPS_ISA_NEON;
 #endif
     return OPS_ISA_SCALAR;
 }
@@ -87,12 +97,18 @@ int ops_cpu_fp16(void)
 static void set_table(ops_isa isa)
 {
     if (isa > g_cpu_isa) isa = g_cpu_isa;
+#if !defined(__x86_64__) && !defined(__i386__)
+    if (isa == OPS_ISA_AVX2 || isa == OPS_ISA_AVX512) isa = g_cpu_isa; /* not this CPU's */
+#endif
     if (isa < OPS_ISA_SCALAR) isa = OPS_ISA_SCALAR;
     const ops_kernels *t = NULL;
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)
     case OPS_ISA_AVX512: t = &ops_kernels_avx512; break;
     case OPS_ISA_AVX2: t = &ops_kernels_avx2; break;
+#endif
+#if defined(__aarch64__)
+    case OPS_ISA_NEON: t = &ops_kernels_neon; break;
 #endif
     default: isa = OPS_ISA_SCALAR; break;
     }
@@ -124,6 +140,7 @@ void ops_init(void)
                 if (!strcasecmp(env, "scalar")) want = OPS_ISA_SCALAR;
                 else if (!strcasecmp(env, "avx2")) want = OPS_ISA_AVX2;
                 else if (!strcasecmp(env, "avx512")) want = OPS_ISA_AVX512;
+                else if (!strcasecmp(env, "neon")) want = OPS_ISA_NEON;
             }
             set_table(want);
             openblas_set_num_threads(1); /* our threads call it; see ops_gemm.c */
@@ -161,6 +178,7 @@ const char *ops_isa_name(ops_isa isa)
     case OPS_ISA_SCALAR: return "scalar";
     case OPS_ISA_AVX2: return "avx2";
     case OPS_ISA_AVX512: return "avx512";
+    case OPS_ISA_NEON: return "neon";
     }
     return "unknown";
 }

@@ -5,7 +5,7 @@
  * rows / chunks) and GEMM calls; the innermost loops go through the table
  * `ops_k` of single-threaded "row kernels", filled by ops_init() with the
  * portable C versions (ops_scalar.c) or the AVX2 / AVX-512 ones
- * (ops_avx2.c, ops_avx512.c). A SIMD table may leave entries NULL: those
+ * (ops_avx2.c, ops_avx512.c) or, on AArch64, the NEON ones (ops_neon.c). A SIMD table may leave entries NULL: those
  * fall back to the portable kernel.
  */
 #ifndef MOBILESAM_OPS_INTERNAL_H
@@ -110,11 +110,12 @@ void ops_ensure_init(void);
 int ops_blas_enter(void);
 void ops_blas_leave(int entered);
 
-/* The tables (ops_avx2.c / ops_avx512.c only define theirs when the
- * compiler can target those ISAs). */
+/* The tables (ops_avx2.c / ops_avx512.c / ops_neon.c only define theirs
+ * when the compiler can target those ISAs; elsewhere they are all NULL). */
 extern const ops_kernels ops_kernels_scalar;
 extern const ops_kernels ops_kernels_avx2;
 extern const ops_kernels ops_kernels_avx512;
+extern const ops_kernels ops_kernels_neon;
 
 /* Number of threads to use for `work` units of roughly one flop / float
  * each: 1 below a threshold or inside a parallel region. */

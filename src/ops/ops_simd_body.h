@@ -1,7 +1,8 @@
 /*
  * ops_simd_body.h - ISA-generic SIMD row kernels, written once against a
  * small set of vector primitives and included by ops_avx2.c (8 lanes) and
- * ops_avx512.c (16 lanes) inside their `#pragma GCC target` regions.
+ * ops_avx512.c (16 lanes) inside their `#pragma GCC target` regions, and by
+ * ops_neon.c (4 lanes, AArch64).
  *
  * The includer defines: W (lanes), PFX(name), INL, the types vf (floats),
  * vi (int32 lanes), vm (lane mask) and the v_* primitives (see ops_avx2.c).
@@ -356,7 +357,9 @@ static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, in
 
 /* BR rows x BV vectors of C in registers (rows past nr repeat the last one
  * and are not stored); per k, BV loads of Q and BR broadcasts of P. */
-#if W == 16
+#if defined(OPS_BC_R) /* the includer's choice (NEON: 32 registers) */
+#define BC_R OPS_BC_R
+#elif W == 16
 #define BC_R 6
 #else
 #define BC_R 3
