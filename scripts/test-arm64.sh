@@ -86,7 +86,8 @@ export MOBILESAM_PARITY_IMAGES=zidane
 log "$("$QEMU" --version | head -1 || true)"
 
 # The kernels (test_ops_q8: the portable int8 path), the model's parity on
-# zidane, and the I/O and CLI tests that run no encoder (seconds each under emulation: test_cli_errors about 25 s).
+# zidane, and the I/O and CLI tests that run no encoder (seconds each under
+# emulation: test_cli_errors about 25 s).
 # The others (CLI parity, outputs, limits, batch, AMG, ViT ...) each run one
 # or more encodes, 4 to 8 minutes apiece under qemu (and their CLI runs have
 # time limits set for native speed); the x86 suite runs them on the same C.
