@@ -74,7 +74,8 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *                   within fp16's tolerances);
  *   MOBILESAM_INT8  8-bit weights (per output channel) and activations
  *                   (per row), 32-bit integer sums, float32 epilogues
- *                   (needs AVX512-VNNI or AVX-VNNI).
+ *                   (needs AVX512-VNNI or AVX-VNNI; on AArch64 the
+ *                   ARMv8.2 dot-product instructions).
  * Element-wise work (bias, GELU, LayerNorm, softmax, residuals) stays
  * float32 in every precision. */
 typedef enum {

@@ -97,5 +97,11 @@ start=$SECONDS
 status=0
 ctest --test-dir $BUILD --output-on-failure -R "^($TESTS)\$" "$@" || status=$?
 grep -E '^(cpu isa|pass |isa )' $BUILD/Testing/Temporary/LastTest.log | sed 's/^/test-arm64: test_ops: /' || true
+# The int8 kernels again on a CPU without the dot-product instructions
+# (ARMv8.0): int8 must take the portable path there.
+log "test_ops_q8 as a Cortex-A57 (no dot products)"
+out=$("$QEMU" -cpu cortex-a57 $BUILD/tests/test_ops_q8 2>&1) || status=1
+printf '%s\n' "$out" | tail -3
+grep -q 'has no int8 dot products' <<<"$out" || { log "test_ops_q8: the Cortex-A57 was taken for one with dot products"; status=1; }
 log "emulated tests: $((SECONDS - start)) s"
 exit $status

@@ -3,8 +3,8 @@
  * a plain loop that quantizes and rounds the same way (weights per output
  * channel, activations per row, exact integer sums, the same float
  * epilogue), on awkward shapes, on every kernel path the CPU has (portable,
- * AVX-VNNI, AVX512-VNNI), with 1 and 2 threads; the paths must agree bit
- * for bit. Also checks that the quantized product stays near the float one.
+ * AVX-VNNI, AVX512-VNNI, AArch64 sdot), with 1 and 2 threads; the paths must
+ * agree bit for bit. Also checks that the quantized product stays near the float one.
  */
 #include <math.h>
 #include <stdint.h>
@@ -210,13 +210,14 @@ static void test_conv(const char *path)
 int main(void)
 {
     ops_init();
-    int paths = 0;
-    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_AVX512; isa++) {
+    int paths = 0, fast = 0;
+    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_NEON; isa++) {
         ops_force_isa((ops_isa)isa);
         if (ops_current_isa() != (ops_isa)isa) continue;
         const char *path = ops_q8_path();
         if (isa > OPS_ISA_SCALAR && !strcmp(path, "portable")) continue; /* tested already */
         paths++;
+        fast += strcmp(path, "portable") != 0;
         for (int nt = 1; nt <= 2; nt++) {
             ops_set_threads(nt);
             printf("pass %s/%dt (isa %s)\n", path, nt, ops_isa_name((ops_isa)isa));
@@ -226,8 +227,9 @@ int main(void)
             test_conv(path);
         }
     }
-    printf("int8 paths tested: %d (this CPU: int8 %s)\n", paths,
-           ops_cpu_int8() ? "has VNNI" : "has no VNNI: portable path only");
+    printf("int8 paths tested: %d (this CPU %s)\n", paths,
+           ops_cpu_int8() ? "has int8 dot products" : "has no int8 dot products: portable path only");
+    TU_CHECK(!ops_cpu_int8() || fast > 0, "the CPU has int8 dot products, no kernel for them ran");
     printf("worst rel. error vs the plain loop: %.3g; worst rel. RMS vs float: %.3g\n", g_worst,
            g_float_err);
     return tu_finish("test_ops_q8");

@@ -135,7 +135,11 @@ int cli_parse_precision(const char *cmd, const char *flag,
 /* Why a precision falls back, for the notice. */
 static const char *precision_why(mobilesam_precision p)
 {
+#if defined(__aarch64__)
+    return p == MOBILESAM_INT8   ? "it needs the ARMv8.2 dot-product instructions"
+#else
     return p == MOBILESAM_INT8   ? "it needs AVX512-VNNI or AVX-VNNI"
+#endif
            : p == MOBILESAM_FP16 ? "this version has no fp16 kernels"
                                  : "";
 }

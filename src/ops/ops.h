@@ -34,7 +34,8 @@ void ops_force_isa(ops_isa isa);
 const char *ops_isa_name(ops_isa isa);
 
 /* Reduced-precision products this CPU can run: int8 needs AVX512-VNNI
- * (with AVX-512 BW/VL) or AVX-VNNI; fp16 needs AVX512-FP16. */
+ * (with AVX-512 BW/VL) or AVX-VNNI, or on AArch64 the dot-product
+ * instructions (ARMv8.2 sdot); fp16 needs AVX512-FP16. */
 int ops_cpu_int8(void);
 int ops_cpu_fp16(void);
 

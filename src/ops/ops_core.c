@@ -73,6 +73,8 @@ static void detect_reduced(void)
         g_vnni256 = avx2 && (a >> 4 & 1);       /* EAX 4: AVX_VNNI */
     }
     g_cpu_int8 = g_vnni512 || g_vnni256;
+#elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
+    g_cpu_int8 = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; /* ARMv8.2 sdot / udot */
 #endif
 }
 

@@ -101,6 +101,7 @@ void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq,
                                float *mn);
 extern const ops_q8_kernels ops_q8_avx512vnni; /* defined when the compiler targets them */
 extern const ops_q8_kernels ops_q8_avxvnni;
+extern const ops_q8_kernels ops_q8_neon_dot; /* AArch64 (ops_q8_neon.c) */
 
 /* Lazily runs ops_init() the first time any kernel is used. */
 void ops_ensure_init(void);

@@ -140,6 +140,11 @@ static const ops_q8_kernels *kernels(const char **name)
         if (name) *name = "avx-vnni";
         return &ops_q8_avxvnni;
     }
+#elif defined(__aarch64__) && defined(__GNUC__)
+    if (isa >= OPS_ISA_NEON && ops_cpu_int8()) {
+        if (name) *name = "neon-dotprod";
+        return &ops_q8_neon_dot;
+    }
 #else
     (void)isa;
 #endif

@@ -6,6 +6,7 @@ or a prompt decoded.
 """
 import ctypes
 import os
+import platform
 import warnings
 
 import numpy as np
@@ -181,7 +182,9 @@ def fallback_notice(wanted, used):
     another one (the command line's notice line)."""
     if wanted != used and wanted not in _noticed:
         _noticed.add(wanted)
-        why = {"int8": "it needs AVX512-VNNI or AVX-VNNI",
+        why = {"int8": "it needs the ARMv8.2 dot-product instructions"
+                       if platform.machine() in ("aarch64", "arm64")
+                       else "it needs AVX512-VNNI or AVX-VNNI",
                "fp16": "this version has no fp16 kernels"}
         warnings.warn("mobilesam: %s is not available here (%s); "
                       "running %s" % (wanted, why.get(wanted, "?"), used),
