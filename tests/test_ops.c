@@ -75,16 +75,7 @@ static void check_equal(const char *name, const char *what, const float *got,
              name, ctx, what, bad, n, first, n ? got[first] : 0.0f, n ? ref[first] : 0.0f);
 }
 
-static float *fbuf(size_t n, float lo, float hi)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    tu_rand_fill(p, n, lo, hi, &rng);
-    return p;
-}
+static float *fbuf(size_t n, float lo, float hi) { return tu_fbuf(n, lo, hi, &rng); }
 
 static double *dbuf(size_t n)
 {

@@ -17,16 +17,7 @@
 
 static uint32_t rng = 0x9e3779b9u;
 
-static float *fbuf(size_t n, float lo, float hi)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    tu_rand_fill(p, n, lo, hi, &rng);
-    return p;
-}
+static float *fbuf(size_t n, float lo, float hi) { return tu_fbuf(n, lo, hi, &rng); }
 
 static double act_d(double x, ops_act act)
 {

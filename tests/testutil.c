@@ -81,3 +81,14 @@ double tu_max_abs_diff(const float *a, const float *b, size_t n)
     }
     return m;
 }
+
+float *tu_fbuf(size_t n, float lo, float hi, uint32_t *state)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    tu_rand_fill(p, n, lo, hi, state);
+    return p;
+}

@@ -26,6 +26,8 @@ void tu_skip(const char *why);
 int tu_finish(const char *suite);
 /* Deterministic uniform random floats in [lo, hi). */
 void tu_rand_fill(float *x, size_t n, float lo, float hi, uint32_t *state);
+/* A new buffer of n such floats (exits when out of memory). */
+float *tu_fbuf(size_t n, float lo, float hi, uint32_t *state);
 /* Max |a - b| over n. */
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 

@@ -75,7 +75,8 @@ typedef struct ops_kernels {
 
 extern ops_kernels ops_k;
 
-/* The int8 product kernels (ops_q8.c; x86 forms in ops_q8_x86.c).
+/* The int8 product kernels (ops_q8.c; x86 forms in ops_q8_x86.c, AArch64
+ * in ops_q8_neon.c).
  *   quant_row: xq[k] = clamp(nearbyint((x[k] - mn) * (1 / sx)), 0, 255)
  *     for k < K, zeros up to Kp, with mn = min x, sx = (max x - mn) / 255
  *     (1 when max == min);
@@ -85,13 +86,21 @@ extern ops_kernels ops_k;
  *     acc = sum_k xq[r, k] wq[n, k] in int32, then for r < mr, n < nc:
  *       y[r, n] = fmaf(sw[n], fmaf(sx[r], (float)acc, mn[r] * wsum[n]), b[n])
  *                 (+ res[r, n] when res; res may alias y)
+ *   tile4 (a form with tile NULL): a kernel whose registers hold 4 rows x
+ *     16 columns (one panel): out[r][n] for the 4 rows of xq at xq, before
+ *     any residual (the rows past a tile's mr are padding, computed and
+ *     dropped); ops_q8.c runs it over a tile's row halves and panels.
  * Every form gives the same bits. */
+typedef void (*ops_q8_tile4_fn)(const unsigned char *xq, size_t ldx, const signed char *wp,
+                                int kg, const float *sx, const float *mn, const float *sw,
+                                const float *wsum, const float *b, float out[4][16]);
 typedef struct {
     void (*quant_row)(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn);
     void (*tile)(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
                  int np, int kg, const float *sx, const float *mn, const float *sw,
                  const float *wsum, const float *b, const float *res, size_t ldr, float *y,
                  size_t ldy, int nc);
+    ops_q8_tile4_fn tile4;
 } ops_q8_kernels;
 /* The CPU has AVX512-VNNI (width 512, with AVX-512 F/BW/VL) or AVX-VNNI
  * (width 256, with AVX2). */

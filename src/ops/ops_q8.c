@@ -124,7 +124,32 @@ static void pt_tile(const unsigned char *xq, size_t ldx, int mr, const signed ch
     (void)np;
 }
 
-const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile};
+const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile, NULL};
+
+/* A tile through a 4-row kernel: its row halves and panels, rows < mr and
+ * columns < nc stored, res added. */
+static void tile_by4(ops_q8_tile4_fn t4, const unsigned char *xq, size_t ldx, int mr,
+                     const signed char *wp, size_t ps, int np, int kg, const float *sx,
+                     const float *mn, const float *sw, const float *wsum, const float *b,
+                     const float *res, size_t ldr, float *y, size_t ldy, int nc)
+{
+    for (int j = 0; j < np && nc - 16 * j > 0; j++)
+        for (int h = 0; h < 2 && h * 4 < mr; h++) {
+            const size_t c = (size_t)16 * j;
+            float out[4][16];
+            t4(xq + (size_t)4 * h * ldx, ldx, wp + (size_t)j * ps, kg, sx + 4 * h, mn + 4 * h,
+               sw + c, wsum + c, b + c, out);
+            const int rows = mr - 4 * h < 4 ? mr - 4 * h : 4, n = nc - 16 * j < 16 ? nc - 16 * j : 16;
+            for (int r = 0; r < rows; r++) {
+                float *yr = y + (size_t)(4 * h + r) * ldy + c;
+                if (res) {
+                    const float *rr = res + (size_t)(4 * h + r) * ldr + c;
+                    for (int i = 0; i < n; i++) yr[i] = out[r][i] + rr[i];
+                } else
+                    memcpy(yr, out[r], sizeof(float) * n);
+            }
+        }
+}
 
 /* ---- dispatch ------------------------------------------------------------ */
 
@@ -207,10 +232,16 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
             if (c0 + nc > q->N) nc = q->N - c0;
             for (int t = 0; t < rb; t += Q8_MR) {
                 const size_t yr = (size_t)(r0 + t) * ldy;
-                kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, rb - t < Q8_MR ? rb - t : Q8_MR,
-                         q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
-                         q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy, y + yr + c0,
-                         ldy, nc);
+                const int mr = rb - t < Q8_MR ? rb - t : Q8_MR;
+                if (kr->tile)
+                    kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, mr, q->w + (size_t)p * ps, ps,
+                             np, kg, s->sx + t, s->mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
+                             res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
+                else
+                    tile_by4(kr->tile4, s->xq + (size_t)t * Kp, (size_t)Kp, mr,
+                             q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
+                             q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy,
+                             y + yr + c0, ldy, nc);
             }
         }
         if (act != OPS_ACT_NONE) {

@@ -31,9 +31,9 @@ static inline int8x16_t rows4(const unsigned char *xq, size_t ldx, int g)
 }
 
 /* 4 rows x one panel (16 columns: 4 accumulators of 4 columns per row) */
-static void tile4(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, int kg,
+static void tile4(const unsigned char *xq, size_t ldx, const signed char *wp, int kg,
                   const float *sx, const float *mn, const float *sw, const float *wsum,
-                  const float *b, const float *res, size_t ldr, float *y, size_t ldy, int nc)
+                  const float *b, float out[4][16])
 {
     int32x4_t c[4][4];
     for (int r = 0; r < 4; r++)
@@ -54,9 +54,7 @@ static void tile4(const unsigned char *xq, size_t ldx, int mr, const signed char
         Q8_ROW(3);
 #undef Q8_ROW
     }
-    const int n = nc < 16 ? nc : 16;
-    for (int r = 0; r < mr; r++) {
-        float out[16];
+    for (int r = 0; r < 4; r++)
         for (int j = 0; j < 4; j++) {
             /* + 128 * wsum: back to the sums of xq * wq (|wsum| < 2^24: exact) */
             const int32x4_t ws = vcvtq_s32_f32(vld1q_f32(wsum + 4 * j));
@@ -64,33 +62,11 @@ static void tile4(const unsigned char *xq, size_t ldx, int mr, const signed char
             const float32x4_t off = vmulq_n_f32(vld1q_f32(wsum + 4 * j), mn[r]);
             float32x4_t v = vfmaq_f32(off, vdupq_n_f32(sx[r]), vcvtq_f32_s32(acc));
             v = vfmaq_f32(vld1q_f32(b + 4 * j), vld1q_f32(sw + 4 * j), v);
-            vst1q_f32(out + 4 * j, v);
-        }
-        float *yr = y + (size_t)r * ldy;
-        if (res) {
-            const float *rr = res + (size_t)r * ldr;
-            for (int i = 0; i < n; i++) yr[i] = out[i] + rr[i];
-        } else
-            memcpy(yr, out, sizeof(float) * n);
-    }
-}
-
-static void nd_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
-                    int np, int kg, const float *sx, const float *mn, const float *sw,
-                    const float *wsum, const float *b, const float *res, size_t ldr, float *y,
-                    size_t ldy, int nc)
-{
-    for (int j = 0; j < np && nc - 16 * j > 0; j++)
-        for (int h = 0; h < 2 && h * 4 < mr; h++) {
-            const int rows = mr - 4 * h < 4 ? mr - 4 * h : 4;
-            const size_t c = (size_t)16 * j;
-            tile4(xq + (size_t)4 * h * ldx, ldx, rows, wp + (size_t)j * ps, kg, sx + 4 * h,
-                  mn + 4 * h, sw + c, wsum + c, b + c, res ? res + 4 * h * ldr + c : NULL, ldr,
-                  y + 4 * h * ldy + c, ldy, nc - 16 * j);
+            vst1q_f32(out[r] + 4 * j, v);
         }
 }
 
-const ops_q8_kernels ops_q8_neon_dot = {ops_q8_quant_row_portable, nd_tile};
+const ops_q8_kernels ops_q8_neon_dot = {ops_q8_quant_row_portable, NULL, tile4};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -139,7 +139,7 @@ static void z_tile(const unsigned char *xq, size_t ldx, int mr, const signed cha
         z_tile_np(1, xq, ldx, mr, wp, ps, kg, sx, mn, sw, wsum, b, res, ldr, y, ldy, nc);
 }
 
-const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile};
+const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -156,9 +156,9 @@ const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile};
 #endif
 
 /* 4 rows x one panel (16 columns: two ymm of 8 int32) */
-INL void y_tile4(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, int kg,
-                 const float *sx, const float *mn, const float *sw, const float *wsum,
-                 const float *b, const float *res, size_t ldr, float *y, size_t ldy, int nc)
+static void y_tile4(const unsigned char *xq, size_t ldx, const signed char *wp, int kg,
+                    const float *sx, const float *mn, const float *sw, const float *wsum,
+                    const float *b, float out[4][16])
 {
     __m256i acc[4][2];
 #pragma GCC unroll 4
@@ -173,40 +173,16 @@ INL void y_tile4(const unsigned char *xq, size_t ldx, int mr, const signed char 
             acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], a, w1);
         }
     }
-    for (int r = 0; r < mr; r++) {
-        float out[16];
+    for (int r = 0; r < 4; r++)
         for (int h = 0; h < 2; h++) {
             const __m256 off = _mm256_mul_ps(_mm256_set1_ps(mn[r]), _mm256_loadu_ps(wsum + 8 * h));
             __m256 v = _mm256_fmadd_ps(_mm256_set1_ps(sx[r]), _mm256_cvtepi32_ps(acc[r][h]), off);
             v = _mm256_fmadd_ps(_mm256_loadu_ps(sw + 8 * h), v, _mm256_loadu_ps(b + 8 * h));
-            _mm256_storeu_ps(out + 8 * h, v);
-        }
-        const int n = nc < 16 ? nc : 16;
-        float *yr = y + (size_t)r * ldy;
-        if (res) {
-            const float *rr = res + (size_t)r * ldr;
-            for (int i = 0; i < n; i++) yr[i] = out[i] + rr[i];
-        } else
-            memcpy(yr, out, sizeof(float) * n);
-    }
-}
-
-static void y_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
-                   int np, int kg, const float *sx, const float *mn, const float *sw,
-                   const float *wsum, const float *b, const float *res, size_t ldr, float *y,
-                   size_t ldy, int nc)
-{
-    for (int j = 0; j < np && nc - 16 * j > 0; j++)
-        for (int h = 0; h < 2 && h * 4 < mr; h++) {
-            const int rows = mr - 4 * h < 4 ? mr - 4 * h : 4;
-            const size_t c = (size_t)16 * j;
-            y_tile4(xq + (size_t)4 * h * ldx, ldx, rows, wp + (size_t)j * ps, kg, sx + 4 * h,
-                    mn + 4 * h, sw + c, wsum + c, b + c, res ? res + 4 * h * ldr + c : NULL, ldr,
-                    y + 4 * h * ldy + c, ldy, nc - 16 * j);
+            _mm256_storeu_ps(out[r] + 8 * h, v);
         }
 }
 
-const ops_q8_kernels ops_q8_avxvnni = {ops_q8_quant_row_portable, y_tile};
+const ops_q8_kernels ops_q8_avxvnni = {ops_q8_quant_row_portable, NULL, y_tile4};
 
 #if defined(__clang__)
 #pragma clang attribute pop
