@@ -227,8 +227,8 @@ void ops_linear(const float *x, int M, int K, const float *w, const float *b,
 
 /* im2col of output rows [oy0, oy1): row (oy, ox) holds the patch in
  * (ky, kx, ci) order, zeros where it reaches into the padding. */
-static void im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, int pad,
-                        int Wo, int oy0, int oy1, float *col)
+void ops_im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, int pad,
+                     int Wo, int oy0, int oy1, float *col)
 {
     const size_t KK = (size_t)K * K * Cin;
     for (int oy = oy0; oy < oy1; oy++) {
@@ -283,7 +283,7 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
                 continue;
             }
             int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
-            im2col_rows(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
+            ops_im2col_rows(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
             float *yb = y + (size_t)oy0 * Wo * Cout;
             const int rows = (oy1 - oy0) * Wo;
             sgemm(0, 1, rows, Cout, (int)KK, 1.0f, col, (int)KK, w, (int)KK, 0.0f, yb, Cout);

@@ -112,6 +112,12 @@ extern const ops_q8_kernels ops_q8_avx512vnni; /* defined when the compiler targ
 extern const ops_q8_kernels ops_q8_avxvnni;
 extern const ops_q8_kernels ops_q8_neon_dot; /* AArch64 (ops_q8_neon.c) */
 
+/* im2col of the output rows [oy0, oy1) of a KxK convolution (ops_conv2d,
+ * ops_conv2d_q8): row (oy, ox) holds the patch in (ky, kx, ci) order, zeros
+ * where it reaches into the padding. */
+void ops_im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, int pad, int Wo,
+                     int oy0, int oy1, float *col);
+
 /* Lazily runs ops_init() the first time any kernel is used. */
 void ops_ensure_init(void);
 /* Around every OpenBLAS call: under a memory limit, when fewer work buffers

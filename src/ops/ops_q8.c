@@ -292,28 +292,6 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
     }
 }
 
-/* im2col of output rows [oy0, oy1) (as ops_conv2d's) */
-static void im2col(const float *x, int H, int W, int Cin, int K, int stride, int pad, int Wo,
-                   int oy0, int oy1, float *col)
-{
-    const size_t KK = (size_t)K * K * Cin;
-    for (int oy = oy0; oy < oy1; oy++)
-        for (int ox = 0; ox < Wo; ox++) {
-            float *row = col + ((size_t)(oy - oy0) * Wo + ox) * KK;
-            for (int ky = 0; ky < K; ky++) {
-                const int iy = oy * stride - pad + ky;
-                for (int kx = 0; kx < K; kx++) {
-                    const int ix = ox * stride - pad + kx;
-                    float *dst = row + ((size_t)ky * K + kx) * Cin;
-                    if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                        memset(dst, 0, sizeof(float) * Cin);
-                    else
-                        memcpy(dst, x + ((size_t)iy * W + ix) * Cin, sizeof(float) * Cin);
-                }
-            }
-        }
-}
-
 void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int K, int stride,
                    int pad, float *y, ops_act act)
 {
@@ -344,7 +322,7 @@ void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int 
                 continue;
             }
             const int oy0 = bi * band, oy1 = oy0 + band < Ho ? oy0 + band : Ho;
-            im2col(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
+            ops_im2col_rows(x, H, W, Cin, K, stride, pad, Wo, oy0, oy1, col);
             q8_block(kr, col, KK, (oy1 - oy0) * Wo, q, 0, q->Np / 16, NULL,
                      y + (size_t)oy0 * Wo * q->N, (size_t)q->N, act, &s);
         }
