@@ -11,13 +11,10 @@
  * low-res mask IoU >= 0.95) and float32's own parity (<= 1e-5).
  * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "cli_harness.h" /* first: it sets the feature macros */
+
 #include <cJSON.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "io/image.h"
 #include "io/npy.h"
@@ -29,7 +26,6 @@
 
 static const char *g_td;
 msam_net *msam_model_net(mobilesam_model *m); /* src/mobilesam.c, for tests */
-static char g_weights[1100];
 
 static const char *const IMAGES[] = {"zidane", "bus", "tiny", "picture1"};
 #define NIMG 4
@@ -70,14 +66,7 @@ static int load_case(const char *img, img_case *c)
     c->h = im.height;
     /* the prompts of the "point" and "box" cases */
     snprintf(path, sizeof path, "%s/refs/cases.json", g_td);
-    FILE *f = fopen(path, "rb");
-    char *txt = NULL;
-    long n = 0;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-        txt = malloc((size_t)n + 1);
-        if (txt && fread(txt, 1, (size_t)n, f) == (size_t)n) txt[n] = 0;
-    }
-    if (f) fclose(f);
+    char *txt = ch_read(path, NULL);
     cJSON *root = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
     int found = 0;
@@ -181,24 +170,15 @@ int main(void)
 {
     g_td = tu_testdata();
     if (!g_td) tu_skip("MOBILESAM_TESTDATA is not set (point it at the fixture pack)");
-    const char *src = getenv("MOBILESAM_SOURCE_DIR");
-    char cmd[4096];
-    snprintf(g_weights, sizeof g_weights, "/tmp/msam_int8_%d.msam", (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "python3 '%s/tools/convert.py' '%s/mobile_sam_synthetic.pt' -o '%s' >/dev/null",
-             src ? src : ".", g_td, g_weights);
-    if (system(cmd) != 0) {
-        TU_CHECK(0, "tools/convert.py failed on the synthetic checkpoint");
+    char *dir, *weights;
+    mobilesam_model *m = ch_fixture_model(g_td, &dir, &weights);
+    if (!m) {
+        TU_CHECK(0, "cannot convert and load the synthetic checkpoint");
         return tu_finish("test_int8_layers");
     }
-    mobilesam_model *m = NULL;
-    mobilesam_error err;
-    if (mobilesam_load(g_weights, &m, &err) != MOBILESAM_OK) {
-        TU_CHECK(0, "load failed");
-        unlink(g_weights);
-        return tu_finish("test_int8_layers");
-    }
-    unlink(g_weights);
+    ch_rmtree(dir); /* the weights stay mapped */
+    free(dir);
+    free(weights);
     msam_net *net = msam_model_net(m);
     img_case cs[NIMG];
     memset(cs, 0, sizeof cs);
