@@ -177,6 +177,19 @@ def supported_precision(name):
 _noticed = set()
 
 
+def check_image(image):
+    """What set_image and generate accept: a uint8 numpy array (H, W, 3)."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError("image must be a numpy array, got %s" %
+                        type(image).__name__)
+    if image.dtype != np.uint8:
+        raise ValueError("image must be uint8 (HWC, 0..255), got %s" %
+                         image.dtype)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("image must have shape (H, W, 3), got %s" %
+                         (image.shape,))
+
+
 def fallback_notice(wanted, used):
     """One RuntimeWarning per process and wanted precision when the CPU runs
     another one (the command line's notice line)."""

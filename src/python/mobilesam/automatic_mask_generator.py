@@ -99,15 +99,7 @@ class SamAutomaticMaskGenerator:
         predicted_iou (float), point_coords ([[x, y]]), stability_score
         (float), crop_box ([x, y, w, h]).
         """
-        if not isinstance(image, np.ndarray):
-            raise TypeError("image must be a numpy array, got %s" %
-                            type(image).__name__)
-        if image.dtype != np.uint8:
-            raise ValueError("image must be uint8 (HWC, 0..255), got %s" %
-                             image.dtype)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError("image must have shape (H, W, 3), got %s" %
-                             (image.shape,))
+        _engine.check_image(image)
         image = np.ascontiguousarray(image)
         h, w = image.shape[:2]
         opt = self._options()

@@ -47,15 +47,7 @@ class SamPredictor:
         if image_format not in ("RGB", "BGR"):
             raise ValueError(
                 "image_format must be in ['RGB', 'BGR'], is %s." % image_format)
-        if not isinstance(image, np.ndarray):
-            raise TypeError("image must be a numpy array, got %s" %
-                            type(image).__name__)
-        if image.dtype != np.uint8:
-            raise ValueError("image must be uint8 (HWC, 0..255), got %s" %
-                             image.dtype)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError("image must have shape (H, W, 3), got %s" %
-                             (image.shape,))
+        _engine.check_image(image)
         if image_format != self.model.image_format:
             image = image[..., ::-1]
         # no copy when already C-contiguous RGB (the engine only reads it)
