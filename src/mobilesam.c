@@ -226,11 +226,10 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
     if ((st = new_embedding(width, height, &e, err))) return st;
     double t0 = now_ms();
     uint8_t *resized = malloc((size_t)e->resized_w * e->resized_h * 3);
-    float *input = malloc(sizeof(float) * ENC_IMG * ENC_IMG * 3);
+    float *input = enc_ws_get(&m->net.ws, ENC_WS_INPUT, (size_t)ENC_IMG * ENC_IMG * 3);
     if (!resized || !input ||
         image_resize_bilinear_pil(rgb, width, height, resized, e->resized_w, e->resized_h)) {
         free(resized);
-        free(input);
         mobilesam_embedding_free(e);
         return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     }
@@ -239,7 +238,6 @@ mobilesam_status mobilesam_encode(mobilesam_model *m, const uint8_t *rgb, int wi
     double t1 = now_ms();
     ops_take_oom(); /* a flag left by an earlier failure is not ours */
     int rc = net_encode(&m->net, input, e->tokens, NULL, NULL);
-    free(input);
     if (!rc) rc = dec_cache_build(&m->net.dec, e->tokens, &e->cache);
     if (ops_take_oom()) rc = -1; /* a kernel lacked scratch memory */
     if (rc) {

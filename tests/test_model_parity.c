@@ -108,7 +108,7 @@ static void test_encoder(mobilesam_model *m, const msam_net *net, const char *im
     preprocess_normalize(resized, rw, rh, input);
     tap_state st = {0};
     int with_taps = strcmp(img, "zidane") == 0;
-    TU_CHECK(image_encoder_forward(&net->enc, input, emb, with_taps ? stage_tap : NULL, &st) == 0,
+    TU_CHECK(image_encoder_forward(&net->enc, NULL, input, emb, with_taps ? stage_tap : NULL, &st) == 0,
              "encoder failed");
     snprintf(path, sizeof path, "%s/refs/%s/embedding.npy", g_td, img);
     npy_array ref;

@@ -228,3 +228,19 @@ void conv_forward(const conv_t *cv, const float *x, int H, int W, float *y, int 
         ops_conv2d(x, H, W, cv->cin, cv->w, cv->b, cv->cout, cv->k, cv->stride,
                    cv->pad, y, (ops_act)act);
 }
+
+float *enc_ws_get(enc_ws *w, int slot, size_t n)
+{
+    if (w->cap[slot] < n) {
+        free(w->buf[slot]);
+        w->buf[slot] = malloc(sizeof(float) * n);
+        w->cap[slot] = w->buf[slot] ? n : 0;
+    }
+    return w->buf[slot];
+}
+
+void enc_ws_free(enc_ws *w)
+{
+    for (int i = 0; i < ENC_WS_SLOTS; i++) free(w->buf[i]);
+    memset(w, 0, sizeof *w);
+}

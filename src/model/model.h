@@ -148,6 +148,20 @@ typedef struct {
 /* Arithmetic of the large products (mirrors mobilesam_precision). */
 enum { NET_FP32 = 0, NET_FP16 = 1, NET_INT8 = 2 };
 
+/* Work buffers an encoder keeps from one forward pass to the next. Freeing
+ * its ~100 MiB after each image and mapping them again for the next cost
+ * ~10% of the encoder's time in page faults. Slot ENC_WS_INPUT is the
+ * caller's (the pre-processed image). */
+enum { ENC_WS_SLOTS = 8, ENC_WS_INPUT = ENC_WS_SLOTS - 1 };
+typedef struct {
+    float *buf[ENC_WS_SLOTS];
+    size_t cap[ENC_WS_SLOTS]; /* floats */
+} enc_ws;
+/* Slot `slot` with room for n floats (grown when smaller: its contents are
+ * then lost); NULL when out of memory. */
+float *enc_ws_get(enc_ws *w, int slot, size_t n);
+void enc_ws_free(enc_ws *w);
+
 typedef struct {
     int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
     int precision; /* NET_*: set by net_set_precision */
@@ -156,6 +170,7 @@ typedef struct {
     image_encoder_t enc;
     vit_encoder_t vit;
     prompt_decoder_t dec;
+    enc_ws ws; /* net_encode's work buffers, kept until net_free */
 } msam_net;
 
 /* Optional observer of intermediate encoder outputs (tests compare them
@@ -172,14 +187,16 @@ void net_free(msam_net *net);
  * normalise and zero-pad to 1024x1024, HWC float. */
 void preprocess_normalize(const uint8_t *resized, int rw, int rh, float *out);
 
-/* Encoder: input (1024, 1024, 3) HWC -> embedding (4096, 256) HWC.
- * Returns 0, or -1 when out of memory. */
-int image_encoder_forward(const image_encoder_t *enc, const float *input,
+/* Encoder: input (1024, 1024, 3) HWC -> embedding (4096, 256) HWC, in the
+ * work buffers of ws (NULL: its own, freed before it returns; the input may
+ * not be in them but in slot ENC_WS_INPUT). Returns 0, or -1 when out of
+ * memory. */
+int image_encoder_forward(const image_encoder_t *enc, enc_ws *ws, const float *input,
                           float *embedding, enc_tap_fn tap, void *tap_ctx);
 /* The same with SAM's ViT encoder; taps "patch_embed_pos" (input of block
  * 0) and "block<i>" (output of block i), (4096, width) tokens each. */
-int vit_encoder_forward(const vit_encoder_t *enc, const float *input, float *embedding,
-                        enc_tap_fn tap, void *tap_ctx);
+int vit_encoder_forward(const vit_encoder_t *enc, enc_ws *ws, const float *input,
+                        float *embedding, enc_tap_fn tap, void *tap_ctx);
 /* Switches the network's large products to NET_FP32 / NET_INT8 (NET_FP16
  * is taken as NET_FP32 until it has kernels); quantized weights are made
  * on the first switch and kept. 0, or -2 when out of memory (the network
@@ -207,8 +224,8 @@ const char *net_q8_group_name(unsigned group);
 int net_quantize_groups(msam_net *net, unsigned mask);
 /* Bytes of the int8 weights held now. */
 size_t net_q8_bytes(const msam_net *net);
-/* Whichever encoder the network has. */
-int net_encode(const msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
+/* Whichever encoder the network has, in the network's work buffers. */
+int net_encode(msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
                void *tap_ctx);
 /* "vit_t", or the ViT model's name (vit_b, vit_l, vit_h, sam_vit). */
 const char *net_model_type(const msam_net *net);

@@ -41,14 +41,15 @@ void net_free(msam_net *net)
     image_encoder_free(&net->enc);
     vit_encoder_free(&net->vit);
     prompt_encoder_free(&net->dec);
+    enc_ws_free(&net->ws);
 }
 
-int net_encode(const msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
+int net_encode(msam_net *net, const float *input, float *embedding, enc_tap_fn tap,
                void *tap_ctx)
 {
     if (net->kind == WT_MODEL_SAM_VIT)
-        return vit_encoder_forward(&net->vit, input, embedding, tap, tap_ctx);
-    return image_encoder_forward(&net->enc, input, embedding, tap, tap_ctx);
+        return vit_encoder_forward(&net->vit, &net->ws, input, embedding, tap, tap_ctx);
+    return image_encoder_forward(&net->enc, &net->ws, input, embedding, tap, tap_ctx);
 }
 
 /* ---- int8 ------------------------------------------------------------------

@@ -226,18 +226,20 @@ static void tap(enc_tap_fn fn, void *ctx, const char *name, const float *x, size
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-int image_encoder_forward(const image_encoder_t *e, const float *input,
+int image_encoder_forward(const image_encoder_t *e, enc_ws *ws, const float *input,
                           float *embedding, enc_tap_fn tapfn, void *tap_ctx)
 {
     const size_t band = (size_t)(MBCONV_BAND + 2) * 256 * 256; /* MBConv hidden band */
     const size_t chunk = (size_t)TOKEN_CHUNK * 320 * MLP_RATIO; /* MLP hidden chunk */
+    enc_ws own = {0};
+    if (!ws) ws = &own;
     enc_bufs b = {0};
-    b.x = malloc(sizeof(float) * 256 * 256 * 64);
-    b.y = malloc(sizeof(float) * 256 * 256 * 64);
-    b.t = malloc(sizeof(float) * 128 * 128 * 160);
-    b.big = malloc(sizeof(float) * 512 * 512 * 32);
-    b.band1 = malloc(sizeof(float) * max_sz(band, chunk));
-    b.band2 = malloc(sizeof(float) * band);
+    b.x = enc_ws_get(ws, 0, (size_t)256 * 256 * 64);
+    b.y = enc_ws_get(ws, 1, (size_t)256 * 256 * 64);
+    b.t = enc_ws_get(ws, 2, (size_t)128 * 128 * 160);
+    b.big = enc_ws_get(ws, 3, (size_t)512 * 512 * 32);
+    b.band1 = enc_ws_get(ws, 4, max_sz(band, chunk));
+    b.band2 = enc_ws_get(ws, 5, band);
     int rc = -1;
     if (!b.x || !b.y || !b.t || !b.big || !b.band1 || !b.band2) goto out;
 
@@ -278,12 +280,7 @@ int image_encoder_forward(const image_encoder_t *e, const float *input,
     tap(tapfn, tap_ctx, "neck", embedding, (size_t)L * 256);
     rc = 0;
 out:
-    free(b.x);
-    free(b.y);
-    free(b.t);
-    free(b.big);
-    free(b.band1);
-    free(b.band2);
+    enc_ws_free(&own);
     return rc;
 }
 

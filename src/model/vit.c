@@ -108,15 +108,17 @@ static void block_forward(const vit_config_t *cfg, const vit_block_t *b, int glo
     }
 }
 
-int vit_encoder_forward(const vit_encoder_t *e, const float *input, float *embedding,
-                        enc_tap_fn tapfn, void *tap_ctx)
+int vit_encoder_forward(const vit_encoder_t *e, enc_ws *ws, const float *input,
+                        float *embedding, enc_tap_fn tapfn, void *tap_ctx)
 {
     const vit_config_t *cfg = &e->cfg;
     const int L = EMB_TOKENS, C = cfg->width;
-    float *x = malloc(sizeof(float) * (size_t)L * C);
-    float *t = malloc(sizeof(float) * (size_t)L * (C > EMB_C ? C : EMB_C));
-    float *qkv = malloc(sizeof(float) * (size_t)L * 3 * C);
-    float *hid = malloc(sizeof(float) * (size_t)MLP_CHUNK * cfg->mlp_dim);
+    enc_ws own = {0};
+    if (!ws) ws = &own;
+    float *x = enc_ws_get(ws, 0, (size_t)L * C);
+    float *t = enc_ws_get(ws, 1, (size_t)L * (C > EMB_C ? C : EMB_C));
+    float *qkv = enc_ws_get(ws, 2, (size_t)L * 3 * C);
+    float *hid = enc_ws_get(ws, 3, (size_t)MLP_CHUNK * cfg->mlp_dim);
     int rc = -1;
     if (!x || !t || !qkv || !hid) goto out;
 
@@ -137,9 +139,6 @@ int vit_encoder_forward(const vit_encoder_t *e, const float *input, float *embed
     tap(tapfn, tap_ctx, "neck", embedding, (size_t)L * EMB_C);
     rc = 0;
 out:
-    free(x);
-    free(t);
-    free(qkv);
-    free(hid);
+    enc_ws_free(&own);
     return rc;
 }
