@@ -18,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_BLOCK 256             /* rows per GEMM + epilogue block */
+#define ROW_BLOCK 256             /* rows per GEMM + epilogue block, ... */
+#define ROW_BLOCK_SMALL_NK 1024   /* ... and when N * K is small (below) */
+#define SMALL_NK (1 << 17)         /* N * K of a "small" product: OpenBLAS packs all
+                                     * of B per call, which 256 rows do not repay */
 #define COL_BLOCK 512             /* columns per block when rows are few */
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
 #define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
@@ -57,8 +60,9 @@ static gemm_split split_for(int M, int N, int K)
     gemm_split s = {1, M, 1};
     if ((double)M * N * K < SMALL_GEMM) return s;
     if (M >= ROW_BLOCK || M >= N) {
-        s.size = ROW_BLOCK;
-        s.count = (M + ROW_BLOCK - 1) / ROW_BLOCK;
+        const int rb = (double)N * K <= SMALL_NK ? ROW_BLOCK_SMALL_NK : ROW_BLOCK;
+        s.size = rb;
+        s.count = (M + rb - 1) / rb;
     } else {
         s.by_rows = 0;
         s.size = COL_BLOCK;
