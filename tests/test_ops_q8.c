@@ -198,6 +198,71 @@ static void test_conv(const char *path)
     }
 }
 
+/* ops_conv_transpose2x2_q8: the int8 product of the packed (4 Cout, Cin)
+ * weights (the plain loop above), then the float epilogue of
+ * ops_conv_transpose2x2 in double: bias, LayerNorm over the pixel's Cout
+ * values, act, projection, into planar sub-pixel planes. */
+static void test_convT(const char *path)
+{
+    /* H, W, Cin, Cout: K and N tails; the last one takes several row bands */
+    static const int sz[][4] = {{3, 5, 17, 7}, {16, 16, 32, 16}, {2, 7, 1, 5}, {40, 64, 64, 32}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int v = 0; v < 3; v++) { /* 0: bias; 1: bias, LN, GELU; 2: GELU, projection */
+            const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
+            const int ln = v == 1, P = v == 2 ? 3 : 0, NR = 4 * Cout;
+            const ops_act act = v ? OPS_ACT_GELU : OPS_ACT_NONE;
+            const size_t npix = (size_t)4 * H * W, nout = npix * (P ? P : Cout);
+            float *x = fbuf((size_t)H * W * Cin, -1, 1);
+            float *w = fbuf((size_t)Cin * Cout * 4, -0.5f, 0.5f);
+            float *wp = malloc(sizeof(float) * (size_t)Cin * NR);
+            float *b = v != 2 ? fbuf(Cout, -1, 1) : NULL;
+            float *g = ln ? fbuf(Cout, 0.5f, 1.5f) : NULL, *be = ln ? fbuf(Cout, -1, 1) : NULL;
+            float *pr = P ? fbuf((size_t)P * Cout, -1, 1) : NULL;
+            float *y = fbuf(nout, 0, 1);
+            double *Q = malloc(sizeof(double) * H * W * NR), *R = malloc(sizeof(double) * nout);
+            double *r = malloc(sizeof(double) * Cout);
+            ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
+            ref_q8(x, H * W, Cin, wp, NULL, NR, NULL, OPS_ACT_NONE, Q);
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++)
+                    for (int k = 0; k < 4; k++) { /* packed rows: (di, dj, Cout) */
+                        const int di = k / 2, dj = k % 2;
+                        const size_t pix = (size_t)(2 * i + di) * 2 * W + 2 * j + dj;
+                        for (int co = 0; co < Cout; co++)
+                            r[co] = Q[((size_t)i * W + j) * NR + (size_t)k * Cout + co] +
+                                    (b ? b[co] : 0);
+                        if (ln) {
+                            double m = 0, var = 0;
+                            for (int co = 0; co < Cout; co++) m += r[co];
+                            m /= Cout;
+                            for (int co = 0; co < Cout; co++) var += (r[co] - m) * (r[co] - m);
+                            var /= Cout;
+                            for (int co = 0; co < Cout; co++)
+                                r[co] = (r[co] - m) / sqrt(var + 1e-6) * g[co] + be[co];
+                        }
+                        for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
+                        if (!P)
+                            for (int co = 0; co < Cout; co++) R[co * npix + pix] = r[co];
+                        for (int p = 0; p < P; p++) {
+                            double acc = 0;
+                            for (int co = 0; co < Cout; co++) acc += pr[(size_t)p * Cout + co] * r[co];
+                            R[p * npix + pix] = acc;
+                        }
+                    }
+            ops_q8w *q = ops_q8w_pack(wp, NULL, NR, Cin);
+            TU_CHECK(q != NULL, "pack %dx%d", NR, Cin);
+            ops_conv_transpose2x2_q8(x, H, W, Cin, q, b, Cout, g, be, 1e-6f, act, pr, P, y);
+            char what[64];
+            snprintf(what, sizeof what, "convT %dx%dx%d->%d v%d", H, W, Cin, Cout, v);
+            const double e = worst_rel(y, R, nout);
+            TU_CHECK(e <= (v ? 5e-5 : 2e-6), "%s %s: rel err %.3g vs the plain loop", path, what, e);
+            if (!v) same_bits(y, nout, path, what); /* GELU is each ISA's own */
+            ops_q8w_free(q);
+            free(x); free(w); free(wp); free(b); free(g); free(be); free(pr); free(y); free(Q);
+            free(R); free(r);
+        }
+}
+
 int main(void)
 {
     ops_init();
@@ -216,6 +281,7 @@ int main(void)
             rng = 0x9e3779b9u; /* the same data on every pass */
             test_linear(path);
             test_conv(path);
+            test_convT(path);
         }
     }
     printf("int8 paths tested: %d (this CPU %s)\n", paths,

@@ -693,8 +693,12 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     for (int g = 0; g < G; g++) {
         if (!need[g]) continue;
         float *lg = logits + (size_t)g * stride * plane;
-        ops_conv_transpose2x2(w->keys[g], 0, 64, 64, 256, d->up1_w, d->up1_b, 64, d->up_ln.g,
-                              d->up_ln.b, 1e-6f, OPS_ACT_GELU, NULL, 0, u1);
+        if (d->up1_q)
+            ops_conv_transpose2x2_q8(w->keys[g], 64, 64, 256, d->up1_q, d->up1_b, 64, d->up_ln.g,
+                                     d->up_ln.b, 1e-6f, OPS_ACT_GELU, NULL, 0, u1);
+        else
+            ops_conv_transpose2x2(w->keys[g], 0, 64, 64, 256, d->up1_w, d->up1_b, 64,
+                                  d->up_ln.g, d->up_ln.b, 1e-6f, OPS_ACT_GELU, NULL, 0, u1);
         const int lo = __builtin_ctz((unsigned)need[g]), hi = 31 - __builtin_clz((unsigned)need[g]);
         float hg[N_MASK_TOKENS * 32];
         int contiguous = 1;

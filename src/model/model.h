@@ -111,6 +111,7 @@ typedef struct {
     dec_attn_t final_attn;
     norm_t norm_final;
     float *up1_w;               /* ConvTranspose 256->64, packed (owned) */
+    struct ops_q8w *up1_q;      /* its int8 form (NET_Q8_UP), or NULL */
     const float *up1_b;
     norm_t up_ln;
     float *up2_w;               /* ConvTranspose 64->32, packed (owned) */
@@ -217,7 +218,8 @@ enum {
     NET_Q8_NECK3 = 1 << 7, /* the neck's 3x3 convolution */
     NET_Q8_DEC = 1 << 8,   /* the mask decoder's attention projections and heads */
     NET_Q8_DEC_MLP = 1 << 9, /* the mask decoder's MLPs (256 -> 2048 -> 256) */
-    NET_Q8_ALL = (1 << 10) - 1
+    NET_Q8_UP = 1 << 10,   /* the mask decoder's first up-scaling (ConvT 256 -> 64) */
+    NET_Q8_ALL = (1 << 11) - 1
 };
 extern const unsigned NET_Q8_DEFAULT;
 const char *net_q8_group_name(unsigned group);

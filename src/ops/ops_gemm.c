@@ -331,6 +331,7 @@ typedef struct {
     const float *proj;
     int P;
     float *y;
+    const ops_q8w *q; /* int8 product (x HWC) instead of w */
 } convt_args;
 
 /* Input rows [i0, i1): T[(k, co), pixel] = w . x^T for the band (one GEMM),
@@ -347,7 +348,23 @@ static int convt_ld(int W, int rows)
 static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
 {
     const int W = a->W, Cout = a->Cout, nb = (i1 - i0) * W, ld = convt_ld(a->W, (i1 - i0));
-    if (a->x_planar)
+    if (a->q) {
+        /* the int8 rows (pixel, 4 Cout) go through E's room (as large as T
+         * without a projection, see ops_conv_transpose2x2) into T's
+         * columns */
+        float *Y = a->proj ? E + (size_t)ld * a->P * 4 : E;
+        if (ops_q8_rows(a->x + (size_t)i0 * W * a->Cin, nb, a->q, Y, (size_t)4 * Cout)) {
+            ops_note_oom();
+            return;
+        }
+        const int NR = 4 * Cout;
+        for (int p0 = 0; p0 < nb; p0 += 16) { /* 16 pixels' rows stay in L1 */
+            const int pn = nb - p0 < 16 ? nb - p0 : 16;
+            for (int r = 0; r < NR; r++)
+                for (int p = 0; p < pn; p++)
+                    T[(size_t)r * ld + p0 + p] = Y[(size_t)(p0 + p) * NR + r];
+        }
+    } else if (a->x_planar)
         sgemm(0, 0, 4 * Cout, nb, a->Cin, 1.0f, a->w, a->Cin, a->x + (size_t)i0 * W,
               a->H * W, 0.0f, T, ld);
     else
@@ -371,23 +388,19 @@ static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
             }
 }
 
-void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
-                           const float *w, const float *b, int Cout, const float *ln_g,
-                           const float *ln_b, float eps, ops_act act, const float *proj,
-                           int P, float *y)
+static void convt_run(const convt_args *a)
 {
-    ops_ensure_init();
-    if (H <= 0 || W <= 0 || Cout <= 0 || (proj && P <= 0)) return;
-    const convt_args a = {x, x_planar, H, W, Cin, w, b, Cout, ln_g, ln_b, eps, act, proj, P, y};
+    const int H = a->H, W = a->W, Cout = a->Cout;
     /* bands of input rows, sized by shape only (same bits for any thread
-     * count); T holds 4 * Cout rows of the band's pixels */
+     * count); T holds 4 * Cout rows of the band's pixels, E the projection
+     * (and, in int8, the product's rows before they are transposed) */
     int band = (int)(CONVT_TILE_FLOATS / ((size_t)W * Cout * 4));
     if (band < 1) band = 1;
     if (band > H) band = H;
     const int bands = (H + band - 1) / band;
     const size_t ldt = (size_t)convt_ld(W, band);
-    const size_t tfl = ldt * Cout * 4, efl = proj ? ldt * P * 4 : 0;
-    int nt = ops_threads_for((double)H * W * Cin * Cout * 4 / 16.0);
+    const size_t tfl = ldt * Cout * 4, efl = (a->proj ? ldt * a->P * 4 : 0) + (a->q ? tfl : 0);
+    int nt = ops_threads_for((double)H * W * a->Cin * Cout * 4 / 16.0);
     if (nt > bands) nt = bands;
 #pragma omp parallel num_threads(nt)
     {
@@ -399,8 +412,30 @@ void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
                 continue;
             }
             int i0 = bi * band, i1 = i0 + band < H ? i0 + band : H;
-            convt_band(&a, i0, i1, T, T + tfl);
+            convt_band(a, i0, i1, T, T + tfl);
         }
         free(T);
     }
+}
+
+void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
+                           const float *w, const float *b, int Cout, const float *ln_g,
+                           const float *ln_b, float eps, ops_act act, const float *proj,
+                           int P, float *y)
+{
+    ops_ensure_init();
+    if (H <= 0 || W <= 0 || Cout <= 0 || (proj && P <= 0)) return;
+    const convt_args a = {x, x_planar, H, W, Cin, w, b, Cout, ln_g, ln_b, eps, act, proj, P, y,
+                          NULL};
+    convt_run(&a);
+}
+
+void ops_conv_transpose2x2_q8(const float *x, int H, int W, int Cin, const ops_q8w *q,
+                              const float *b, int Cout, const float *ln_g, const float *ln_b,
+                              float eps, ops_act act, const float *proj, int P, float *y)
+{
+    ops_ensure_init();
+    if (H <= 0 || W <= 0 || Cout <= 0 || (proj && P <= 0) || !q) return;
+    const convt_args a = {x, 0, H, W, Cin, NULL, b, Cout, ln_g, ln_b, eps, act, proj, P, y, q};
+    convt_run(&a);
 }

@@ -106,6 +106,10 @@ typedef struct {
  * (width 256, with AVX2). */
 int ops_cpu_vnni(int width);
 extern const ops_q8_kernels ops_q8_portable;
+/* y (M, q->N, row stride ldy) = x (M, q->K) . w^T + b in int8 (as
+ * ops_linear_q8, no activation), on the calling thread only (for callers
+ * that are already parallel). 0, or -1 when out of memory. */
+int ops_q8_rows(const float *x, int M, const struct ops_q8w *q, float *y, size_t ldy);
 void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq, float *sx,
                                float *mn);
 extern const ops_q8_kernels ops_q8_avx512vnni; /* defined when the compiler targets them */

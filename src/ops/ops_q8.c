@@ -292,6 +292,16 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
     }
 }
 
+int ops_q8_rows(const float *x, int M, const ops_q8w *q, float *y, size_t ldy)
+{
+    if (M <= 0) return 0;
+    q8_scratch s;
+    if (scratch_new(&s, q->Kp)) return -1;
+    q8_block(kernels(NULL), x, (size_t)q->K, M, q, 0, q->Np / 16, NULL, y, ldy, OPS_ACT_NONE, &s);
+    scratch_free(&s);
+    return 0;
+}
+
 void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int K, int stride,
                    int pad, float *y, ops_act act)
 {
