@@ -9,7 +9,8 @@
  *     operations both within those tolerances.
  * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
  */
-#define _POSIX_C_SOURCE 200809L
+#include "parity_case.h" /* first: through cli_harness.h it sets the feature macros */
+
 #include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +23,6 @@
 #include "io/weights.h"
 #include "mobilesam.h"
 #include "model/model.h"
-#include "stb_image.h"
 #include "testutil.h"
 
 static char g_td[1024];
@@ -149,150 +149,6 @@ static void test_encoder(mobilesam_model *m, const msam_net *net, const char *im
 
 /* ------------------------------------------------------------ decoder */
 
-static float *json_floats(const cJSON *arr, int *n)
-{
-    *n = cJSON_GetArraySize(arr);
-    float *v = malloc(sizeof(float) * (*n ? *n : 1));
-    for (int i = 0; i < *n; i++) v[i] = (float)cJSON_GetArrayItem(arr, i)->valuedouble;
-    return v;
-}
-
-static void flatten_points(const cJSON *pts, float *out)
-{
-    for (int i = 0; i < cJSON_GetArraySize(pts); i++) {
-        const cJSON *p = cJSON_GetArrayItem(pts, i);
-        out[2 * i] = (float)cJSON_GetArrayItem(p, 0)->valuedouble;
-        out[2 * i + 1] = (float)cJSON_GetArrayItem(p, 1)->valuedouble;
-    }
-}
-
-static double mask_iou(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    size_t inter = 0, uni = 0;
-    for (size_t i = 0; i < n; i++) {
-        int x = a[i] > 127, y = b[i] > 127;
-        inter += x && y;
-        uni += x || y;
-    }
-    return uni ? (double)inter / uni : 1.0;
-}
-
-/* Runs one case of cases.json against the reference embedding. */
-static void run_case(mobilesam_model *m, const mobilesam_embedding *e, const char *img,
-                     const cJSON *cs, const cJSON *cases, int W, int H, double *worst)
-{
-    const char *id = cJSON_GetObjectItem(cs, "id")->valuestring;
-    int multimask = cJSON_IsTrue(cJSON_GetObjectItem(cs, "multimask"));
-    mobilesam_prompt pr[2];
-    memset(pr, 0, sizeof pr);
-    float pts[2][64], boxes[2][4];
-    int labels[2][32];
-    int nobj = 1;
-    const cJSON *bp = cJSON_GetObjectItem(cs, "batch_points");
-    const cJSON *bb = cJSON_GetObjectItem(cs, "batch_boxes");
-    if (bp) {
-        nobj = cJSON_GetArraySize(bp);
-        for (int o = 0; o < nobj; o++) {
-            const cJSON *p = cJSON_GetArrayItem(bp, o);
-            flatten_points(p, pts[o]);
-            const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItem(cs, "batch_labels"), o);
-            for (int i = 0; i < cJSON_GetArraySize(l); i++)
-                labels[o][i] = cJSON_GetArrayItem(l, i)->valueint;
-            pr[o].points = pts[o];
-            pr[o].labels = labels[o];
-            pr[o].n_points = cJSON_GetArraySize(p);
-        }
-    } else if (bb) {
-        nobj = cJSON_GetArraySize(bb);
-        for (int o = 0; o < nobj; o++) {
-            int n;
-            float *v = json_floats(cJSON_GetArrayItem(bb, o), &n);
-            memcpy(boxes[o], v, sizeof boxes[o]);
-            free(v);
-            pr[o].box = boxes[o];
-        }
-    } else {
-        const cJSON *p = cJSON_GetObjectItem(cs, "points");
-        if (p) {
-            flatten_points(p, pts[0]);
-            const cJSON *l = cJSON_GetObjectItem(cs, "labels");
-            for (int i = 0; i < cJSON_GetArraySize(l); i++) labels[0][i] = cJSON_GetArrayItem(l, i)->valueint;
-            pr[0].points = pts[0];
-            pr[0].labels = labels[0];
-            pr[0].n_points = cJSON_GetArraySize(p);
-        }
-        const cJSON *b = cJSON_GetObjectItem(cs, "box");
-        if (b) {
-            int n;
-            float *v = json_floats(b, &n);
-            memcpy(boxes[0], v, sizeof boxes[0]);
-            free(v);
-            pr[0].box = boxes[0];
-        }
-    }
-    char path[1200], err[256];
-    npy_array mask_in = {0};
-    const cJSON *mi = cJSON_GetObjectItem(cs, "mask_input");
-    if (mi) {
-        int idx = cJSON_GetObjectItem(cs, "mask_input_index")->valueint;
-        snprintf(path, sizeof path, "%s/refs/%s/%s.lowres.npy", g_td, img, mi->valuestring);
-        if (npy_read(path, &mask_in, err, sizeof err)) {
-            TU_CHECK(0, "%s: %s", path, err);
-            return;
-        }
-        pr[0].mask_input = mask_in.data + (size_t)idx * 256 * 256;
-    }
-    (void)cases;
-    for (int o = 0; o < nobj; o++) pr[o].multimask = multimask;
-    mobilesam_result res[2];
-    mobilesam_error merr;
-    if (mobilesam_predict(m, e, pr, nobj, res, &merr) != MOBILESAM_OK) {
-        TU_CHECK(0, "%s/%s: predict: %s", img, id, merr.message);
-        npy_free(&mask_in);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/refs/%s/%s.lowres.npy", g_td, img, id);
-    npy_array ref;
-    double maxd = 0, maxs = 0, miniou = 1;
-    if (npy_read(path, &ref, err, sizeof err) == 0) {
-        int nm = res[0].n_masks;
-        TU_CHECK(ref.numel == (size_t)nobj * nm * 65536, "%s/%s: ref has %zu values", img, id, ref.numel);
-        for (int o = 0; o < nobj && ref.numel == (size_t)nobj * nm * 65536; o++) {
-            double d = tu_max_abs_diff(res[o].lowres_logits, ref.data + (size_t)o * nm * 65536,
-                                       (size_t)nm * 65536);
-            if (!(d <= maxd)) maxd = d;
-        }
-        npy_free(&ref);
-    } else {
-        TU_CHECK(0, "%s: %s", path, err);
-    }
-    const cJSON *iou = cJSON_GetObjectItem(cs, "iou");
-    for (int o = 0; o < nobj; o++) {
-        const cJSON *io = cJSON_GetArrayItem(iou, o);
-        for (int k = 0; k < res[o].n_masks; k++) {
-            double d = fabs(res[o].scores[k] - cJSON_GetArrayItem(io, k)->valuedouble);
-            if (!(d <= maxs)) maxs = d;
-            snprintf(path, sizeof path, "%s/refs/%s/%s.b%d.m%d.png", g_td, img, id, o, k);
-            int w, h, c;
-            uint8_t *png = stbi_load(path, &w, &h, &c, 1);
-            TU_CHECK(png && w == W && h == H, "%s: cannot read or wrong size", path);
-            if (png && w == W && h == H) {
-                double v = mask_iou(png, res[o].masks + (size_t)k * W * H, (size_t)W * H);
-                if (v < miniou) miniou = v;
-            }
-            stbi_image_free(png);
-        }
-        mobilesam_result_free(&res[o]);
-    }
-    printf("  %-8s %-22s logits max|diff| %.2e  score |diff| %.2e  min IoU %.5f\n", img, id,
-           maxd, maxs, miniou);
-    TU_CHECK(maxd <= 1e-4, "%s/%s: logits max diff %g > 1e-4", img, id, maxd);
-    TU_CHECK(maxs <= 1e-4, "%s/%s: score diff %g > 1e-4", img, id, maxs);
-    TU_CHECK(miniou >= 0.995, "%s/%s: mask IoU %g < 0.995", img, id, miniou);
-    if (maxd > *worst) *worst = maxd;
-    npy_free(&mask_in);
-}
-
 /* The fixture's reference embedding of img (its original size W x H), or
  * NULL after a failed check. */
 static mobilesam_embedding *ref_embedding(mobilesam_model *m, const char *img, int W, int H)
@@ -318,10 +174,9 @@ static void test_decoder(mobilesam_model *m, const cJSON *cases, const char *img
     int H = cJSON_GetObjectItem(entry, "height")->valueint;
     mobilesam_embedding *e = ref_embedding(m, img, W, H);
     if (!e) return;
-    double worst = 0;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, cJSON_GetObjectItem(entry, "cases"))
-        run_case(m, e, img, cs, cases, W, H, &worst);
+        pc_run_case(m, e, g_td, img, cs, W, H);
     mobilesam_embedding_free(e);
 }
 

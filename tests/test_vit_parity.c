@@ -18,11 +18,10 @@
  * Needs MOBILESAM_TESTDATA (skips otherwise). MOBILESAM_PARITY_IMAGES
  * (comma-separated names) restricts the images, as the sanitizer build does.
  */
-#include "cli_harness.h"
+#include "parity_case.h" /* first: through cli_harness.h it sets the feature macros */
 
 #include <cJSON.h>
 #include <math.h>
-#include <stb_image.h>
 
 #include "io/image.h"
 #include "io/npy.h"
@@ -30,10 +29,9 @@
 #include "mobilesam.h"
 #include "model/model.h"
 
+/* the decoder's tolerances (logits, scores, mask IoU) are parity_case.h's;
+ * `everything` is held to the same ones */
 #define EMBED_TOL 1e-3
-#define LOGITS_TOL 1e-4
-#define SCORE_TOL 1e-4
-#define MIN_IOU 0.995
 
 static char g_td[CH_PATH]; /* the sam_vit_b pack */
 
@@ -130,144 +128,6 @@ static float *encode_with_taps(const char *weights, const msam_image *im)
 
 /* ------------------------------------------------------------ decoder */
 
-static void flatten_points(const cJSON *pts, float *out)
-{
-    for (int i = 0; i < cJSON_GetArraySize(pts); i++) {
-        const cJSON *p = cJSON_GetArrayItem(pts, i);
-        out[2 * i] = (float)cJSON_GetArrayItem(p, 0)->valuedouble;
-        out[2 * i + 1] = (float)cJSON_GetArrayItem(p, 1)->valuedouble;
-    }
-}
-
-static void read_box(const cJSON *b, float *out)
-{
-    for (int i = 0; i < 4; i++) out[i] = (float)cJSON_GetArrayItem(b, i)->valuedouble;
-}
-
-static void read_labels(const cJSON *l, int *out)
-{
-    for (int i = 0; i < cJSON_GetArraySize(l); i++) out[i] = cJSON_GetArrayItem(l, i)->valueint;
-}
-
-static double mask_iou(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    size_t inter = 0, uni = 0;
-    for (size_t i = 0; i < n; i++) {
-        int x = a[i] > 127, y = b[i] > 127;
-        inter += x && y;
-        uni += x || y;
-    }
-    return uni ? (double)inter / uni : 1.0;
-}
-
-/* One case of cases.json, decoded from the embedding e. */
-static void run_case(mobilesam_model *m, const mobilesam_embedding *e, const char *img,
-                     const cJSON *cs, int W, int H)
-{
-    const char *id = cJSON_GetObjectItem(cs, "id")->valuestring;
-    mobilesam_prompt pr[2];
-    memset(pr, 0, sizeof pr);
-    float pts[2][64], boxes[2][4];
-    int labels[2][32], nobj = 1;
-    const cJSON *bp = cJSON_GetObjectItem(cs, "batch_points");
-    const cJSON *bb = cJSON_GetObjectItem(cs, "batch_boxes");
-    if (bp) {
-        nobj = cJSON_GetArraySize(bp);
-        for (int o = 0; o < nobj; o++) {
-            const cJSON *p = cJSON_GetArrayItem(bp, o);
-            flatten_points(p, pts[o]);
-            read_labels(cJSON_GetArrayItem(cJSON_GetObjectItem(cs, "batch_labels"), o), labels[o]);
-            pr[o].points = pts[o];
-            pr[o].labels = labels[o];
-            pr[o].n_points = cJSON_GetArraySize(p);
-        }
-    } else if (bb) {
-        nobj = cJSON_GetArraySize(bb);
-        for (int o = 0; o < nobj; o++) {
-            read_box(cJSON_GetArrayItem(bb, o), boxes[o]);
-            pr[o].box = boxes[o];
-        }
-    } else {
-        const cJSON *p = cJSON_GetObjectItem(cs, "points");
-        if (p) {
-            flatten_points(p, pts[0]);
-            read_labels(cJSON_GetObjectItem(cs, "labels"), labels[0]);
-            pr[0].points = pts[0];
-            pr[0].labels = labels[0];
-            pr[0].n_points = cJSON_GetArraySize(p);
-        }
-        const cJSON *b = cJSON_GetObjectItem(cs, "box");
-        if (b) {
-            read_box(b, boxes[0]);
-            pr[0].box = boxes[0];
-        }
-    }
-    char path[CH_PATH], err[256];
-    npy_array mask_in = {0};
-    const cJSON *mi = cJSON_GetObjectItem(cs, "mask_input");
-    if (mi) {
-        int idx = cJSON_GetObjectItem(cs, "mask_input_index")->valueint;
-        ch_path(path, "%s/refs/%s/%s.lowres.npy", g_td, img, mi->valuestring);
-        if (npy_read(path, &mask_in, err, sizeof err)) {
-            TU_CHECK(0, "%s: %s", path, err);
-            return;
-        }
-        pr[0].mask_input = mask_in.data + (size_t)idx * 256 * 256;
-    }
-    const int multimask = cJSON_IsTrue(cJSON_GetObjectItem(cs, "multimask"));
-    for (int o = 0; o < nobj; o++) pr[o].multimask = multimask;
-    mobilesam_result res[2];
-    mobilesam_error merr;
-    if (mobilesam_predict(m, e, pr, nobj, res, &merr) != MOBILESAM_OK) {
-        TU_CHECK(0, "%s/%s: predict: %s", img, id, merr.message);
-        npy_free(&mask_in);
-        return;
-    }
-    ch_path(path, "%s/refs/%s/%s.lowres.npy", g_td, img, id);
-    npy_array ref;
-    double maxd = INFINITY, maxs = 0, miniou = 1;
-    const int nm = res[0].n_masks;
-    if (npy_read(path, &ref, err, sizeof err) == 0) {
-        TU_CHECK(ref.numel == (size_t)nobj * nm * 65536, "%s/%s: ref has %zu values", img, id,
-                 ref.numel);
-        if (ref.numel == (size_t)nobj * nm * 65536) {
-            maxd = 0;
-            for (int o = 0; o < nobj; o++) {
-                double d = tu_max_abs_diff(res[o].lowres_logits,
-                                           ref.data + (size_t)o * nm * 65536, (size_t)nm * 65536);
-                if (!(d <= maxd)) maxd = d;
-            }
-        }
-        npy_free(&ref);
-    } else {
-        TU_CHECK(0, "%s: %s", path, err);
-    }
-    const cJSON *iou = cJSON_GetObjectItem(cs, "iou");
-    for (int o = 0; o < nobj; o++) {
-        const cJSON *io = cJSON_GetArrayItem(iou, o);
-        for (int k = 0; k < res[o].n_masks; k++) {
-            double d = fabs(res[o].scores[k] - cJSON_GetArrayItem(io, k)->valuedouble);
-            if (!(d <= maxs)) maxs = d;
-            ch_path(path, "%s/refs/%s/%s.b%d.m%d.png", g_td, img, id, o, k);
-            int w, h, c;
-            uint8_t *png = stbi_load(path, &w, &h, &c, 1);
-            TU_CHECK(png && w == W && h == H, "%s: cannot read or wrong size", path);
-            if (png && w == W && h == H) {
-                double v = mask_iou(png, res[o].masks + (size_t)k * W * H, (size_t)W * H);
-                if (v < miniou) miniou = v;
-            }
-            stbi_image_free(png);
-        }
-        mobilesam_result_free(&res[o]);
-    }
-    printf("  %-8s %-22s logits max|diff| %.2e  score |diff| %.2e  min IoU %.6f\n", img, id,
-           maxd, maxs, miniou);
-    TU_CHECK(maxd <= LOGITS_TOL, "%s/%s: logits max diff %g > %g", img, id, maxd, LOGITS_TOL);
-    TU_CHECK(maxs <= SCORE_TOL, "%s/%s: score diff %g > %g", img, id, maxs, SCORE_TOL);
-    TU_CHECK(miniou >= MIN_IOU, "%s/%s: mask IoU %g < %g", img, id, miniou, MIN_IOU);
-    npy_free(&mask_in);
-}
-
 /* Encodes one image (zidane through the taps, the others through
  * mobilesam_encode) and decodes every case of it. */
 static void run_image(mobilesam_model *m, const char *weights, const cJSON *entry)
@@ -312,7 +172,8 @@ static void run_image(mobilesam_model *m, const char *weights, const cJSON *entr
     image_free(&im);
     if (!e) return;
     const cJSON *cs;
-    cJSON_ArrayForEach(cs, cJSON_GetObjectItem(entry, "cases")) run_case(m, e, img, cs, W, H);
+    cJSON_ArrayForEach(cs, cJSON_GetObjectItem(entry, "cases"))
+        pc_run_case(m, e, g_td, img, cs, W, H);
     mobilesam_embedding_free(e);
 }
 
@@ -395,15 +256,15 @@ static void test_everything(const char *weights)
                              cJSON_GetObjectItem(f, "stability_score")->valuedouble);
             printf("  everything bus 8x8, thresholds 0: 1 record, predicted IoU |diff| %.2e, "
                    "stability |diff| %.2e\n", di, ds);
-            TU_CHECK(di <= SCORE_TOL && ds <= SCORE_TOL, "everything: IoU diff %g, stability %g",
+            TU_CHECK(di <= PC_SCORE_TOL && ds <= PC_SCORE_TOL, "everything: IoU diff %g, stability %g",
                      di, ds);
             const size_t n = 810 * 1080;
             uint8_t *ma = malloc(n), *mb = malloc(n);
             int ok = ma && mb && rle_decode(cJSON_GetObjectItem(o, "segmentation"), ma, n) == 0 &&
                      rle_decode(cJSON_GetObjectItem(f, "segmentation"), mb, n) == 0;
-            double iou = ok ? mask_iou(ma, mb, n) : 0;
+            double iou = ok ? pc_mask_iou(ma, mb, n) : 0;
             printf("  everything mask IoU vs the official record %.6f\n", iou);
-            TU_CHECK(iou >= MIN_IOU, "everything: mask IoU %g (decoded: %d)", iou, ok);
+            TU_CHECK(iou >= PC_MIN_IOU, "everything: mask IoU %g (decoded: %d)", iou, ok);
             free(ma);
             free(mb);
         }
