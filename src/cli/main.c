@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -48,27 +47,22 @@ static void usage(void)
            "command line.\n");
 }
 
-static int memory_limited(void)
-{
-    struct rlimit r;
-    return (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY) ||
-           (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY);
-}
-
 /* OpenBLAS reads its environment only when it loads, so settings it needs
  * mean running again with them set:
  * - OPENBLAS_CORETYPE, when it fell back to generic kernels on this CPU;
  * - OPENBLAS_NUM_THREADS=1 (our own threads call it, one at a time each):
  *   its worker threads, started at load, each map a work buffer, and under
- *   a memory limit (ulimit -v / -d) a failed map is retried forever.
+ *   a memory limit (ulimit -v / -d) a failed map is retried forever. They
+ *   also spin (sched_yield) for a while after they start, on the cores our
+ *   threads compute on: a one-shot `seg` took 0.39 s with them and 0.33 s
+ *   without (zidane, 2 cores, medians of 5; warm encodes the same within
+ *   noise), so the re-exec is worth it even when only they need it.
  * Without either need, no second exec; if the exec fails, go on (slower, or
  * at worst with idle OpenBLAS threads; the same results). */
 static void select_blas_kernels(char **argv)
 {
     const char *core = mobilesam_blas_coretype_hint();
-    /* only under a limit: OpenBLAS started single-threaded runs our products
-     * ~1.5% slower (measured on the encoder) */
-    int threads = !getenv("OPENBLAS_NUM_THREADS") && memory_limited();
+    int threads = !getenv("OPENBLAS_NUM_THREADS");
     if (!core && !threads) return;
     if (core && setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
     if (threads && setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
