@@ -33,29 +33,43 @@ static inline int32_t load4(const unsigned char *p)
 
 static void z_quant_row(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn)
 {
-    __m512 lo = _mm512_set1_ps(x[0]), hi = lo;
+    /* two minima and two maxima: independent chains, so the loop runs at
+     * the loads' pace rather than the min/max latency's */
+    __m512 lo0 = _mm512_set1_ps(x[0]), hi0 = lo0, lo1 = lo0, hi1 = lo0;
     int k = 0;
-    for (; k + 16 <= K; k += 16) {
-        const __m512 v = _mm512_loadu_ps(x + k);
-        lo = _mm512_min_ps(lo, v);
-        hi = _mm512_max_ps(hi, v);
+    for (; k + 32 <= K; k += 32) {
+        const __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
+        lo0 = _mm512_min_ps(lo0, a);
+        hi0 = _mm512_max_ps(hi0, a);
+        lo1 = _mm512_min_ps(lo1, b);
+        hi1 = _mm512_max_ps(hi1, b);
     }
-    if (k < K) {
-        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1u);
-        lo = _mm512_mask_min_ps(lo, m, lo, _mm512_maskz_loadu_ps(m, x + k));
-        hi = _mm512_mask_max_ps(hi, m, hi, _mm512_maskz_loadu_ps(m, x + k));
+    for (; k < K; k += 16) {
+        const __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        lo0 = _mm512_mask_min_ps(lo0, m, lo0, v);
+        hi0 = _mm512_mask_max_ps(hi0, m, hi0, v);
     }
-    const float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
+    const float l = _mm512_reduce_min_ps(_mm512_min_ps(lo0, lo1));
+    const float h = _mm512_reduce_max_ps(_mm512_max_ps(hi0, hi1));
     const float s = h > l ? (h - l) / 255.0f : 1.0f;
     const float inv = 1.0f / s;
     const __m512 vl = _mm512_set1_ps(l), vi = _mm512_set1_ps(inv);
-    const __m512i z = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
-    for (k = 0; k < K; k += 16) {
+    const __m512i z = _mm512_setzero_si512();
+    /* round to nearest even, then [0, 255]: below 0 by max, above 255 by
+     * the unsigned saturation of the narrowing store (as the portable
+     * loop's clamp) */
+    for (k = 0; k + 32 <= K; k += 32) {
+        const __m512 a = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + k), vl), vi);
+        const __m512 b = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + k + 16), vl), vi);
+        _mm512_mask_cvtusepi32_storeu_epi8(xq + k, 0xffff, _mm512_max_epi32(_mm512_cvtps_epi32(a), z));
+        _mm512_mask_cvtusepi32_storeu_epi8(xq + k + 16, 0xffff,
+                                           _mm512_max_epi32(_mm512_cvtps_epi32(b), z));
+    }
+    for (; k < K; k += 16) {
         const __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
         const __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + k), vl), vi);
-        __m512i q = _mm512_cvtps_epi32(v); /* round to nearest even */
-        q = _mm512_min_epi32(_mm512_max_epi32(q, z), top);
-        _mm_mask_storeu_epi8(xq + k, m, _mm512_cvtepi32_epi8(q));
+        _mm512_mask_cvtusepi32_storeu_epi8(xq + k, m, _mm512_max_epi32(_mm512_cvtps_epi32(v), z));
     }
     for (k = K; k < Kp; k++) xq[k] = 0;
     *sx = s;
