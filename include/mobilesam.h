@@ -10,6 +10,11 @@
  * non-NULL mobilesam_error, fills it with a one-line human-readable reason.
  * The library never prints and never exits. The caller owns and frees every
  * object it receives.
+ *
+ * A model keeps the encoder's and the decoder's work buffers between calls
+ * (~120 MiB once used), so one model serves one call at a time: callers
+ * that share it between threads serialise their calls on it (separate
+ * models are independent).
  */
 #ifndef MOBILESAM_H
 #define MOBILESAM_H
