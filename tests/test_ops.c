@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/ops.h"
+#include "ops_ref.h"
 #include "testutil.h"
 
 static uint32_t rng = 0x12345678u;
@@ -89,12 +90,7 @@ static double *dbuf(size_t n)
 
 static double gelu_d(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
 
-static double act_d(double x, ops_act act)
-{
-    if (act == OPS_ACT_GELU) return gelu_d(x);
-    if (act == OPS_ACT_RELU) return x > 0 ? x : 0;
-    return x;
-}
+static double act_d(double x, ops_act act) { return ref_act(x, act); }
 
 /* ---- GEMM / linear ------------------------------------------------------ */
 
@@ -539,23 +535,8 @@ static void test_convT(void)
                                            w[(((size_t)ci * Cout + co) * 2 + di) * 2 + dj];
                                 r[co] = acc;
                             }
-                            if (ln) { /* LayerNorm over the pixel's Cout values */
-                                double m = 0, v = 0;
-                                for (int co = 0; co < Cout; co++) m += r[co];
-                                m /= Cout;
-                                for (int co = 0; co < Cout; co++) v += (r[co] - m) * (r[co] - m);
-                                v /= Cout;
-                                for (int co = 0; co < Cout; co++)
-                                    r[co] = (r[co] - m) / sqrt(v + 1e-6) * g[co] + be[co];
-                            }
-                            for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
-                            if (!P)
-                                for (int co = 0; co < Cout; co++) R[co * npix + pix] = r[co];
-                            for (int p = 0; p < P; p++) {
-                                double acc = 0;
-                                for (int co = 0; co < Cout; co++) acc += pr[(size_t)p * Cout + co] * r[co];
-                                R[p * npix + pix] = acc;
-                            }
+                            ref_convt_pixel(r, Cout, ln ? g : NULL, be, act, pr, P, R, npix,
+                                            pix);
                         }
             ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
             ops_conv_transpose2x2(xin, planar, H, W, Cin, wp, b, Cout, g, be, 1e-6f, act, pr, P, y);

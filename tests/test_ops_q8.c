@@ -13,18 +13,14 @@
 #include <string.h>
 
 #include "ops/ops.h"
+#include "ops_ref.h"
 #include "testutil.h"
 
 static uint32_t rng = 0x9e3779b9u;
 
 static float *fbuf(size_t n, float lo, float hi) { return tu_fbuf(n, lo, hi, &rng); }
 
-static double act_d(double x, ops_act act)
-{
-    if (act == OPS_ACT_GELU) return 0.5 * x * erfc(-x / sqrt(2.0));
-    if (act == OPS_ACT_RELU) return x > 0 ? x : 0;
-    return x;
-}
+static double act_d(double x, ops_act act) { return ref_act(x, act); }
 
 /* The plain loop: y[m, n] = act(sw (sx acc + mn wsum) + b (+ res)). */
 static void ref_q8(const float *x, int M, int K, const float *w, const float *b, int N,
@@ -231,23 +227,7 @@ static void test_convT(const char *path)
                         for (int co = 0; co < Cout; co++)
                             r[co] = Q[((size_t)i * W + j) * NR + (size_t)k * Cout + co] +
                                     (b ? b[co] : 0);
-                        if (ln) {
-                            double m = 0, var = 0;
-                            for (int co = 0; co < Cout; co++) m += r[co];
-                            m /= Cout;
-                            for (int co = 0; co < Cout; co++) var += (r[co] - m) * (r[co] - m);
-                            var /= Cout;
-                            for (int co = 0; co < Cout; co++)
-                                r[co] = (r[co] - m) / sqrt(var + 1e-6) * g[co] + be[co];
-                        }
-                        for (int co = 0; co < Cout; co++) r[co] = act_d(r[co], act);
-                        if (!P)
-                            for (int co = 0; co < Cout; co++) R[co * npix + pix] = r[co];
-                        for (int p = 0; p < P; p++) {
-                            double acc = 0;
-                            for (int co = 0; co < Cout; co++) acc += pr[(size_t)p * Cout + co] * r[co];
-                            R[p * npix + pix] = acc;
-                        }
+                        ref_convt_pixel(r, Cout, g, be, act, pr, P, R, npix, pix);
                     }
             ops_q8w *q = ops_q8w_pack(wp, NULL, NR, Cin);
             TU_CHECK(q != NULL, "pack %dx%d", NR, Cin);
