@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_BLOCK 256             /* rows per GEMM + epilogue block, ... */
+#define ROW_BLOCK 512             /* rows per GEMM + epilogue block, ... */
 #define ROW_BLOCK_SMALL_NK 1024   /* ... and when N * K is small (below) */
 #define SMALL_NK (1 << 17)         /* N * K of a "small" product: OpenBLAS packs all
                                      * of B per call, which 256 rows do not repay */
