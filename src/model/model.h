@@ -151,7 +151,7 @@ enum { NET_FP32 = 0, NET_FP16 = 1, NET_INT8 = 2 };
 
 /* Work buffers an encoder keeps from one forward pass to the next. Freeing
  * its ~100 MiB after each image and mapping them again for the next cost
- * ~10% of the encoder's time in page faults. Slot ENC_WS_INPUT is the
+ * 7-10% of the encoder's time in page faults. Slot ENC_WS_INPUT is the
  * caller's (the pre-processed image). */
 enum { ENC_WS_SLOTS = 8, ENC_WS_INPUT = ENC_WS_SLOTS - 1 };
 typedef struct {

@@ -20,8 +20,8 @@
 
 #define ROW_BLOCK 512             /* rows per GEMM + epilogue block, ... */
 #define ROW_BLOCK_SMALL_NK 1024   /* ... and when N * K is small (below) */
-#define SMALL_NK (1 << 17)         /* N * K of a "small" product: OpenBLAS packs all
-                                     * of B per call, which 256 rows do not repay */
+#define SMALL_NK (1 << 17)        /* N * K of a "small" product: OpenBLAS packs all
+                                   * of B per call, which ROW_BLOCK rows do not repay */
 #define COL_BLOCK 512             /* columns per block when rows are few */
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
 #define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
@@ -349,9 +349,8 @@ static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
 {
     const int W = a->W, Cout = a->Cout, nb = (i1 - i0) * W, ld = convt_ld(a->W, (i1 - i0));
     if (a->q) {
-        /* the int8 rows (pixel, 4 Cout) go through E's room (as large as T
-         * without a projection, see ops_conv_transpose2x2) into T's
-         * columns */
+        /* the int8 rows (pixel, 4 Cout) go through E's room (T's size more
+         * in int8, see convt_run) into T's columns */
         float *Y = a->proj ? E + (size_t)ld * a->P * 4 : E;
         if (ops_q8_rows(a->x + (size_t)i0 * W * a->Cin, nb, a->q, Y, (size_t)4 * Cout)) {
             ops_note_oom();
