@@ -178,6 +178,44 @@ static void test_gemm_tall(void)
     }
 }
 
+/* Batched few-rows x wide products: the decoder's per-head shapes (7 x 16
+ * x 4096 both ways), tails of every tile (rows, vectors, lanes), the
+ * narrow tile (one vector of columns, more rows than the regular tile:
+ * 7, 12, 25 rows, a full vector and a partial one), K = 0. Operands have
+ * padded strides; columns past N stay untouched. */
+static void test_gemm_wide(void)
+{
+    /* batch, m, N, K */
+    static const int sz[][4] = {{8, 7, 4096, 16}, {8, 7, 16, 4096}, {3, 13, 9, 20},
+                                {2, 5, 600, 33},  {1, 1, 1, 1},     {2, 12, 16, 50},
+                                {1, 25, 7, 9},    {3, 7, 8, 300},   {2, 4, 70, 0}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int batch = sz[s][0], m = sz[s][1], N = sz[s][2], K = sz[s][3];
+        const int lda = K + 3, ldb = N + 2, ldc = N + 5;
+        const size_t sa = (size_t)m * lda + 1, sb = (size_t)(K ? K : 1) * ldb + 2,
+                     sc = (size_t)m * ldc + 3;
+        /* long sums get weights like a softmax's, as in P V */
+        const float hi = K > 1000 ? 2.0f / (float)K : 1.0f, lo = K > 1000 ? 0.0f : -1.0f;
+        float *A = fbuf(sa * batch, lo, hi), *B = fbuf(sb * batch, -1, 1);
+        float *C = fbuf(sc * batch, 5, 6);
+        double *R = dbuf(sc * batch);
+        for (size_t i = 0; i < sc * batch; i++) R[i] = C[i];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < N; j++) {
+                    double acc = 0;
+                    for (int k = 0; k < K; k++)
+                        acc += (double)A[b * sa + (size_t)i * lda + k] * B[b * sb + (size_t)k * ldb + j];
+                    R[b * sc + (size_t)i * ldc + j] = acc;
+                }
+        ops_gemm_wide(batch, m, N, K, A, lda, sa, B, ldb, sb, C, ldc, sc);
+        char what[64];
+        snprintf(what, sizeof what, "%dx %dx%dx%d", batch, m, N, K);
+        check_close("gemm_wide", what, C, R, sc * batch, 2e-5);
+        free(A); free(B); free(C); free(R);
+    }
+}
+
 static void test_linear(void)
 {
     /* M, K, N; {300,..} and {20,..} run threaded: row blocks, then split
@@ -806,6 +844,24 @@ static void test_resize(void)
         check_equal("resize_bilinear", what, dst, ref, (size_t)dh * dw);
         free(src); free(dst); free(ref);
     }
+    /* the sign as a mask: 255 exactly where the float resize is > 0 (zeros
+     * and negative zeros in the source: 0 is not > 0) */
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int sh = sz[s][0], sw = sz[s][1], ss = sw + sz[s][2], dh = sz[s][3], dw = sz[s][4];
+        float *src = fbuf((size_t)sh * ss, -10, 10);
+        for (size_t i = 0; i < (size_t)sh * ss; i += 7) src[i] = (i / 7) % 2 ? 0.0f : -0.0f;
+        float *ref = malloc(sizeof(float) * (size_t)dh * dw);
+        uint8_t *mask = malloc((size_t)dh * dw);
+        memset(mask, 77, (size_t)dh * dw);
+        resize_ref(src, sh, sw, ss, ref, dh, dw);
+        ops_resize_bilinear_mask(src, sh, sw, ss, mask, dh, dw);
+        size_t bad = 0, at = 0;
+        for (size_t i = 0; i < (size_t)dh * dw; i++)
+            if (mask[i] != (ref[i] > 0.0f ? 255 : 0) && !bad++) at = i;
+        TU_CHECK(bad == 0, "resize_bilinear_mask [%s] %dx%d->%dx%d: %zu pixels differ, first "
+                 "at %zu (got %d, resized %.9g)", ctx, sh, sw, dh, dw, bad, at, mask[at], ref[at]);
+        free(src); free(ref); free(mask);
+    }
     /* regions: the top-left rows x cols of a dh x dw resize, equal to the
      * same part of the full resize (incl. cols == source width) */
     static const int rg[][6] = {{256, 256, 1024, 1024, 576, 1024}, {256, 256, 1024, 1024, 1024, 256},
@@ -866,6 +922,7 @@ int main(void)
             test_gemm();
             test_linear();
             test_gemm_tall();
+            test_gemm_wide();
             test_gelu();
             test_simple_eltwise();
             test_layernorm();

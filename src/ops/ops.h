@@ -18,6 +18,7 @@
 #define MOBILESAM_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* x86 orders SCALAR < AVX2 < AVX512; AArch64 has SCALAR < NEON (an x86
  * ISA asked for on AArch64, or NEON on x86, clamps to the CPU's best). */
@@ -85,6 +86,15 @@ void ops_gemm_tall_bt_packed(const float *B, int ldb, int n, int K, const float 
 void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int ldb, int N,
                       float *C, int ldc);
 int ops_round16(int m);
+/* Products of a few rows (m <= 64) with a wide matrix, batch of them in one
+ * parallel region: for i < batch,
+ *   C_i[m, N] = A_i[m, K] . B_i[K, N],  A_i = A + i * sa, B_i = B + i * sb,
+ *   C_i = C + i * sc (row strides lda, ldb, ldc),
+ * B streamed in place (nothing packed: a BLAS would spend longer packing
+ * B than multiplying, e.g. the decoder's 7 x 16 x 4096 per-head products).
+ * Each output is summed in order of k, whatever the thread count. */
+void ops_gemm_wide(int batch, int m, int N, int K, const float *A, int lda, size_t sa,
+                   const float *B, int ldb, size_t sb, float *C, int ldc, size_t sc);
 
 /* Fully connected layer with fused epilogue:
  *   y[M,N] = act(x[M,K] . w[N,K]^T + b[N] + residual[M,N])
@@ -215,6 +225,11 @@ void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
 void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
                                 float *dst, int dh, int dw, int rows, int cols,
                                 int dst_stride);
+/* The resize's sign as a mask: mask[y * dw + x] = 255 where the resized
+ * value is > 0, else 0 (the same values as ops_resize_bilinear, never
+ * stored as floats). */
+void ops_resize_bilinear_mask(const float *src, int sh, int sw, int src_stride,
+                              uint8_t *mask, int dh, int dw);
 
 /* Windowed multi-head self-attention (Swin / TinyViT style) over an H x W
  * token grid, without copying the map into windows:

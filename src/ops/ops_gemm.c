@@ -23,6 +23,10 @@
 #define SMALL_NK (1 << 17)        /* N * K of a "small" product: OpenBLAS packs all
                                    * of B per call, which ROW_BLOCK rows do not repay */
 #define COL_BLOCK 512             /* columns per block when rows are few */
+#define COL_BLOCK_SMALL_M 64      /* ... and for a linear layer on at most SMALL_M
+                                   * rows (the BLAS-free path: no packing to repay,
+                                   * so small blocks let every thread read its own
+                                   * part of w) */
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
 #define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
 #define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
@@ -55,7 +59,7 @@ typedef struct {
     int by_rows, size, count;
 } gemm_split;
 
-static gemm_split split_for(int M, int N, int K)
+static gemm_split split_for(int M, int N, int K, int blas_free)
 {
     gemm_split s = {1, M, 1};
     if ((double)M * N * K < SMALL_GEMM) return s;
@@ -65,8 +69,8 @@ static gemm_split split_for(int M, int N, int K)
         s.count = (M + rb - 1) / rb;
     } else {
         s.by_rows = 0;
-        s.size = COL_BLOCK;
-        s.count = (N + COL_BLOCK - 1) / COL_BLOCK;
+        s.size = blas_free ? COL_BLOCK_SMALL_M : COL_BLOCK;
+        s.count = (N + s.size - 1) / s.size;
     }
     return s;
 }
@@ -84,7 +88,7 @@ void ops_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
                     beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
-    const gemm_split sp = split_for(M, N, K);
+    const gemm_split sp = split_for(M, N, K, 0);
     int nt = gemm_threads(M, N, K);
     if (nt > sp.count) nt = sp.count;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
@@ -180,6 +184,31 @@ void ops_gemm_tall_tn(const float *X, int ldx, int n, int m, const float *B, int
     }
 }
 
+#define WIDE_COLS 512 /* output columns per task of ops_gemm_wide */
+
+void ops_gemm_wide(int batch, int m, int N, int K, const float *A, int lda, size_t sa,
+                   const float *B, int ldb, size_t sb, float *C, int ldc, size_t sc)
+{
+    ops_ensure_init();
+    if (batch <= 0 || m <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < batch; i++)
+            for (int r = 0; r < m; r++)
+                memset(C + i * sc + (size_t)r * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    const int per = (N + WIDE_COLS - 1) / WIDE_COLS, tasks = batch * per;
+    int nt = ops_threads_for((double)batch * m * N * K / 16.0);
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int i = t / per, c0 = (t % per) * WIDE_COLS;
+        const int cols = N - c0 < WIDE_COLS ? N - c0 : WIDE_COLS;
+        ops_k.gemm_bcast(A + i * sa, (size_t)lda, 1, m, B + i * sb + c0, (size_t)ldb, cols, K,
+                         0, C + i * sc + c0, (size_t)ldc);
+    }
+}
+
 /* Block [r0, r1) x [c0, c1) of y = act(x . w^T + b + residual). */
 static void linear_block(const float *x, int K, const float *w, const float *b, int N,
                          float *y, const float *residual, ops_act act, int r0, int r1,
@@ -214,7 +243,7 @@ void ops_linear(const float *x, int M, int K, const float *w, const float *b,
 {
     ops_ensure_init();
     if (M <= 0 || N <= 0) return;
-    const gemm_split sp = split_for(M, N, K);
+    const gemm_split sp = split_for(M, N, K, M <= SMALL_M);
     int nt = gemm_threads(M, N, K);
     if (nt > sp.count) nt = sp.count;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)

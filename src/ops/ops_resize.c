@@ -8,13 +8,23 @@
 #include "ops/ops_internal.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+/* mask[x] = 255 where row[x] > 0, else 0 */
+static void threshold_row(const float *restrict row, uint8_t *restrict mask, int n)
+{
+#pragma omp simd
+    for (int x = 0; x < n; x++) mask[x] = row[x] > 0.0f ? 255 : 0;
+}
+
 /* Output rows [r0, r1): each source row is interpolated horizontally once
- * into one of two slots and reused by every output row that reads it. */
+ * into one of two slots and reused by every output row that reads it.
+ * With mask, each output row goes through a third slot and is stored as
+ * its threshold at 0 (mask row stride dst_stride) instead of to dst. */
 static void region_rows(const float *src, int sh, int sw, int src_stride, float *dst,
-                        int dh, int cols, int dst_stride, float hs, float ws, int r0,
-                        int r1, float *slots)
+                        uint8_t *mask, int dh, int cols, int dst_stride, float hs, float ws,
+                        int r0, int r1, float *slots)
 {
     float *slot[2] = {slots, slots + cols};
     int tag[2] = {-1, -1};
@@ -35,13 +45,17 @@ static void region_rows(const float *src, int sh, int sw, int src_stride, float 
             tag[b] = i1;
         }
         const float *t[2] = {slot[a], slot[b]};
-        ops_k.resize_vblend(t[0], t[1], l0, l1, dst + (size_t)oy * dst_stride, cols);
+        if (mask) {
+            ops_k.resize_vblend(t[0], t[1], l0, l1, slots + 2 * (size_t)cols, cols);
+            threshold_row(slots + 2 * (size_t)cols, mask + (size_t)oy * dst_stride, cols);
+        } else {
+            ops_k.resize_vblend(t[0], t[1], l0, l1, dst + (size_t)oy * dst_stride, cols);
+        }
     }
 }
 
-void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
-                                float *dst, int dh, int dw, int rows, int cols,
-                                int dst_stride)
+static void resize_region(const float *src, int sh, int sw, int src_stride, float *dst,
+                          uint8_t *mask, int dh, int dw, int rows, int cols, int dst_stride)
 {
     ops_ensure_init();
     if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0) return;
@@ -54,14 +68,27 @@ void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride
     {
         const int t = omp_get_thread_num(), n = omp_get_num_threads();
         const int r0 = (int)((long long)rows * t / n), r1 = (int)((long long)rows * (t + 1) / n);
-        float *slots = malloc(sizeof(float) * 2 * (size_t)cols);
+        float *slots = malloc(sizeof(float) * 3 * (size_t)cols);
         if (slots)
-            region_rows(src, sh, sw, src_stride, dst, dh, cols, dst_stride, hs, ws, r0, r1,
-                        slots);
+            region_rows(src, sh, sw, src_stride, dst, mask, dh, cols, dst_stride, hs, ws, r0,
+                        r1, slots);
         else
             ops_note_oom();
         free(slots);
     }
+}
+
+void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
+                                float *dst, int dh, int dw, int rows, int cols,
+                                int dst_stride)
+{
+    resize_region(src, sh, sw, src_stride, dst, NULL, dh, dw, rows, cols, dst_stride);
+}
+
+void ops_resize_bilinear_mask(const float *src, int sh, int sw, int src_stride,
+                              uint8_t *mask, int dh, int dw)
+{
+    resize_region(src, sh, sw, src_stride, NULL, mask, dh, dw, dh, dw, dw);
 }
 
 void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,

@@ -366,14 +366,14 @@ static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, in
 #endif
 #define BC_V 4
 
-#define BCAST_TILE(NAME, BV, LOAD, STORE)                                                  \
+#define BCAST_TILE(NAME, R, BV, LOAD, STORE)                                               \
     static void PFX(NAME)(const float *P, size_t ps, size_t pk, int nr, const float *Q,    \
                           size_t ldq, int n, int K, int acc, float *C, size_t ldc)         \
     {                                                                                      \
-        vf a[BC_R][BV];                                                                    \
-        const float *pr[BC_R];                                                             \
+        vf a[R][BV];                                                                       \
+        const float *pr[R];                                                                \
         (void)n;                                                                           \
-        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                           \
+        _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                              \
             pr[r] = P + (size_t)(r < nr ? r : nr - 1) * ps;                                \
             _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =                 \
                 acc && r < nr ? LOAD(C + (size_t)r * ldc + v * W) : v_zero();              \
@@ -382,21 +382,26 @@ static void PFX(gemm_small_m)(const float *x, int ldx, int M, const float *w, in
             vf q[BV];                                                                      \
             const float *qk = Q + (size_t)k * ldq;                                         \
             _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) q[v] = LOAD(qk + v * W);  \
-            _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) {                       \
+            _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                          \
                 const vf p = v_set1(pr[r][(size_t)k * pk]);                                \
                 _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++) a[r][v] =             \
                     v_fma(p, q[v], a[r][v]);                                               \
             }                                                                              \
         }                                                                                  \
-        _Pragma("GCC unroll 8") for (int r = 0; r < BC_R; r++) if (r < nr)                 \
+        _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) if (r < nr)                    \
             _Pragma("GCC unroll 8") for (int v = 0; v < BV; v++)                           \
                 STORE(C + (size_t)r * ldc + v * W, a[r][v]);                               \
     }
 #define BC_LOADN(p) v_loadn((p), n)
 #define BC_STOREN(p, x) v_storen((p), (x), n)
-BCAST_TILE(bcast_tile_full, BC_V, v_load, v_store)
-BCAST_TILE(bcast_tile_one, 1, v_load, v_store)
-BCAST_TILE(bcast_tile_tail, 1, BC_LOADN, BC_STOREN)
+BCAST_TILE(bcast_tile_full, BC_R, BC_V, v_load, v_store)
+BCAST_TILE(bcast_tile_one, BC_R, 1, v_load, v_store)
+BCAST_TILE(bcast_tile_tail, BC_R, 1, BC_LOADN, BC_STOREN)
+/* one column vector at most (e.g. a 16-wide attention head against 4096
+ * keys): twice the rows per pass, so that B, long and narrow, is read
+ * half as often and more FMA chains run side by side */
+BCAST_TILE(bcast_tile_narrow, 2 * BC_R, 1, v_load, v_store)
+BCAST_TILE(bcast_tile_narrow_tail, 2 * BC_R, 1, BC_LOADN, BC_STOREN)
 #undef BCAST_TILE
 #undef BC_LOADN
 #undef BC_STOREN
@@ -404,6 +409,18 @@ BCAST_TILE(bcast_tile_tail, 1, BC_LOADN, BC_STOREN)
 static void PFX(gemm_bcast)(const float *P, size_t ps, size_t pk, int nr, const float *Q,
                             size_t ldq, int ncols, int K, int acc, float *C, size_t ldc)
 {
+    if (ncols <= W && nr > BC_R) {
+        for (int i = 0; i < nr; i += 2 * BC_R) {
+            const int rows = nr - i < 2 * BC_R ? nr - i : 2 * BC_R;
+            if (ncols == W)
+                PFX(bcast_tile_narrow)(P + (size_t)i * ps, ps, pk, rows, Q, ldq, W, K, acc,
+                                       C + (size_t)i * ldc, ldc);
+            else
+                PFX(bcast_tile_narrow_tail)(P + (size_t)i * ps, ps, pk, rows, Q, ldq, ncols, K,
+                                            acc, C + (size_t)i * ldc, ldc);
+        }
+        return;
+    }
     for (int i = 0; i < nr; i += BC_R) {
         const int rows = nr - i < BC_R ? nr - i : BC_R;
         const float *Pi = P + (size_t)i * ps;
