@@ -416,7 +416,7 @@ mobilesam_status mobilesam_predict(mobilesam_model *m, const mobilesam_embedding
     if (blas_room(err)) return MOBILESAM_ERR_NOMEM;
     if (decoder_ready(m, 1)) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     double t0 = now_ms();
-    float *scratch = malloc(sizeof(float) * ((size_t)ENC_IMG * ENC_IMG + (size_t)e->width * e->height));
+    float *scratch = malloc(sizeof(float) * ENC_IMG * ENC_IMG);
     if (!scratch) return set_err(err, MOBILESAM_ERR_NOMEM, "out of memory");
     ops_take_oom();
     for (int i = 0; i < n_prompts; i++) {

@@ -302,26 +302,35 @@ static void t2i_end(const dec_attn_t *a, int Nt, int G, float *queries, dec_ws *
     linear_forward(&a->out, w->o, G * Nt, queries, queries, OPS_ACT_NONE);
 }
 
-/* The whole token-to-image attention. pre_k / pre_v: the image-side
- * projections when cached (layer 0, shared by the group): the plain
- * attention per prompt. tk[g], keys[g]: prompt g's image side. The
+/* The whole token-to-image attention. pre_kt / pre_v: the image-side
+ * projections when cached (layer 0, shared by the group; k transposed,
+ * (128, 4096)): the plain attention per prompt. tk[g], keys[g]: prompt g's image side. The
  * official order of operations (many tokens, or dec_reassociate 0) is
  * only taken with G = 1. */
 static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
-                           const float *const *tk, const float *const *keys, const float *pre_k,
+                           const float *const *tk, const float *const *keys, const float *pre_kt,
                            const float *pre_v, float *queries, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
-    if (!pre_k && (HN >= di || !dec_reassociate)) {
+    if (!pre_kt && (HN >= di || !dec_reassociate)) {
         dec_attention(a, tq, Nt, tk[0], keys[0], EMB_TOKENS, queries, queries, w);
         return;
     }
-    if (pre_k) {
+    if (pre_kt) {
+        /* per head: scores (Nt, 4096) = (scale q) K^T against the cached
+         * K^T, row softmax, then P V; the heads batched in each step */
         linear_forward(&a->q, tq, G * Nt, w->qp, NULL, OPS_ACT_NONE);
-        for (int g = 0; g < G; g++)
-            ops_attention_heads(w->qp + (size_t)g * Nt * di, di, pre_k, di, pre_v, di, Nt,
-                                EMB_TOKENS, H, c, scale, w->o + (size_t)g * Nt * di, di);
+        for (size_t i = 0; i < (size_t)G * Nt * di; i++) w->qp[i] *= scale;
+        for (int g = 0; g < G; g++) {
+            float *S = w->scores;
+            ops_gemm_wide(H, Nt, EMB_TOKENS, c, w->qp + (size_t)g * Nt * di, di, (size_t)c,
+                          pre_kt, EMB_TOKENS, (size_t)c * EMB_TOKENS, S, EMB_TOKENS,
+                          (size_t)Nt * EMB_TOKENS);
+            ops_softmax_rows(S, HN, EMB_TOKENS);
+            ops_gemm_wide(H, Nt, c, EMB_TOKENS, S, EMB_TOKENS, (size_t)Nt * EMB_TOKENS, pre_v,
+                          di, (size_t)c, w->o + (size_t)g * Nt * di, di, (size_t)c);
+        }
     } else {
         t2i_begin(a, tq, Nt, G, w);
         for (int g = 0; g < G; g++) {
@@ -346,7 +355,8 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  *   i2t_begin: the token-side projections of the group's rows (w->kt,
  *              w->vt);
  *   i2t_point: prompt g's image side. tk: its keys + pos (for the
- *              scores); pre_q: q_proj(tk) when cached (layer 0); src: the
+ *              scores); pre_qt: q_proj(tk) transposed, (128, 4096), when
+ *              cached (layer 0); src: the
  *              keys' initial value when it is the cache's (else keys
  *              holds it); tk_out receives keys + key_pe after the
  *              LayerNorm; with next_A (A^T as packed by t2i_begin), the next token-to-image
@@ -360,7 +370,7 @@ static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries
     linear_forward(&a->v, queries, G * Nt, w->vt, NULL, OPS_ACT_NONE);
 }
 
-static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_q,
+static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
                       float *keys, const float *src, const norm_t *norm, const float *key_pe,
                       float *tk_out, const float *next_A, float *next_scores, int next_ld,
                       dec_ws *w)
@@ -371,10 +381,11 @@ static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const
     float *M = w->small;                       /* (H*Nt + 1, 256) */
     float *d = M + (size_t)(HN + 1) * EMB_C;   /* (H*Nt) */
     float *ST = w->scores;                      /* (H*Nt + 1, 4096) */
-    if (pre_q) {
-        for (int h = 0; h < H; h++)
-            ops_gemm(0, 1, Nt, EMB_TOKENS, c, scale, Kt + h * c, di, pre_q + h * c, di, 0.0f,
-                     ST + (size_t)h * Nt * EMB_TOKENS, EMB_TOKENS);
+    if (pre_qt) {
+        /* per head: (scale K) Q^T against the cached Q^T, heads batched */
+        for (size_t i = 0; i < (size_t)Nt * di; i++) M[i] = scale * Kt[i];
+        ops_gemm_wide(H, Nt, EMB_TOKENS, c, M, di, (size_t)c, pre_qt, EMB_TOKENS,
+                      (size_t)c * EMB_TOKENS, ST, EMB_TOKENS, (size_t)Nt * EMB_TOKENS);
     } else {
         for (int h = 0; h < H; h++) {
             ops_gemm(0, 0, Nt, EMB_C, c, scale, Kt + h * c, di, a->q.w + (size_t)h * c * EMB_C,
@@ -422,7 +433,7 @@ static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const
 /* The whole image-to-token attention and LayerNorm (see i2t_point); the
  * official order of operations is only taken with G = 1. */
 static void image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
-                           const float *queries, int Nt, int G, const float *pre_q,
+                           const float *queries, int Nt, int G, const float *pre_qt,
                            float *const *keys, const float *src, const norm_t *norm,
                            const float *key_pe, float *const *tk_out, dec_ws *w)
 {
@@ -436,7 +447,7 @@ static void image_to_token(const dec_attn_t *a, const float *const *tk, const fl
     }
     i2t_begin(a, tq, queries, Nt, G, w);
     for (int g = 0; g < G; g++)
-        i2t_point(a, tk[g], Nt, g, pre_q, keys[g], src, norm, key_pe, tk_out[g], NULL, NULL, 0,
+        i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], NULL, NULL, 0,
                   w);
 }
 
@@ -502,12 +513,12 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
     block_self(l, layer0, queries, query_pe, Nt, G, w);
     block_keys_pos(layer0, cache, keys, key_pe, G, w, tkey);
     token_to_image(&l->cross_t2i, w->tq, Nt, G, tkey, (const float *const *)keys,
-                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
+                   cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, w);
     block_mlp(l, queries, query_pe, G * Nt, w);
     /* keys + key_pe is unchanged since the token-to-image attention; the
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
-    image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0 : NULL, keys,
+    image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL, keys,
                    cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, w);
 }
 
@@ -532,7 +543,7 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     block_self(L0, 1, queries, tokens, Nt, G, w);
     block_keys_pos(1, cache, keys, pe, G, w, tk0);
     token_to_image(&L0->cross_t2i, w->tq, Nt, G, tk0, (const float *const *)keys,
-                   cache ? cache->k0 : NULL, cache ? cache->v0 : NULL, queries, w);
+                   cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, w);
     block_mlp(L0, queries, tokens, R, w);
     i2t_begin(&L0->cross_i2t, w->tq, queries, Nt, G, w);
     /* block 1 up to its token-to-image attention's token side (the queries
@@ -542,7 +553,7 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     /* per prompt: block 0's image side (keys, tk, and block 1's scores),
      * then block 1's token-to-image image side */
     for (int g = 0; g < G; g++) {
-        i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0 : NULL, keys[g],
+        i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
                   cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g],
                   w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
@@ -567,16 +578,25 @@ size_t dec_cache_bytes(void)
     return sizeof(float) * ((size_t)2 * EMB_TOKENS * EMB_C + (size_t)3 * EMB_TOKENS * 128);
 }
 
+/* out (n, 4096) = the projection of the 4096 image tokens x, transposed:
+ * row j holds output channel j of every token (bias included). */
+static void proj_transposed(const linear_t *l, const float *x, int n, float *out)
+{
+    ops_gemm(0, 1, n, EMB_TOKENS, EMB_C, 1.0f, l->w, EMB_C, x, EMB_C, 0.0f, out, EMB_TOKENS);
+    for (int j = 0; j < n; j++)
+        for (int t = 0; t < EMB_TOKENS; t++) out[(size_t)j * EMB_TOKENS + t] += l->b[j];
+}
+
 int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image_cache *c)
 {
     const size_t nk = (size_t)EMB_TOKENS * EMB_C, np = (size_t)EMB_TOKENS * 128;
     memset(c, 0, sizeof *c);
     c->src = malloc(sizeof(float) * nk);
     c->tk0 = malloc(sizeof(float) * nk);
-    c->k0 = malloc(sizeof(float) * np);
+    c->k0t = malloc(sizeof(float) * np);
     c->v0 = malloc(sizeof(float) * np);
-    c->q0 = malloc(sizeof(float) * np);
-    if (!c->src || !c->tk0 || !c->k0 || !c->v0 || !c->q0) {
+    c->q0t = malloc(sizeof(float) * np);
+    if (!c->src || !c->tk0 || !c->k0t || !c->v0 || !c->q0t) {
         dec_cache_free(c);
         return -1;
     }
@@ -584,12 +604,10 @@ int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image
         ops_add_to(c->src + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask, EMB_C);
     ops_add_to(c->tk0, c->src, d->dense_pe, nk);
     const dec_attn_t *t2i = &d->layers[0].cross_t2i, *i2t = &d->layers[0].cross_i2t;
-    ops_linear(c->tk0, EMB_TOKENS, EMB_C, t2i->k.w, t2i->k.b, t2i->internal, c->k0, NULL,
-               OPS_ACT_NONE);
+    proj_transposed(&t2i->k, c->tk0, t2i->internal, c->k0t);
     ops_linear(c->src, EMB_TOKENS, EMB_C, t2i->v.w, t2i->v.b, t2i->internal, c->v0, NULL,
                OPS_ACT_NONE);
-    ops_linear(c->tk0, EMB_TOKENS, EMB_C, i2t->q.w, i2t->q.b, i2t->internal, c->q0, NULL,
-               OPS_ACT_NONE);
+    proj_transposed(&i2t->q, c->tk0, i2t->internal, c->q0t);
     return 0;
 }
 
@@ -597,9 +615,9 @@ void dec_cache_free(dec_image_cache *c)
 {
     free(c->src);
     free(c->tk0);
-    free(c->k0);
+    free(c->k0t);
     free(c->v0);
-    free(c->q0);
+    free(c->q0t);
     memset(c, 0, sizeof *c);
 }
 
@@ -770,7 +788,8 @@ void postprocess_logits(const float *lowres, int rw, int rh, int w, int h, float
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h, uint8_t *mask,
                       float *scratch)
 {
-    float *out = scratch + (size_t)ENC_IMG * ENC_IMG;
-    postprocess_logits(lowres, rw, rh, w, h, out, scratch);
-    for (size_t i = 0; i < (size_t)w * h; i++) mask[i] = out[i] > 0.0f ? 255 : 0;
+    /* only the (rh, rw) crop of the 1024x1024 up-sampling is ever read */
+    ops_resize_bilinear_region(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG, rh,
+                               rw, rw);
+    ops_resize_bilinear_mask(scratch, rh, rw, rw, mask, h, w);
 }

@@ -246,7 +246,8 @@ typedef struct {
  * projections of them. Not used for prompts with a mask input. */
 typedef struct {
     float *src, *tk0;     /* src, src + dense PE: (4096, 256) */
-    float *k0, *v0, *q0;  /* t2i k_proj(tk0), v_proj(src); i2t q_proj(tk0) */
+    float *k0t, *v0;      /* t2i k_proj(tk0) transposed (128, 4096), v_proj(src) */
+    float *q0t;           /* i2t q_proj(tk0) transposed (128, 4096) */
 } dec_image_cache;
 int dec_cache_build(const prompt_decoder_t *dec, const float *embedding,
                     dec_image_cache *cache);
@@ -298,8 +299,8 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
  * scratch holds 1024*1024 floats. */
 void postprocess_logits(const float *lowres, int rw, int rh, int w, int h,
                         float *out, float *scratch);
-/* The same, binarised: 255 where logit > 0. scratch holds 1024*1024 + h*w
- * floats. */
+/* The same, binarised: 255 where logit > 0 (the logits themselves are
+ * never stored). scratch holds 1024*1024 floats. */
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h,
                       uint8_t *mask, float *scratch);
 
