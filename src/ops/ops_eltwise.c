@@ -77,7 +77,12 @@ void ops_softmax_cols(float *x, int rows, int cols)
 {
     ops_ensure_init();
     if (rows <= 0 || cols <= 0) return;
-    const int chunk = 256; /* columns per task: independent, so any split gives the same bits */
+    /* columns per task: independent, so any split gives the same bits;
+     * about 16K values per task, in whole vectors (a tall, narrow matrix
+     * such as the decoder's 4096 x 64 scores is still shared out) */
+    int chunk = (16384 / rows) & ~15;
+    if (chunk < 16) chunk = 16;
+    if (chunk > 256) chunk = 256;
     const int tasks = (cols + chunk - 1) / chunk;
     int nt = ops_threads_for((double)rows * cols * 8.0);
     if (nt > tasks) nt = tasks;
