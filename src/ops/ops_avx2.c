@@ -86,14 +86,7 @@ INL vf v_pow2i_magic(vf fi)
 }
 INL vi v_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
 INL vi v_iset1(int a) { return _mm256_set1_epi32(a); }
-INL vi v_iadd(vi a, vi b) { return _mm256_add_epi32(a, b); }
-INL vi v_imin(vi a, vi b) { return _mm256_min_epi32(a, b); }
-INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim): the compare gives -1 */
-{
-    return _mm256_sub_epi32(a, _mm256_cmpgt_epi32(lim, a));
-}
 INL vf v_i2f(vi a) { return _mm256_cvtepi32_ps(a); }
-INL vi v_f2i_trunc(vf a) { return _mm256_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
 INL vi v_iload(const int *p) { return _mm256_loadu_si256((const __m256i *)p); }
 INL vi v_iloadn(const int *p, int n) { return _mm256_maskload_epi32(p, tail_mask(n)); }
@@ -155,7 +148,6 @@ const ops_kernels ops_kernels_avx2 = {
     .softmax_cols = avx2_softmax_cols,
     .dwconv3x3 = avx2_dwconv3x3,
     .attention = avx2_attention,
-    .resize_hrow = avx2_resize_hrow,
     .resize_vblend = avx2_resize_vblend,
     .interp2 = avx2_interp2,
 };

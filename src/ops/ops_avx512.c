@@ -79,14 +79,7 @@ INL vf v_pow2i_magic(vf fi)
 /* integer lanes (bilinear resize indices) */
 INL vi v_iota(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 INL vi v_iset1(int a) { return _mm512_set1_epi32(a); }
-INL vi v_iadd(vi a, vi b) { return _mm512_add_epi32(a, b); }
-INL vi v_imin(vi a, vi b) { return _mm512_min_epi32(a, b); }
-INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim) */
-{
-    return _mm512_mask_add_epi32(a, _mm512_cmplt_epi32_mask(a, lim), a, _mm512_set1_epi32(1));
-}
 INL vf v_i2f(vi a) { return _mm512_cvtepi32_ps(a); }
-INL vi v_f2i_trunc(vf a) { return _mm512_cvttps_epi32(a); }
 INL vf v_gather(const float *base, vi idx) { return _mm512_i32gather_ps(idx, base, 4); }
 INL vi v_iload(const int *p) { return _mm512_loadu_si512(p); }
 INL vi v_iloadn(const int *p, int n) { return _mm512_maskz_loadu_epi32(tail_mask(n), p); }
@@ -149,7 +142,6 @@ const ops_kernels ops_kernels_avx512 = {
     .softmax_cols = avx512_softmax_cols,
     .dwconv3x3 = avx512_dwconv3x3,
     .attention = avx512_attention,
-    .resize_hrow = avx512_resize_hrow,
     .resize_vblend = avx512_resize_vblend,
     .interp2 = avx512_interp2,
 };

@@ -60,11 +60,10 @@ typedef struct ops_kernels {
                       const float *v, int ldv, int nq, int Nk, int d,
                       float scale, const float *bias, float *out, int ldo,
                       float *scratch);
-    /* bilinear resize, separably: the horizontal interpolation of one
-     * source row (sw floats) to its first dw outputs, with horizontal scale
-     * ws = (float)sw / (full output width); then the vertical blend of two
-     * such rows, dst = t0 * h0 + t1 * h1 (PyTorch's operation order) */
-    void (*resize_hrow)(const float *r, int sw, float *dst, int dw, float ws);
+    /* bilinear resize, separably: each source row is interpolated
+     * horizontally by interp2 (below, on precomputed taps); this is the
+     * vertical blend of two such rows, dst = t0 * h0 + t1 * h1 (PyTorch's
+     * operation order) */
     void (*resize_vblend)(const float *t0, const float *t1, float h0, float h1,
                           float *dst, int n);
     /* dst[x] = src[i0[x]] * w0[x] + src[i1[x]] * w1[x] for x < n, each

@@ -88,14 +88,7 @@ INL vi v_iota(void)
     return vld1q_s32(io);
 }
 INL vi v_iset1(int a) { return vdupq_n_s32(a); }
-INL vi v_iadd(vi a, vi b) { return vaddq_s32(a, b); }
-INL vi v_imin(vi a, vi b) { return vminq_s32(a, b); }
-INL vi v_inc_if_lt(vi a, vi lim) /* a + (a < lim): the compare gives -1 */
-{
-    return vsubq_s32(a, vreinterpretq_s32_u32(vcltq_s32(a, lim)));
-}
 INL vf v_i2f(vi a) { return vcvtq_f32_s32(a); }
-INL vi v_f2i_trunc(vf a) { return vcvtq_s32_f32(a); } /* toward zero */
 INL vf v_gather(const float *base, vi idx)
 {
     int32_t i[W];
@@ -157,7 +150,6 @@ const ops_kernels ops_kernels_neon = {
     .softmax_cols = neon_softmax_cols,
     .dwconv3x3 = neon_dwconv3x3,
     .attention = neon_attention,
-    .resize_hrow = neon_resize_hrow,
     .resize_vblend = neon_resize_vblend,
     .interp2 = neon_interp2,
 };

@@ -1,8 +1,10 @@
 /*
  * ops_resize.c - public bilinear resize (PyTorch align_corners=False, float32
- * index arithmetic): vertical indices/weights here; each source row is
- * interpolated horizontally once (ops_k.resize_hrow) and blended vertically
- * (ops_k.resize_vblend) into every output row that needs it.
+ * index arithmetic): indices/weights computed here, once per call for the
+ * columns and per output row for the rows; each source row is interpolated
+ * horizontally once (ops_k.interp2 on the column taps: no gathers for an
+ * up-sampling) and blended vertically (ops_k.resize_vblend) into every
+ * output row that needs it.
  * Every ISA computes bit-identical results (same operation order, no FMA).
  */
 #include "ops/ops_internal.h"
@@ -22,9 +24,14 @@ static void threshold_row(const float *restrict row, uint8_t *restrict mask, int
  * into one of two slots and reused by every output row that reads it.
  * With mask, each output row goes through a third slot and is stored as
  * its threshold at 0 (mask row stride dst_stride) instead of to dst. */
+typedef struct {
+    const int *i0, *i1;    /* source columns of each output column */
+    const float *w0, *w1;  /* their weights */
+} col_taps;
+
 static void region_rows(const float *src, int sh, int sw, int src_stride, float *dst,
-                        uint8_t *mask, int dh, int cols, int dst_stride, float hs, float ws,
-                        int r0, int r1, float *slots)
+                        uint8_t *mask, int dh, int cols, int dst_stride, float hs,
+                        const col_taps *ct, int r0, int r1, float *slots)
 {
     float *slot[2] = {slots, slots + cols};
     int tag[2] = {-1, -1};
@@ -36,12 +43,14 @@ static void region_rows(const float *src, int sh, int sw, int src_stride, float 
         int a = tag[0] == i0 ? 0 : tag[1] == i0 ? 1 : -1;
         if (a < 0) {
             a = tag[0] == i1 ? 1 : 0;
-            ops_k.resize_hrow(src + (size_t)i0 * src_stride, sw, slot[a], cols, ws);
+            ops_k.interp2(slot[a], src + (size_t)i0 * src_stride, sw, ct->i0, ct->i1, ct->w0,
+                          ct->w1, cols);
             tag[a] = i0;
         }
         int b = tag[a] == i1 ? a : 1 - a;
         if (tag[b] != i1) {
-            ops_k.resize_hrow(src + (size_t)i1 * src_stride, sw, slot[b], cols, ws);
+            ops_k.interp2(slot[b], src + (size_t)i1 * src_stride, sw, ct->i0, ct->i1, ct->w0,
+                          ct->w1, cols);
             tag[b] = i1;
         }
         const float *t[2] = {slot[a], slot[b]};
@@ -63,6 +72,17 @@ static void resize_region(const float *src, int sh, int sw, int src_stride, floa
     if (cols > dw) cols = dw;
     if (rows <= 0 || cols <= 0) return;
     const float hs = (float)sh / (float)dh, ws = (float)sw / (float)dw;
+    int *ci = malloc(sizeof(int) * 2 * (size_t)cols);
+    float *cw = malloc(sizeof(float) * 2 * (size_t)cols);
+    if (!ci || !cw) {
+        ops_note_oom();
+        free(ci);
+        free(cw);
+        return;
+    }
+    for (int x = 0; x < cols; x++)
+        ops_bilinear_index(ws, x, sw, dw, &ci[x], &ci[cols + x], &cw[x], &cw[cols + x]);
+    const col_taps ct = {ci, ci + cols, cw, cw + cols};
     const int nt = ops_threads_for((double)rows * cols * 4.0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -70,12 +90,14 @@ static void resize_region(const float *src, int sh, int sw, int src_stride, floa
         const int r0 = (int)((long long)rows * t / n), r1 = (int)((long long)rows * (t + 1) / n);
         float *slots = malloc(sizeof(float) * 3 * (size_t)cols);
         if (slots)
-            region_rows(src, sh, sw, src_stride, dst, mask, dh, cols, dst_stride, hs, ws, r0,
+            region_rows(src, sh, sw, src_stride, dst, mask, dh, cols, dst_stride, hs, &ct, r0,
                         r1, slots);
         else
             ops_note_oom();
         free(slots);
     }
+    free(ci);
+    free(cw);
 }
 
 void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,

@@ -229,35 +229,6 @@ static void sc_attention(const float *q, int ldq, const float *k, int ldk,
 
 /* Kept free of FMA contraction so that every ISA gives identical bits. */
 OPS_NO_CONTRACT
-static void sc_resize_hrow(const float *r, int sw, float *dst, int dw, float ws)
-{
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
-    for (int ox = 0; ox < dw; ox++) {
-        int i0, i1;
-        float w0, w1;
-        if (ws == 1.0f) { /* same width: PyTorch's weights 1 and 0 */
-            i0 = i1 = ox;
-            w0 = 1.0f;
-            w1 = 0.0f;
-        } else {
-            float src = ws * ((float)ox + 0.5f) - 0.5f;
-            if (src < 0.0f) src = 0.0f;
-            int j = (int)src;
-            if (j > sw - 1) j = sw - 1;
-            float lam = src - (float)j;
-            lam = lam < 0.0f ? 0.0f : (lam > 1.0f ? 1.0f : lam);
-            i0 = j;
-            i1 = j + (j < sw - 1 ? 1 : 0);
-            w1 = lam;
-            w0 = 1.0f - lam;
-        }
-        dst[ox] = r[i0] * w0 + r[i1] * w1;
-    }
-}
-
-OPS_NO_CONTRACT
 static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h1,
                              float *dst, int n)
 {
@@ -296,7 +267,6 @@ const ops_kernels ops_kernels_scalar = {
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,
     .attention = sc_attention,
-    .resize_hrow = sc_resize_hrow,
     .resize_vblend = sc_resize_vblend,
     .interp2 = sc_interp2,
 };

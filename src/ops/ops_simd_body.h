@@ -902,41 +902,8 @@ static void PFX(attention)(const float *q, int ldq, const float *k, int ldk,
 
 /* ---- bilinear resize ---------------------------------------------------------- */
 
-/* Same float operations, in the same order, as sc_resize_hrow / _vblend
+/* Same float operations, in the same order, as sc_resize_vblend
  * (ops_scalar.c), with FMA contraction off: bit-identical results. */
-OPS_NO_CONTRACT
-static void PFX(resize_hrow)(const float *r, int sw, float *dst, int dw, float ws)
-{
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
-    const vf zero = v_zero(), one = v_set1(1.0f);
-    if (ws == 1.0f) {
-        for (int o = 0; o < dw; o += W) {
-            const int n = dw - o < W ? dw - o : W;
-            const vf a = v_loadn(r + o, n);
-            v_storen(dst + o, v_add(v_mul(a, one), v_mul(a, zero)), n);
-        }
-        return;
-    }
-    const vf vws = v_set1(ws), half = v_set1(0.5f);
-    const vi lim = v_iset1(sw - 1);
-    vi ox = v_iota();
-    for (int o = 0; o < dw; o += W, ox = v_iadd(ox, v_iset1(W))) {
-        vf src = v_sub(v_mul(vws, v_add(v_i2f(ox), half)), half);
-        src = v_sel(v_lt(src, zero), zero, src);
-        const vi j = v_imin(v_f2i_trunc(src), lim); /* all lanes stay in [0, sw-1] */
-        vf lam = v_sub(src, v_i2f(j));
-        lam = v_sel(v_lt(lam, zero), zero, lam);
-        lam = v_sel(v_lt(one, lam), one, lam);
-        const vi j1 = v_inc_if_lt(j, lim);
-        const vf w0 = v_sub(one, lam);
-        const vf t = v_add(v_mul(v_gather(r, j), w0), v_mul(v_gather(r, j1), lam));
-        if (o + W <= dw) v_store(dst + o, t);
-        else v_storen(dst + o, t, dw - o);
-    }
-}
-
 OPS_NO_CONTRACT
 static void PFX(resize_vblend)(const float *t0, const float *t1, float h0, float h1,
                                float *dst, int n)
