@@ -244,7 +244,9 @@ void ops_linear(const float *x, int M, int K, const float *w, const float *b,
     ops_ensure_init();
     if (M <= 0 || N <= 0) return;
     const gemm_split sp = split_for(M, N, K, M <= SMALL_M);
-    int nt = gemm_threads(M, N, K);
+    /* on few rows the BLAS-free path is bound by reading w more than by
+     * its multiply-adds: a second thread pays off on 4x less work */
+    int nt = M <= SMALL_M ? ops_threads_for((double)M * N * K / 4.0) : gemm_threads(M, N, K);
     if (nt > sp.count) nt = sp.count;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int part = 0; part < sp.count; part++) {
