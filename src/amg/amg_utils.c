@@ -697,31 +697,6 @@ int amg_remove_small_regions(uint8_t *mask, int w, int h, double area_thresh, in
 
 /* ============================================== fused logit up-scaler */
 
-/* PyTorch's source index and weights for output i of a resize in -> out
- * (align_corners=False, float32), identical to ops_resize_bilinear's. */
-__attribute__((optimize("fp-contract=off")))
-static void bl_index(int in, int out, int i, int *i0, int *i1, float *w0, float *w1)
-{
-    if (in == out) {
-        *i0 = *i1 = i;
-        *w0 = 1.0f;
-        *w1 = 0.0f;
-        return;
-    }
-    float scale = (float)in / (float)out;
-    float src = scale * ((float)i + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    int j = (int)src;
-    if (j > in - 1) j = in - 1;
-    float lam = src - (float)j;
-    if (lam < 0.0f) lam = 0.0f;
-    if (lam > 1.0f) lam = 1.0f;
-    *i0 = j;
-    *i1 = j + (j < in - 1 ? 1 : 0);
-    *w1 = lam;
-    *w0 = 1.0f - lam;
-}
-
 #define UP_LOW 256  /* low-res side */
 #define UP_MID 1024 /* encoder frame side */
 
@@ -751,15 +726,11 @@ int amg_upscale_plan_init(amg_upscale_plan *p, int rw, int rh, int w, int h)
     }
     /* Stage 1: 256 -> 1024 in both directions, of which only the first rw
      * columns and rh rows are ever read (the crop to the resized image). */
-    for (int x = 0; x < rw; x++)
-        bl_index(UP_LOW, UP_MID, x, &p->c1i0[x], &p->c1i1[x], &p->c1w0[x], &p->c1w1[x]);
-    for (int y = 0; y < rh; y++)
-        bl_index(UP_LOW, UP_MID, y, &p->r1i0[y], &p->r1i1[y], &p->r1w0[y], &p->r1w1[y]);
+    ops_bilinear_taps(UP_LOW, UP_MID, rw, p->c1i0, p->c1i1, p->c1w0, p->c1w1);
+    ops_bilinear_taps(UP_LOW, UP_MID, rh, p->r1i0, p->r1i1, p->r1w0, p->r1w1);
     /* Stage 2: (rh, rw) -> (h, w). */
-    for (int x = 0; x < w; x++)
-        bl_index(rw, w, x, &p->c2i0[x], &p->c2i1[x], &p->c2w0[x], &p->c2w1[x]);
-    for (int y = 0; y < h; y++)
-        bl_index(rh, h, y, &p->r2i0[y], &p->r2i1[y], &p->r2w0[y], &p->r2w1[y]);
+    ops_bilinear_taps(rw, w, w, p->c2i0, p->c2i1, p->c2w0, p->c2w1);
+    ops_bilinear_taps(rh, h, h, p->r2i0, p->r2i1, p->r2w0, p->r2w1);
     return 0;
 }
 

@@ -225,6 +225,10 @@ void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
 void ops_resize_bilinear_region(const float *src, int sh, int sw, int src_stride,
                                 float *dst, int dh, int dw, int rows, int cols,
                                 int dst_stride);
+/* The taps of such a resize from `in` to `out` samples along one axis, for
+ * outputs i < n: out[i] = src[i0[i]] * w0[i] + src[i1[i]] * w1[i] (the
+ * form ops_interp_taps applies). */
+void ops_bilinear_taps(int in, int out, int n, int *i0, int *i1, float *w0, float *w1);
 /* The resize's sign as a mask: mask[y * dw + x] = 255 where the resized
  * value is > 0, else 0 (the same values as ops_resize_bilinear, never
  * stored as floats). */

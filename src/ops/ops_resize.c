@@ -20,15 +20,15 @@ static void threshold_row(const float *restrict row, uint8_t *restrict mask, int
     for (int x = 0; x < n; x++) mask[x] = row[x] > 0.0f ? 255 : 0;
 }
 
-/* Output rows [r0, r1): each source row is interpolated horizontally once
- * into one of two slots and reused by every output row that reads it.
- * With mask, each output row goes through a third slot and is stored as
- * its threshold at 0 (mask row stride dst_stride) instead of to dst. */
 typedef struct {
     const int *i0, *i1;    /* source columns of each output column */
     const float *w0, *w1;  /* their weights */
 } col_taps;
 
+/* Output rows [r0, r1): each source row is interpolated horizontally once
+ * into one of two slots and reused by every output row that reads it.
+ * With mask, each output row goes through a third slot and is stored as
+ * its threshold at 0 (mask row stride dst_stride) instead of to dst. */
 static void region_rows(const float *src, int sh, int sw, int src_stride, float *dst,
                         uint8_t *mask, int dh, int cols, int dst_stride, float hs,
                         const col_taps *ct, int r0, int r1, float *slots)
@@ -71,7 +71,7 @@ static void resize_region(const float *src, int sh, int sw, int src_stride, floa
     if (rows > dh) rows = dh;
     if (cols > dw) cols = dw;
     if (rows <= 0 || cols <= 0) return;
-    const float hs = (float)sh / (float)dh, ws = (float)sw / (float)dw;
+    const float hs = (float)sh / (float)dh;
     int *ci = malloc(sizeof(int) * 2 * (size_t)cols);
     float *cw = malloc(sizeof(float) * 2 * (size_t)cols);
     if (!ci || !cw) {
@@ -80,8 +80,7 @@ static void resize_region(const float *src, int sh, int sw, int src_stride, floa
         free(cw);
         return;
     }
-    for (int x = 0; x < cols; x++)
-        ops_bilinear_index(ws, x, sw, dw, &ci[x], &ci[cols + x], &cw[x], &cw[cols + x]);
+    ops_bilinear_taps(sw, dw, cols, ci, ci + cols, cw, cw + cols);
     const col_taps ct = {ci, ci + cols, cw, cw + cols};
     const int nt = ops_threads_for((double)rows * cols * 4.0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -111,6 +110,16 @@ void ops_resize_bilinear_mask(const float *src, int sh, int sw, int src_stride,
                               uint8_t *mask, int dh, int dw)
 {
     resize_region(src, sh, sw, src_stride, NULL, mask, dh, dw, dh, dw, dw);
+}
+
+OPS_NO_CONTRACT
+void ops_bilinear_taps(int in, int out, int n, int *i0, int *i1, float *w0, float *w1)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+    const float scale = (float)in / (float)out;
+    for (int i = 0; i < n; i++) ops_bilinear_index(scale, i, in, out, &i0[i], &i1[i], &w0[i], &w1[i]);
 }
 
 void ops_resize_bilinear(const float *src, int sh, int sw, int src_stride,
