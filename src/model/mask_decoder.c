@@ -776,20 +776,24 @@ int mask_decoder_points(const prompt_decoder_t *dec, const float *embedding,
     return failed ? -1 : 0;
 }
 
+/* The (rh, rw) crop of the low-res plane's 1024x1024 up-sampling, into
+ * scratch (row stride rw): only the crop is ever read. */
+static void upsample_crop(const float *lowres, int rw, int rh, float *scratch)
+{
+    ops_resize_bilinear_region(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG, rh,
+                               rw, rw);
+}
+
 void postprocess_logits(const float *lowres, int rw, int rh, int w, int h, float *out,
                         float *scratch)
 {
-    /* only the (rh, rw) crop of the 1024x1024 up-sampling is ever read */
-    ops_resize_bilinear_region(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG, rh,
-                               rw, rw);
+    upsample_crop(lowres, rw, rh, scratch);
     ops_resize_bilinear(scratch, rh, rw, rw, out, h, w);
 }
 
 void postprocess_mask(const float *lowres, int rw, int rh, int w, int h, uint8_t *mask,
                       float *scratch)
 {
-    /* only the (rh, rw) crop of the 1024x1024 up-sampling is ever read */
-    ops_resize_bilinear_region(lowres, LOWRES, LOWRES, LOWRES, scratch, ENC_IMG, ENC_IMG, rh,
-                               rw, rw);
+    upsample_crop(lowres, rw, rh, scratch);
     ops_resize_bilinear_mask(scratch, rh, rw, rw, mask, h, w);
 }
