@@ -5,6 +5,11 @@
  * epilogue), on awkward shapes, on every kernel path the CPU has (portable,
  * AVX-VNNI, AVX512-VNNI, AArch64 sdot), with 1 and 2 threads; the paths must
  * agree bit for bit. Also checks that the quantized product stays near the float one.
+ * The bfloat16 form of the same functions (ops_q8w_pack_bf16) is checked
+ * the same way on its paths (portable, AVX512-BF16) against a plain loop
+ * of the bf16-rounded products summed in double: within a few units of
+ * float32 of the sum of the products' magnitudes (the hardware's order of
+ * the float sums is its own), and bit for bit across thread counts.
  */
 #include <math.h>
 #include <stdint.h>
@@ -68,12 +73,82 @@ static void ref_q8(const float *x, int M, int K, const float *w, const float *b,
     free(xq);
 }
 
-/* |got - ref| <= tol * max(1, |ref|) */
+static int g_bf16; /* the pass checks the bfloat16 form */
+static double *g_mag; /* ref_bf16: sum of |terms| of each output */
+
+static double bf_d(float v)
+{
+    const uint32_t u = (uint32_t)ops_bf16_round(v) << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The bf16 plain loop: y = act(sum_k bf(x) bf(w) + b (+ res)) in double;
+ * g_mag[m, n] = the sum of the terms' magnitudes. Rounding by hand, not
+ * through ops_bf16_round's own arithmetic only: it is checked first. */
+static void ref_bf16(const float *x, int M, int K, const float *w, const float *b, int N,
+                     const float *res, ops_act act, double *R)
+{
+    free(g_mag);
+    g_mag = malloc(sizeof(double) * M * N);
+    double *xb = malloc(sizeof(double) * K), *wb = malloc(sizeof(double) * (size_t)N * K);
+    for (size_t i = 0; i < (size_t)N * K; i++) wb[i] = bf_d(w[i]);
+    for (int m = 0; m < M; m++) {
+        for (int k = 0; k < K; k++) xb[k] = bf_d(x[(size_t)m * K + k]);
+        for (int n = 0; n < N; n++) {
+            double acc = b ? b[n] : 0.0, mag = fabs(acc);
+            for (int k = 0; k < K; k++) {
+                const double t = xb[k] * wb[(size_t)n * K + k];
+                acc += t;
+                mag += fabs(t);
+            }
+            if (res) {
+                acc += res[(size_t)m * N + n];
+                mag += fabs(res[(size_t)m * N + n]);
+            }
+            R[(size_t)m * N + n] = act_d(acc, act);
+            g_mag[(size_t)m * N + n] = mag;
+        }
+    }
+    free(xb);
+    free(wb);
+}
+
+/* to nearest even on a few known values, subnormals to zero */
+static void test_bf16_round(void)
+{
+    static const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* tie, even below */
+        {0x3f818000u, 0x3f82}, /* tie, odd below: up */
+        {0x3f808001u, 0x3f81}, /* above the tie */
+        {0xbf807fffu, 0xbf80}, /* below the tie, negative */
+        {0x7f7fffffu, 0x7f80}, /* largest float rounds to inf */
+        {0x00400000u, 0x0000}, /* subnormal */
+        {0x80400000u, 0x8000}, /* negative subnormal */
+        {0x7f800000u, 0x7f80}, /* inf */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float f;
+        memcpy(&f, &cases[i].in, 4);
+        TU_CHECK(ops_bf16_round(f) == cases[i].out, "bf16 round %#x: %#x, expected %#x",
+                 cases[i].in, ops_bf16_round(f), cases[i].out);
+    }
+    const uint32_t qnan = 0x7fc00001u;
+    float f;
+    memcpy(&f, &qnan, 4);
+    TU_CHECK((ops_bf16_round(f) & 0x7fc0) == 0x7fc0, "bf16 round of a NaN: %#x", ops_bf16_round(f));
+}
+
+/* |got - ref| <= tol * max(1, |ref|); in bf16, max(1, the sum of the
+ * terms' magnitudes) */
 static double worst_rel(const float *got, const double *ref, size_t n)
 {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
-        const double s = fabs(ref[i]) > 1 ? fabs(ref[i]) : 1;
+        const double m = g_bf16 ? g_mag[i] : fabs(ref[i]);
+        const double s = m > 1 ? m : 1;
         const double e = fabs(got[i] - ref[i]) / s;
         if (!(e <= worst)) worst = e;
     }
@@ -81,6 +156,22 @@ static double worst_rel(const float *got, const double *ref, size_t n)
 }
 
 static double g_worst, g_float_err;
+
+/* the form under test: its packing and its plain loop */
+static ops_q8w *pack(const float *w, const float *b, int N, int K)
+{
+    return g_bf16 ? ops_q8w_pack_bf16(w, b, N, K) : ops_q8w_pack(w, b, N, K);
+}
+
+static void ref(const float *x, int M, int K, const float *w, const float *b, int N,
+                const float *res, ops_act act, double *R)
+{
+    (g_bf16 ? ref_bf16 : ref_q8)(x, M, K, w, b, N, res, act, R);
+}
+
+/* int8: the same integers and the same float epilogue; bf16: float32
+ * sums in the hardware's order */
+#define TOL (g_bf16 ? 1e-6 : 2e-6)
 
 /* Output of the first path, which the other paths must equal bit for bit. */
 static float *g_first[64];
@@ -121,12 +212,12 @@ static void test_linear(const char *path)
             float *y = fbuf((size_t)M * N, -9, 9);
             double *R = malloc(sizeof(double) * M * N), *F = malloc(sizeof(double) * M * N);
             const float *resid = res == 1 ? r : NULL;
-            ref_q8(x, M, K, w, b, N, res ? r : NULL, (ops_act)act, R);
+            ref(x, M, K, w, b, N, res ? r : NULL, (ops_act)act, R);
             if (res == 2) { /* aliased: in place */
                 memcpy(y, r, sizeof(float) * M * N);
                 resid = y;
             }
-            ops_q8w *q = ops_q8w_pack(w, b, N, K);
+            ops_q8w *q = pack(w, b, N, K);
             TU_CHECK(q != NULL, "pack %dx%d", N, K);
             ops_linear_q8(x, M, q, y, resid, (ops_act)act);
             char what[96];
@@ -134,7 +225,7 @@ static void test_linear(const char *path)
                      act);
             const double e = worst_rel(y, R, (size_t)M * N);
             if (e > g_worst) g_worst = e;
-            TU_CHECK(e <= 2e-6, "%s %s: rel err %.3g vs the plain loop", path, what, e);
+            TU_CHECK(e <= TOL, "%s %s: rel err %.3g vs the plain loop", path, what, e);
             /* the GELU of each ISA's table is its own (test_ops checks it) */
             if (act != OPS_ACT_GELU) same_bits(y, (size_t)M * N, path, what);
             /* near the float product: the error is a small part of its size */
@@ -150,7 +241,8 @@ static void test_linear(const char *path)
                     }
                 const double rel = sqrt(num / den);
                 if (rel > g_float_err) g_float_err = rel;
-                TU_CHECK(rel < 0.02, "%s %s: %.3g rel. RMS from the float product", path, what, rel);
+                TU_CHECK(rel < (g_bf16 ? 0.01 : 0.02), "%s %s: %.3g rel. RMS from the float product",
+                         path, what, rel);
             }
             ops_q8w_free(q);
             free(x); free(w); free(b); free(r); free(y); free(R); free(F);
@@ -180,14 +272,14 @@ static void test_conv(const char *path)
                                x + ((size_t)iy * W + ix) * Cin, sizeof(float) * Cin);
                     }
         double *R = malloc(sizeof(double) * Ho * Wo * Cout);
-        ref_q8(col, Ho * Wo, KK, w, b, Cout, NULL, OPS_ACT_RELU, R);
-        ops_q8w *q = ops_q8w_pack(w, b, Cout, KK);
+        ref(col, Ho * Wo, KK, w, b, Cout, NULL, OPS_ACT_RELU, R);
+        ops_q8w *q = pack(w, b, Cout, KK);
         ops_conv2d_q8(x, H, W, Cin, q, K, st, pad, y, OPS_ACT_RELU);
         char what[64];
         snprintf(what, sizeof what, "conv %dx%dx%d->%d k%d s%d", H, W, Cin, Cout, K, st);
         const double e = worst_rel(y, R, (size_t)Ho * Wo * Cout);
         if (e > g_worst) g_worst = e;
-        TU_CHECK(e <= 2e-6, "%s %s: rel err %.3g vs the plain loop", path, what, e);
+        TU_CHECK(e <= TOL, "%s %s: rel err %.3g vs the plain loop", path, what, e);
         same_bits(y, (size_t)Ho * Wo * Cout, path, what);
         ops_q8w_free(q);
         free(x); free(w); free(b); free(y); free(col); free(R);
@@ -218,7 +310,7 @@ static void test_convT(const char *path)
             double *Q = malloc(sizeof(double) * H * W * NR), *R = malloc(sizeof(double) * nout);
             double *r = malloc(sizeof(double) * Cout);
             ops_pack_conv_transpose2x2(w, Cin, Cout, wp);
-            ref_q8(x, H * W, Cin, wp, NULL, NR, NULL, OPS_ACT_NONE, Q);
+            ref(x, H * W, Cin, wp, NULL, NR, NULL, OPS_ACT_NONE, Q);
             for (int i = 0; i < H; i++)
                 for (int j = 0; j < W; j++)
                     for (int k = 0; k < 4; k++) { /* packed rows: (di, dj, Cout) */
@@ -229,13 +321,18 @@ static void test_convT(const char *path)
                                     (b ? b[co] : 0);
                         ref_convt_pixel(r, Cout, g, be, act, pr, P, R, npix, pix);
                     }
-            ops_q8w *q = ops_q8w_pack(wp, NULL, NR, Cin);
+            ops_q8w *q = pack(wp, NULL, NR, Cin);
             TU_CHECK(q != NULL, "pack %dx%d", NR, Cin);
             ops_conv_transpose2x2_q8(x, H, W, Cin, q, b, Cout, g, be, 1e-6f, act, pr, P, y);
             char what[64];
             snprintf(what, sizeof what, "convT %dx%dx%d->%d v%d", H, W, Cin, Cout, v);
+            /* in bf16, relative to the value: g_mag is the product's */
+            const int bf = g_bf16;
+            g_bf16 = 0;
             const double e = worst_rel(y, R, nout);
-            TU_CHECK(e <= (v ? 5e-5 : 2e-6), "%s %s: rel err %.3g vs the plain loop", path, what, e);
+            g_bf16 = bf;
+            TU_CHECK(e <= (v || bf ? 5e-5 : 2e-6), "%s %s: rel err %.3g vs the plain loop", path,
+                     what, e);
             if (!v) same_bits(y, nout, path, what); /* GELU is each ISA's own */
             ops_q8w_free(q);
             free(x); free(w); free(wp); free(b); free(g); free(be); free(pr); free(y); free(Q);
@@ -269,5 +366,38 @@ int main(void)
     TU_CHECK(!ops_cpu_int8() || fast > 0, "the CPU has int8 dot products, no kernel for them ran");
     printf("worst rel. error vs the plain loop: %.3g; worst rel. RMS vs float: %.3g\n", g_worst,
            g_float_err);
+
+    /* bfloat16: each path bit for bit across thread counts only */
+    test_bf16_round();
+    g_bf16 = 1;
+    g_worst = g_float_err = 0;
+    int bpaths = 0, bfast = 0;
+    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_NEON; isa++) {
+        ops_force_isa((ops_isa)isa);
+        if (ops_current_isa() != (ops_isa)isa) continue;
+        const char *path = ops_bf16_path();
+        if (isa > OPS_ISA_SCALAR && !strcmp(path, "portable")) continue;
+        bpaths++;
+        bfast += strcmp(path, "portable") != 0;
+        for (int i = 0; i < 64; i++) {
+            free(g_first[i]);
+            g_first[i] = NULL;
+        }
+        for (int nt = 1; nt <= 2; nt++) {
+            ops_set_threads(nt);
+            printf("pass bf16 %s/%dt (isa %s)\n", path, nt, ops_isa_name((ops_isa)isa));
+            g_case = 0;
+            rng = 0x9e3779b9u;
+            test_linear(path);
+            test_conv(path);
+            test_convT(path);
+        }
+    }
+    printf("bf16 paths tested: %d (this CPU %s)\n", bpaths,
+           ops_cpu_bf16() ? "has bf16 dot products" : "has no bf16 dot products: portable path only");
+    TU_CHECK(!ops_cpu_bf16() || bfast > 0, "the CPU has bf16 dot products, no kernel for them ran");
+    printf("bf16: worst error vs the plain loop: %.3g of the terms' magnitude; worst rel. RMS vs "
+           "float: %.3g\n",
+           g_worst, g_float_err);
     return tu_finish("test_ops_q8");
 }

@@ -50,7 +50,7 @@ static ops_isa detect_cpu(void)
     return OPS_ISA_SCALAR;
 }
 
-static int g_cpu_int8 = -1, g_cpu_fp16 = -1, g_vnni512, g_vnni256;
+static int g_cpu_int8 = -1, g_cpu_fp16 = -1, g_vnni512, g_vnni256, g_bf16;
 
 /* The VNNI and FP16 bits straight from CPUID (leaf 7): not every compiler's
  * __builtin_cpu_supports knows them (clang 14 has no "avxvnni" nor
@@ -58,7 +58,7 @@ static int g_cpu_int8 = -1, g_cpu_fp16 = -1, g_vnni512, g_vnni256;
  * avx512f checks of __builtin_cpu_supports already cover. */
 static void detect_reduced(void)
 {
-    g_cpu_int8 = g_cpu_fp16 = g_vnni512 = g_vnni256 = 0;
+    g_cpu_int8 = g_cpu_fp16 = g_vnni512 = g_vnni256 = g_bf16 = 0;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -71,6 +71,7 @@ static void detect_reduced(void)
         g_cpu_fp16 = avx512 && (d >> 23 & 1);   /* EDX 23: AVX512_FP16 */
         __cpuid_count(7, 1, a, b, c, d);
         g_vnni256 = avx2 && (a >> 4 & 1);       /* EAX 4: AVX_VNNI */
+        g_bf16 = avx512 && (a >> 5 & 1);        /* EAX 5: AVX512_BF16 */
     }
     g_cpu_int8 = g_vnni512 || g_vnni256;
 #elif defined(__aarch64__) && defined(__linux__) && defined(HWCAP_ASIMDDP)
@@ -94,6 +95,18 @@ int ops_cpu_fp16(void)
 {
     if (g_cpu_fp16 < 0) detect_reduced();
     return g_cpu_fp16;
+}
+
+int ops_cpu_bf16(void)
+{
+    if (g_cpu_int8 < 0) detect_reduced();
+    return g_bf16;
+}
+
+int ops_cpu_bf16_fast(void)
+{
+    if (g_cpu_int8 < 0) detect_reduced();
+    return g_bf16 && !g_cpu_fp16;
 }
 
 static void set_table(ops_isa isa)

@@ -111,6 +111,11 @@ extern const ops_q8_kernels ops_q8_portable;
 int ops_q8_rows(const float *x, int M, const struct ops_q8w *q, float *y, size_t ldy);
 void ops_q8_quant_row_portable(const float *x, int K, int Kp, unsigned char *xq, float *sx,
                                float *mn);
+/* The bfloat16 forms (same table; sx, mn, sw, wsum unused): quant_row
+ * rounds to bf16 (xq holds Kp uint16), tile sums kg groups of 2 k (panel
+ * stride ps bytes) in float32, y = acc + b (+ res). */
+extern const ops_q8_kernels ops_bf16_portable;
+extern const ops_q8_kernels ops_bf16_avx512; /* AVX512-BF16 (ops_q8_x86.c) */
 extern const ops_q8_kernels ops_q8_avx512vnni; /* defined when the compiler targets them */
 extern const ops_q8_kernels ops_q8_avxvnni;
 extern const ops_q8_kernels ops_q8_neon_dot; /* AArch64 (ops_q8_neon.c) */

@@ -1,13 +1,14 @@
 /*
- * ops_q8.c - int8 products: weight packing, the threaded drivers of
- * ops_linear_q8 / ops_conv2d_q8, and the portable kernels (what non-x86
- * builds and MOBILESAM_ISA=scalar run, and what the VNNI kernels of
+ * ops_q8.c - reduced-precision products: weight packing, the threaded
+ * drivers of ops_linear_q8 / ops_conv2d_q8, and the portable kernels (what
+ * non-x86 builds and MOBILESAM_ISA=scalar run, and what the SIMD kernels of
  * ops_q8_x86.c are checked against). See ops.h for the arithmetic.
  *
- * Packed weights: columns in panels of 16; in a panel, k in groups of 4,
- * each group 64 bytes (16 columns x 4 consecutive k), the layout a u8 x s8
- * 4-way dot product (vpdpbusd) reads as one vector. N and K are padded
- * with zero weights to multiples of 16 and 4.
+ * Packed weights: columns in panels of 16; in a panel, k in groups (4 k in
+ * int8, 2 in bfloat16), each group 64 bytes (16 columns x the group's
+ * consecutive k), the layout a 4-way u8 x s8 dot product (vpdpbusd) or a
+ * 2-way bf16 one (vdpbf16ps) reads as one vector. N and K are padded with
+ * zero weights to multiples of 16 and 4.
  */
 #include "ops/ops_internal.h"
 
@@ -24,13 +25,14 @@
 
 struct ops_q8w {
     int N, K, Kp, Np;  /* Kp = K rounded up to 4, Np = N rounded up to 16 */
-    int8_t *w;         /* Np / 16 panels of Kp * 16 bytes */
+    int bf16;          /* 0: int8 weights; 1: bfloat16 (sw = 1, wsum = 0) */
+    int8_t *w;         /* Np / 16 panels of Kp * 16 elements (1 or 2 bytes) */
     float *sw, *wsum, *b; /* Np each (zero past N; b zero without bias) */
 };
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
+static ops_q8w *pack_new(int N, int K, int bf16)
 {
     if (N <= 0 || K <= 0) return NULL;
     ops_q8w *q = calloc(1, sizeof *q);
@@ -39,7 +41,8 @@ ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
     q->K = K;
     q->Kp = round_up(K, 4);
     q->Np = round_up(N, 16);
-    q->w = calloc((size_t)q->Np * q->Kp, 1);
+    q->bf16 = bf16;
+    q->w = calloc((size_t)q->Np * q->Kp, bf16 ? 2 : 1);
     q->sw = calloc((size_t)q->Np * 3, sizeof(float));
     if (!q->w || !q->sw) {
         ops_q8w_free(q);
@@ -47,6 +50,13 @@ ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
     }
     q->wsum = q->sw + q->Np;
     q->b = q->wsum + q->Np;
+    return q;
+}
+
+ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
+{
+    ops_q8w *q = pack_new(N, K, 0);
+    if (!q) return NULL;
     const size_t ps = (size_t)q->Kp * 16;
     for (int n = 0; n < N; n++) {
         const float *row = w + (size_t)n * K;
@@ -70,6 +80,35 @@ ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
     return q;
 }
 
+uint16_t ops_bf16_round(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) /* inf stays, NaN stays NaN (quiet) */
+        return (uint16_t)(u >> 16 | ((u & 0x7fffffu) ? 0x40u : 0u));
+    if ((u & 0x7f800000u) == 0) return (uint16_t)(u >> 16 & 0x8000u); /* subnormal: signed 0 */
+    u += 0x7fffu + (u >> 16 & 1u); /* to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K)
+{
+    ops_q8w *q = pack_new(N, K, 1);
+    if (!q) return NULL;
+    uint16_t *pw = (uint16_t *)(void *)q->w;
+    const size_t ps = (size_t)q->Kp * 16;
+    for (int n = 0; n < N; n++) {
+        uint16_t *panel = pw + (size_t)(n / 16) * ps + (size_t)(n % 16) * 2;
+        for (int k = 0; k < K; k++)
+            panel[(size_t)(k / 2) * 32 + k % 2] = ops_bf16_round(w[(size_t)n * K + k]);
+        q->sw[n] = 1.0f;
+        q->b[n] = b ? b[n] : 0.0f;
+    }
+    return q;
+}
+
+int ops_q8w_is_bf16(const ops_q8w *q) { return q && q->bf16; }
+
 void ops_q8w_free(ops_q8w *q)
 {
     if (!q) return;
@@ -80,7 +119,8 @@ void ops_q8w_free(ops_q8w *q)
 
 size_t ops_q8w_bytes(const ops_q8w *q)
 {
-    return q ? sizeof *q + (size_t)q->Np * q->Kp + sizeof(float) * 3 * (size_t)q->Np : 0;
+    return q ? sizeof *q + (size_t)q->Np * q->Kp * (q->bf16 ? 2 : 1) + sizeof(float) * 3 * (size_t)q->Np
+             : 0;
 }
 
 /* ---- portable kernels --------------------------------------------------- */
@@ -126,6 +166,52 @@ static void pt_tile(const unsigned char *xq, size_t ldx, int mr, const signed ch
 
 const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile, NULL};
 
+/* bfloat16: the row rounded to bf16 (xq holds Kp uint16), zeros past K */
+static void bf_quant_row(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn)
+{
+    uint16_t *h = (uint16_t *)(void *)xq;
+    for (int k = 0; k < K; k++) h[k] = ops_bf16_round(x[k]);
+    for (int k = K; k < Kp; k++) h[k] = 0;
+    *sx = 1.0f;
+    *mn = 0.0f;
+}
+
+static float bf_float(uint16_t h)
+{
+    const uint32_t u = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* acc += x[2g + 1] w[2g + 1], then += x[2g] w[2g], each product exact in
+ * float and each sum rounded (vdpbf16ps as Intel documents it) */
+static void bf_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                    int np, int kg, const float *sx, const float *mn, const float *sw,
+                    const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                    size_t ldy, int nc)
+{
+    const uint16_t *pw = (const uint16_t *)(const void *)wp;
+    for (int r = 0; r < mr; r++)
+        for (int n = 0; n < nc; n++) {
+            const uint16_t *col = pw + (size_t)(n / 16) * (ps / 2) + (size_t)(n % 16) * 2;
+            const uint16_t *row = (const uint16_t *)(const void *)(xq + (size_t)r * ldx);
+            float acc = 0.0f;
+            for (int g = 0; g < kg; g++) {
+                const float p1 = bf_float(row[2 * g + 1]) * bf_float(col[(size_t)g * 32 + 1]);
+                const float p0 = bf_float(row[2 * g]) * bf_float(col[(size_t)g * 32]);
+                acc += p1;
+                acc += p0;
+            }
+            float v = acc + b[n];
+            if (res) v += res[(size_t)r * ldr + n];
+            y[(size_t)r * ldy + n] = v;
+        }
+    (void)np, (void)sx, (void)mn, (void)sw, (void)wsum;
+}
+
+const ops_q8_kernels ops_bf16_portable = {bf_quant_row, bf_tile, NULL};
+
 /* A tile through a 4-row kernel: its row halves and panels, rows < mr and
  * columns < nc stored, res added. */
 static void tile_by4(ops_q8_tile4_fn t4, const unsigned char *xq, size_t ldx, int mr,
@@ -153,6 +239,18 @@ static void tile_by4(ops_q8_tile4_fn t4, const unsigned char *xq, size_t ldx, in
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+static const ops_q8_kernels *kernels_bf16(const char **name)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (ops_current_isa() >= OPS_ISA_AVX512 && ops_cpu_bf16()) {
+        if (name) *name = "avx512-bf16";
+        return &ops_bf16_avx512;
+    }
+#endif
+    if (name) *name = "portable";
+    return &ops_bf16_portable;
+}
+
 static const ops_q8_kernels *kernels(const char **name)
 {
     const ops_isa isa = ops_current_isa();
@@ -177,10 +275,22 @@ static const ops_q8_kernels *kernels(const char **name)
     return &ops_q8_portable;
 }
 
+static const ops_q8_kernels *kernels_for(const ops_q8w *q)
+{
+    return q->bf16 ? kernels_bf16(NULL) : kernels(NULL);
+}
+
 const char *ops_q8_path(void)
 {
     const char *name;
     kernels(&name);
+    return name;
+}
+
+const char *ops_bf16_path(void)
+{
+    const char *name;
+    kernels_bf16(&name);
     return name;
 }
 
@@ -190,9 +300,9 @@ typedef struct {
     float *sx, *mn;
 } q8_scratch;
 
-static int scratch_new(q8_scratch *s, int Kp)
+static int scratch_new(q8_scratch *s, const ops_q8w *q)
 {
-    s->xq = malloc((size_t)Q8_RB * Kp + 64);
+    s->xq = malloc((size_t)Q8_RB * q->Kp * (q->bf16 ? 2 : 1) + 64);
     s->sx = malloc(sizeof(float) * 2 * Q8_RB);
     s->mn = s->sx ? s->sx + Q8_RB : NULL;
     if (s->xq && s->sx) {
@@ -216,15 +326,15 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
                      const ops_q8w *q, int p0, int p1, const float *res, float *y, size_t ldy,
                      ops_act act, q8_scratch *s)
 {
-    const int Kp = q->Kp, kg = Kp / 4;
-    const size_t ps = (size_t)Kp * 16;
+    const int Kp = q->Kp, kg = q->bf16 ? Kp / 2 : Kp / 4;
+    const size_t esz = q->bf16 ? 2 : 1, ldq = (size_t)Kp * esz, ps = ldq * 16;
     for (int r0 = 0; r0 < rows; r0 += Q8_RB) {
         const int rb = rows - r0 < Q8_RB ? rows - r0 : Q8_RB;
         for (int r = 0; r < rb; r++)
-            kr->quant_row(x + (size_t)(r0 + r) * ldx, q->K, Kp, s->xq + (size_t)r * Kp, s->sx + r,
+            kr->quant_row(x + (size_t)(r0 + r) * ldx, q->K, Kp, s->xq + (size_t)r * ldq, s->sx + r,
                           s->mn + r);
         const int rbp = round_up(rb, Q8_MR);
-        if (rbp > rb) memset(s->xq + (size_t)rb * Kp, 0, (size_t)(rbp - rb) * Kp);
+        if (rbp > rb) memset(s->xq + (size_t)rb * ldq, 0, (size_t)(rbp - rb) * ldq);
         for (int p = p0; p < p1; p += Q8_NP) {
             const int np = p1 - p < Q8_NP ? p1 - p : Q8_NP;
             const int c0 = p * 16;
@@ -234,11 +344,11 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
                 const size_t yr = (size_t)(r0 + t) * ldy;
                 const int mr = rb - t < Q8_MR ? rb - t : Q8_MR;
                 if (kr->tile)
-                    kr->tile(s->xq + (size_t)t * Kp, (size_t)Kp, mr, q->w + (size_t)p * ps, ps,
+                    kr->tile(s->xq + (size_t)t * ldq, ldq, mr, q->w + (size_t)p * ps, ps,
                              np, kg, s->sx + t, s->mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
                              res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
                 else
-                    tile_by4(kr->tile4, s->xq + (size_t)t * Kp, (size_t)Kp, mr,
+                    tile_by4(kr->tile4, s->xq + (size_t)t * ldq, ldq, mr,
                              q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
                              q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy,
                              y + yr + c0, ldy, nc);
@@ -257,7 +367,7 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
 {
     ops_ensure_init();
     if (M <= 0 || !q) return;
-    const ops_q8_kernels *kr = kernels(NULL);
+    const ops_q8_kernels *kr = kernels_for(q);
     const int panels = q->Np / 16;
     const int row_tasks = (M + Q8_RB - 1) / Q8_RB;
     int nt = ops_threads_for((double)M * q->N * q->K / 64.0);
@@ -274,7 +384,7 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         q8_scratch s;
-        const int ok = scratch_new(&s, q->Kp) == 0;
+        const int ok = scratch_new(&s, q) == 0;
 #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) {
             if (!ok) { /* out of memory: the block is left unwritten */
@@ -296,8 +406,8 @@ int ops_q8_rows(const float *x, int M, const ops_q8w *q, float *y, size_t ldy)
 {
     if (M <= 0) return 0;
     q8_scratch s;
-    if (scratch_new(&s, q->Kp)) return -1;
-    q8_block(kernels(NULL), x, (size_t)q->K, M, q, 0, q->Np / 16, NULL, y, ldy, OPS_ACT_NONE, &s);
+    if (scratch_new(&s, q)) return -1;
+    q8_block(kernels_for(q), x, (size_t)q->K, M, q, 0, q->Np / 16, NULL, y, ldy, OPS_ACT_NONE, &s);
     scratch_free(&s);
     return 0;
 }
@@ -313,7 +423,7 @@ void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int 
     }
     const int Ho = (H + 2 * pad - K) / stride + 1, Wo = (W + 2 * pad - K) / stride + 1;
     if (Ho <= 0 || Wo <= 0) return;
-    const ops_q8_kernels *kr = kernels(NULL);
+    const ops_q8_kernels *kr = kernels_for(q);
     const size_t KK = (size_t)K * K * Cin;
     int band = (int)(Q8_IM2COL / ((size_t)Wo * KK));
     if (band < 1) band = 1;
@@ -324,7 +434,7 @@ void ops_conv2d_q8(const float *x, int H, int W, int Cin, const ops_q8w *q, int 
     {
         q8_scratch s;
         float *col = malloc(sizeof(float) * (size_t)band * Wo * KK);
-        const int ok = col && scratch_new(&s, q->Kp) == 0;
+        const int ok = col && scratch_new(&s, q) == 0;
 #pragma omp for schedule(dynamic, 1)
         for (int bi = 0; bi < bands; bi++) {
             if (!ok) {

@@ -4,6 +4,8 @@
  * a tile of 8 rows x 48 columns in 24 accumulators) and as AVX-VNNI (ymm,
  * for CPUs that have only the VEX form). Each function is compiled for its
  * target; ops_q8.c selects a table only when the CPU reports the features.
+ * Also the bfloat16 products (vdpbf16ps, AVX512-BF16), in the same tiles
+ * with float32 accumulators.
  * Same integers as the portable loop, and the same float epilogue (fmaf in
  * the same order), so the same bits.
  */
@@ -154,6 +156,105 @@ static void z_tile(const unsigned char *xq, size_t ldx, int mr, const signed cha
 }
 
 const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile, NULL};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* ---- AVX512-BF16 ------------------------------------------------------------ */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16,fma")
+#endif
+
+/* vcvtneps2bf16: to nearest even, subnormals to zero (as ops_bf16_round) */
+static void b_quant_row(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn)
+{
+    uint16_t *h = (uint16_t *)(void *)xq;
+    int k = 0;
+    for (; k + 16 <= K; k += 16)
+        _mm256_storeu_si256((__m256i *)(h + k), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + k)));
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1u);
+        _mm256_mask_storeu_epi16(h + k, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + k)));
+    }
+    for (k = K; k < Kp; k++) h[k] = 0;
+    *sx = 1.0f;
+    *mn = 0.0f;
+}
+
+#define B_ROW(r)                                                                     \
+    do {                                                                             \
+        const __m512bh a =                                                           \
+            (__m512bh)_mm512_set1_epi32(load4(xq + (size_t)(r) * ldx + 4 * (size_t)g)); \
+        c##r##0 = _mm512_dpbf16_ps(c##r##0, a, w0);                                  \
+        if (NP > 1) c##r##1 = _mm512_dpbf16_ps(c##r##1, a, w1);                      \
+        if (NP > 2) c##r##2 = _mm512_dpbf16_ps(c##r##2, a, w2);                      \
+    } while (0)
+
+INL void b_tile_np(const int NP, const unsigned char *xq, size_t ldx, int mr,
+                   const signed char *wp, size_t ps, int kg, const float *b, const float *res,
+                   size_t ldr, float *y, size_t ldy, int nc)
+{
+    __m512 c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32, c40, c41, c42, c50, c51,
+        c52, c60, c61, c62, c70, c71, c72;
+    c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = c40 = c41 = c42 =
+        c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = _mm512_setzero_ps();
+    const signed char *p0 = wp, *p1 = wp + ps, *p2 = wp + 2 * ps;
+    for (int g = 0; g < kg; g++) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(p0 + (size_t)g * 64);
+        const __m512bh w1 = NP > 1 ? (__m512bh)_mm512_loadu_si512(p1 + (size_t)g * 64) : w0;
+        const __m512bh w2 = NP > 2 ? (__m512bh)_mm512_loadu_si512(p2 + (size_t)g * 64) : w0;
+        B_ROW(0);
+        B_ROW(1);
+        B_ROW(2);
+        B_ROW(3);
+        B_ROW(4);
+        B_ROW(5);
+        B_ROW(6);
+        B_ROW(7);
+    }
+    __m512 acc[8][3];
+    Z_SAVE(0);
+    Z_SAVE(1);
+    Z_SAVE(2);
+    Z_SAVE(3);
+    Z_SAVE(4);
+    Z_SAVE(5);
+    Z_SAVE(6);
+    Z_SAVE(7);
+    for (int j = 0; j < NP; j++) {
+        const int left = nc - 16 * j;
+        if (left <= 0) break;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        const __m512 vb = _mm512_loadu_ps(b + 16 * j);
+        for (int r = 0; r < mr; r++) {
+            __m512 v = _mm512_add_ps(acc[r][j], vb);
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldr + 16 * j));
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * j, m, v);
+        }
+    }
+}
+
+static void b_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
+                   int np, int kg, const float *sx, const float *mn, const float *sw,
+                   const float *wsum, const float *b, const float *res, size_t ldr, float *y,
+                   size_t ldy, int nc)
+{
+    (void)sx, (void)mn, (void)sw, (void)wsum;
+    if (np >= 3)
+        b_tile_np(3, xq, ldx, mr, wp, ps, kg, b, res, ldr, y, ldy, nc);
+    else if (np == 2)
+        b_tile_np(2, xq, ldx, mr, wp, ps, kg, b, res, ldr, y, ldy, nc);
+    else
+        b_tile_np(1, xq, ldx, mr, wp, ps, kg, b, res, ldr, y, ldy, nc);
+}
+
+const ops_q8_kernels ops_bf16_avx512 = {b_quant_row, b_tile, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop
