@@ -6,9 +6,10 @@
  * RMS error against the official one (rms(ours - ref) / rms(ref)) and the
  * IoU of the low-res masks (logits > 0) against the official ones, for the
  * single-point, multimask-point and box cases of every image (the pack has
- * official embeddings for zidane and bus only). Asserts the
- * issue's int8 bounds on the default set (embedding <= 3e-2, every
- * low-res mask IoU >= 0.95) and float32's own parity (<= 1e-5).
+ * official embeddings for zidane and bus only); also for the groups that
+ * stay out of int8 rounded to bfloat16 instead. Asserts the issue's int8
+ * bounds on the default set, with and without its bf16 set (embedding <=
+ * 3e-2, every low-res mask IoU >= 0.95), and float32's own parity (<= 1e-5).
  * Needs MOBILESAM_TESTDATA (skips otherwise) and python3 for the converter.
  */
 #include "cli_harness.h" /* first: it sets the feature macros */
@@ -186,38 +187,52 @@ int main(void)
     for (int i = 0; i < NIMG; i++) ok &= load_case(IMAGES[i], &cs[i]) == 0;
     if (!ok) return tu_finish("test_int8_layers");
 
-    printf("int8 kernels: %s; int8 weights of the default set: %.1f MiB\n", ops_q8_path(),
-           (net_quantize_groups(net, NET_Q8_DEFAULT), net_q8_bytes(net) / 1048576.0));
-    printf("%-22s %7s", "layers in int8", "MiB");
+    printf("int8 kernels: %s; bf16 kernels: %s (fast: %s); weights of the default set: %.1f MiB\n",
+           ops_q8_path(), ops_bf16_path(), ops_cpu_bf16_fast() ? "yes" : "no",
+           (net_set_groups(net, NET_Q8_DEFAULT, NET_BF16_DEFAULT), net_q8_bytes(net) / 1048576.0));
+    printf("%-30s %7s", "layers in int8 / bf16", "MiB");
     for (int i = 0; i < NIMG; i++) printf(" %9s emb / IoU  ", IMAGES[i]);
     printf("\n");
-    /* rows: float32, each group alone, all groups, the default set */
-    unsigned rows[16];
+    /* rows (int8 groups, bf16 groups): float32, each group alone in int8,
+     * all, the default int8 set; each group of the bf16 set alone in bf16,
+     * the decoder's attention in bf16, and the default int8 set with the
+     * bf16 set (what --precision int8 runs where bf16 is fast) */
+    unsigned rows[24][2];
     int nr = 0;
-    rows[nr++] = 0;
-    for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr++] = g;
-    rows[nr++] = NET_Q8_ALL;
-    if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr++] = NET_Q8_DEFAULT;
+    rows[nr][0] = rows[nr][1] = 0, nr++;
+    for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr][0] = g, rows[nr][1] = 0, nr++;
+    rows[nr][0] = NET_Q8_ALL, rows[nr][1] = 0, nr++;
+    if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = 0, nr++;
+    for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1)
+        if ((NET_BF16_DEFAULT | NET_Q8_DEC) & g) rows[nr][0] = 0, rows[nr][1] = g, nr++;
+    rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = NET_BF16_DEFAULT, nr++;
     for (int r = 0; r < nr; r++) {
-        const unsigned mask = rows[r];
-        TU_CHECK(net_quantize_groups(net, mask) == 0, "quantize %#x: out of memory", mask);
+        const unsigned q8 = rows[r][0], bf = rows[r][1];
+        const int dflt = q8 == NET_Q8_DEFAULT && (bf == 0 || bf == NET_BF16_DEFAULT);
+        TU_CHECK(net_set_groups(net, q8, bf) == 0, "groups %#x / %#x: out of memory", q8, bf);
         char name[64];
-        snprintf(name, sizeof name, "%s", mask == 0            ? "none (float32)"
-                                          : mask == NET_Q8_DEFAULT ? "default set"
-                                          : mask == NET_Q8_ALL     ? "all"
-                                                                   : net_q8_group_name(mask));
-        printf("%-22s %7.3f", name, net_q8_bytes(net) / 1048576.0);
+        if (!q8 && !bf)
+            snprintf(name, sizeof name, "none (float32)");
+        else if (q8 && bf)
+            snprintf(name, sizeof name, "default set + bf16 set");
+        else if (bf)
+            snprintf(name, sizeof name, "%s in bf16", net_q8_group_name(bf));
+        else
+            snprintf(name, sizeof name, "%s", q8 == NET_Q8_DEFAULT ? "default set"
+                                              : q8 == NET_Q8_ALL   ? "all"
+                                                                   : net_q8_group_name(q8));
+        printf("%-30s %7.3f", name, net_q8_bytes(net) / 1048576.0);
         for (int i = 0; i < NIMG; i++) {
             double iou, e = measure(m, net, &cs[i], &iou);
             if (isnan(e))
                 printf("   %9s / %.4f", "-", iou);
             else
                 printf("   %9.2e / %.4f", e, iou);
-            if (mask == 0) {
+            if (!q8 && !bf) {
                 TU_CHECK(isnan(e) || e <= 1e-5, "%s float32: embedding rel. RMS %.3g > 1e-5", IMAGES[i], e);
                 TU_CHECK(iou >= 0.995, "%s float32: low-res IoU %.4f", IMAGES[i], iou);
             }
-            if (mask == NET_Q8_DEFAULT) {
+            if (dflt) {
                 TU_CHECK(isnan(e) || e <= 3e-2, "%s int8: embedding rel. RMS %.3g > 3e-2", IMAGES[i], e);
                 TU_CHECK(iou >= 0.95, "%s int8: low-res IoU %.4f < 0.95", IMAGES[i], iou);
             }

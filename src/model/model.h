@@ -111,7 +111,7 @@ typedef struct {
     dec_attn_t final_attn;
     norm_t norm_final;
     float *up1_w;               /* ConvTranspose 256->64, packed (owned) */
-    struct ops_q8w *up1_q;      /* its int8 form (NET_Q8_UP), or NULL */
+    struct ops_q8w *up1_q;      /* its int8 or bf16 form (NET_Q8_UP), or NULL */
     const float *up1_b;
     norm_t up_ln;
     float *up2_w;               /* ConvTranspose 64->32, packed (owned) */
@@ -167,6 +167,7 @@ typedef struct {
     int kind; /* WT_MODEL_VIT_T: enc; WT_MODEL_SAM_VIT: vit */
     int precision; /* NET_*: set by net_set_precision */
     unsigned q8_mask; /* NET_Q8_* groups in int8 when precision is NET_INT8 */
+    unsigned bf16_mask; /* NET_Q8_* groups in bfloat16 then (none of q8_mask) */
     const wt_file *file; /* the weights it was loaded from (outlive it) */
     image_encoder_t enc;
     vit_encoder_t vit;
@@ -205,8 +206,12 @@ int vit_encoder_forward(const vit_encoder_t *enc, enc_ws *ws, const float *input
 int net_set_precision(msam_net *net, int precision);
 /* The layer groups int8 applies to (for the per-layer measurements of
  * tests/test_int8_layers.c): net_set_precision(NET_INT8) quantizes
- * NET_Q8_DEFAULT; net_quantize_groups quantizes exactly the groups in mask
- * (0: float32 everywhere) and sets the precision to match. */
+ * NET_Q8_DEFAULT to int8 and, on CPUs whose bfloat16 products are fast
+ * (ops_cpu_bf16_fast), rounds NET_BF16_DEFAULT to bf16 (float32
+ * elsewhere); net_set_groups takes exactly the groups in q8 to int8 and
+ * those in bf16 (less q8) to bfloat16 (0, 0: float32 everywhere) and sets
+ * the precision to match; net_quantize_groups(net, m) is
+ * net_set_groups(net, m, 0). */
 enum {
     NET_Q8_PATCH = 1 << 0, /* patch embedding convolutions */
     NET_Q8_CONV = 1 << 1,  /* TinyViT's MBConv and patch-merging 1x1s */
@@ -221,10 +226,11 @@ enum {
     NET_Q8_UP = 1 << 10,   /* the mask decoder's first up-scaling (ConvT 256 -> 64) */
     NET_Q8_ALL = (1 << 11) - 1
 };
-extern const unsigned NET_Q8_DEFAULT;
+extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);
+int net_set_groups(msam_net *net, unsigned q8, unsigned bf16);
 int net_quantize_groups(msam_net *net, unsigned mask);
-/* Bytes of the int8 weights held now. */
+/* Bytes of the int8 and bf16 weights held now. */
 size_t net_q8_bytes(const msam_net *net);
 /* Whichever encoder the network has, in the network's work buffers. */
 int net_encode(msam_net *net, const float *input, float *embedding, enc_tap_fn tap,

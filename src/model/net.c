@@ -56,7 +56,7 @@ int net_encode(msam_net *net, const float *input, float *embedding, enc_tap_fn t
  * Every layer int8 can apply to, with its group: a visitor over the
  * encoder's linear layers and dense convolutions. */
 typedef struct {
-    unsigned mask;
+    unsigned mask, bf16; /* groups in int8, in bfloat16 */
     int failed;
     size_t bytes;
     int count; /* 1: only count bytes */
@@ -70,11 +70,13 @@ static void q8_one(q8_walk *w, unsigned group, struct ops_q8w **q, const float *
         w->bytes += ops_q8w_bytes(*q);
         return;
     }
-    if (!(w->mask & group)) {
-        ops_q8w_free(*q);
-        *q = NULL;
-    } else if (!*q && !w->failed) {
-        *q = ops_q8w_pack(wt, b, N, K);
+    const int want = w->mask & group ? 1 : w->bf16 & group ? 2 : 0;
+    const int have = !*q ? 0 : ops_q8w_is_bf16(*q) ? 2 : 1;
+    if (want == have) return;
+    ops_q8w_free(*q);
+    *q = NULL;
+    if (want && !w->failed) {
+        *q = want == 1 ? ops_q8w_pack(wt, b, N, K) : ops_q8w_pack_bf16(wt, b, N, K);
         if (!*q) w->failed = 1;
     }
 }
@@ -162,9 +164,11 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
 /* Measured by tests/test_int8_layers.c (README: "Reduced precision"): the
  * neck, the decoder's attention and its up-scaling lose too much in int8
  * and stay float32 (the up-scaling alone: -0.4 ms of the decoder's 7, but
- * the default set's worst low-res IoU 0.963 -> 0.949 on bus). */
+ * the default set's worst low-res IoU 0.963 -> 0.949 on bus), or bfloat16
+ * where its products are fast. */
 const unsigned NET_Q8_DEFAULT =
     NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC | NET_Q8_UP);
+const unsigned NET_BF16_DEFAULT = NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP;
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -184,31 +188,37 @@ const char *net_q8_group_name(unsigned group)
     return "?";
 }
 
-int net_quantize_groups(msam_net *net, unsigned mask)
+int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
 {
-    q8_walk w = {mask, 0, 0, 0, net->file};
+    bf16 &= ~q8;
+    q8_walk w = {q8, bf16, 0, 0, 0, net->file};
     q8_walk_net(net, &w);
     if (w.failed) { /* out of memory: back to what it was */
         w.mask = net->precision == NET_INT8 ? net->q8_mask : 0;
+        w.bf16 = net->precision == NET_INT8 ? net->bf16_mask : 0;
         w.failed = 0;
         q8_walk_net(net, &w);
         return -2;
     }
-    net->q8_mask = mask;
-    net->precision = mask ? NET_INT8 : NET_FP32;
+    net->q8_mask = q8;
+    net->bf16_mask = bf16;
+    net->precision = q8 | bf16 ? NET_INT8 : NET_FP32;
     return 0;
 }
 
+int net_quantize_groups(msam_net *net, unsigned mask) { return net_set_groups(net, mask, 0); }
+
 size_t net_q8_bytes(const msam_net *net)
 {
-    q8_walk w = {0, 0, 0, 1, NULL};
+    q8_walk w = {0, 0, 0, 0, 1, NULL};
     q8_walk_net((msam_net *)net, &w);
     return w.bytes;
 }
 
 int net_set_precision(msam_net *net, int precision)
 {
-    return net_quantize_groups(net, precision == NET_INT8 ? NET_Q8_DEFAULT : 0);
+    if (precision != NET_INT8) return net_set_groups(net, 0, 0);
+    return net_set_groups(net, NET_Q8_DEFAULT, ops_cpu_bf16_fast() ? NET_BF16_DEFAULT : 0);
 }
 
 const char *net_model_type(const msam_net *net)
