@@ -1,9 +1,10 @@
 /*
  * window_attention.c - windowed multi-head self-attention over a token grid.
  *
- * Windows are addressed in place: each (window, head) gathers its q/k/v rows
- * straight from the qkv matrix (or the shared padding row) into a small
- * per-thread tile, so the map is never partitioned or padded in memory.
+ * Windows are addressed in place: each job (a window, with all its heads or
+ * one) gathers its qkv rows straight from the qkv matrix (or the shared
+ * padding row) into a small per-thread tile, one copy per token, so the
+ * map is never partitioned or padded in memory.
  */
 #include "ops/ops.h"
 
@@ -11,22 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One (window, head): gathers N rows of q, k, v (d each) into tiles. */
-static void gather_window(const float *qkv, int H, int W, int ld, int ws, int wy,
-                          int wx, int col, int d, const float *pad_row,
-                          float *q, float *k, float *v)
+/* One job: the window's rows of the heads [h0, h0 + hc), whose q, k, v
+ * columns are adjacent in a qkv row ([h0 * 3d, (h0 + hc) * 3d)), gathered
+ * into a tile of N rows of hc * 3d floats: one copy per token. */
+static void gather_window(const float *qkv, int H, int W, int ld, int ws, int wy, int wx,
+                          int col, int width, const float *pad_row, float *tile)
 {
     int n = 0;
     for (int y = 0; y < ws; y++) {
         int gy = wy * ws + y;
         for (int x = 0; x < ws; x++, n++) {
             int gx = wx * ws + x;
-            const float *row = (gy < H && gx < W)
-                                   ? qkv + ((size_t)gy * W + gx) * ld + col
-                                   : pad_row + col;
-            memcpy(q + (size_t)n * d, row, sizeof(float) * d);
-            memcpy(k + (size_t)n * d, row + d, sizeof(float) * d);
-            memcpy(v + (size_t)n * d, row + 2 * d, sizeof(float) * d);
+            const float *row = (gy < H && gx < W) ? qkv + ((size_t)gy * W + gx) * ld + col
+                                                  : pad_row + col;
+            memcpy(tile + (size_t)n * width, row, sizeof(float) * width);
         }
     }
 }
@@ -38,33 +37,39 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
     const int N = ws * ws;
     const int nwy = (H + ws - 1) / ws, nwx = (W + ws - 1) / ws;
     const int ld = heads * 3 * d, ldo = heads * d;
-    const int jobs = nwy * nwx * heads;
-    const size_t tile = (size_t)N * d;
+    /* jobs: (window, all heads) when there are windows enough to share
+     * out, else (window, head); chosen by shape, so the same bits for any
+     * thread count (each head's arithmetic is the same either way) */
+    const int windows = nwy * nwx, hc = windows >= 16 ? heads : 1, hjobs = heads / hc;
+    const int jobs = windows * hjobs, tw = hc * 3 * d, ow = hc * d;
 
 #pragma omp parallel num_threads(ops_get_threads())
     {
-        float *buf = malloc(sizeof(float) * (4 * tile + (size_t)N * N));
-        float *q = buf, *k = q + tile, *v = k + tile, *o = v + tile;
-        float *scores = o + tile;
-#pragma omp for schedule(dynamic, 4)
+        float *buf = malloc(sizeof(float) * ((size_t)N * (tw + ow) + (size_t)N * N));
+        float *tile = buf, *o = tile + (size_t)N * tw, *scores = o + (size_t)N * ow;
+#pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < jobs; job++) {
             if (!buf) {
                 ops_note_oom();
                 continue;
             }
-            int h = job % heads, win = job / heads;
-            int wy = win / nwx, wx = win % nwx;
-            gather_window(qkv, H, W, ld, ws, wy, wx, h * 3 * d, d, pad_qkv, q, k, v);
-            ops_attention(q, d, k, d, v, d, N, N, d, scale,
-                          bias ? bias + (size_t)h * N * N : NULL, o, d, scores);
+            const int h0 = (job % hjobs) * hc, win = job / hjobs;
+            const int wy = win / nwx, wx = win % nwx;
+            gather_window(qkv, H, W, ld, ws, wy, wx, h0 * 3 * d, tw, pad_qkv, tile);
+            for (int j = 0; j < hc; j++) {
+                const float *q = tile + (size_t)j * 3 * d;
+                ops_attention(q, tw, q + d, tw, q + 2 * d, tw, N, N, d, scale,
+                              bias ? bias + (size_t)(h0 + j) * N * N : NULL, o + (size_t)j * d,
+                              ow, scores);
+            }
             for (int y = 0; y < ws; y++) {
                 int gy = wy * ws + y;
                 if (gy >= H) break;
                 for (int x = 0; x < ws; x++) {
                     int gx = wx * ws + x;
                     if (gx >= W) break;
-                    memcpy(out + ((size_t)gy * W + gx) * ldo + h * d,
-                           o + (size_t)(y * ws + x) * d, sizeof(float) * d);
+                    memcpy(out + ((size_t)gy * W + gx) * ldo + h0 * d,
+                           o + (size_t)(y * ws + x) * ow, sizeof(float) * ow);
                 }
             }
         }
