@@ -276,14 +276,17 @@ void ops_im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, i
                     memset(dst, 0, sizeof(float) * (size_t)K * Cin);
                     continue;
                 }
-                for (int kx = 0; kx < K; kx++) {
-                    const int ix = ox * stride - pad + kx;
-                    if (ix < 0 || ix >= W)
-                        memset(dst + (size_t)kx * Cin, 0, sizeof(float) * Cin);
-                    else
-                        memcpy(dst + (size_t)kx * Cin, x + ((size_t)iy * W + ix) * Cin,
-                               sizeof(float) * Cin);
-                }
+                /* the in-bounds kx are consecutive pixels, adjacent in HWC:
+                 * one copy for them all (K * Cin floats inside the map) */
+                const int ix0 = ox * stride - pad;
+                int k0 = -ix0, k1 = W - ix0; /* kx in [k0, k1) are inside */
+                k0 = k0 < 0 ? 0 : k0 > K ? K : k0;
+                k1 = k1 < k0 ? k0 : k1 > K ? K : k1;
+                if (k0 > 0) memset(dst, 0, sizeof(float) * Cin * (size_t)k0);
+                if (k1 > k0)
+                    memcpy(dst + (size_t)k0 * Cin, x + ((size_t)iy * W + ix0 + k0) * Cin,
+                           sizeof(float) * Cin * (size_t)(k1 - k0));
+                if (k1 < K) memset(dst + (size_t)k1 * Cin, 0, sizeof(float) * Cin * (size_t)(K - k1));
             }
         }
     }
