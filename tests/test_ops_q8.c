@@ -295,15 +295,16 @@ static void test_convT(const char *path)
     /* H, W, Cin, Cout: K and N tails; the last one takes several row bands */
     static const int sz[][4] = {{3, 5, 17, 7}, {16, 16, 32, 16}, {2, 7, 1, 5}, {40, 64, 64, 32}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
-        for (int v = 0; v < 3; v++) { /* 0: bias; 1: bias, LN, GELU; 2: GELU, projection */
+        for (int v = 0; v < 4; v++) { /* 0: bias; 1: bias, LN, GELU; 2: GELU, projection;
+                                         3: as 2 from a planar (CHW) x */
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];
-            const int ln = v == 1, P = v == 2 ? 3 : 0, NR = 4 * Cout;
+            const int ln = v == 1, P = v >= 2 ? 3 : 0, NR = 4 * Cout;
             const ops_act act = v ? OPS_ACT_GELU : OPS_ACT_NONE;
             const size_t npix = (size_t)4 * H * W, nout = npix * (P ? P : Cout);
             float *x = fbuf((size_t)H * W * Cin, -1, 1);
             float *w = fbuf((size_t)Cin * Cout * 4, -0.5f, 0.5f);
             float *wp = malloc(sizeof(float) * (size_t)Cin * NR);
-            float *b = v != 2 ? fbuf(Cout, -1, 1) : NULL;
+            float *b = v < 2 ? fbuf(Cout, -1, 1) : NULL;
             float *g = ln ? fbuf(Cout, 0.5f, 1.5f) : NULL, *be = ln ? fbuf(Cout, -1, 1) : NULL;
             float *pr = P ? fbuf((size_t)P * Cout, -1, 1) : NULL;
             float *y = fbuf(nout, 0, 1);
@@ -323,7 +324,12 @@ static void test_convT(const char *path)
                     }
             ops_q8w *q = pack(wp, NULL, NR, Cin);
             TU_CHECK(q != NULL, "pack %dx%d", NR, Cin);
-            ops_conv_transpose2x2_q8(x, H, W, Cin, q, b, Cout, g, be, 1e-6f, act, pr, P, y);
+            float *xp = malloc(sizeof(float) * (size_t)H * W * Cin);
+            for (int p = 0; p < H * W; p++)
+                for (int c = 0; c < Cin; c++) xp[(size_t)c * H * W + p] = x[(size_t)p * Cin + c];
+            ops_conv_transpose2x2_q8(v == 3 ? xp : x, v == 3, H, W, Cin, q, b, Cout, g, be, 1e-6f,
+                                     act, pr, P, y);
+            free(xp);
             char what[64];
             snprintf(what, sizeof what, "convT %dx%dx%d->%d v%d", H, W, Cin, Cout, v);
             /* in bf16, relative to the value: g_mag is the product's */

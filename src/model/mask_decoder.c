@@ -712,7 +712,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
         if (!need[g]) continue;
         float *lg = logits + (size_t)g * stride * plane;
         if (d->up1_q)
-            ops_conv_transpose2x2_q8(w->keys[g], 64, 64, 256, d->up1_q, d->up1_b, 64, d->up_ln.g,
+            ops_conv_transpose2x2_q8(w->keys[g], 0, 64, 64, 256, d->up1_q, d->up1_b, 64, d->up_ln.g,
                                      d->up_ln.b, 1e-6f, OPS_ACT_GELU, NULL, 0, u1);
         else
             ops_conv_transpose2x2(w->keys[g], 0, 64, 64, 256, d->up1_w, d->up1_b, 64,
@@ -725,8 +725,12 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
             if (!(want >> i & 1)) contiguous = 0;
         }
         float *dst = contiguous ? lg + (size_t)(lo - first) * plane : u2;
-        ops_conv_transpose2x2(u1, 1, 128, 128, 64, d->up2_w, d->up2_b, 32, NULL, NULL, 0.0f,
-                              OPS_ACT_GELU, hg, hi - lo + 1, dst);
+        if (d->up2_q)
+            ops_conv_transpose2x2_q8(u1, 1, 128, 128, 64, d->up2_q, d->up2_b, 32, NULL, NULL,
+                                     0.0f, OPS_ACT_GELU, hg, hi - lo + 1, dst);
+        else
+            ops_conv_transpose2x2(u1, 1, 128, 128, 64, d->up2_w, d->up2_b, 32, NULL, NULL, 0.0f,
+                                  OPS_ACT_GELU, hg, hi - lo + 1, dst);
         if (!contiguous)
             for (int i = lo; i <= hi; i++)
                 if (need[g] >> i & 1)

@@ -115,6 +115,7 @@ typedef struct {
     const float *up1_b;
     norm_t up_ln;
     float *up2_w;               /* ConvTranspose 64->32, packed (owned) */
+    struct ops_q8w *up2_q;      /* its int8 or bf16 form (NET_Q8_UP2), or NULL */
     const float *up2_b;
     mlp3_t hyper[4];
     mlp3_t iou_head;
@@ -224,7 +225,8 @@ enum {
     NET_Q8_DEC = 1 << 8,   /* the mask decoder's attention projections and heads */
     NET_Q8_DEC_MLP = 1 << 9, /* the mask decoder's MLPs (256 -> 2048 -> 256) */
     NET_Q8_UP = 1 << 10,   /* the mask decoder's first up-scaling (ConvT 256 -> 64) */
-    NET_Q8_ALL = (1 << 11) - 1
+    NET_Q8_UP2 = 1 << 11,  /* its second one (ConvT 64 -> 32) */
+    NET_Q8_ALL = (1 << 12) - 1
 };
 extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);

@@ -121,6 +121,8 @@ static void q8_walk_dec(prompt_decoder_t *d, q8_walk *w)
     for (int j = 0; j < 3; j++) q8_linear(w, NET_Q8_DEC, &d->iou_head.l[j]);
     if (d->up1_w) /* the (4 x 64, 256) product over the 4096 final image tokens */
         q8_one(w, NET_Q8_UP, &d->up1_q, d->up1_w, NULL, 4 * 64, 256);
+    if (d->up2_w) /* the (4 x 32, 64) product over the 128 x 128 up-scaled pixels */
+        q8_one(w, NET_Q8_UP2, &d->up2_q, d->up2_w, NULL, 4 * 32, 64);
 }
 
 static void q8_walk_net(msam_net *net, q8_walk *w)
@@ -167,8 +169,8 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
  * the default set's worst low-res IoU 0.963 -> 0.949 on bus), or bfloat16
  * where its products are fast. */
 const unsigned NET_Q8_DEFAULT =
-    NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC | NET_Q8_UP);
-const unsigned NET_BF16_DEFAULT = NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP;
+    NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC | NET_Q8_UP | NET_Q8_UP2);
+const unsigned NET_BF16_DEFAULT = NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2;
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -183,7 +185,8 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_NECK3: return "neck 3x3";
     case NET_Q8_DEC: return "decoder attn/heads";
     case NET_Q8_DEC_MLP: return "decoder MLP";
-    case NET_Q8_UP: return "decoder up-scaling";
+    case NET_Q8_UP: return "decoder up-scaling 1";
+    case NET_Q8_UP2: return "decoder up-scaling 2";
     }
     return "?";
 }

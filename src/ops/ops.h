@@ -210,13 +210,15 @@ void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
                            const float *w, const float *b, int Cout, const float *ln_g,
                            const float *ln_b, float eps, ops_act act, const float *proj,
                            int P, float *y);
-/* The same with the product in int8 (see ops_linear_q8): q from
- * ops_q8w_pack(packed, NULL, 4 * Cout, Cin), `packed` being the output of
- * ops_pack_conv_transpose2x2; b is added in float32 by the epilogue. x is
- * HWC (one activation scale per input pixel). */
-void ops_conv_transpose2x2_q8(const float *x, int H, int W, int Cin, const ops_q8w *q,
-                              const float *b, int Cout, const float *ln_g, const float *ln_b,
-                              float eps, ops_act act, const float *proj, int P, float *y);
+/* The same with the product in int8 or bf16 (see ops_linear_q8): q from
+ * ops_q8w_pack(packed, NULL, 4 * Cout, Cin) or ops_q8w_pack_bf16, `packed`
+ * being the output of ops_pack_conv_transpose2x2; b is added in float32 by
+ * the epilogue. One activation scale per input pixel (a planar x is turned
+ * into pixel rows band by band). */
+void ops_conv_transpose2x2_q8(const float *x, int x_planar, int H, int W, int Cin,
+                              const ops_q8w *q, const float *b, int Cout, const float *ln_g,
+                              const float *ln_b, float eps, ops_act act, const float *proj, int P,
+                              float *y);
 
 /* One attention head: out[Nq, d] = softmax(q k^T * scale + bias) v
  *   q: Nq rows of d floats, row stride ldq; k, v: Nk rows, strides ldk, ldv;

@@ -384,9 +384,23 @@ static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
     const int W = a->W, Cout = a->Cout, nb = (i1 - i0) * W, ld = convt_ld(a->W, (i1 - i0));
     if (a->q) {
         /* the int8 rows (pixel, 4 Cout) go through E's room (T's size more
-         * in int8, see convt_run) into T's columns */
+         * in int8, see convt_run) into T's columns; a planar x is first
+         * turned into the band's pixel rows, in the room after that */
         float *Y = a->proj ? E + (size_t)ld * a->P * 4 : E;
-        if (ops_q8_rows(a->x + (size_t)i0 * W * a->Cin, nb, a->q, Y, (size_t)4 * Cout)) {
+        const float *X = a->x + (size_t)i0 * W * a->Cin;
+        if (a->x_planar) {
+            float *Xr = Y + (size_t)ld * 4 * Cout;
+            const size_t plane = (size_t)a->H * W;
+            for (int p0 = 0; p0 < nb; p0 += 16) { /* 16 pixels' rows stay in L1 */
+                const int pn = nb - p0 < 16 ? nb - p0 : 16;
+                for (int ci = 0; ci < a->Cin; ci++) {
+                    const float *src = a->x + ci * plane + (size_t)i0 * W + p0;
+                    for (int p = 0; p < pn; p++) Xr[(size_t)(p0 + p) * a->Cin + ci] = src[p];
+                }
+            }
+            X = Xr;
+        }
+        if (ops_q8_rows(X, nb, a->q, Y, (size_t)4 * Cout)) {
             ops_note_oom();
             return;
         }
@@ -432,7 +446,9 @@ static void convt_run(const convt_args *a)
     if (band > H) band = H;
     const int bands = (H + band - 1) / band;
     const size_t ldt = (size_t)convt_ld(W, band);
-    const size_t tfl = ldt * Cout * 4, efl = (a->proj ? ldt * a->P * 4 : 0) + (a->q ? tfl : 0);
+    const size_t tfl = ldt * Cout * 4,
+                 efl = (a->proj ? ldt * a->P * 4 : 0) + (a->q ? tfl : 0) +
+                       (a->q && a->x_planar ? ldt * a->Cin : 0);
     int nt = ops_threads_for((double)H * W * a->Cin * Cout * 4 / 16.0);
     if (nt > bands) nt = bands;
 #pragma omp parallel num_threads(nt)
@@ -463,12 +479,14 @@ void ops_conv_transpose2x2(const float *x, int x_planar, int H, int W, int Cin,
     convt_run(&a);
 }
 
-void ops_conv_transpose2x2_q8(const float *x, int H, int W, int Cin, const ops_q8w *q,
-                              const float *b, int Cout, const float *ln_g, const float *ln_b,
-                              float eps, ops_act act, const float *proj, int P, float *y)
+void ops_conv_transpose2x2_q8(const float *x, int x_planar, int H, int W, int Cin,
+                              const ops_q8w *q, const float *b, int Cout, const float *ln_g,
+                              const float *ln_b, float eps, ops_act act, const float *proj, int P,
+                              float *y)
 {
     ops_ensure_init();
     if (H <= 0 || W <= 0 || Cout <= 0 || (proj && P <= 0) || !q) return;
-    const convt_args a = {x, 0, H, W, Cin, NULL, b, Cout, ln_g, ln_b, eps, act, proj, P, y, q};
+    const convt_args a = {x, x_planar, H, W, Cin, NULL, b, Cout, ln_g, ln_b, eps, act, proj, P,
+                          y, q};
     convt_run(&a);
 }
