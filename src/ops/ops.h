@@ -43,7 +43,9 @@ int ops_cpu_fp16(void);
  * ops_cpu_bf16_fast: they run at twice the float32 FMA rate, as measured
  * on AMD Zen 5 (bf16 530, fp32 265 GFLOP/s per core); taken to be the
  * CPUs with AVX512-BF16 but no AVX512-FP16, since on Sapphire Rapids
- * (which has both) they ran at 0.6x the float32 rate. */
+ * (which has both) they ran at 0.6x the float32 rate; and not while a
+ * lower ISA is forced (MOBILESAM_ISA), which would run the slow portable
+ * loop. */
 int ops_cpu_bf16(void);
 int ops_cpu_bf16_fast(void);
 

@@ -106,7 +106,7 @@ int ops_cpu_bf16(void)
 int ops_cpu_bf16_fast(void)
 {
     if (g_cpu_int8 < 0) detect_reduced();
-    return g_bf16 && !g_cpu_fp16;
+    return g_bf16 && !g_cpu_fp16 && ops_current_isa() >= OPS_ISA_AVX512;
 }
 
 static void set_table(ops_isa isa)
