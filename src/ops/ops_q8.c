@@ -53,21 +53,39 @@ static ops_q8w *pack_new(int N, int K, int bf16)
     return q;
 }
 
+/* nearbyintf in the default rounding mode (to nearest, ties to even) for
+ * |v| < 2^22, without a libm call: adding 1.5 * 2^23 leaves no fraction
+ * bits, so the sum is rounded to an integer the FPU's way (no compiler
+ * folds (v + c) - c without -ffast-math, which this code is not built
+ * with) */
+static inline float round_even(float v)
+{
+    const float big = 12582912.0f;
+    return (v + big) - big;
+}
+
+/* Rows are packed in parallel (a model switching precision packs ~10 MiB
+ * of weights at load): independent rows, the same bits. */
 ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
 {
     ops_q8w *q = pack_new(N, K, 0);
     if (!q) return NULL;
     const size_t ps = (size_t)q->Kp * 16;
+    const int nt = ops_threads_for((double)N * K);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int n = 0; n < N; n++) {
         const float *row = w + (size_t)n * K;
         float amax = 0.0f;
-        for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(row[k]));
+        for (int k = 0; k < K; k++) {
+            const float a = fabsf(row[k]);
+            amax = a > amax ? a : amax;
+        }
         const float s = amax > 0.0f ? amax / 127.0f : 1.0f;
         const float inv = 1.0f / s;
         int32_t sum = 0;
         int8_t *panel = q->w + (size_t)(n / 16) * ps + (size_t)(n % 16) * 4;
         for (int k = 0; k < K; k++) {
-            float v = nearbyintf(row[k] * inv);
+            float v = round_even(row[k] * inv);
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
             const int8_t wq = (int8_t)v;
             panel[(size_t)(k / 4) * 64 + k % 4] = wq;
@@ -97,6 +115,8 @@ ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K)
     if (!q) return NULL;
     uint16_t *pw = (uint16_t *)(void *)q->w;
     const size_t ps = (size_t)q->Kp * 16;
+    const int nt = ops_threads_for((double)N * K);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int n = 0; n < N; n++) {
         uint16_t *panel = pw + (size_t)(n / 16) * ps + (size_t)(n % 16) * 2;
         for (int k = 0; k < K; k++)
