@@ -827,6 +827,27 @@ static void test_interp_taps(void)
     }
 }
 
+/* ops_transpose against the plain loop, exactly: whole SIMD blocks, edges
+ * on both sides, strides wider than the matrix */
+static void test_transpose(void)
+{
+    static const int sh[][2] = {{1, 1}, {16, 16}, {33, 17}, {5, 40}, {64, 256}, {256, 64}, {7, 3}};
+    for (size_t c = 0; c < sizeof sh / sizeof sh[0]; c++) {
+        const int rows = sh[c][0], cols = sh[c][1];
+        const size_t lds = (size_t)cols + 3, ldd = (size_t)rows + 5;
+        float *src = fbuf((size_t)rows * lds, -1, 1), *dst = fbuf((size_t)cols * ldd, 7, 8);
+        float *ref = malloc(sizeof(float) * cols * ldd);
+        memcpy(ref, dst, sizeof(float) * cols * ldd); /* the gaps are left alone */
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < cols; k++) ref[(size_t)k * ldd + r] = src[(size_t)r * lds + k];
+        ops_transpose(src, lds, rows, cols, dst, ldd);
+        char what[48];
+        snprintf(what, sizeof what, "%dx%d", rows, cols);
+        check_equal("transpose", what, dst, ref, (size_t)cols * ldd);
+        free(src); free(dst); free(ref);
+    }
+}
+
 static void test_resize(void)
 {
     /* sh, sw, stride pad, dh, dw */
@@ -934,6 +955,7 @@ int main(void)
             test_relpos_attention();
             test_resize();
             test_interp_taps();
+            test_transpose();
         }
     }
     ops_set_threads(0);

@@ -157,6 +157,9 @@ void ops_relu(float *x, size_t n);
 void ops_add(float *y, const float *x, size_t n);          /* y += x */
 void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = a + b */
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (SIMD blocks). */
+void ops_transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd);
+
 /* Two-tap interpolation along a row, as a bilinear resize's horizontal
  * pass with precomputed taps: dst[x] = src[i0[x]] * w0[x] + src[i1[x]] *
  * w1[x] for x < n, the products and the sum each rounded (no FMA), so the

@@ -150,6 +150,7 @@ const ops_kernels ops_kernels_avx2 = {
     .attention = avx2_attention,
     .resize_vblend = avx2_resize_vblend,
     .interp2 = avx2_interp2,
+    .transpose = avx2_transpose,
 };
 
 #if defined(__clang__)

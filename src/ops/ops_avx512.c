@@ -144,6 +144,7 @@ const ops_kernels ops_kernels_avx512 = {
     .attention = avx512_attention,
     .resize_vblend = avx512_resize_vblend,
     .interp2 = avx512_interp2,
+    .transpose = avx512_transpose,
 };
 
 #if defined(__clang__)

@@ -135,7 +135,7 @@ static void set_table(ops_isa isa)
         TAKE(layernorm); TAKE(cols_epilogue); TAKE(proj_cols); TAKE(gemm_small_m);
         TAKE(gemm_bcast); TAKE(softmax);
         TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
-        TAKE(resize_vblend); TAKE(interp2);
+        TAKE(resize_vblend); TAKE(interp2); TAKE(transpose);
 #undef TAKE
     }
     ops_k = k;

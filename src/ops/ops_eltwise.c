@@ -101,3 +101,9 @@ void ops_softmax_rows(float *x, int rows, int cols)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int r = 0; r < rows; r++) ops_k.softmax(x + (size_t)r * cols, cols);
 }
+
+void ops_transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd)
+{
+    ops_ensure_init();
+    if (rows > 0 && cols > 0) ops_k.transpose(src, lds, rows, cols, dst, ldd);
+}

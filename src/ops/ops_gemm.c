@@ -390,27 +390,15 @@ static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
         const float *X = a->x + (size_t)i0 * W * a->Cin;
         if (a->x_planar) {
             float *Xr = Y + (size_t)ld * 4 * Cout;
-            const size_t plane = (size_t)a->H * W;
-            for (int p0 = 0; p0 < nb; p0 += 16) { /* 16 pixels' rows stay in L1 */
-                const int pn = nb - p0 < 16 ? nb - p0 : 16;
-                for (int ci = 0; ci < a->Cin; ci++) {
-                    const float *src = a->x + ci * plane + (size_t)i0 * W + p0;
-                    for (int p = 0; p < pn; p++) Xr[(size_t)(p0 + p) * a->Cin + ci] = src[p];
-                }
-            }
+            ops_k.transpose(a->x + (size_t)i0 * W, (size_t)a->H * W, a->Cin, nb, Xr,
+                            (size_t)a->Cin);
             X = Xr;
         }
         if (ops_q8_rows(X, nb, a->q, Y, (size_t)4 * Cout)) {
             ops_note_oom();
             return;
         }
-        const int NR = 4 * Cout;
-        for (int p0 = 0; p0 < nb; p0 += 16) { /* 16 pixels' rows stay in L1 */
-            const int pn = nb - p0 < 16 ? nb - p0 : 16;
-            for (int r = 0; r < NR; r++)
-                for (int p = 0; p < pn; p++)
-                    T[(size_t)r * ld + p0 + p] = Y[(size_t)(p0 + p) * NR + r];
-        }
+        ops_k.transpose(Y, (size_t)4 * Cout, nb, 4 * Cout, T, (size_t)ld);
     } else if (a->x_planar)
         sgemm(0, 0, 4 * Cout, nb, a->Cin, 1.0f, a->w, a->Cin, a->x + (size_t)i0 * W,
               a->H * W, 0.0f, T, ld);

@@ -70,6 +70,8 @@ typedef struct ops_kernels {
      * product and the sum rounded separately (no FMA); src holds sn floats */
     void (*interp2)(float *dst, const float *src, int sn, const int *i0, const int *i1,
                     const float *w0, const float *w1, int n);
+    /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols */
+    void (*transpose)(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd);
 } ops_kernels;
 
 extern ops_kernels ops_k;

@@ -152,6 +152,7 @@ const ops_kernels ops_kernels_neon = {
     .attention = neon_attention,
     .resize_vblend = neon_resize_vblend,
     .interp2 = neon_interp2,
+    .transpose = neon_transpose,
 };
 
 #else

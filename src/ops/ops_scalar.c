@@ -239,6 +239,13 @@ static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h
 }
 
 OPS_NO_CONTRACT
+static void sc_transpose(const float *src, size_t lds, int rows, int cols, float *dst,
+                         size_t ldd)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 static void sc_interp2(float *dst, const float *src, int sn, const int *i0, const int *i1,
                        const float *w0, const float *w1, int n)
 {
@@ -269,4 +276,5 @@ const ops_kernels ops_kernels_scalar = {
     .attention = sc_attention,
     .resize_vblend = sc_resize_vblend,
     .interp2 = sc_interp2,
+    .transpose = sc_transpose,
 };

@@ -954,3 +954,26 @@ static void PFX(interp2)(float *dst, const float *src, int sn, const int *i0, co
         else v_storen(dst + x, r, m);
     }
 }
+
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: W x W blocks
+ * through registers, the edges element by element */
+static void PFX(transpose)(const float *src, size_t lds, int rows, int cols, float *dst,
+                           size_t ldd)
+{
+    int r0 = 0;
+    for (; r0 + W <= rows; r0 += W) {
+        int c0 = 0;
+        for (; c0 + W <= cols; c0 += W) {
+            vf t[W];
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < W; i++) t[i] = v_load(src + (size_t)(r0 + i) * lds + c0);
+            v_transpose(t);
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < W; i++) v_store(dst + (size_t)(c0 + i) * ldd + r0, t[i]);
+        }
+        for (; c0 < cols; c0++)
+            for (int i = 0; i < W; i++) dst[(size_t)c0 * ldd + r0 + i] = src[(size_t)(r0 + i) * lds + c0];
+    }
+    for (; r0 < rows; r0++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r0] = src[(size_t)r0 * lds + c];
+}
