@@ -848,6 +848,27 @@ static void test_transpose(void)
     }
 }
 
+/* ops_interleave2 against the plain loop, exactly (tails of every width) */
+static void test_interleave2(void)
+{
+    static const int ns[] = {1, 3, 4, 8, 16, 17, 31, 64, 100};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int n = ns[c];
+        float *a = fbuf(n, -1, 1), *b = fbuf(n, -1, 1), *y = fbuf(2 * (size_t)n + 3, 7, 8);
+        float *ref = malloc(sizeof(float) * (2 * (size_t)n + 3));
+        memcpy(ref, y, sizeof(float) * (2 * (size_t)n + 3)); /* past 2n: untouched */
+        for (int j = 0; j < n; j++) {
+            ref[2 * j] = a[j];
+            ref[2 * j + 1] = b[j];
+        }
+        ops_interleave2(a, b, n, y);
+        char what[32];
+        snprintf(what, sizeof what, "n %d", n);
+        check_equal("interleave2", what, y, ref, 2 * (size_t)n + 3);
+        free(a); free(b); free(y); free(ref);
+    }
+}
+
 static void test_resize(void)
 {
     /* sh, sw, stride pad, dh, dw */
@@ -956,6 +977,7 @@ int main(void)
             test_resize();
             test_interp_taps();
             test_transpose();
+            test_interleave2();
         }
     }
     ops_set_threads(0);

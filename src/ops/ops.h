@@ -159,6 +159,8 @@ void ops_add_to(float *out, const float *a, const float *b, size_t n); /* out = 
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (SIMD blocks). */
 void ops_transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd);
+/* y[2j] = a[j], y[2j + 1] = b[j] for j < n (SIMD). */
+void ops_interleave2(const float *a, const float *b, int n, float *y);
 
 /* Two-tap interpolation along a row, as a bilinear resize's horizontal
  * pass with precomputed taps: dst[x] = src[i0[x]] * w0[x] + src[i1[x]] *

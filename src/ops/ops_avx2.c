@@ -105,6 +105,14 @@ INL vf v_perm2(vf lo, vf hi, vi idx)
     return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 }
 
+/* lo = a0 b0 a1 b1 a2 b2 a3 b3, hi = a4 b4 ... a7 b7 */
+INL void v_zip(vf a, vf b, vf *lo, vf *hi)
+{
+    const vf l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+
 /* in-register 8 x 8 transpose: r[i][c] -> r[c][i] */
 INL void v_transpose(vf r[8])
 {
@@ -151,6 +159,7 @@ const ops_kernels ops_kernels_avx2 = {
     .resize_vblend = avx2_resize_vblend,
     .interp2 = avx2_interp2,
     .transpose = avx2_transpose,
+    .interleave2 = avx2_interleave2,
 };
 
 #if defined(__clang__)

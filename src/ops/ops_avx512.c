@@ -92,6 +92,15 @@ INL int v_iall_below(vi a, int lim)
 /* lanes of the 2W-float window (lo, hi) picked by idx in [0, 2W) */
 INL vf v_perm2(vf lo, vf hi, vi idx) { return _mm512_permutex2var_ps(lo, idx, hi); }
 
+/* lo = a0 b0 a1 b1 ... a7 b7, hi = a8 b8 ... a15 b15 */
+INL void v_zip(vf a, vf b, vf *lo, vf *hi)
+{
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    *lo = _mm512_permutex2var_ps(a, il, b);
+    *hi = _mm512_permutex2var_ps(a, ih, b);
+}
+
 /* in-register 16 x 16 transpose: r[i][c] -> r[c][i] */
 INL void v_transpose(vf r[16])
 {
@@ -145,6 +154,7 @@ const ops_kernels ops_kernels_avx512 = {
     .resize_vblend = avx512_resize_vblend,
     .interp2 = avx512_interp2,
     .transpose = avx512_transpose,
+    .interleave2 = avx512_interleave2,
 };
 
 #if defined(__clang__)

@@ -136,6 +136,7 @@ static void set_table(ops_isa isa)
         TAKE(gemm_bcast); TAKE(softmax);
         TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
         TAKE(resize_vblend); TAKE(interp2); TAKE(transpose);
+        TAKE(interleave2);
 #undef TAKE
     }
     ops_k = k;

@@ -107,3 +107,9 @@ void ops_transpose(const float *src, size_t lds, int rows, int cols, float *dst,
     ops_ensure_init();
     if (rows > 0 && cols > 0) ops_k.transpose(src, lds, rows, cols, dst, ldd);
 }
+
+void ops_interleave2(const float *a, const float *b, int n, float *y)
+{
+    ops_ensure_init();
+    if (n > 0) ops_k.interleave2(a, b, n, y);
+}

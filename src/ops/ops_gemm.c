@@ -344,16 +344,6 @@ void ops_pack_conv_transpose2x2(const float *w, int Cin, int Cout, float *packed
 
 #define CONVT_TILE_FLOATS (128 * 1024) /* per-thread band tile, 512 KiB */
 
-/* y[2j] = a[j], y[2j + 1] = b[j] */
-static void interleave2(const float *restrict a, const float *restrict b, int n,
-                        float *restrict y)
-{
-    for (int j = 0; j < n; j++) {
-        y[2 * j] = a[j];
-        y[2 * j + 1] = b[j];
-    }
-}
-
 typedef struct {
     const float *x;
     int x_planar, H, W, Cin;
@@ -419,7 +409,7 @@ static void convt_band(const convt_args *a, int i0, int i1, float *T, float *E)
             for (int di = 0; di < 2; di++) {
                 const float *s0 = S + ((size_t)(2 * di) * planes + c) * ld + (size_t)(i - i0) * W;
                 const float *s1 = S + ((size_t)(2 * di + 1) * planes + c) * ld + (size_t)(i - i0) * W;
-                interleave2(s0, s1, W, a->y + c * plane + (size_t)(2 * i + di) * 2 * W);
+                ops_k.interleave2(s0, s1, W, a->y + c * plane + (size_t)(2 * i + di) * 2 * W);
             }
 }
 

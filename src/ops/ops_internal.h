@@ -72,6 +72,8 @@ typedef struct ops_kernels {
                     const float *w0, const float *w1, int n);
     /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols */
     void (*transpose)(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd);
+    /* y[2j] = a[j], y[2j + 1] = b[j] for j < n */
+    void (*interleave2)(const float *a, const float *b, int n, float *y);
 } ops_kernels;
 
 extern ops_kernels ops_k;

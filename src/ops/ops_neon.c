@@ -122,6 +122,13 @@ INL vf v_perm2(vf lo, vf hi, vi idx)
     return vreinterpretq_f32_u8(vqtbl2q_u8(tab, bidx));
 }
 
+/* lo = a0 b0 a1 b1, hi = a2 b2 a3 b3 */
+INL void v_zip(vf a, vf b, vf *lo, vf *hi)
+{
+    *lo = vzip1q_f32(a, b);
+    *hi = vzip2q_f32(a, b);
+}
+
 /* in-register 4 x 4 transpose: r[i][c] -> r[c][i] */
 INL void v_transpose(vf r[4])
 {
@@ -153,6 +160,7 @@ const ops_kernels ops_kernels_neon = {
     .resize_vblend = neon_resize_vblend,
     .interp2 = neon_interp2,
     .transpose = neon_transpose,
+    .interleave2 = neon_interleave2,
 };
 
 #else

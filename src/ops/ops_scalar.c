@@ -239,6 +239,14 @@ static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h
 }
 
 OPS_NO_CONTRACT
+static void sc_interleave2(const float *a, const float *b, int n, float *y)
+{
+    for (int j = 0; j < n; j++) {
+        y[2 * j] = a[j];
+        y[2 * j + 1] = b[j];
+    }
+}
+
 static void sc_transpose(const float *src, size_t lds, int rows, int cols, float *dst,
                          size_t ldd)
 {
@@ -277,4 +285,5 @@ const ops_kernels ops_kernels_scalar = {
     .resize_vblend = sc_resize_vblend,
     .interp2 = sc_interp2,
     .transpose = sc_transpose,
+    .interleave2 = sc_interleave2,
 };

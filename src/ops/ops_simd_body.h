@@ -977,3 +977,19 @@ static void PFX(transpose)(const float *src, size_t lds, int rows, int cols, flo
     for (; r0 < rows; r0++)
         for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r0] = src[(size_t)r0 * lds + c];
 }
+
+/* y[2j] = a[j], y[2j + 1] = b[j] for j < n */
+static void PFX(interleave2)(const float *a, const float *b, int n, float *y)
+{
+    int j = 0;
+    for (; j + W <= n; j += W) {
+        vf lo, hi;
+        v_zip(v_load(a + j), v_load(b + j), &lo, &hi);
+        v_store(y + 2 * j, lo);
+        v_store(y + 2 * j + W, hi);
+    }
+    for (; j < n; j++) {
+        y[2 * j] = a[j];
+        y[2 * j + 1] = b[j];
+    }
+}
