@@ -79,7 +79,19 @@ static void z_quant_row(const float *x, int K, int Kp, unsigned char *xq, float 
 }
 
 /* The accumulators are named variables, not an array: compilers keep an
- * array of 24 vectors on the stack, storing every one at every step. */
+ * array of 24 vectors on the stack, storing every one at every step.
+ * EACH_ROW(M) writes M out for the tile's 8 rows. */
+#define EACH_ROW(M)                                                                  \
+    do {                                                                             \
+        M(0);                                                                        \
+        M(1);                                                                        \
+        M(2);                                                                        \
+        M(3);                                                                        \
+        M(4);                                                                        \
+        M(5);                                                                        \
+        M(6);                                                                        \
+        M(7);                                                                        \
+    } while (0)
 #define Z_ROW(r)                                                                     \
     do {                                                                             \
         const __m512i a = _mm512_set1_epi32(load4(xq + (size_t)(r) * ldx + 4 * (size_t)g)); \
@@ -108,24 +120,10 @@ INL void z_tile_np(const int NP, const unsigned char *xq, size_t ldx, int mr,
         const __m512i w0 = _mm512_loadu_si512(p0 + (size_t)g * 64);
         const __m512i w1 = NP > 1 ? _mm512_loadu_si512(p1 + (size_t)g * 64) : w0;
         const __m512i w2 = NP > 2 ? _mm512_loadu_si512(p2 + (size_t)g * 64) : w0;
-        Z_ROW(0);
-        Z_ROW(1);
-        Z_ROW(2);
-        Z_ROW(3);
-        Z_ROW(4);
-        Z_ROW(5);
-        Z_ROW(6);
-        Z_ROW(7);
+        EACH_ROW(Z_ROW);
     }
     __m512i acc[8][3];
-    Z_SAVE(0);
-    Z_SAVE(1);
-    Z_SAVE(2);
-    Z_SAVE(3);
-    Z_SAVE(4);
-    Z_SAVE(5);
-    Z_SAVE(6);
-    Z_SAVE(7);
+    EACH_ROW(Z_SAVE);
     for (int j = 0; j < NP; j++) {
         const int left = nc - 16 * j;
         if (left <= 0) break;
@@ -209,24 +207,10 @@ INL void b_tile_np(const int NP, const unsigned char *xq, size_t ldx, int mr,
         const __m512bh w0 = (__m512bh)_mm512_loadu_si512(p0 + (size_t)g * 64);
         const __m512bh w1 = NP > 1 ? (__m512bh)_mm512_loadu_si512(p1 + (size_t)g * 64) : w0;
         const __m512bh w2 = NP > 2 ? (__m512bh)_mm512_loadu_si512(p2 + (size_t)g * 64) : w0;
-        B_ROW(0);
-        B_ROW(1);
-        B_ROW(2);
-        B_ROW(3);
-        B_ROW(4);
-        B_ROW(5);
-        B_ROW(6);
-        B_ROW(7);
+        EACH_ROW(B_ROW);
     }
     __m512 acc[8][3];
-    Z_SAVE(0);
-    Z_SAVE(1);
-    Z_SAVE(2);
-    Z_SAVE(3);
-    Z_SAVE(4);
-    Z_SAVE(5);
-    Z_SAVE(6);
-    Z_SAVE(7);
+    EACH_ROW(Z_SAVE);
     for (int j = 0; j < NP; j++) {
         const int left = nc - 16 * j;
         if (left <= 0) break;
