@@ -57,7 +57,8 @@ static ops_q8w *pack_new(int N, int K, int bf16)
  * |v| < 2^22, without a libm call: adding 1.5 * 2^23 leaves no fraction
  * bits, so the sum is rounded to an integer the FPU's way (no compiler
  * folds (v + c) - c without -ffast-math, which this code is not built
- * with) */
+ * with). The caller must not let v's product be contracted into the sum
+ * (an FMA would round x * s + c once, not twice): OPS_NO_CONTRACT. */
 static inline float round_even(float v)
 {
     const float big = 12582912.0f;
@@ -66,8 +67,12 @@ static inline float round_even(float v)
 
 /* Rows are packed in parallel (a model switching precision packs ~10 MiB
  * of weights at load): independent rows, the same bits. */
+OPS_NO_CONTRACT
 ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
     ops_q8w *q = pack_new(N, K, 0);
     if (!q) return NULL;
     const size_t ps = (size_t)q->Kp * 16;

@@ -238,7 +238,6 @@ static void sc_resize_vblend(const float *t0, const float *t1, float h0, float h
     for (int i = 0; i < n; i++) dst[i] = t0[i] * h0 + t1[i] * h1;
 }
 
-OPS_NO_CONTRACT
 static void sc_interleave2(const float *a, const float *b, int n, float *y)
 {
     for (int j = 0; j < n; j++) {
@@ -254,6 +253,7 @@ static void sc_transpose(const float *src, size_t lds, int rows, int cols, float
         for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
 }
 
+OPS_NO_CONTRACT
 static void sc_interp2(float *dst, const float *src, int sn, const int *i0, const int *i1,
                        const float *w0, const float *w1, int n)
 {
