@@ -32,6 +32,9 @@ struct ops_q8w {
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
+/* bytes of one packed weight or quantized activation */
+static size_t elem_bytes(const ops_q8w *q) { return q->bf16 ? 2 : 1; }
+
 static ops_q8w *pack_new(int N, int K, int bf16)
 {
     if (N <= 0 || K <= 0) return NULL;
@@ -42,7 +45,7 @@ static ops_q8w *pack_new(int N, int K, int bf16)
     q->Kp = round_up(K, 4);
     q->Np = round_up(N, 16);
     q->bf16 = bf16;
-    q->w = calloc((size_t)q->Np * q->Kp, bf16 ? 2 : 1);
+    q->w = calloc((size_t)q->Np * q->Kp, elem_bytes(q));
     q->sw = calloc((size_t)q->Np * 3, sizeof(float));
     if (!q->w || !q->sw) {
         ops_q8w_free(q);
@@ -144,7 +147,7 @@ void ops_q8w_free(ops_q8w *q)
 
 size_t ops_q8w_bytes(const ops_q8w *q)
 {
-    return q ? sizeof *q + (size_t)q->Np * q->Kp * (q->bf16 ? 2 : 1) + sizeof(float) * 3 * (size_t)q->Np
+    return q ? sizeof *q + (size_t)q->Np * q->Kp * elem_bytes(q) + sizeof(float) * 3 * (size_t)q->Np
              : 0;
 }
 
@@ -327,7 +330,7 @@ typedef struct {
 
 static int scratch_new(q8_scratch *s, const ops_q8w *q)
 {
-    s->xq = malloc((size_t)Q8_RB * q->Kp * (q->bf16 ? 2 : 1) + 64);
+    s->xq = malloc((size_t)Q8_RB * q->Kp * elem_bytes(q) + 64);
     s->sx = malloc(sizeof(float) * 2 * Q8_RB);
     s->mn = s->sx ? s->sx + Q8_RB : NULL;
     if (s->xq && s->sx) {
@@ -352,7 +355,7 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
                      ops_act act, q8_scratch *s)
 {
     const int Kp = q->Kp, kg = q->bf16 ? Kp / 2 : Kp / 4;
-    const size_t esz = q->bf16 ? 2 : 1, ldq = (size_t)Kp * esz, ps = ldq * 16;
+    const size_t ldq = (size_t)Kp * elem_bytes(q), ps = ldq * 16;
     for (int r0 = 0; r0 < rows; r0 += Q8_RB) {
         const int rb = rows - r0 < Q8_RB ? rows - r0 : Q8_RB;
         for (int r = 0; r < rb; r++)
