@@ -346,20 +346,32 @@ static void test_convT(const char *path)
         }
 }
 
-int main(void)
+/* Every kernel path of the form under test (path_of names the one the
+ * forced ISA selects; a portable path past the scalar ISA is the one tested
+ * already), with 1 and 2 threads, on the same data. Outputs are compared
+ * bit for bit with the first pass's; with fresh_per_path, only across a
+ * path's thread counts. Returns the paths tested; *fast counts those that
+ * are not the portable loop. */
+static int run_paths(const char *label, const char *(*path_of)(void), int fresh_per_path,
+                     int *fast)
 {
-    ops_init();
-    int paths = 0, fast = 0;
+    int paths = 0;
+    *fast = 0;
     for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_NEON; isa++) {
         ops_force_isa((ops_isa)isa);
         if (ops_current_isa() != (ops_isa)isa) continue;
-        const char *path = ops_q8_path();
+        const char *path = path_of();
         if (isa > OPS_ISA_SCALAR && !strcmp(path, "portable")) continue; /* tested already */
         paths++;
-        fast += strcmp(path, "portable") != 0;
+        *fast += strcmp(path, "portable") != 0;
+        if (fresh_per_path)
+            for (int i = 0; i < 64; i++) {
+                free(g_first[i]);
+                g_first[i] = NULL;
+            }
         for (int nt = 1; nt <= 2; nt++) {
             ops_set_threads(nt);
-            printf("pass %s/%dt (isa %s)\n", path, nt, ops_isa_name((ops_isa)isa));
+            printf("pass %s%s/%dt (isa %s)\n", label, path, nt, ops_isa_name((ops_isa)isa));
             g_case = 0;
             rng = 0x9e3779b9u; /* the same data on every pass */
             test_linear(path);
@@ -367,6 +379,14 @@ int main(void)
             test_convT(path);
         }
     }
+    return paths;
+}
+
+int main(void)
+{
+    ops_init();
+    int fast;
+    const int paths = run_paths("", ops_q8_path, 0, &fast);
     printf("int8 paths tested: %d (this CPU %s)\n", paths,
            ops_cpu_int8() ? "has int8 dot products" : "has no int8 dot products: portable path only");
     TU_CHECK(!ops_cpu_int8() || fast > 0, "the CPU has int8 dot products, no kernel for them ran");
@@ -377,28 +397,8 @@ int main(void)
     test_bf16_round();
     g_bf16 = 1;
     g_worst = g_float_err = 0;
-    int bpaths = 0, bfast = 0;
-    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_NEON; isa++) {
-        ops_force_isa((ops_isa)isa);
-        if (ops_current_isa() != (ops_isa)isa) continue;
-        const char *path = ops_bf16_path();
-        if (isa > OPS_ISA_SCALAR && !strcmp(path, "portable")) continue;
-        bpaths++;
-        bfast += strcmp(path, "portable") != 0;
-        for (int i = 0; i < 64; i++) {
-            free(g_first[i]);
-            g_first[i] = NULL;
-        }
-        for (int nt = 1; nt <= 2; nt++) {
-            ops_set_threads(nt);
-            printf("pass bf16 %s/%dt (isa %s)\n", path, nt, ops_isa_name((ops_isa)isa));
-            g_case = 0;
-            rng = 0x9e3779b9u;
-            test_linear(path);
-            test_conv(path);
-            test_convT(path);
-        }
-    }
+    int bfast;
+    const int bpaths = run_paths("bf16 ", ops_bf16_path, 1, &bfast);
     printf("bf16 paths tested: %d (this CPU %s)\n", bpaths,
            ops_cpu_bf16() ? "has bf16 dot products" : "has no bf16 dot products: portable path only");
     TU_CHECK(!ops_cpu_bf16() || bfast > 0, "the CPU has bf16 dot products, no kernel for them ran");
