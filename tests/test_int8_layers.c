@@ -194,7 +194,8 @@ int main(void)
     for (int i = 0; i < NIMG; i++) printf(" %9s emb / IoU  ", IMAGES[i]);
     printf("\n");
     /* rows (int8 groups, bf16 groups): float32, each group alone in int8,
-     * all, the default int8 set; each group of the bf16 set alone in bf16,
+     * all, the default int8 set; each group of the bf16 set alone in bf16
+     * (the window attention among them),
      * the decoder's attention in bf16, and the default int8 set with the
      * bf16 set (what --precision int8 runs where bf16 is fast) */
     unsigned rows[24][2];
@@ -203,7 +204,7 @@ int main(void)
     for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr][0] = g, rows[nr][1] = 0, nr++;
     rows[nr][0] = NET_Q8_ALL, rows[nr][1] = 0, nr++;
     if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = 0, nr++;
-    for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1)
+    for (unsigned g = 1; g <= NET_BF16_ATTN; g <<= 1)
         if ((NET_BF16_DEFAULT | NET_Q8_DEC) & g) rows[nr][0] = 0, rows[nr][1] = g, nr++;
     rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = NET_BF16_DEFAULT, nr++;
     for (int r = 0; r < nr; r++) {

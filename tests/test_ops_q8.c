@@ -382,6 +382,154 @@ static int run_paths(const char *label, const char *(*path_of)(void), int fresh_
     return paths;
 }
 
+/* ---- attention in bfloat16 --------------------------------------------------
+ * ops_attention_bf16 against a plain loop in double: scores from the
+ * bf16-rounded q, k (times scale, plus bias), the softmax, the
+ * probabilities rounded to bf16 as the kernel rounds its float ones, times
+ * the bf16-rounded v. Within 1e-5 of the sum of the terms' magnitudes;
+ * where a probability lies so near a bf16 rounding boundary that the
+ * kernel's float value may round the other way, that term may also be off
+ * by one bf16 unit (2^-7 of it). A dropped term, or P v in float32
+ * instead of bf16, is off by far more. */
+static double g_att_worst;
+
+static void check_attention_bf16(const float *q, int ldq, const float *k, int ldk, const float *v,
+                                 int ldv, int Nq, int Nk, int d, float scale, const float *bias,
+                                 const float *out, int ldo, const char *what)
+{
+    double *p = malloc(sizeof(double) * Nk), *pb = malloc(sizeof(double) * Nk);
+    int *amb = malloc(sizeof(int) * Nk);
+    for (int i = 0; i < Nq; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < Nk; j++) {
+            double acc = 0;
+            for (int t = 0; t < d; t++) acc += bf_d(q[(size_t)i * ldq + t]) * bf_d(k[(size_t)j * ldk + t]);
+            p[j] = acc * scale + (bias ? bias[(size_t)i * Nk + j] : 0.0);
+            mx = p[j] > mx ? p[j] : mx;
+        }
+        for (int j = 0; j < Nk; j++) sum += (p[j] = exp(p[j] - mx));
+        for (int j = 0; j < Nk; j++) {
+            p[j] /= sum;
+            pb[j] = bf_d((float)p[j]);
+            amb[j] = bf_d((float)(p[j] * (1 + 3e-5))) != bf_d((float)(p[j] * (1 - 3e-5)));
+        }
+        for (int c = 0; c < d; c++) {
+            double ref = 0, mag = 0, slack = 0;
+            for (int j = 0; j < Nk; j++) {
+                const double vb = bf_d(v[(size_t)j * ldv + c]);
+                ref += pb[j] * vb;
+                mag += fabs(pb[j] * vb);
+                if (amb[j]) slack += ldexp(p[j] * fabs(vb), -7);
+            }
+            const double got = out[(size_t)i * ldo + c];
+            const double err = fabs(got - ref) - slack, rel = err / (mag > 1e-30 ? mag : 1e-30);
+            if (!(rel <= g_att_worst)) g_att_worst = rel > 0 ? rel : 0;
+            TU_CHECK(rel <= 1e-5, "%s: out[%d][%d] = %.9g, plain loop %.9g (magnitude %.3g)", what,
+                     i, c, got, ref, mag);
+            if (!(rel <= 1e-5)) goto done;
+        }
+    }
+done:
+    free(p);
+    free(pb);
+    free(amb);
+}
+
+static void test_attention_bf16_shapes(void)
+{
+    /* Nq, Nk, d, bias, extra stride: the window shapes (49, 196 keys of
+     * 32), odd and partial sizes, and shapes past the SIMD kernel's limits */
+    static const int shapes[][5] = {{49, 49, 32, 1, 0},  {196, 196, 32, 1, 3}, {13, 7, 5, 0, 1},
+                                    {9, 33, 31, 1, 0},   {17, 1, 32, 0, 0},    {3, 300, 32, 1, 0},
+                                    {5, 17, 40, 0, 2},   {1, 256, 32, 1, 0},   {8, 64, 16, 1, 5}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int Nq = shapes[c][0], Nk = shapes[c][1], d = shapes[c][2];
+        const int ld = d + shapes[c][4];
+        float *q = fbuf((size_t)Nq * ld, -2, 2), *k = fbuf((size_t)Nk * ld, -2, 2);
+        float *v = fbuf((size_t)Nk * ld, -3, 3);
+        float *bias = shapes[c][3] ? fbuf((size_t)Nq * Nk, -1.5f, 1.5f) : NULL;
+        float *out = fbuf((size_t)Nq * ld, 0, 0), *scratch = fbuf((size_t)Nq * Nk, 0, 0);
+        char what[96];
+        snprintf(what, sizeof what, "attention bf16 %s %dx%dx%d", ops_attention_bf16_path(Nk, d),
+                 Nq, Nk, d);
+        ops_attention_bf16(q, ld, k, ld, v, ld, Nq, Nk, d, 1.0f / sqrtf((float)d), bias, out, ld,
+                           scratch);
+        check_attention_bf16(q, ld, k, ld, v, ld, Nq, Nk, d, 1.0f / sqrtf((float)d), bias, out, ld,
+                             what);
+        free(q), free(k), free(v), free(bias), free(out), free(scratch);
+    }
+    /* no keys: NaN rows, as ops_attention */
+    float one = 1.0f, o[2] = {0, 0};
+    ops_attention_bf16(&one, 1, &one, 1, &one, 1, 2, 0, 1, 1.0f, NULL, o, 1, NULL);
+    TU_CHECK(isnan(o[0]) && isnan(o[1]), "attention bf16 over no keys: %g %g, expected NaN", o[0],
+             o[1]);
+}
+
+/* ops_window_attention with bf16 = 1: each window (padded positions taking
+ * pad_qkv) through the same plain loop. A 15 x 10 grid in 7 x 7 windows
+ * (partial windows on both edges), 3 heads of 32 with a bias. */
+static void test_window_attention_bf16(void)
+{
+    const int H = 15, W = 10, heads = 3, d = 32, ws = 7, N = ws * ws, ld = heads * 3 * d;
+    float *qkv = fbuf((size_t)H * W * ld, -2, 2), *pad = fbuf((size_t)ld, -1, 1);
+    float *bias = fbuf((size_t)heads * N * N, -1, 1), *out = fbuf((size_t)H * W * heads * d, 0, 0);
+    float *win = fbuf((size_t)N * ld, 0, 0), *wout = fbuf((size_t)N * heads * d, 0, 0);
+    ops_window_attention(qkv, H, W, heads, d, ws, 0.25f, pad, bias, out, 1);
+    for (int wy = 0; wy < (H + ws - 1) / ws; wy++)
+        for (int wx = 0; wx < (W + ws - 1) / ws; wx++) {
+            for (int n = 0; n < N; n++) {
+                const int y = wy * ws + n / ws, x = wx * ws + n % ws;
+                memcpy(win + (size_t)n * ld, y < H && x < W ? qkv + ((size_t)y * W + x) * ld : pad,
+                       sizeof(float) * ld);
+            }
+            /* the window's outputs, padded positions as zeros (not checked
+             * against anything: the plain loop below takes only real rows) */
+            memset(wout, 0, sizeof(float) * N * heads * d);
+            int rows[64], nr = 0;
+            for (int n = 0; n < N; n++) {
+                const int y = wy * ws + n / ws, x = wx * ws + n % ws;
+                if (y < H && x < W) {
+                    memcpy(wout + (size_t)nr * heads * d, out + ((size_t)y * W + x) * heads * d,
+                           sizeof(float) * heads * d);
+                    rows[nr++] = n;
+                }
+            }
+            for (int h = 0; h < heads; h++)
+                for (int r = 0; r < nr; r++) {
+                    char what[64];
+                    snprintf(what, sizeof what, "window attention bf16 (%d,%d) head %d", wy, wx, h);
+                    check_attention_bf16(win + (size_t)rows[r] * ld + h * 3 * d, ld,
+                                         win + h * 3 * d + d, ld, win + h * 3 * d + 2 * d, ld, 1,
+                                         N, d, 0.25f, bias + (size_t)h * N * N + (size_t)rows[r] * N,
+                                         wout + (size_t)r * heads * d + h * d, heads * d, what);
+                }
+        }
+    free(qkv), free(pad), free(bias), free(out), free(win), free(wout);
+}
+
+static void test_attention_bf16(void)
+{
+    int fast = 0;
+    for (int isa = OPS_ISA_SCALAR; isa <= OPS_ISA_NEON; isa++) {
+        ops_force_isa((ops_isa)isa);
+        if (ops_current_isa() != (ops_isa)isa) continue;
+        const char *path = ops_attention_bf16_path(49, 32);
+        if (isa > OPS_ISA_SCALAR && !strcmp(path, "portable")) continue; /* tested already */
+        fast += strcmp(path, "portable") != 0;
+        printf("pass attention bf16 %s (isa %s)\n", path, ops_isa_name((ops_isa)isa));
+        rng = 0x2545f491u;
+        for (int nt = 1; nt <= 2; nt++) {
+            ops_set_threads(nt);
+            test_attention_bf16_shapes();
+            test_window_attention_bf16();
+        }
+    }
+    TU_CHECK(!ops_cpu_bf16() || fast > 0, "the CPU has bf16 dot products, no attention kernel for "
+                                          "them ran");
+    printf("attention bf16: worst error vs the plain loop: %.3g of the terms' magnitude\n",
+           g_att_worst);
+}
+
 int main(void)
 {
     ops_init();
@@ -405,5 +553,6 @@ int main(void)
     printf("bf16: worst error vs the plain loop: %.3g of the terms' magnitude; worst rel. RMS vs "
            "float: %.3g\n",
            g_worst, g_float_err);
+    test_attention_bf16();
     return tu_finish("test_ops_q8");
 }

@@ -170,7 +170,8 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
  * where its products are fast. */
 const unsigned NET_Q8_DEFAULT =
     NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC | NET_Q8_UP | NET_Q8_UP2);
-const unsigned NET_BF16_DEFAULT = NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2;
+const unsigned NET_BF16_DEFAULT =
+    NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2 | NET_BF16_ATTN;
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -187,6 +188,7 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_DEC_MLP: return "decoder MLP";
     case NET_Q8_UP: return "decoder up-scaling 1";
     case NET_Q8_UP2: return "decoder up-scaling 2";
+    case NET_BF16_ATTN: return "window attention";
     }
     return "?";
 }
@@ -203,6 +205,7 @@ int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
         q8_walk_net(net, &w);
         return -2;
     }
+    net->enc.attn_bf16 = ((q8 | bf16) & NET_BF16_ATTN) != 0;
     net->q8_mask = q8;
     net->bf16_mask = bf16;
     net->precision = q8 | bf16 ? NET_INT8 : NET_FP32;

@@ -198,13 +198,14 @@ static void merge_forward(const patch_merge_t *m, const float *x, float *y, int 
 /* TinyViTBlock: x += Attn(x) (windowed); x = LocalConv(x); x += Mlp(x).
  * Leaves the result in b->x (pointers may swap). */
 static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, int H, int W,
-                          enc_bufs *b)
+                          int attn_bf16, enc_bufs *b)
 {
     const int L = H * W, C = st->dim, heads = st->heads;
     ops_layernorm(b->x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
     linear_forward(&blk->qkv, b->t, L, b->big, NULL, OPS_ACT_NONE);
     ops_window_attention(b->big, H, W, heads, HEAD_DIM, st->window,
-                         1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t);
+                         1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t,
+                         attn_bf16);
     linear_forward(&blk->proj, b->t, L, b->x, b->x, OPS_ACT_NONE);
 
     ops_dwconv3x3(b->x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->y, OPS_ACT_NONE);
@@ -260,7 +261,7 @@ int image_encoder_forward(const image_encoder_t *e, enc_ws *ws, const float *inp
     int bi = 0;
     for (int s = 1; s < ENC_STAGES; s++) {
         const stage_cfg_t *st = &STAGES[s];
-        for (int i = 0; i < st->depth; i++, bi++) block_forward(&e->blocks[bi], st, H, W, &b);
+        for (int i = 0; i < st->depth; i++, bi++) block_forward(&e->blocks[bi], st, H, W, e->attn_bf16, &b);
         if (s < ENC_STAGES - 1) {
             merge_forward(&e->merge[s], b.x, b.y, &H, &W, &b);
             swap(&b.x, &b.y);

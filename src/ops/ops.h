@@ -235,6 +235,21 @@ void ops_attention(const float *q, int ldq, const float *k, int ldk,
                    const float *v, int ldv, int Nq, int Nk, int d, float scale,
                    const float *bias, float *out, int ldo, float *scratch);
 
+/* The same head with both products in bfloat16: q, k, v and the softmax's
+ * probabilities rounded to bf16 (to nearest even, subnormals to zero), the
+ * products exact in float32, each dot product summed in float32 two terms
+ * at a time, pairs (2g, 2g + 1) of its index (the dimension for q k^T, the
+ * key for P v), the odd term first, as vdpbf16ps sums them; the scores
+ * times scale plus bias and the softmax in float32 (as ops_softmax_rows).
+ * AVX512-BF16 for d <= 32 and Nk <= 256 (callers choose it where
+ * ops_cpu_bf16_fast()), else a portable loop in that order. Single
+ * threaded; scratch as ops_attention. */
+void ops_attention_bf16(const float *q, int ldq, const float *k, int ldk, const float *v,
+                        int ldv, int Nq, int Nk, int d, float scale, const float *bias,
+                        float *out, int ldo, float *scratch);
+/* "avx512-bf16" or "portable": the path ops_attention_bf16 takes for Nk, d */
+const char *ops_attention_bf16_path(int Nk, int d);
+
 /* Multi-head attention without bias: head h reads columns [h*d, (h+1)*d)
  * of q, k, v and writes the same columns of out; all heads and blocks of
  * query rows share one parallel region. */
@@ -270,10 +285,11 @@ void ops_resize_bilinear_mask(const float *src, int sh, int sw, int src_stride,
  *   positions take `pad_qkv` (heads*3*d floats) as their q/k/v row (they do
  *   take part as keys and values); bias: (heads, N, N), N = ws*ws, or NULL;
  *   out: (H*W, heads*d), head h in columns h*d. Outputs at padded positions
- *   are dropped. scores = q k^T * scale + bias, row softmax, times v. */
+ *   are dropped. scores = q k^T * scale + bias, row softmax, times v.
+ * bf16: each head as ops_attention_bf16 (else ops_attention). */
 void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
                           int ws, float scale, const float *pad_qkv,
-                          const float *bias, float *out);
+                          const float *bias, float *out, int bf16);
 
 /* Multi-head self-attention over an H x W token grid with a decomposed
  * relative-position bias (MViTv2 / ViTDet / SAM ViT), in ws x ws windows

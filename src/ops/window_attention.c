@@ -32,7 +32,7 @@ static void gather_window(const float *qkv, int H, int W, int ld, int ws, int wy
 
 void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
                           int ws, float scale, const float *pad_qkv,
-                          const float *bias, float *out)
+                          const float *bias, float *out, int bf16)
 {
     const int N = ws * ws;
     const int nwy = (H + ws - 1) / ws, nwx = (W + ws - 1) / ws;
@@ -58,9 +58,9 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
             gather_window(qkv, H, W, ld, ws, wy, wx, h0 * 3 * d, tw, pad_qkv, tile);
             for (int j = 0; j < hc; j++) {
                 const float *q = tile + (size_t)j * 3 * d;
-                ops_attention(q, tw, q + d, tw, q + 2 * d, tw, N, N, d, scale,
-                              bias ? bias + (size_t)(h0 + j) * N * N : NULL, o + (size_t)j * d,
-                              ow, scores);
+                (bf16 ? ops_attention_bf16 : ops_attention)(
+                    q, tw, q + d, tw, q + 2 * d, tw, N, N, d, scale,
+                    bias ? bias + (size_t)(h0 + j) * N * N : NULL, o + (size_t)j * d, ow, scores);
             }
             for (int y = 0; y < ws; y++) {
                 int gy = wy * ws + y;
