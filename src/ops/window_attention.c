@@ -56,10 +56,14 @@ void ops_window_attention(const float *qkv, int H, int W, int heads, int d,
             const int h0 = (job % hjobs) * hc, win = job / hjobs;
             const int wy = win / nwx, wx = win % nwx;
             gather_window(qkv, H, W, ld, ws, wy, wx, h0 * 3 * d, tw, pad_qkv, tile);
+            /* queries: the window's rows down to the grid's last one (the
+             * outputs of padded rows below it are dropped; padded positions
+             * are still keys) */
+            const int nq = (H - wy * ws < ws ? H - wy * ws : ws) * ws;
             for (int j = 0; j < hc; j++) {
                 const float *q = tile + (size_t)j * 3 * d;
                 (bf16 ? ops_attention_bf16 : ops_attention)(
-                    q, tw, q + d, tw, q + 2 * d, tw, N, N, d, scale,
+                    q, tw, q + d, tw, q + 2 * d, tw, nq, N, d, scale,
                     bias ? bias + (size_t)(h0 + j) * N * N : NULL, o + (size_t)j * d, ow, scores);
             }
             for (int y = 0; y < ws; y++) {
