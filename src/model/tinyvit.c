@@ -147,9 +147,9 @@ void image_encoder_free(image_encoder_t *e)
 #define MBCONV_BAND 32    /* output rows per MBConv band */
 #define TOKEN_CHUNK 4096  /* tokens per MLP chunk (largest) */
 /* With the MLP's products in int8 / bf16, chunks of 512 tokens: fc2 then
- * reads fc1's output from cache (1.3 MiB at most, not 20) and the int8
- * encoder was faster (alternated runs: 512 ~ 256 < 1024 <
- * 4096; 128 slower; 1 thread: 7%, 2 threads: 3.6%). OpenBLAS's float32 products lose more on short
+ * reads fc1's output from cache (1.3 MiB at most, not 20). Alternated
+ * runs: 512 ~ 256 < 1024 < 4096 (128 slower); int8 encoder 7% faster with
+ * 1 thread, 3.6% with 2. OpenBLAS's float32 products lose more on short
  * chunks than that gains (4096 -> 512: 27% slower). */
 #define TOKEN_CHUNK_Q8 512
 typedef struct {
