@@ -207,12 +207,21 @@ static void block_forward(const tinyvit_block_t *blk, const stage_cfg_t *st, int
                           int attn_bf16, enc_bufs *b)
 {
     const int L = H * W, C = st->dim, heads = st->heads;
-    ops_layernorm(b->x, b->t, L, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
-    linear_forward(&blk->qkv, b->t, L, b->big, NULL, OPS_ACT_NONE);
-    ops_window_attention(b->big, H, W, heads, HEAD_DIM, st->window,
-                         1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t,
-                         attn_bf16);
-    linear_forward(&blk->proj, b->t, L, b->x, b->x, OPS_ACT_NONE);
+    /* With int8 products, the attention runs in bands of one row of
+     * windows, so that qkv and the attention's output stay in cache
+     * between the steps (as the MLP's chunks below); the windows, and
+     * the bits, are the same. float32 runs the whole map at once. */
+    const int band = blk->qkv.q ? st->window : H;
+    for (int y0 = 0; y0 < H; y0 += band) {
+        const int rows = H - y0 < band ? H - y0 : band, n = rows * W;
+        float *xb = b->x + (size_t)y0 * W * C;
+        ops_layernorm(xb, b->t, n, C, blk->attn_norm.g, blk->attn_norm.b, 1e-5f);
+        linear_forward(&blk->qkv, b->t, n, b->big, NULL, OPS_ACT_NONE);
+        ops_window_attention(b->big, rows, W, heads, HEAD_DIM, st->window,
+                             1.0f / sqrtf((float)HEAD_DIM), blk->pad_qkv, blk->bias, b->t,
+                             attn_bf16);
+        linear_forward(&blk->proj, b->t, n, xb, xb, OPS_ACT_NONE);
+    }
 
     ops_dwconv3x3(b->x, H, W, C, blk->local_conv.w, blk->local_conv.b, 1, b->y, OPS_ACT_NONE);
     swap(&b->x, &b->y);
