@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BA_MAX_D 32  /* widest head of the SIMD kernel */
@@ -26,16 +27,15 @@ static float bf_to_float(uint16_t h)
 
 static float bf(float x) { return bf_to_float(ops_bf16_round(x)); }
 
-/* scratch: Nq * Nk floats (the scores) */
-static void attention_bf16_portable(const float *q, int ldq, const float *k, int ldk,
-                                    const float *v, int ldv, int Nq, int Nk, int d, float scale,
-                                    const float *bias, float *out, int ldo, float *scratch)
+/* scratch: Nk floats (a row of scores) */
+static void attention_bf16_portable(const float *const *qr, const float *const *kr,
+                                    const float *const *vr, int Nq, int Nk, int d, float scale,
+                                    const float *bias, float *const *outr, float *s)
 {
     for (int i = 0; i < Nq; i++) {
-        const float *qi = q + (size_t)i * ldq;
-        float *s = scratch + (size_t)i * Nk;
+        const float *qi = qr[i];
         for (int j = 0; j < Nk; j++) {
-            const float *kj = k + (size_t)j * ldk;
+            const float *kj = kr[j];
             float acc = 0.0f; /* pairs (2g, 2g + 1), the odd one first */
             for (int t = 0; t < d; t += 2) {
                 if (t + 1 < d) acc += bf(qi[t + 1]) * bf(kj[t + 1]);
@@ -47,10 +47,10 @@ static void attention_bf16_portable(const float *q, int ldq, const float *k, int
         for (int c = 0; c < d; c++) {
             float acc = 0.0f;
             for (int j = 0; j < Nk; j += 2) {
-                if (j + 1 < Nk) acc += bf(s[j + 1]) * bf(v[(size_t)(j + 1) * ldv + c]);
-                acc += bf(s[j]) * bf(v[(size_t)j * ldv + c]);
+                if (j + 1 < Nk) acc += bf(s[j + 1]) * bf(vr[j + 1][c]);
+                acc += bf(s[j]) * bf(vr[j][c]);
             }
-            out[(size_t)i * ldo + c] = acc;
+            outr[i][c] = acc;
         }
     }
 }
@@ -141,33 +141,29 @@ static inline void ba_pv(const uint32_t *const pp[BA_R], int kp2, const uint32_t
         }
 }
 
-static void attention_bf16_avx512(const float *q, int ldq, const float *k, int ldk,
-                                  const float *v, int ldv, int Nq, int Nk, int d, float scale,
-                                  const float *bias, float *out, int ldo)
+static void attention_bf16_avx512(const float *const *qr, const float *const *kr,
+                                  const float *const *vr, int Nq, int Nk, int d, float scale,
+                                  const float *bias, float *const *outr)
 {
     const int dp = (d + 1) / 2, Nkp = (Nk + 31) / 32 * 32, kp2 = (Nk + 1) / 2;
     const int dv = (d + 31) / 32 * 32; /* V pair rows: whole 32-column blocks */
-    float kt[BA_MAX_D * BA_MAX_K];                  /* K^T, (2 dp, Nkp), zero padded */
-    uint32_t kp[BA_MAX_D / 2 * BA_MAX_K];           /* its pairs of rows, (dp, Nkp) */
+    uint32_t kb[BA_MAX_K * BA_MAX_D / 2];           /* K's rows in pairs, (Nkp, 16) */
+    uint32_t kp[BA_MAX_D / 2 * BA_MAX_K];           /* their transpose, (dp, Nkp) */
     uint32_t vp[BA_MAX_K / 2 * BA_MAX_D];           /* V's pairs of rows, (kp2, dv) */
     float s[BA_R][BA_MAX_K];
     uint32_t pp[BA_R][BA_MAX_K / 2];
     uint32_t qp[BA_R][BA_MAX_D / 2];
 
-    memset(kt, 0, sizeof(float) * 2 * dp * Nkp);
-    ops_k.transpose(k, (size_t)ldk, Nk, d, kt, (size_t)Nkp);
-    for (int g = 0; g < dp; g++)
-        for (int j = 0; j < Nkp; j += 16)
-            _mm512_storeu_si512(kp + (size_t)g * Nkp + j,
-                                ba_zip(_mm512_loadu_ps(kt + (size_t)2 * g * Nkp + j),
-                                       _mm512_loadu_ps(kt + (size_t)(2 * g + 1) * Nkp + j)));
+    for (int j = 0; j < Nkp; j++)
+        _mm512_storeu_si512(kb + (size_t)j * 16, j < Nk ? ba_pairs(kr[j], d) : _mm512_setzero_si512());
+    /* moved as 32-bit lanes: the float transpose moves bits */
+    ops_k.transpose((const float *)(const void *)kb, 16, Nkp, dp, (float *)(void *)kp, (size_t)Nkp);
     for (int h = 0; h < kp2; h++) {
-        const float *v0 = v + (size_t)2 * h * ldv, *v1 = v0 + ldv;
-        const int last = 2 * h + 1 >= Nk;
+        const float *v0 = vr[2 * h], *v1 = 2 * h + 1 < Nk ? vr[2 * h + 1] : NULL;
         for (int c = 0; c < dv; c += 16) {
             const __mmask16 m = ba_mask(d - c > 0 ? d - c : 0);
             const __m512 a = _mm512_maskz_loadu_ps(m, v0 + c);
-            const __m512 b = last ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, v1 + c);
+            const __m512 b = v1 ? _mm512_maskz_loadu_ps(m, v1 + c) : _mm512_setzero_ps();
             _mm512_storeu_si512(vp + (size_t)h * dv + c, ba_zip(a, b));
         }
     }
@@ -179,10 +175,10 @@ static void attention_bf16_avx512(const float *q, int ldq, const float *k, int l
         const uint32_t *ppr[BA_R];
         for (int r = 0; r < BA_R; r++) {
             const int i = i0 + (r < nr ? r : 0);
-            _mm512_storeu_si512(qp[r], ba_pairs(q + (size_t)i * ldq, d));
+            _mm512_storeu_si512(qp[r], ba_pairs(qr[i], d));
             br[r] = bias ? bias + (size_t)i * Nk : NULL;
             sr[r] = s[r];
-            orow[r] = out + (size_t)i * ldo;
+            orow[r] = outr[i];
             ppr[r] = pp[r];
         }
         for (int j = 0; j < Nkp; j += 32) ba_qk(qp, dp, kp, Nkp, j, scale, br, sr, nr, Nk);
@@ -221,22 +217,50 @@ const char *ops_attention_bf16_path(int Nk, int d)
     return use_simd(Nk, d) ? "avx512-bf16" : "portable";
 }
 
+void ops_attention_bf16_rows(const float *const *qr, const float *const *kr,
+                             const float *const *vr, int Nq, int Nk, int d, float scale,
+                             const float *bias, float *const *outr, float *scratch)
+{
+    if (Nq <= 0 || d <= 0) return;
+    if (Nk <= 0) { /* softmax over nothing: NaN rows, as ops_attention */
+        for (int i = 0; i < Nq; i++)
+            for (int t = 0; t < d; t++) outr[i][t] = NAN;
+        return;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (use_simd(Nk, d)) {
+        attention_bf16_avx512(qr, kr, vr, Nq, Nk, d, scale, bias, outr);
+        return;
+    }
+#endif
+    attention_bf16_portable(qr, kr, vr, Nq, Nk, d, scale, bias, outr, scratch);
+}
+
 void ops_attention_bf16(const float *q, int ldq, const float *k, int ldk, const float *v,
                         int ldv, int Nq, int Nk, int d, float scale, const float *bias,
                         float *out, int ldo, float *scratch)
 {
     ops_ensure_init();
     if (Nq <= 0 || d <= 0) return;
-    if (Nk <= 0) { /* softmax over nothing: NaN rows, as ops_attention */
-        for (int i = 0; i < Nq; i++)
-            for (int t = 0; t < d; t++) out[(size_t)i * ldo + t] = NAN;
+    const int nk = Nk > 0 ? Nk : 0;
+    const float **p = malloc(sizeof *p * ((size_t)Nq + 2 * (size_t)nk));
+    float **outr = malloc(sizeof *outr * (size_t)Nq);
+    if (!p || !outr) { /* out of memory: out is left unwritten */
+        free(p);
+        free(outr);
+        ops_note_oom();
         return;
     }
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (use_simd(Nk, d)) {
-        attention_bf16_avx512(q, ldq, k, ldk, v, ldv, Nq, Nk, d, scale, bias, out, ldo);
-        return;
+    const float **qr = p, **kr = p + Nq, **vr = kr + nk;
+    for (int i = 0; i < Nq; i++) {
+        qr[i] = q + (size_t)i * ldq;
+        outr[i] = out + (size_t)i * ldo;
     }
-#endif
-    attention_bf16_portable(q, ldq, k, ldk, v, ldv, Nq, Nk, d, scale, bias, out, ldo, scratch);
+    for (int j = 0; j < nk; j++) {
+        kr[j] = k + (size_t)j * ldk;
+        vr[j] = v + (size_t)j * ldv;
+    }
+    ops_attention_bf16_rows(qr, kr, vr, Nq, Nk, d, scale, bias, outr, scratch);
+    free(p);
+    free(outr);
 }

@@ -132,6 +132,12 @@ void ops_im2col_rows(const float *x, int H, int W, int Cin, int K, int stride, i
 
 /* Lazily runs ops_init() the first time any kernel is used. */
 void ops_ensure_init(void);
+/* ops_attention_bf16 on rows given by pointers: query i at qr[i], key and
+ * value j at kr[j], vr[j], output i to outr[i] (d floats each); bias
+ * (Nq, Nk) row-major or NULL; scratch: Nk floats. */
+void ops_attention_bf16_rows(const float *const *qr, const float *const *kr,
+                             const float *const *vr, int Nq, int Nk, int d, float scale,
+                             const float *bias, float *const *outr, float *scratch);
 /* Around every OpenBLAS call: under a memory limit, when fewer work buffers
  * could be made than there are threads, lets no more calls than buffers run
  * at once (see ops_blas_reserve in blas_select.c). Else nothing. */
