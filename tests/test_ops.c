@@ -831,7 +831,8 @@ static void test_interp_taps(void)
  * on both sides, strides wider than the matrix */
 static void test_transpose(void)
 {
-    static const int sh[][2] = {{1, 1}, {16, 16}, {33, 17}, {5, 40}, {64, 256}, {256, 64}, {7, 3}};
+    static const int sh[][2] = {{1, 1},    {16, 16}, {33, 17},   {5, 40},  {64, 256},
+                                {256, 64}, {7, 3},   {4096, 128}, {200, 33}, {61, 50}};
     for (size_t c = 0; c < sizeof sh / sizeof sh[0]; c++) {
         const int rows = sh[c][0], cols = sh[c][1];
         const size_t lds = (size_t)cols + 3, ldd = (size_t)rows + 5;

@@ -105,7 +105,21 @@ void ops_softmax_rows(float *x, int rows, int cols)
 void ops_transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd)
 {
     ops_ensure_init();
-    if (rows > 0 && cols > 0) ops_k.transpose(src, lds, rows, cols, dst, ldd);
+    if (rows <= 0 || cols <= 0) return;
+    /* bands of source rows (multiples of 64) across threads */
+    int nt = ops_threads_for((double)rows * cols);
+    const int bands = (rows + 63) / 64;
+    if (nt > bands) nt = bands;
+    if (nt <= 1) {
+        ops_k.transpose(src, lds, rows, cols, dst, ldd);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < nt; b++) {
+        const int r0 = (int)((long)bands * b / nt) * 64, r1 = (int)((long)bands * (b + 1) / nt) * 64;
+        const int n = (r1 < rows ? r1 : rows) - r0;
+        if (n > 0) ops_k.transpose(src + (size_t)r0 * lds, lds, n, cols, dst + r0, ldd);
+    }
 }
 
 void ops_interleave2(const float *a, const float *b, int n, float *y)

@@ -960,19 +960,31 @@ static void PFX(interp2)(float *dst, const float *src, int sn, const int *i0, co
 static void PFX(transpose)(const float *src, size_t lds, int rows, int cols, float *dst,
                            size_t ldd)
 {
+    /* W x W blocks; 4 blocks down the source at a time, so that each
+     * destination row gets 4 W contiguous floats before the next (its
+     * rows may be a power-of-two stride apart: a line each would thrash
+     * one cache set) */
     int r0 = 0;
-    for (; r0 + W <= rows; r0 += W) {
+    for (; r0 + W <= rows; r0 += 4 * W) {
+        const int nb = (rows - r0) / W < 4 ? (rows - r0) / W : 4;
         int c0 = 0;
-        for (; c0 + W <= cols; c0 += W) {
-            vf t[W];
-            _Pragma("GCC unroll 16")
-            for (int i = 0; i < W; i++) t[i] = v_load(src + (size_t)(r0 + i) * lds + c0);
-            v_transpose(t);
-            _Pragma("GCC unroll 16")
-            for (int i = 0; i < W; i++) v_store(dst + (size_t)(c0 + i) * ldd + r0, t[i]);
-        }
+        for (; c0 + W <= cols; c0 += W)
+            for (int b = 0; b < nb; b++) {
+                const int rb = r0 + b * W;
+                vf t[W];
+                _Pragma("GCC unroll 16")
+                for (int i = 0; i < W; i++) t[i] = v_load(src + (size_t)(rb + i) * lds + c0);
+                v_transpose(t);
+                _Pragma("GCC unroll 16")
+                for (int i = 0; i < W; i++) v_store(dst + (size_t)(c0 + i) * ldd + rb, t[i]);
+            }
         for (; c0 < cols; c0++)
-            for (int i = 0; i < W; i++) dst[(size_t)c0 * ldd + r0 + i] = src[(size_t)(r0 + i) * lds + c0];
+            for (int i = 0; i < nb * W; i++)
+                dst[(size_t)c0 * ldd + r0 + i] = src[(size_t)(r0 + i) * lds + c0];
+        if (nb < 4) {
+            r0 += nb * W;
+            break;
+        }
     }
     for (; r0 < rows; r0++)
         for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r0] = src[(size_t)r0 * lds + c];
