@@ -579,10 +579,17 @@ size_t dec_cache_bytes(void)
 }
 
 /* out (n, 4096) = the projection of the 4096 image tokens x, transposed:
- * row j holds output channel j of every token (bias included). */
-static void proj_transposed(const linear_t *l, const float *x, int n, float *out)
+ * row j holds output channel j of every token (bias included). With the
+ * layer's int8 / bf16 form, through tmp (4096, n). */
+static void proj_transposed(const linear_t *l, const float *x, int n, float *out, float *tmp)
 {
+    if (l->q) {
+        linear_forward(l, x, EMB_TOKENS, tmp, NULL, OPS_ACT_NONE);
+        ops_transpose(tmp, (size_t)n, EMB_TOKENS, n, out, EMB_TOKENS);
+        return;
+    }
     ops_gemm(0, 1, n, EMB_TOKENS, EMB_C, 1.0f, l->w, EMB_C, x, EMB_C, 0.0f, out, EMB_TOKENS);
+#pragma omp parallel for num_threads(ops_get_threads()) schedule(static)
     for (int j = 0; j < n; j++)
         for (int t = 0; t < EMB_TOKENS; t++) out[(size_t)j * EMB_TOKENS + t] += l->b[j];
 }
@@ -600,14 +607,19 @@ int dec_cache_build(const prompt_decoder_t *d, const float *embedding, dec_image
         dec_cache_free(c);
         return -1;
     }
-    for (int i = 0; i < EMB_TOKENS; i++)
-        ops_add_to(c->src + (size_t)i * EMB_C, embedding + (size_t)i * EMB_C, d->no_mask, EMB_C);
-    ops_add_to(c->tk0, c->src, d->dense_pe, nk);
+    /* src = embedding + the no-mask embedding, tk0 = src + dense_pe:
+     * row by row, the rows shared out (4 MiB each) */
+#pragma omp parallel for num_threads(ops_get_threads()) schedule(static)
+    for (int i = 0; i < EMB_TOKENS; i++) {
+        const size_t o = (size_t)i * EMB_C;
+        ops_add_to(c->src + o, embedding + o, d->no_mask, EMB_C);
+        ops_add_to(c->tk0 + o, c->src + o, d->dense_pe + o, EMB_C);
+    }
     const dec_attn_t *t2i = &d->layers[0].cross_t2i, *i2t = &d->layers[0].cross_i2t;
-    proj_transposed(&t2i->k, c->tk0, t2i->internal, c->k0t);
-    ops_linear(c->src, EMB_TOKENS, EMB_C, t2i->v.w, t2i->v.b, t2i->internal, c->v0, NULL,
-               OPS_ACT_NONE);
-    proj_transposed(&i2t->q, c->tk0, i2t->internal, c->q0t);
+    /* v0 last: its room is the transposes' scratch before */
+    proj_transposed(&t2i->k, c->tk0, t2i->internal, c->k0t, c->v0);
+    proj_transposed(&i2t->q, c->tk0, i2t->internal, c->q0t, c->v0);
+    linear_forward(&t2i->v, c->src, EMB_TOKENS, c->v0, NULL, OPS_ACT_NONE);
     return 0;
 }
 

@@ -227,10 +227,14 @@ enum {
     NET_Q8_DEC_MLP = 1 << 9, /* the mask decoder's MLPs (256 -> 2048 -> 256) */
     NET_Q8_UP = 1 << 10,   /* the mask decoder's first up-scaling (ConvT 256 -> 64) */
     NET_Q8_UP2 = 1 << 11,  /* its second one (ConvT 64 -> 32) */
-    NET_Q8_ALL = (1 << 12) - 1,
+    /* the decoder's image-side projections of layer 0 (k, v of the
+     * token-to-image attention, q of the image-to-token one), computed
+     * once per image (dec_cache_build) */
+    NET_Q8_DEC_IMG = 1 << 12,
+    NET_Q8_ALL = (1 << 13) - 1,
     /* no weights, no int8 form: TinyViT's window attention (q k^T and P v)
      * in bfloat16, for the bf16 set only (taken as bf16 in an int8 one) */
-    NET_BF16_ATTN = 1 << 12
+    NET_BF16_ATTN = 1 << 13
 };
 extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);

@@ -119,6 +119,10 @@ static void q8_walk_dec(prompt_decoder_t *d, q8_walk *w)
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++) q8_linear(w, NET_Q8_DEC, &d->hyper[i].l[j]);
     for (int j = 0; j < 3; j++) q8_linear(w, NET_Q8_DEC, &d->iou_head.l[j]);
+    /* layer 0's image-side projections, once per image (dec_cache_build) */
+    q8_linear(w, NET_Q8_DEC_IMG, &d->layers[0].cross_t2i.k);
+    q8_linear(w, NET_Q8_DEC_IMG, &d->layers[0].cross_t2i.v);
+    q8_linear(w, NET_Q8_DEC_IMG, &d->layers[0].cross_i2t.q);
     if (d->up1_w) /* the (4 x 64, 256) product over the 4096 final image tokens */
         q8_one(w, NET_Q8_UP, &d->up1_q, d->up1_w, NULL, 4 * 64, 256);
     if (d->up2_w) /* the (4 x 32, 64) product over the 128 x 128 up-scaled pixels */
@@ -168,10 +172,10 @@ static void q8_walk_net(msam_net *net, q8_walk *w)
  * and stay float32 (the up-scaling alone: -0.4 ms of the decoder's 7, but
  * the default set's worst low-res IoU 0.963 -> 0.949 on bus), or bfloat16
  * where its products are fast. */
-const unsigned NET_Q8_DEFAULT =
-    NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC | NET_Q8_UP | NET_Q8_UP2);
+const unsigned NET_Q8_DEFAULT = NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_DEC |
+                                               NET_Q8_UP | NET_Q8_UP2 | NET_Q8_DEC_IMG);
 const unsigned NET_BF16_DEFAULT =
-    NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2 | NET_BF16_ATTN;
+    NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2 | NET_Q8_DEC_IMG | NET_BF16_ATTN;
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -188,6 +192,7 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_DEC_MLP: return "decoder MLP";
     case NET_Q8_UP: return "decoder up-scaling 1";
     case NET_Q8_UP2: return "decoder up-scaling 2";
+    case NET_Q8_DEC_IMG: return "dec. image-side cache";
     case NET_BF16_ATTN: return "window attention";
     }
     return "?";
