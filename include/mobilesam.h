@@ -82,10 +82,12 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *                   (needs AVX512-VNNI or AVX-VNNI; on AArch64 the
  *                   ARMv8.2 dot-product instructions); the layers that
  *                   lose too much in int8 (the encoder's neck, the
- *                   decoder's up-scaling) run in bfloat16 on CPUs whose
- *                   bf16 dot products are fast (taken to be those with
- *                   AVX512-BF16 but not AVX512-FP16, as AMD's Zen 4/5;
- *                   measured on Zen 5), float32 elsewhere.
+ *                   decoder's up-scaling and its per-image projections)
+ *                   and the window attention's two products run in
+ *                   bfloat16 on CPUs whose bf16 dot products are fast
+ *                   (taken to be those with AVX512-BF16 but not
+ *                   AVX512-FP16, as AMD's Zen 4/5; measured on Zen 5),
+ *                   float32 elsewhere.
  * Element-wise work (bias, GELU, LayerNorm, softmax, residuals) stays
  * float32 in every precision. */
 typedef enum {
