@@ -6,10 +6,10 @@
  * (libmobilesam_core.a, stb included; not libc's own or OpenBLAS's) goes
  * through the counters below, and the k-th one can be made to fail.
  *
- * For load, encode, predict, predict_logits and generate: count the
- * allocations of a clean call, then repeat the call with allocation k
- * failing, for every k (or, where a call makes many, a spread of them
- * including the first and last few). Each call must either
+ * For load, encode (float32 and int8), predict, predict_logits and
+ * generate: count the allocations of a clean call, then repeat the call
+ * with allocation k failing, for every k (or, where a call makes many, a
+ * spread of them including the first and last few). Each call must either
  *   - fail with MOBILESAM_ERR_NOMEM (and only if an allocation failed), or
  *   - succeed with exactly the clean call's result,
  * never crash or report another error; and a clean call afterwards must
@@ -166,42 +166,70 @@ static void test_load(const char *weights)
     printf("load: %ld allocations, %d failed in turn, %d gave NOMEM\n", n, nk, nomem);
 }
 
-static void test_encode_predict(mobilesam_model *m, const msam_image *im)
+/* A clean encode (returned in *out, its embedding in ref), then a spread
+ * of its allocations failed in turn (the first and last 8 and `spread`
+ * more), then a clean one again. */
+static int encode_spread(mobilesam_model *m, const msam_image *im, const char *what, long spread,
+                         float *ref, mobilesam_embedding **out)
 {
     mobilesam_error err;
-    static float ref_emb[EMB_FLOATS];
-    mobilesam_embedding *e = NULL;
-
     arm(-1);
-    int rc = mobilesam_encode(m, im->rgb, im->width, im->height, &e, &err);
+    int rc = mobilesam_encode(m, im->rgb, im->width, im->height, out, &err);
     long n = disarm();
-    TU_CHECK(rc == 0, "clean encode: %s", err.message);
-    if (rc) return;
-    mobilesam_embedding_data(e, ref_emb);
+    TU_CHECK(rc == 0, "clean %s: %s", what, err.message);
+    if (rc) return -1;
+    mobilesam_embedding_data(*out, ref);
     static long ks[64];
     /* an encode takes ~0.5 s (several under the sanitizers): a spread of
      * its allocations, not all */
-    int nk = pick(n, 4, ks), nomem = 0;
+    int nk = pick(n, spread, ks), nomem = 0;
     for (int i = 0; i < nk; i++) {
         mobilesam_embedding *f = NULL;
         err.message[0] = 0;
         arm(ks[i]);
         rc = mobilesam_encode(m, im->rgb, im->width, im->height, &f, &err);
         disarm();
-        judge("encode", ks[i], rc, err.message, rc == 0 && f && emb_equal(f, ref_emb));
-        TU_CHECK(rc == 0 || f == NULL, "encode, k=%ld: failed but returned an embedding",
+        judge(what, ks[i], rc, err.message, rc == 0 && f && emb_equal(f, ref));
+        TU_CHECK(rc == 0 || f == NULL, "%s, k=%ld: failed but returned an embedding", what,
                  ks[i]);
         nomem += rc == MOBILESAM_ERR_NOMEM;
         mobilesam_embedding_free(f);
     }
-    printf("encode: %ld allocations, %d failed in turn, %d gave NOMEM\n", n, nk, nomem);
-    {
-        mobilesam_embedding *f = NULL;
-        TU_CHECK(mobilesam_encode(m, im->rgb, im->width, im->height, &f, &err) == 0 &&
-                     emb_equal(f, ref_emb),
-                 "a clean encode after the failures differs");
-        mobilesam_embedding_free(f);
-    }
+    printf("%s: %ld allocations, %d failed in turn, %d gave NOMEM\n", what, n, nk, nomem);
+    mobilesam_embedding *f = NULL;
+    TU_CHECK(mobilesam_encode(m, im->rgb, im->width, im->height, &f, &err) == 0 &&
+                 emb_equal(f, ref),
+             "a clean %s after the failures differs", what);
+    mobilesam_embedding_free(f);
+    return 0;
+}
+
+/* The same in int8 (its scratch, its bf16 window attention and decoder
+ * cache where bf16 is fast), then back to float32. */
+static void test_encode_int8(mobilesam_model *m, const msam_image *im)
+{
+    static float ref_emb[EMB_FLOATS];
+    mobilesam_precision used;
+    mobilesam_error err;
+    TU_CHECK(mobilesam_set_precision(m, MOBILESAM_INT8, &used, &err) == 0, "int8: %s",
+             err.message);
+    if (used != MOBILESAM_INT8) printf("encode int8: this CPU runs float32 instead\n");
+    mobilesam_embedding *e = NULL;
+    encode_spread(m, im, "encode int8", 12, ref_emb, &e); /* 2000 allocations: more of them */
+    mobilesam_embedding_free(e);
+    TU_CHECK(mobilesam_set_precision(m, MOBILESAM_FP32, &used, &err) == 0, "fp32: %s",
+             err.message);
+}
+
+static void test_encode_predict(mobilesam_model *m, const msam_image *im)
+{
+    mobilesam_error err;
+    static float ref_emb[EMB_FLOATS];
+    mobilesam_embedding *e = NULL;
+    if (encode_spread(m, im, "encode", 4, ref_emb, &e)) return;
+    static long ks[64];
+    long n;
+    int rc, nk, nomem;
 
     /* predict: a point + box prompt with multimask, and a 5-point one */
     float pts[10] = {900, 370, 300, 200, 640, 360, 1000, 600, 50, 700};
@@ -329,6 +357,7 @@ int main(void)
     TU_CHECK(image_load(path, &im, err, sizeof err) == 0, "%s: %s", path, err);
     if (m && im.rgb) {
         test_encode_predict(m, &im);
+        test_encode_int8(m, &im);
         /* generate on a small image: crops and resizes stay cheap */
         msam_image small = {0};
         small.width = 160;

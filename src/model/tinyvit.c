@@ -277,7 +277,8 @@ int image_encoder_forward(const image_encoder_t *e, enc_ws *ws, const float *inp
     int bi = 0;
     for (int s = 1; s < ENC_STAGES; s++) {
         const stage_cfg_t *st = &STAGES[s];
-        for (int i = 0; i < st->depth; i++, bi++) block_forward(&e->blocks[bi], st, H, W, e->attn_bf16, &b);
+        for (int i = 0; i < st->depth; i++, bi++)
+            block_forward(&e->blocks[bi], st, H, W, e->attn_bf16, &b);
         if (s < ENC_STAGES - 1) {
             merge_forward(&e->merge[s], b.x, b.y, &H, &W, &b);
             swap(&b.x, &b.y);

@@ -51,9 +51,14 @@ static void bf16_windows(const float *qkv, int H, int W, int heads, int d, int w
     {
         /* rows q, k, v, out: 4 N pointers; scratch: N scores, d outputs */
         void *buf = malloc(sizeof(float *) * 4 * (size_t)N + sizeof(float) * ((size_t)N + d));
-        const float **qr = buf, **kr = qr + N, **vr = kr + N;
-        float **outr = buf ? (float **)(void *)(vr + N) : NULL;
-        float *scratch = buf ? (float *)(void *)(outr + N) : NULL;
+        const float **qr = buf, **kr = NULL, **vr = NULL;
+        float **outr = NULL, *scratch = NULL;
+        if (buf) {
+            kr = qr + N;
+            vr = kr + N;
+            outr = (float **)(void *)(vr + N);
+            scratch = (float *)(void *)(outr + N);
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int job = 0; job < jobs; job++) {
             if (!buf) {
