@@ -12,20 +12,11 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define BA_MAX_D 32  /* widest head of the SIMD kernel */
 #define BA_MAX_K 256 /* most keys of the SIMD kernel */
 
-static float bf_to_float(uint16_t h)
-{
-    const uint32_t u = (uint32_t)h << 16;
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
-}
-
-static float bf(float x) { return bf_to_float(ops_bf16_round(x)); }
+static float bf(float x) { return ops_bf16_to_float(ops_bf16_round(x)); }
 
 /* scratch: Nk floats (a row of scores) */
 static void attention_bf16_portable(const float *const *qr, const float *const *kr,
@@ -87,25 +78,33 @@ static inline __m512i ba_zip(__m512 a, __m512 b)
     return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
-/* Scores of BA_R rows (pairs qp[r][g]) against 32 keys [j, j + 32) of
- * K^T in pairs (kp: dp rows of ldk uint32), times scale, plus bias; -inf
- * past Nk. Only rows < nr are stored. */
-static inline void ba_qk(const uint32_t qp[BA_R][BA_MAX_D / 2], int dp, const uint32_t *kp,
-                         int ldk, int j, float scale, const float *const br[BA_R],
-                         float *const sr[BA_R], int nr, int Nk)
+/* acc[r][u] = sum over g < n of the pair a[r][g] times the 16 pairs
+ * b[g * ldb + 16 u ..]: BA_R rows x 32 columns, both products' tile */
+static inline void ba_tile(const uint32_t *const a[BA_R], const uint32_t *b, size_t ldb, int n,
+                           __m512 acc[BA_R][2])
 {
-    __m512 acc[BA_R][2];
     for (int r = 0; r < BA_R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int g = 0; g < dp; g++) {
-        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kp + (size_t)g * ldk + j);
-        const __m512bh k1 = (__m512bh)_mm512_loadu_si512(kp + (size_t)g * ldk + j + 16);
+    for (int g = 0; g < n; g++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)g * ldb);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)g * ldb + 16);
 #pragma GCC unroll 8
         for (int r = 0; r < BA_R; r++) {
-            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)qp[r][g]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, k0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, k1);
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[r][g]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
     }
+}
+
+/* Scores of BA_R rows (pairs qp[r]) against 32 keys [j, j + 32) of K^T in
+ * pairs (kp: dp rows of ldk uint32), times scale, plus bias; -inf past Nk.
+ * Only rows < nr are stored. */
+static inline void ba_qk(const uint32_t *const qp[BA_R], int dp, const uint32_t *kp, int ldk,
+                         int j, float scale, const float *const br[BA_R], float *const sr[BA_R],
+                         int nr, int Nk)
+{
+    __m512 acc[BA_R][2];
+    ba_tile(qp, kp + j, (size_t)ldk, dp, acc);
     const __m512 vs = _mm512_set1_ps(scale);
     for (int r = 0; r < nr; r++)
         for (int u = 0; u < 2; u++) {
@@ -123,17 +122,7 @@ static inline void ba_pv(const uint32_t *const pp[BA_R], int kp2, const uint32_t
                          int c, int d, float *const orow[BA_R], int nr)
 {
     __m512 acc[BA_R][2];
-    for (int r = 0; r < BA_R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int h = 0; h < kp2; h++) {
-        const __m512bh v0 = (__m512bh)_mm512_loadu_si512(vp + (size_t)h * ldv + c);
-        const __m512bh v1 = (__m512bh)_mm512_loadu_si512(vp + (size_t)h * ldv + c + 16);
-#pragma GCC unroll 8
-        for (int r = 0; r < BA_R; r++) {
-            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)pp[r][h]);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, v0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, v1);
-        }
-    }
+    ba_tile(pp, vp + c, (size_t)ldv, kp2, acc);
     for (int r = 0; r < nr; r++)
         for (int u = 0; u < 2; u++) {
             const int col = c + 16 * u;
@@ -172,7 +161,7 @@ static void attention_bf16_avx512(const float *const *qr, const float *const *kr
         const int nr = Nq - i0 < BA_R ? Nq - i0 : BA_R;
         const float *br[BA_R];
         float *sr[BA_R], *orow[BA_R];
-        const uint32_t *ppr[BA_R];
+        const uint32_t *ppr[BA_R], *qpr[BA_R];
         for (int r = 0; r < BA_R; r++) {
             const int i = i0 + (r < nr ? r : 0);
             _mm512_storeu_si512(qp[r], ba_pairs(qr[i], d));
@@ -180,8 +169,9 @@ static void attention_bf16_avx512(const float *const *qr, const float *const *kr
             sr[r] = s[r];
             orow[r] = outr[i];
             ppr[r] = pp[r];
+            qpr[r] = qp[r];
         }
-        for (int j = 0; j < Nkp; j += 32) ba_qk(qp, dp, kp, Nkp, j, scale, br, sr, nr, Nk);
+        for (int j = 0; j < Nkp; j += 32) ba_qk(qpr, dp, kp, Nkp, j, scale, br, sr, nr, Nk);
         for (int r = 0; r < nr; r++) {
             ops_k.softmax(s[r], Nk);
             for (int j = Nk; j < Nkp; j++) s[r][j] = 0.0f;
@@ -221,6 +211,7 @@ void ops_attention_bf16_rows(const float *const *qr, const float *const *kr,
                              const float *const *vr, int Nq, int Nk, int d, float scale,
                              const float *bias, float *const *outr, float *scratch)
 {
+    ops_ensure_init();
     if (Nq <= 0 || d <= 0) return;
     if (Nk <= 0) { /* softmax over nothing: NaN rows, as ops_attention */
         for (int i = 0; i < Nq; i++)
@@ -240,7 +231,6 @@ void ops_attention_bf16(const float *q, int ldq, const float *k, int ldk, const 
                         int ldv, int Nq, int Nk, int d, float scale, const float *bias,
                         float *out, int ldo, float *scratch)
 {
-    ops_ensure_init();
     if (Nq <= 0 || d <= 0) return;
     const int nk = Nk > 0 ? Nk : 0;
     const float **p = malloc(sizeof *p * ((size_t)Nq + 2 * (size_t)nk));

@@ -12,6 +12,8 @@
 #define MOBILESAM_OPS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ops/ops.h"
 
@@ -162,6 +164,15 @@ int ops_threads_for(double work);
 #else
 #define OPS_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
 #endif
+
+/* The float a bfloat16 (its upper 16 bits) stands for. */
+static inline float ops_bf16_to_float(uint16_t h)
+{
+    const uint32_t u = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
 
 /* Bilinear source index / weight for output index i (PyTorch
  * compute_source_index_and_lambda, align_corners=False, float32). */

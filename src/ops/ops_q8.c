@@ -204,14 +204,6 @@ static void bf_quant_row(const float *x, int K, int Kp, unsigned char *xq, float
     *mn = 0.0f;
 }
 
-static float bf_float(uint16_t h)
-{
-    const uint32_t u = (uint32_t)h << 16;
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
-}
-
 /* acc += x[2g + 1] w[2g + 1], then += x[2g] w[2g], each product exact in
  * float and each sum rounded (vdpbf16ps as Intel documents it) */
 static void bf_tile(const unsigned char *xq, size_t ldx, int mr, const signed char *wp, size_t ps,
@@ -226,8 +218,8 @@ static void bf_tile(const unsigned char *xq, size_t ldx, int mr, const signed ch
             const uint16_t *row = (const uint16_t *)(const void *)(xq + (size_t)r * ldx);
             float acc = 0.0f;
             for (int g = 0; g < kg; g++) {
-                const float p1 = bf_float(row[2 * g + 1]) * bf_float(col[(size_t)g * 32 + 1]);
-                const float p0 = bf_float(row[2 * g]) * bf_float(col[(size_t)g * 32]);
+                const float p1 = ops_bf16_to_float(row[2 * g + 1]) * ops_bf16_to_float(col[(size_t)g * 32 + 1]);
+                const float p0 = ops_bf16_to_float(row[2 * g]) * ops_bf16_to_float(col[(size_t)g * 32]);
                 acc += p1;
                 acc += p0;
             }
