@@ -965,7 +965,7 @@ static void PFX(transpose)(const float *src, size_t lds, int rows, int cols, flo
      * rows may be a power-of-two stride apart: a line each would thrash
      * one cache set) */
     int r0 = 0;
-    for (; r0 + W <= rows; r0 += 4 * W) {
+    while (r0 + W <= rows) {
         const int nb = (rows - r0) / W < 4 ? (rows - r0) / W : 4;
         int c0 = 0;
         for (; c0 + W <= cols; c0 += W)
@@ -981,10 +981,7 @@ static void PFX(transpose)(const float *src, size_t lds, int rows, int cols, flo
         for (; c0 < cols; c0++)
             for (int i = 0; i < nb * W; i++)
                 dst[(size_t)c0 * ldd + r0 + i] = src[(size_t)(r0 + i) * lds + c0];
-        if (nb < 4) {
-            r0 += nb * W;
-            break;
-        }
+        r0 += nb * W;
     }
     for (; r0 < rows; r0++)
         for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r0] = src[(size_t)r0 * lds + c];
