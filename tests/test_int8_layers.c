@@ -196,16 +196,18 @@ int main(void)
     /* rows (int8 groups, bf16 groups): float32, each group alone in int8,
      * all, the default int8 set; each group of the bf16 set alone in bf16
      * (the window attention among them),
-     * the decoder's attention in bf16, and the default int8 set with the
-     * bf16 set (what --precision int8 runs where bf16 is fast) */
-    unsigned rows[24][2];
+     * the decoder's attention and its image-side scores in bf16, and the
+     * default int8 set with the bf16 set (what --precision int8 runs where
+     * bf16 is fast) */
+    unsigned rows[2 * 16 + 4][2]; /* groups below 1 << 16 */
     int nr = 0;
     rows[nr][0] = rows[nr][1] = 0, nr++;
     for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr][0] = g, rows[nr][1] = 0, nr++;
     rows[nr][0] = NET_Q8_ALL, rows[nr][1] = 0, nr++;
     if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = 0, nr++;
     for (unsigned g = 1; g <= NET_BF16_ATTN; g <<= 1)
-        if ((NET_BF16_DEFAULT | NET_Q8_DEC) & g) rows[nr][0] = 0, rows[nr][1] = g, nr++;
+        if ((NET_BF16_DEFAULT | NET_Q8_DEC | NET_Q8_DEC_SCORES) & g)
+            rows[nr][0] = 0, rows[nr][1] = g, nr++;
     rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = NET_BF16_DEFAULT, nr++;
     for (int r = 0; r < nr; r++) {
         const unsigned q8 = rows[r][0], bf = rows[r][1];

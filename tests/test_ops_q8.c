@@ -530,6 +530,38 @@ static void test_attention_bf16(void)
            g_att_worst);
 }
 
+/* ops_q8w_repack gives what a fresh pack gives: into a pack of the same
+ * shape and form (its memory reused; the old weights leave no trace), of
+ * another shape, of the other form, and into NULL. Compared through the
+ * products, bit for bit. */
+static void test_repack(void)
+{
+    static const int sz[][2] = {{56, 256}, {56, 256}, {64, 256}, {13, 37}, {64, 256}, {64, 256}};
+    const int M = 37;
+    ops_q8w *q = NULL;
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+        const int N = sz[i][0], K = sz[i][1], bf16 = i == 4;
+        float *x = fbuf((size_t)M * K, -1, 1.5f), *w = fbuf((size_t)N * K, -0.5f, 0.5f);
+        float *b = i == 2 ? NULL : fbuf(N, -1, 1);
+        float *y0 = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
+        ops_q8w *fresh = bf16 ? ops_q8w_pack_bf16(w, b, N, K) : ops_q8w_pack(w, b, N, K);
+        TU_CHECK(fresh && ops_q8w_repack(&q, w, b, N, K, bf16) == 0, "repack %dx%d: out of memory",
+                 N, K);
+        if (fresh && q) {
+            TU_CHECK(ops_q8w_is_bf16(q) == bf16 && ops_q8w_bytes(q) == ops_q8w_bytes(fresh),
+                     "repack %zu: form or size differs", i);
+            ops_linear_q8(x, M, fresh, y0, NULL, OPS_ACT_NONE);
+            ops_linear_q8(x, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
+                     "repack %zu (%dx%d%s): differs from a fresh pack", i, N, K,
+                     bf16 ? " bf16" : "");
+        }
+        ops_q8w_free(fresh);
+        free(x); free(w); free(b); free(y0); free(y1);
+    }
+    ops_q8w_free(q);
+}
+
 int main(void)
 {
     ops_init();
@@ -554,5 +586,6 @@ int main(void)
            "float: %.3g\n",
            g_worst, g_float_err);
     test_attention_bf16();
+    test_repack();
     return tu_finish("test_ops_q8");
 }

@@ -110,6 +110,8 @@ struct dec_ws {
     float *qp, *kp, *vp, *o;      /* (4096, 128): rows of a group at most */
     float *kt, *vt;               /* (rows, 128): image-to-token token side */
     float *anext;                 /* per prompt: token-to-image A^T, (256, 8 Nt -> 16) */
+    struct ops_q8w *qa[DEC_GROUP]; /* ... or A, packed in int8 / bf16 (NET_Q8_DEC_SCORES) */
+    struct ops_q8w *qm;           /* image-to-token M and its bias, packed likewise */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
@@ -168,6 +170,8 @@ void dec_ws_free(dec_ws *w)
     free(w->mlp_h);
     free(w->kt);
     free(w->anext);
+    for (int g = 0; g < DEC_GROUP; g++) ops_q8w_free(w->qa[g]);
+    ops_q8w_free(w->qm);
     free(w->heads);
     free(w->up);
     free(w);
@@ -262,13 +266,17 @@ static void self_attention(const dec_attn_t *a, const float *qk_in, const float 
  * step, chunk by chunk):
  *   t2i_begin: q_proj of the group's rows; per prompt and head
  *              A = scale (q W_k), kept transposed in w->anext
- *              (per prompt 256 x 8 Nt rounded up to 16);
+ *              (per prompt 256 x 8 Nt rounded up to 16), or with sq
+ *              (NET_Q8_DEC_SCORES: 1 int8, 2 bf16) packed in w->qa[g] as
+ *              the weights of an ops_linear_q8 (8 Nt rounded up to 16
+ *              rows, the padding zero); t2i_scores computes the scores
+ *              from either form; returns -1 when out of memory;
  *   t2i_point: prompt g's softmax down the columns of its scores, then
  *              (P keys) W_v^T + b_v into its rows of w->o;
  *   t2i_end:   out_proj of the group's rows, added to the queries. */
-static void t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, dec_ws *w)
+static int t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, int sq, dec_ws *w)
 {
-    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
+    const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt, ld = ops_round16(HN);
     const float scale = 1.0f / sqrtf((float)c);
     linear_forward(&a->q, tq, G * Nt, w->qp, NULL, OPS_ACT_NONE);
     for (int g = 0; g < G; g++) {
@@ -277,10 +285,29 @@ static void t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, dec_w
             ops_gemm(0, 0, Nt, EMB_C, c, scale, w->qp + (size_t)g * Nt * di + h * c, di,
                      a->k.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, A + (size_t)h * Nt * EMB_C,
                      EMB_C);
+        if (sq) { /* w->small has room for the padding rows (3 HN + 1 >= ld) */
+            memset(A + (size_t)HN * EMB_C, 0, sizeof(float) * (ld - HN) * EMB_C);
+            if (ops_q8w_repack(&w->qa[g], A, NULL, ld, EMB_C, sq == 2)) return -1;
+            continue;
+        }
         /* kept transposed and padded (256 x 8 Nt rounded up to 16): the
          * form the tall product streams against the image side */
-        ops_pack_tall_a(A, EMB_C, HN, EMB_C, w->anext + (size_t)g * EMB_C * ops_round16(HN));
+        ops_pack_tall_a(A, EMB_C, HN, EMB_C, w->anext + (size_t)g * EMB_C * ld);
     }
+    return 0;
+}
+
+/* Prompt g's token-to-image scores for n image tokens + PE (tk, rows of
+ * 256), transposed: out (n, ld = 8 Nt rounded up to 16; the padding
+ * columns 0) = tk . A^T, from what t2i_begin made. */
+static void t2i_scores(const float *tk, int n, int HN, int g, int sq, float *out, dec_ws *w)
+{
+    const int ld = ops_round16(HN);
+    if (sq)
+        ops_linear_q8(tk, n, w->qa[g], out, NULL, OPS_ACT_NONE);
+    else
+        ops_gemm_tall_bt_packed(tk, EMB_C, n, EMB_C, w->anext + (size_t)g * EMB_C * ld, HN, out,
+                                ld);
 }
 
 static void t2i_point(const dec_attn_t *a, int Nt, int g, float *scores, const float *keys,
@@ -307,15 +334,15 @@ static void t2i_end(const dec_attn_t *a, int Nt, int G, float *queries, dec_ws *
  * (128, 4096)): the plain attention per prompt. tk[g], keys[g]: prompt g's image side. The
  * official order of operations (many tokens, or dec_reassociate 0) is
  * only taken with G = 1. */
-static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
-                           const float *const *tk, const float *const *keys, const float *pre_kt,
-                           const float *pre_v, float *queries, dec_ws *w)
+static int token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
+                          const float *const *tk, const float *const *keys, const float *pre_kt,
+                          const float *pre_v, float *queries, int sq, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
     if (!pre_kt && (HN >= di || !dec_reassociate)) {
         dec_attention(a, tq, Nt, tk[0], keys[0], EMB_TOKENS, queries, queries, w);
-        return;
+        return 0;
     }
     if (pre_kt) {
         /* per head: scores (Nt, 4096) = (scale q) K^T against the cached
@@ -332,15 +359,14 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
                           di, (size_t)c, w->o + (size_t)g * Nt * di, di, (size_t)c);
         }
     } else {
-        t2i_begin(a, tq, Nt, G, w);
+        if (t2i_begin(a, tq, Nt, G, sq, w)) return -1;
         for (int g = 0; g < G; g++) {
-            ops_gemm_tall_bt_packed(tk[g], EMB_C, EMB_TOKENS, EMB_C,
-                                    w->anext + (size_t)g * EMB_C * ops_round16(HN), HN,
-                                    w->scores2, ops_round16(HN));
+            t2i_scores(tk[g], EMB_TOKENS, HN, g, sq, w->scores2, w);
             t2i_point(a, Nt, g, w->scores2, keys[g], w);
         }
     }
     t2i_end(a, Nt, G, queries, w);
+    return 0;
 }
 
 /* Image-to-token cross attention: each prompt's 4096 image tokens attend
@@ -359,10 +385,12 @@ static void token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  *              cached (layer 0); src: the
  *              keys' initial value when it is the cache's (else keys
  *              holds it); tk_out receives keys + key_pe after the
- *              LayerNorm; with next_A (A^T as packed by t2i_begin), the next token-to-image
- *              attention's transposed scores tk_out . next_A^T go to
- *              next_scores (row stride next_ld) while each chunk is in
- *              cache. */
+ *              LayerNorm; with `next` (t2i_begin having run for the
+ *              next token-to-image attention), that attention's
+ *              transposed scores (t2i_scores) go to next_scores while
+ *              each chunk is in cache. sq: as t2i_begin's, here for the
+ *              scores tk . M^T (no cache); returns -1 when out of
+ *              memory. */
 static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries, int Nt, int G,
                       dec_ws *w)
 {
@@ -370,10 +398,9 @@ static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries
     linear_forward(&a->v, queries, G * Nt, w->vt, NULL, OPS_ACT_NONE);
 }
 
-static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
-                      float *keys, const float *src, const norm_t *norm, const float *key_pe,
-                      float *tk_out, const float *next_A, float *next_scores, int next_ld,
-                      dec_ws *w)
+static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
+                     float *keys, const float *src, const norm_t *norm, const float *key_pe,
+                     float *tk_out, int next, float *next_scores, int sq, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
@@ -396,9 +423,18 @@ static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const
                 d[h * Nt + j] = scale * acc;
             }
         }
-        ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST, EMB_TOKENS);
-        for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
-            for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
+        if (sq) {
+            /* tk . M^T + d (4096, 8 Nt) in int8 / bf16, then transposed;
+             * through w->scores2, free until the next scores below */
+            if (ops_q8w_repack(&w->qm, M, d, HN, EMB_C, sq == 2)) return -1;
+            ops_linear_q8(tk, EMB_TOKENS, w->qm, w->scores2, NULL, OPS_ACT_NONE);
+            ops_transpose(w->scores2, (size_t)HN, EMB_TOKENS, HN, ST, EMB_TOKENS);
+        } else {
+            ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST,
+                     EMB_TOKENS);
+            for (int r = 0; r < HN; r++) /* b_q K^T: one constant per key token */
+                for (int t = 0; t < EMB_TOKENS; t++) ST[(size_t)r * EMB_TOKENS + t] += d[r];
+        }
     }
     for (int h = 0; h < H; h++)
         ops_softmax_cols(ST + (size_t)h * Nt * EMB_TOKENS, Nt, EMB_TOKENS);
@@ -424,18 +460,19 @@ static void i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const
                  EMB_C, 1.0f, keys + off, EMB_C);
         ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
                           key_pe + off, tk_out + off);
-        if (next_A)
-            ops_gemm_tall_bt_packed(tk_out + off, EMB_C, KEY_CHUNK, EMB_C, next_A, HN,
-                                    next_scores + (size_t)ch * KEY_CHUNK * next_ld, next_ld);
+        if (next)
+            t2i_scores(tk_out + off, KEY_CHUNK, HN, g, sq,
+                       next_scores + (size_t)ch * KEY_CHUNK * ops_round16(HN), w);
     }
+    return 0;
 }
 
 /* The whole image-to-token attention and LayerNorm (see i2t_point); the
  * official order of operations is only taken with G = 1. */
-static void image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
-                           const float *queries, int Nt, int G, const float *pre_qt,
-                           float *const *keys, const float *src, const norm_t *norm,
-                           const float *key_pe, float *const *tk_out, dec_ws *w)
+static int image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
+                          const float *queries, int Nt, int G, const float *pre_qt,
+                          float *const *keys, const float *src, const norm_t *norm,
+                          const float *key_pe, float *const *tk_out, int sq, dec_ws *w)
 {
     const int di = a->internal, HN = a->heads * Nt;
     if (HN >= di || !dec_reassociate) {
@@ -443,12 +480,14 @@ static void image_to_token(const dec_attn_t *a, const float *const *tk, const fl
         dec_attention(a, tk[0], EMB_TOKENS, tq, queries, Nt, keys[0], keys[0], w);
         ops_layernorm_add(keys[0], keys[0], EMB_TOKENS, EMB_C, norm->g, norm->b, 1e-5f, key_pe,
                           tk_out[0]);
-        return;
+        return 0;
     }
     i2t_begin(a, tq, queries, Nt, G, w);
     for (int g = 0; g < G; g++)
-        i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], NULL, NULL, 0,
-                  w);
+        if (i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], 0, NULL, sq,
+                      w))
+            return -1;
+    return 0;
 }
 
 /* MLP with 3 layers (ReLU between) on M rows of x (M <= DEC_GROUP). */
@@ -505,21 +544,22 @@ static void block_mlp(const two_way_block_t *l, float *queries, const float *que
 /* TwoWayAttentionBlock, steps in the official order; keys[g] (4096, 256);
  * `cache` holds the layer-0 image-side projections when the keys are the
  * cached src. */
-static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
-                          const float *query_pe, int Nt, int G, float *const *keys,
-                          const float *key_pe, const dec_image_cache *cache, dec_ws *w)
+static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
+                         const float *query_pe, int Nt, int G, float *const *keys,
+                         const float *key_pe, const dec_image_cache *cache, int sq, dec_ws *w)
 {
     const float *tkey[DEC_GROUP];
     block_self(l, layer0, queries, query_pe, Nt, G, w);
     block_keys_pos(layer0, cache, keys, key_pe, G, w, tkey);
-    token_to_image(&l->cross_t2i, w->tq, Nt, G, tkey, (const float *const *)keys,
-                   cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, w);
+    if (token_to_image(&l->cross_t2i, w->tq, Nt, G, tkey, (const float *const *)keys,
+                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq, w))
+        return -1;
     block_mlp(l, queries, query_pe, G * Nt, w);
     /* keys + key_pe is unchanged since the token-to-image attention; the
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
-    image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL, keys,
-                   cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, w);
+    return image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL,
+                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, w);
 }
 
 /* The two blocks and the final attention with the reassociated
@@ -530,32 +570,34 @@ static void two_way_block(const two_way_block_t *l, int layer0, float *queries,
  * token-to-image attention runs before block 0's image side, and the final
  * attention's token side before block 1's. Same operations, same bits as
  * two_way_block x 2 + token_to_image. */
-static void transformer_fused(const prompt_decoder_t *d, float *queries, const float *tokens,
-                              int Nt, int G, float *const *keys, const dec_image_cache *cache,
-                              dec_ws *w)
+static int transformer_fused(const prompt_decoder_t *d, float *queries, const float *tokens,
+                             int Nt, int G, float *const *keys, const dec_image_cache *cache,
+                             dec_ws *w)
 {
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
-    const int R = G * Nt, ld = ops_round16(DEC_HEADS * Nt);
+    const int R = G * Nt, sq = d->scores_q8;
     const float *tk0[DEC_GROUP];
 
     /* block 0 up to its image-to-token attention's token side */
     block_self(L0, 1, queries, tokens, Nt, G, w);
     block_keys_pos(1, cache, keys, pe, G, w, tk0);
-    token_to_image(&L0->cross_t2i, w->tq, Nt, G, tk0, (const float *const *)keys,
-                   cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, w);
+    if (token_to_image(&L0->cross_t2i, w->tq, Nt, G, tk0, (const float *const *)keys,
+                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq, w))
+        return -1;
     block_mlp(L0, queries, tokens, R, w);
     i2t_begin(&L0->cross_i2t, w->tq, queries, Nt, G, w);
     /* block 1 up to its token-to-image attention's token side (the queries
      * are not touched by block 0's image-to-token step) */
     block_self(L1, 0, queries, tokens, Nt, G, w);
-    t2i_begin(&L1->cross_t2i, w->tq, Nt, G, w);
+    if (t2i_begin(&L1->cross_t2i, w->tq, Nt, G, sq, w)) return -1;
     /* per prompt: block 0's image side (keys, tk, and block 1's scores),
      * then block 1's token-to-image image side */
     for (int g = 0; g < G; g++) {
-        i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
-                  cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g],
-                  w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
+        if (i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
+                      cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g], 1, w->scores2, sq,
+                      w))
+            return -1;
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
     }
     t2i_end(&L1->cross_t2i, Nt, G, queries, w);
@@ -563,14 +605,16 @@ static void transformer_fused(const prompt_decoder_t *d, float *queries, const f
     /* block 1's image-to-token token side; the final attention's token
      * side (tq = queries + tokens serves both) */
     i2t_begin(&L1->cross_i2t, w->tq, queries, Nt, G, w);
-    t2i_begin(&d->final_attn, w->tq, Nt, G, w);
+    if (t2i_begin(&d->final_attn, w->tq, Nt, G, sq, w)) return -1;
     for (int g = 0; g < G; g++) {
-        i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe, w->tk[g],
-                  w->anext + (size_t)g * EMB_C * ld, w->scores2, ld, w);
+        if (i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe,
+                      w->tk[g], 1, w->scores2, sq, w))
+            return -1;
         t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], w);
     }
     t2i_end(&d->final_attn, Nt, G, queries, w);
     ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
+    return 0;
 }
 
 size_t dec_cache_bytes(void)
@@ -672,15 +716,17 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     }
 
     if (DEC_HEADS * Nt < d->final_attn.internal && dec_reassociate && !dec_unfused) {
-        transformer_fused(d, queries, tokens, Nt, G, w->keys, cache, w);
+        if (transformer_fused(d, queries, tokens, Nt, G, w->keys, cache, w)) return -1;
     } else {
         for (int i = 0; i < 2; i++)
-            two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                          i == 0 ? cache : NULL, w);
+            if (two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
+                              i == 0 ? cache : NULL, d->scores_q8, w))
+                return -1;
         /* w->tq = queries + tokens, from the last block's MLP step; w->tk =
          * keys + dense_pe, from its LayerNorm */
-        token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
-                       (const float *const *)w->keys, NULL, NULL, queries, w);
+        if (token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
+                           (const float *const *)w->keys, NULL, NULL, queries, d->scores_q8, w))
+            return -1;
         ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
     }
 

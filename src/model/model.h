@@ -118,6 +118,7 @@ typedef struct {
     float *up2_w;               /* ConvTranspose 64->32, packed (owned) */
     struct ops_q8w *up2_q;      /* its int8 or bf16 form (NET_Q8_UP2), or NULL */
     const float *up2_b;
+    int scores_q8;              /* NET_Q8_DEC_SCORES: 0 float32, 1 int8, 2 bf16 */
     mlp3_t hyper[4];
     mlp3_t iou_head;
 } prompt_decoder_t;
@@ -231,10 +232,15 @@ enum {
      * token-to-image attention, q of the image-to-token one), computed
      * once per image (dec_cache_build) */
     NET_Q8_DEC_IMG = 1 << 12,
-    NET_Q8_ALL = (1 << 13) - 1,
+    /* no weights: the decoder's per-prompt image-side scores (the 4096
+     * image tokens + PE against the reassociated token-side matrices,
+     * three products a prompt), their token-side operand packed per
+     * prompt */
+    NET_Q8_DEC_SCORES = 1 << 13,
+    NET_Q8_ALL = (1 << 14) - 1,
     /* no weights, no int8 form: TinyViT's window attention (q k^T and P v)
      * in bfloat16, for the bf16 set only (taken as bf16 in an int8 one) */
-    NET_BF16_ATTN = 1 << 13
+    NET_BF16_ATTN = 1 << 14
 };
 extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);

@@ -193,6 +193,7 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_UP: return "decoder up-scaling 1";
     case NET_Q8_UP2: return "decoder up-scaling 2";
     case NET_Q8_DEC_IMG: return "dec. image-side cache";
+    case NET_Q8_DEC_SCORES: return "dec. image-side scores";
     case NET_BF16_ATTN: return "window attention";
     }
     return "?";
@@ -211,6 +212,7 @@ int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
         return -2;
     }
     net->enc.attn_bf16 = ((q8 | bf16) & NET_BF16_ATTN) != 0;
+    net->dec.scores_q8 = q8 & NET_Q8_DEC_SCORES ? 1 : bf16 & NET_Q8_DEC_SCORES ? 2 : 0;
     net->q8_mask = q8;
     net->bf16_mask = bf16;
     net->precision = q8 | bf16 ? NET_INT8 : NET_FP32;

@@ -133,6 +133,12 @@ ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K);
  * choose bf16 where ops_cpu_bf16_fast()), then y = acc + b[n] (+
  * residual), act after. Rounding: to nearest even; subnormals to zero. */
 ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K);
+/* Packs w (N, K) into *q as ops_q8w_pack (bf16 0) or ops_q8w_pack_bf16
+ * (bf16 1) would, the same bytes, reusing *q's memory when it was made for
+ * the same N, K and form (for a product whose weights change call after
+ * call), else freeing it and making a new one. 0, or -1 when out of memory
+ * (*q is then NULL). *q may be NULL. */
+int ops_q8w_repack(ops_q8w **q, const float *w, const float *b, int N, int K, int bf16);
 int ops_q8w_is_bf16(const ops_q8w *q);
 uint16_t ops_bf16_round(float v);
 void ops_q8w_free(ops_q8w *q); /* NULL is a no-op */

@@ -68,16 +68,16 @@ static inline float round_even(float v)
     return (v + big) - big;
 }
 
-/* Rows are packed in parallel (a model switching precision packs ~10 MiB
- * of weights at load): independent rows, the same bits. */
+/* Fills q (made by pack_new for w's N, K) with w quantized: rows packed in
+ * parallel (a model switching precision packs ~10 MiB of weights at load):
+ * independent rows, the same bits. */
 OPS_NO_CONTRACT
-ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
+static void fill_q8(ops_q8w *q, const float *w, const float *b)
 {
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-    ops_q8w *q = pack_new(N, K, 0);
-    if (!q) return NULL;
+    const int N = q->N, K = q->K;
     const size_t ps = (size_t)q->Kp * 16;
     const int nt = ops_threads_for((double)N * K);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -103,6 +103,12 @@ ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
         q->wsum[n] = (float)sum; /* |sum| <= 127 K: exact in float */
         q->b[n] = b ? b[n] : 0.0f;
     }
+}
+
+ops_q8w *ops_q8w_pack(const float *w, const float *b, int N, int K)
+{
+    ops_q8w *q = pack_new(N, K, 0);
+    if (q) fill_q8(q, w, b);
     return q;
 }
 
@@ -117,10 +123,9 @@ uint16_t ops_bf16_round(float v)
     return (uint16_t)(u >> 16);
 }
 
-ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K)
+static void fill_bf16(ops_q8w *q, const float *w, const float *b)
 {
-    ops_q8w *q = pack_new(N, K, 1);
-    if (!q) return NULL;
+    const int N = q->N, K = q->K;
     uint16_t *pw = (uint16_t *)(void *)q->w;
     const size_t ps = (size_t)q->Kp * 16;
     const int nt = ops_threads_for((double)N * K);
@@ -132,7 +137,30 @@ ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K)
         q->sw[n] = 1.0f;
         q->b[n] = b ? b[n] : 0.0f;
     }
+}
+
+ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K)
+{
+    ops_q8w *q = pack_new(N, K, 1);
+    if (q) fill_bf16(q, w, b);
     return q;
+}
+
+int ops_q8w_repack(ops_q8w **q, const float *w, const float *b, int N, int K, int bf16)
+{
+    bf16 = bf16 != 0;
+    if (!*q || (*q)->N != N || (*q)->K != K || (*q)->bf16 != bf16) {
+        ops_q8w_free(*q);
+        *q = pack_new(N, K, bf16);
+        if (!*q) return -1;
+    }
+    /* rows past N (zero) and the padding past K (zero) are as pack_new left
+     * them: only rows < N and k < K are written */
+    if (bf16)
+        fill_bf16(*q, w, b);
+    else
+        fill_q8(*q, w, b);
+    return 0;
 }
 
 int ops_q8w_is_bf16(const ops_q8w *q) { return q && q->bf16; }
