@@ -80,7 +80,9 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *   MOBILESAM_INT8  8-bit weights (per output channel) and activations
  *                   (per row), 32-bit integer sums, float32 epilogues
  *                   (needs AVX512-VNNI or AVX-VNNI; on AArch64 the
- *                   ARMv8.2 dot-product instructions); the layers that
+ *                   ARMv8.2 dot-product instructions), and the
+ *                   decoder's per-prompt attention scores against the
+ *                   image tokens in int8 too; the layers that
  *                   lose too much in int8 (the encoder's neck, the
  *                   decoder's up-scaling and its per-image projections)
  *                   and the window attention's two products run in

@@ -205,7 +205,7 @@ int main(void)
     for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr][0] = g, rows[nr][1] = 0, nr++;
     rows[nr][0] = NET_Q8_ALL, rows[nr][1] = 0, nr++;
     if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = 0, nr++;
-    for (unsigned g = 1; g <= NET_BF16_ATTN; g <<= 1)
+    for (unsigned g = 1; g <= NET_BF16_DEC_PV; g <<= 1)
         if ((NET_BF16_DEFAULT | NET_Q8_DEC | NET_Q8_DEC_SCORES) & g)
             rows[nr][0] = 0, rows[nr][1] = g, nr++;
     rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = NET_BF16_DEFAULT, nr++;

@@ -213,6 +213,54 @@ static void test_groups(mobilesam_model *m, const char *img)
     mobilesam_embedding_free(e);
 }
 
+/* In int8 (where the CPU has it) the decoder's image side takes other
+ * routes (the scores in int8 from keys + PE quantized as the LayerNorm
+ * makes them, P^T keys in bf16 where bf16 is fast): the fused order and the
+ * blocks one after the other, and every group size, still give the same
+ * bits. */
+static void test_int8_orders(mobilesam_model *m, const char *img)
+{
+    mobilesam_error merr;
+    mobilesam_precision used = MOBILESAM_FP32;
+    if (mobilesam_set_precision(m, MOBILESAM_INT8, &used, &merr) != MOBILESAM_OK ||
+        used != MOBILESAM_INT8) {
+        printf("  (int8 not available on this CPU: its decoder orders not compared)\n");
+        mobilesam_set_precision(m, MOBILESAM_FP32, NULL, &merr);
+        return;
+    }
+    mobilesam_embedding *e = ref_embedding(m, img, 810, 1080);
+    enum { NP = 5 };
+    const size_t n = (size_t)3 * NP * 256 * 256;
+    float pts[2 * NP], s1[3 * NP], s2[3 * NP];
+    float *l1 = malloc(sizeof(float) * n), *l2 = malloc(sizeof(float) * n);
+    for (int i = 0; i < NP; i++) {
+        pts[2 * i] = (float)(60 + 131 * i % 780);
+        pts[2 * i + 1] = (float)(50 + 197 * i % 1030);
+    }
+    TU_CHECK(e && l1 && l2 && mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l1, s1, &merr) == 0,
+             "int8 predict_logits: %s", merr.message);
+    if (e && l1 && l2) {
+        dec_unfused = 1;
+        TU_CHECK(mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l2, s2, &merr) == 0,
+                 "int8 predict_logits: %s", merr.message);
+        dec_unfused = 0;
+        TU_CHECK(memcmp(l1, l2, sizeof(float) * n) == 0 && memcmp(s1, s2, sizeof s1) == 0,
+                 "int8, unfused: logits differ by %g", tu_max_abs_diff(l1, l2, n));
+        /* and not float32's: the int8 routes did run */
+        mobilesam_set_precision(m, MOBILESAM_FP32, NULL, &merr);
+        TU_CHECK(mobilesam_predict_logits(m, e, pts, NP, -INFINITY, l2, s2, &merr) == 0,
+                 "predict_logits: %s", merr.message);
+        TU_CHECK(memcmp(l1, l2, sizeof(float) * n) != 0, "int8 logits equal float32's");
+        mobilesam_set_precision(m, MOBILESAM_INT8, NULL, &merr);
+        printf("  int8 decoder: fused and unfused identical\n");
+    }
+    free(l1);
+    free(l2);
+    mobilesam_embedding_free(e);
+    test_groups(m, img);
+    mobilesam_set_precision(m, MOBILESAM_FP32, NULL, &merr);
+}
+
 /* MOBILESAM_PARITY_IMAGES=zidane: only that image's checks (the emulated
  * AArch64 run, where each encode takes minutes); unset: all. */
 static int want(const char *img)
@@ -264,6 +312,7 @@ int main(void)
             dec_unfused = 1;
             test_decoder(m, cases, "bus");
             dec_unfused = 0;
+            test_int8_orders(m, "bus");
         }
         if (want("zidane")) test_encoder(m, &net, "zidane");
         if (want("bus")) test_encoder(m, &net, "bus");

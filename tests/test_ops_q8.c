@@ -352,6 +352,89 @@ static void test_convT(const char *path)
  * bit for bit with the first pass's; with fresh_per_path, only across a
  * path's thread counts. Returns the paths tested; *fast counts those that
  * are not the portable loop. */
+/* bf16 weights made from B's rows piece by piece (ops_q8w_bf16_rows_t,
+ * this path's pack_pair) give the bytes of packing B^T at once
+ * (ops_q8w_pack_bf16: ops_bf16_round, tested against the plain loop by
+ * test_linear): compared through the products, bit for bit. Shapes: the
+ * decoder's (4096 image tokens in pieces of 256, 256 channels, 56 rows),
+ * and odd K, N tails, K = 2. */
+static void test_bf16_rows_t(const char *path)
+{
+    static const int sz[][4] = {{56, 4096, 256, 256}, {5, 37, 37, 6}, {1, 2, 16, 2}, {9, 64, 40, 10}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int M = sz[s][0], K = sz[s][1], N = sz[s][2], piece = sz[s][3];
+        float *x = fbuf((size_t)M * K, -1, 1.5f), *B = fbuf((size_t)K * N, -2, 2);
+        float *Bt = malloc(sizeof(float) * K * N);
+        float *y0 = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
+        B[3] = 1e-39f; /* a subnormal: zero in bf16 on both */
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) Bt[(size_t)n * K + k] = B[(size_t)k * N + n];
+        ops_q8w *ref = ops_q8w_pack_bf16(Bt, NULL, N, K), *q = ops_q8w_new_bf16(N, K);
+        TU_CHECK(ref && q, "bf16 rows_t %dx%d: out of memory", K, N);
+        if (ref && q) {
+            for (int k0 = 0; k0 < K; k0 += piece)
+                ops_q8w_bf16_rows_t(q, B + (size_t)k0 * N, (size_t)N, k0, K - k0 < piece ? K - k0 : piece);
+            ops_linear_q8(x, M, ref, y0, NULL, OPS_ACT_NONE);
+            ops_linear_q8(x, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
+                     "%s bf16 rows_t %dx%dx%d (pieces of %d): differs from packing B^T", path, M,
+                     K, N, piece);
+        }
+        ops_q8w_free(ref);
+        ops_q8w_free(q);
+        free(x); free(B); free(Bt); free(y0); free(y1);
+    }
+}
+
+/* Activations quantized ahead (ops_q8x) give the bits ops_linear_q8 gives
+ * on the same float rows: set in pieces, products on row ranges (tails of
+ * 8 and 64 rows), with residual and activation; rows made by
+ * ops_layernorm_add_q8x equal ops_layernorm_add's y + p (and its y); a
+ * form or K mismatch writes nothing. */
+static void test_q8x(const char *path)
+{
+    static const int sz[][3] = {{4096, 256, 64}, {37, 67, 17}, {130, 40, 50}, {9, 3, 5}};
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++) {
+        const int M = sz[s][0], K = sz[s][1], N = sz[s][2];
+        float *x = fbuf((size_t)M * K, -1, 1.5f), *w = fbuf((size_t)N * K, -0.5f, 0.5f);
+        float *b = fbuf(N, -1, 1), *r = fbuf((size_t)M * N, -2, 2), *pe = fbuf((size_t)M * K, -1, 1);
+        float *g = fbuf(K, 0.5f, 1.5f), *be = fbuf(K, -0.2f, 0.2f);
+        float *y0 = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
+        float *ln0 = malloc(sizeof(float) * M * K), *ln1 = malloc(sizeof(float) * M * K);
+        float *lp0 = malloc(sizeof(float) * M * K);
+        ops_q8w *q = pack(w, b, N, K);
+        ops_q8x *xq = ops_q8x_new(M, K, g_bf16);
+        TU_CHECK(q && xq, "q8x %dx%d: out of memory", M, K);
+        if (q && xq) {
+            for (int r0 = 0; r0 < M; r0 += 29) ops_q8x_set_rows(xq, r0, M - r0 < 29 ? M - r0 : 29, x + (size_t)r0 * K, (size_t)K);
+            const int a = M > 70 ? 3 : 0, n = M > 70 ? M - 70 : M; /* a row range */
+            ops_linear_q8(x + (size_t)a * K, n, q, y0, r, OPS_ACT_RELU);
+            ops_linear_q8x(xq, a, n, q, y1, r, OPS_ACT_RELU);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * n * N) == 0,
+                     "%s q8x %dx%dx%d rows [%d, %d): differs from ops_linear_q8", path, M, K, N, a, a + n);
+            /* LayerNorm + p, quantized */
+            memcpy(ln1, x, sizeof(float) * M * K);
+            ops_layernorm_add(x, ln0, M, K, g, be, 1e-5f, pe, lp0);
+            ops_layernorm_add_q8x(ln1, ln1, M, K, g, be, 1e-5f, pe, xq, 0);
+            TU_CHECK(memcmp(ln0, ln1, sizeof(float) * M * K) == 0, "%s q8x LayerNorm %dx%d: y differs", path, M, K);
+            ops_linear_q8(lp0, M, q, y0, NULL, OPS_ACT_NONE);
+            ops_linear_q8x(xq, 0, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
+                     "%s q8x LayerNorm %dx%d: quantized y + p differs", path, M, K);
+            /* the other form: nothing written */
+            ops_q8x *other = ops_q8x_new(M, K, !g_bf16);
+            memcpy(y1, y0, sizeof(float) * M * N);
+            ops_linear_q8x(other, 0, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0, "%s q8x: a form mismatch wrote y", path);
+            ops_q8x_free(other);
+        }
+        ops_q8w_free(q);
+        ops_q8x_free(xq);
+        free(x); free(w); free(b); free(r); free(pe); free(g); free(be);
+        free(y0); free(y1); free(ln0); free(ln1); free(lp0);
+    }
+}
+
 static int run_paths(const char *label, const char *(*path_of)(void), int fresh_per_path,
                      int *fast)
 {
@@ -377,6 +460,8 @@ static int run_paths(const char *label, const char *(*path_of)(void), int fresh_
             test_linear(path);
             test_conv(path);
             test_convT(path);
+            if (g_bf16) test_bf16_rows_t(path);
+            test_q8x(path);
         }
     }
     return paths;

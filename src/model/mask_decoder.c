@@ -112,6 +112,9 @@ struct dec_ws {
     float *anext;                 /* per prompt: token-to-image A^T, (256, 8 Nt -> 16) */
     struct ops_q8w *qa[DEC_GROUP]; /* ... or A, packed in int8 / bf16 (NET_Q8_DEC_SCORES) */
     struct ops_q8w *qm;           /* image-to-token M and its bias, packed likewise */
+    struct ops_q8w *kb[DEC_GROUP]; /* per prompt: keys^T in bf16 (NET_BF16_DEC_PV) */
+    struct ops_q8x *tkq[DEC_GROUP]; /* per prompt: keys + PE quantized (NET_Q8_DEC_SCORES) */
+    int tkq_bf16[DEC_GROUP];        /* ... in bf16 */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
@@ -172,6 +175,10 @@ void dec_ws_free(dec_ws *w)
     free(w->anext);
     for (int g = 0; g < DEC_GROUP; g++) ops_q8w_free(w->qa[g]);
     ops_q8w_free(w->qm);
+    for (int g = 0; g < DEC_GROUP; g++) {
+        ops_q8w_free(w->kb[g]);
+        ops_q8x_free(w->tkq[g]);
+    }
     free(w->heads);
     free(w->up);
     free(w);
@@ -272,7 +279,8 @@ static void self_attention(const dec_attn_t *a, const float *qk_in, const float 
  *              rows, the padding zero); t2i_scores computes the scores
  *              from either form; returns -1 when out of memory;
  *   t2i_point: prompt g's softmax down the columns of its scores, then
- *              (P keys) W_v^T + b_v into its rows of w->o;
+ *              (P keys) W_v^T + b_v into its rows of w->o (P keys in bf16
+ *              when given kb, the keys' bf16 form);
  *   t2i_end:   out_proj of the group's rows, added to the queries. */
 static int t2i_begin(const dec_attn_t *a, const float *tq, int Nt, int G, int sq, dec_ws *w)
 {
@@ -311,13 +319,20 @@ static void t2i_scores(const float *tk, int n, int HN, int g, int sq, float *out
 }
 
 static void t2i_point(const dec_attn_t *a, int Nt, int g, float *scores, const float *keys,
-                      dec_ws *w)
+                      const struct ops_q8w *kb, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const int ldst = ops_round16(HN);
     float *B = w->small, *o = w->o + (size_t)g * Nt * di;
     ops_softmax_cols(scores, EMB_TOKENS, ldst);
-    ops_gemm_tall_tn(scores, ldst, EMB_TOKENS, HN, keys, EMB_C, EMB_C, B, EMB_C);
+    if (kb) {
+        /* P^T keys in bf16 against the keys' bf16 form (i2t_point made
+         * it), P transposed through w->scores (free here) */
+        ops_transpose(scores, (size_t)ldst, EMB_TOKENS, HN, w->scores, EMB_TOKENS);
+        ops_linear_q8(w->scores, HN, kb, B, NULL, OPS_ACT_NONE);
+    } else {
+        ops_gemm_tall_tn(scores, ldst, EMB_TOKENS, HN, keys, EMB_C, EMB_C, B, EMB_C);
+    }
     for (int h = 0; h < H; h++)
         ops_gemm(0, 1, Nt, c, EMB_C, 1.0f, B + (size_t)h * Nt * EMB_C, EMB_C,
                  a->v.w + (size_t)h * c * EMB_C, EMB_C, 0.0f, o + h * c, di);
@@ -331,12 +346,13 @@ static void t2i_end(const dec_attn_t *a, int Nt, int G, float *queries, dec_ws *
 
 /* The whole token-to-image attention. pre_kt / pre_v: the image-side
  * projections when cached (layer 0, shared by the group; k transposed,
- * (128, 4096)): the plain attention per prompt. tk[g], keys[g]: prompt g's image side. The
+ * (128, 4096)): the plain attention per prompt. tk[g], keys[g]: prompt g's image side;
+ * packed: their LayerNorm also made the keys' bf16 form (w->kb). The
  * official order of operations (many tokens, or dec_reassociate 0) is
  * only taken with G = 1. */
 static int token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
                           const float *const *tk, const float *const *keys, const float *pre_kt,
-                          const float *pre_v, float *queries, int sq, dec_ws *w)
+                          const float *pre_v, float *queries, int sq, int packed, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
@@ -362,7 +378,7 @@ static int token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
         if (t2i_begin(a, tq, Nt, G, sq, w)) return -1;
         for (int g = 0; g < G; g++) {
             t2i_scores(tk[g], EMB_TOKENS, HN, g, sq, w->scores2, w);
-            t2i_point(a, Nt, g, w->scores2, keys[g], w);
+            t2i_point(a, Nt, g, w->scores2, keys[g], packed ? w->kb[g] : NULL, w);
         }
     }
     t2i_end(a, Nt, G, queries, w);
@@ -389,8 +405,12 @@ static int token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  *              next token-to-image attention), that attention's
  *              transposed scores (t2i_scores) go to next_scores while
  *              each chunk is in cache. sq: as t2i_begin's, here for the
- *              scores tk . M^T (no cache); returns -1 when out of
- *              memory. */
+ *              scores tk . M^T (no cache), from tk_q, tk's quantized
+ *              form, when given; with out_q, keys + PE go there
+ *              quantized instead of to tk_out (and the next scores come
+ *              from it; out_q may be tk_q: read before it is written);
+ *              pv: the new keys' bf16 form also goes to w->kb[g]
+ *              (NET_BF16_DEC_PV); returns -1 when out of memory. */
 static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries, int Nt, int G,
                       dec_ws *w)
 {
@@ -400,7 +420,8 @@ static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries
 
 static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
                      float *keys, const float *src, const norm_t *norm, const float *key_pe,
-                     float *tk_out, int next, float *next_scores, int sq, dec_ws *w)
+                     float *tk_out, int next, float *next_scores, int sq, int pv,
+                     const ops_q8x *tk_q, ops_q8x *out_q, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
@@ -427,7 +448,10 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
             /* tk . M^T + d (4096, 8 Nt) in int8 / bf16, then transposed;
              * through w->scores2, free until the next scores below */
             if (ops_q8w_repack(&w->qm, M, d, HN, EMB_C, sq == 2)) return -1;
-            ops_linear_q8(tk, EMB_TOKENS, w->qm, w->scores2, NULL, OPS_ACT_NONE);
+            if (tk_q)
+                ops_linear_q8x(tk_q, 0, EMB_TOKENS, w->qm, w->scores2, NULL, OPS_ACT_NONE);
+            else
+                ops_linear_q8(tk, EMB_TOKENS, w->qm, w->scores2, NULL, OPS_ACT_NONE);
             ops_transpose(w->scores2, (size_t)HN, EMB_TOKENS, HN, ST, EMB_TOKENS);
         } else {
             ops_gemm(0, 1, HN, EMB_TOKENS, EMB_C, 1.0f, M, EMB_C, tk, EMB_C, 0.0f, ST,
@@ -450,6 +474,8 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
      * pos, and the next attention's scores, KEY_CHUNK image tokens at a
      * time: each chunk is finished while in cache (the 4 MiB arrays are
      * not read back from memory between the steps) */
+    if (pv && !w->kb[g] && !(w->kb[g] = ops_q8w_new_bf16(EMB_C, EMB_TOKENS))) return -1;
+    struct ops_q8w *kb = pv ? w->kb[g] : NULL;
     const int chunks = EMB_TOKENS / KEY_CHUNK;
     const int nt = omp_in_parallel() ? 1 : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
@@ -458,11 +484,18 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
         if (src) memcpy(keys + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
         ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK, EMB_TOKENS, M,
                  EMB_C, 1.0f, keys + off, EMB_C);
-        ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
-                          key_pe + off, tk_out + off);
-        if (next)
-            t2i_scores(tk_out + off, KEY_CHUNK, HN, g, sq,
-                       next_scores + (size_t)ch * KEY_CHUNK * ops_round16(HN), w);
+        if (out_q)
+            ops_layernorm_add_q8x(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b,
+                                  1e-5f, key_pe + off, out_q, ch * KEY_CHUNK);
+        else
+            ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
+                              key_pe + off, tk_out + off);
+        if (kb) ops_q8w_bf16_rows_t(kb, keys + off, EMB_C, ch * KEY_CHUNK, KEY_CHUNK);
+        float *ns = next_scores + (size_t)ch * KEY_CHUNK * ops_round16(HN);
+        if (next && out_q)
+            ops_linear_q8x(out_q, ch * KEY_CHUNK, KEY_CHUNK, w->qa[g], ns, NULL, OPS_ACT_NONE);
+        else if (next)
+            t2i_scores(tk_out + off, KEY_CHUNK, HN, g, sq, ns, w);
     }
     return 0;
 }
@@ -472,7 +505,8 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
 static int image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
                           const float *queries, int Nt, int G, const float *pre_qt,
                           float *const *keys, const float *src, const norm_t *norm,
-                          const float *key_pe, float *const *tk_out, int sq, dec_ws *w)
+                          const float *key_pe, float *const *tk_out, int sq, int pv,
+                          dec_ws *w)
 {
     const int di = a->internal, HN = a->heads * Nt;
     if (HN >= di || !dec_reassociate) {
@@ -485,7 +519,7 @@ static int image_to_token(const dec_attn_t *a, const float *const *tk, const flo
     i2t_begin(a, tq, queries, Nt, G, w);
     for (int g = 0; g < G; g++)
         if (i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], 0, NULL, sq,
-                      w))
+                      pv, NULL, NULL, w))
             return -1;
     return 0;
 }
@@ -546,20 +580,22 @@ static void block_mlp(const two_way_block_t *l, float *queries, const float *que
  * cached src. */
 static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
                          const float *query_pe, int Nt, int G, float *const *keys,
-                         const float *key_pe, const dec_image_cache *cache, int sq, dec_ws *w)
+                         const float *key_pe, const dec_image_cache *cache, int sq, int pv,
+                         dec_ws *w)
 {
     const float *tkey[DEC_GROUP];
     block_self(l, layer0, queries, query_pe, Nt, G, w);
     block_keys_pos(layer0, cache, keys, key_pe, G, w, tkey);
     if (token_to_image(&l->cross_t2i, w->tq, Nt, G, tkey, (const float *const *)keys,
-                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq, w))
+                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq,
+                       pv && !layer0, w))
         return -1;
     block_mlp(l, queries, query_pe, G * Nt, w);
     /* keys + key_pe is unchanged since the token-to-image attention; the
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
     return image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL,
-                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, w);
+                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, pv, w);
 }
 
 /* The two blocks and the final attention with the reassociated
@@ -576,14 +612,26 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
 {
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
-    const int R = G * Nt, sq = d->scores_q8;
+    const int R = G * Nt, sq = d->scores_q8, pv = d->pv_bf16;
     const float *tk0[DEC_GROUP];
+    /* with the scores in int8 / bf16, keys + PE only in quantized form:
+     * made by each LayerNorm, read by the next two score products */
+    ops_q8x *tkq[DEC_GROUP] = {NULL};
+    for (int g = 0; sq && g < G; g++) {
+        if (w->tkq[g] && w->tkq_bf16[g] != (sq == 2)) {
+            ops_q8x_free(w->tkq[g]);
+            w->tkq[g] = NULL;
+        }
+        if (!w->tkq[g] && !(w->tkq[g] = ops_q8x_new(EMB_TOKENS, EMB_C, sq == 2))) return -1;
+        w->tkq_bf16[g] = sq == 2;
+        tkq[g] = w->tkq[g];
+    }
 
     /* block 0 up to its image-to-token attention's token side */
     block_self(L0, 1, queries, tokens, Nt, G, w);
     block_keys_pos(1, cache, keys, pe, G, w, tk0);
     if (token_to_image(&L0->cross_t2i, w->tq, Nt, G, tk0, (const float *const *)keys,
-                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq, w))
+                       cache ? cache->k0t : NULL, cache ? cache->v0 : NULL, queries, sq, 0, w))
         return -1;
     block_mlp(L0, queries, tokens, R, w);
     i2t_begin(&L0->cross_i2t, w->tq, queries, Nt, G, w);
@@ -596,9 +644,9 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     for (int g = 0; g < G; g++) {
         if (i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
                       cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g], 1, w->scores2, sq,
-                      w))
+                      pv, NULL, tkq[g], w))
             return -1;
-        t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], w);
+        t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
     }
     t2i_end(&L1->cross_t2i, Nt, G, queries, w);
     block_mlp(L1, queries, tokens, R, w);
@@ -608,9 +656,9 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     if (t2i_begin(&d->final_attn, w->tq, Nt, G, sq, w)) return -1;
     for (int g = 0; g < G; g++) {
         if (i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe,
-                      w->tk[g], 1, w->scores2, sq, w))
+                      w->tk[g], 1, w->scores2, sq, pv, tkq[g], tkq[g], w))
             return -1;
-        t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], w);
+        t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
     }
     t2i_end(&d->final_attn, Nt, G, queries, w);
     ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
@@ -720,12 +768,13 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     } else {
         for (int i = 0; i < 2; i++)
             if (two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                              i == 0 ? cache : NULL, d->scores_q8, w))
+                              i == 0 ? cache : NULL, d->scores_q8, d->pv_bf16, w))
                 return -1;
         /* w->tq = queries + tokens, from the last block's MLP step; w->tk =
          * keys + dense_pe, from its LayerNorm */
         if (token_to_image(&d->final_attn, w->tq, Nt, G, (const float *const *)w->tk,
-                           (const float *const *)w->keys, NULL, NULL, queries, d->scores_q8, w))
+                           (const float *const *)w->keys, NULL, NULL, queries, d->scores_q8,
+                           d->pv_bf16, w))
             return -1;
         ops_layernorm(queries, queries, R, EMB_C, d->norm_final.g, d->norm_final.b, 1e-5f);
     }

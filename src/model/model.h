@@ -119,6 +119,7 @@ typedef struct {
     struct ops_q8w *up2_q;      /* its int8 or bf16 form (NET_Q8_UP2), or NULL */
     const float *up2_b;
     int scores_q8;              /* NET_Q8_DEC_SCORES: 0 float32, 1 int8, 2 bf16 */
+    int pv_bf16;                /* NET_BF16_DEC_PV: 1 bf16 */
     mlp3_t hyper[4];
     mlp3_t iou_head;
 } prompt_decoder_t;
@@ -240,7 +241,12 @@ enum {
     NET_Q8_ALL = (1 << 14) - 1,
     /* no weights, no int8 form: TinyViT's window attention (q k^T and P v)
      * in bfloat16, for the bf16 set only (taken as bf16 in an int8 one) */
-    NET_BF16_ATTN = 1 << 14
+    NET_BF16_ATTN = 1 << 14,
+    /* no weights, bf16 only (taken as bf16 in an int8 set too): the
+     * decoder's per-prompt sums of the keys weighted by the token-to-image
+     * attention's probabilities (P^T keys, 4096 image tokens), the keys'
+     * bf16 form made as the LayerNorm writes them */
+    NET_BF16_DEC_PV = 1 << 15
 };
 extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);

@@ -139,6 +139,16 @@ ops_q8w *ops_q8w_pack_bf16(const float *w, const float *b, int N, int K);
  * call), else freeing it and making a new one. 0, or -1 when out of memory
  * (*q is then NULL). *q may be NULL. */
 int ops_q8w_repack(ops_q8w **q, const float *w, const float *b, int N, int K, int bf16);
+/* A bfloat16 form of N x K zero weights, zero bias, to be filled by
+ * ops_q8w_bf16_rows_t (NULL when out of memory). */
+ops_q8w *ops_q8w_new_bf16(int N, int K);
+/* Makes the bf16 weights w = B^T for products with a long operand B (K rows of N floats):
+ * y = x . B through ops_linear_q8(x, q). Writes B's rows [k0, k0 + nk)
+ * (B points at row k0, row stride ldb) as w's columns k0.., rounded as
+ * ops_q8w_pack_bf16 rounds (the same bytes as packing B^T); k0 even, so
+ * that rows can be given piece by piece as they are made. No-op on a q
+ * that is not bf16 or not wide enough. */
+void ops_q8w_bf16_rows_t(ops_q8w *q, const float *B, size_t ldb, int k0, int nk);
 int ops_q8w_is_bf16(const ops_q8w *q);
 uint16_t ops_bf16_round(float v);
 void ops_q8w_free(ops_q8w *q); /* NULL is a no-op */
@@ -146,6 +156,24 @@ size_t ops_q8w_bytes(const ops_q8w *q);
 /* Fully connected layer as ops_linear, with q from ops_q8w_pack (N, K match). */
 void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const float *residual,
                    ops_act act);
+/* Activation rows quantized ahead of the products that read them (an
+ * operand several products share, or one made where its rows are in
+ * cache): int8 per row as ops_linear_q8 quantizes them, or rounded to bf16
+ * (bf16 1), for weights of the same form and K. NULL when out of memory. */
+typedef struct ops_q8x ops_q8x;
+ops_q8x *ops_q8x_new(int M, int K, int bf16);
+void ops_q8x_free(ops_q8x *x); /* NULL is a no-op */
+/* Rows [r0, r0 + n) of xq from x's n rows (row stride ldx). */
+void ops_q8x_set_rows(ops_q8x *xq, int r0, int n, const float *x, size_t ldx);
+/* ops_layernorm_add's rows, with y + p quantized into rows [r0, r0 + rows)
+ * of xq (K == C) instead of stored: y = LN(x) is stored (y may alias x). */
+void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,
+                           const float *b, float eps, const float *p, ops_q8x *xq, int r0);
+/* ops_linear_q8 on xq's rows [r0, r0 + M) (y, residual: M rows of q->N):
+ * the same bits as ops_linear_q8 on the float rows xq was made from.
+ * Nothing is done when xq and q differ in form or K. */
+void ops_linear_q8x(const ops_q8x *xq, int r0, int M, const ops_q8w *q, float *y,
+                    const float *residual, ops_act act);
 /* Dense KxK convolution as ops_conv2d, q packed from the (Cout, K, K, Cin)
  * weights as an (Cout, K*K*Cin) matrix: one activation scale per output
  * pixel's patch. */

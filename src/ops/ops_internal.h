@@ -106,6 +106,11 @@ typedef struct {
                  const float *wsum, const float *b, const float *res, size_t ldr, float *y,
                  size_t ldy, int nc);
     ops_q8_tile4_fn tile4;
+    /* bf16 forms only: rows b0, b1 of a matrix B (N floats each; b1 NULL:
+     * zeros) rounded to bf16 as one k pair of the panels of B^T (w[n][k] =
+     * B[k][n]): the 16 pairs of panel p at panel0 + p * ps (uint16
+     * elements), b0's value first */
+    void (*pack_pair)(const float *b0, const float *b1, int N, uint16_t *panel0, size_t ps);
 } ops_q8_kernels;
 /* The CPU has AVX512-VNNI (width 512, with AVX-512 F/BW/VL) or AVX-VNNI
  * (width 256, with AVX2). */

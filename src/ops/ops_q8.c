@@ -220,7 +220,7 @@ static void pt_tile(const unsigned char *xq, size_t ldx, int mr, const signed ch
     (void)np;
 }
 
-const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile, NULL};
+const ops_q8_kernels ops_q8_portable = {ops_q8_quant_row_portable, pt_tile, NULL, NULL};
 
 /* bfloat16: the row rounded to bf16 (xq holds Kp uint16), zeros past K */
 static void bf_quant_row(const float *x, int K, int Kp, unsigned char *xq, float *sx, float *mn)
@@ -258,7 +258,16 @@ static void bf_tile(const unsigned char *xq, size_t ldx, int mr, const signed ch
     (void)np, (void)sx, (void)mn, (void)sw, (void)wsum;
 }
 
-const ops_q8_kernels ops_bf16_portable = {bf_quant_row, bf_tile, NULL};
+static void bf_pack_pair(const float *b0, const float *b1, int N, uint16_t *panel0, size_t ps)
+{
+    for (int n = 0; n < N; n++) {
+        uint16_t *d = panel0 + (size_t)(n / 16) * ps + (size_t)(n % 16) * 2;
+        d[0] = ops_bf16_round(b0[n]);
+        d[1] = b1 ? ops_bf16_round(b1[n]) : 0;
+    }
+}
+
+const ops_q8_kernels ops_bf16_portable = {bf_quant_row, bf_tile, NULL, bf_pack_pair};
 
 /* A tile through a 4-row kernel: its row halves and panels, rows < mr and
  * columns < nc stored, res added. */
@@ -328,6 +337,26 @@ static const ops_q8_kernels *kernels_for(const ops_q8w *q)
     return q->bf16 ? kernels_bf16(NULL) : kernels(NULL);
 }
 
+ops_q8w *ops_q8w_new_bf16(int N, int K)
+{
+    ops_q8w *q = pack_new(N, K, 1);
+    if (q)
+        for (int n = 0; n < q->Np; n++) q->sw[n] = 1.0f;
+    return q;
+}
+
+void ops_q8w_bf16_rows_t(ops_q8w *q, const float *B, size_t ldb, int k0, int nk)
+{
+    ops_ensure_init();
+    if (!q || !q->bf16 || nk <= 0 || k0 < 0 || (k0 & 1) || k0 + nk > q->K) return;
+    const ops_q8_kernels *kr = kernels_bf16(NULL);
+    uint16_t *w = (uint16_t *)(void *)q->w;
+    const size_t ps = (size_t)q->Kp * 16;
+    for (int i = 0; i < nk; i += 2)
+        kr->pack_pair(B + (size_t)i * ldb, i + 1 < nk ? B + (size_t)(i + 1) * ldb : NULL, q->N,
+                      w + (size_t)(k0 + i) / 2 * 32, ps);
+}
+
 const char *ops_q8_path(void)
 {
     const char *name;
@@ -368,14 +397,47 @@ static void scratch_free(q8_scratch *s)
     free(s->sx);
 }
 
+/* y rows [0, rb) x panels [p0, p1) of act(x . w^T + b + res) from rb
+ * quantized rows (xq, row stride ldq bytes, with their scales; the rows up
+ * to rb rounded up to Q8_MR readable). */
+static void q8_tiles(const ops_q8_kernels *kr, const unsigned char *xq, size_t ldq,
+                     const float *sx, const float *mn, int rb, const ops_q8w *q, int p0, int p1,
+                     const float *res, float *y, size_t ldy, ops_act act)
+{
+    const int kg = q->bf16 ? q->Kp / 2 : q->Kp / 4;
+    const size_t ps = (size_t)q->Kp * elem_bytes(q) * 16;
+    for (int p = p0; p < p1; p += Q8_NP) {
+        const int np = p1 - p < Q8_NP ? p1 - p : Q8_NP;
+        const int c0 = p * 16;
+        int nc = np * 16;
+        if (c0 + nc > q->N) nc = q->N - c0;
+        for (int t = 0; t < rb; t += Q8_MR) {
+            const size_t yr = (size_t)t * ldy;
+            const int mr = rb - t < Q8_MR ? rb - t : Q8_MR;
+            if (kr->tile)
+                kr->tile(xq + (size_t)t * ldq, ldq, mr, q->w + (size_t)p * ps, ps, np, kg, sx + t,
+                         mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
+                         res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
+            else
+                tile_by4(kr->tile4, xq + (size_t)t * ldq, ldq, mr, q->w + (size_t)p * ps, ps, np,
+                         kg, sx + t, mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
+                         res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
+        }
+    }
+    if (act != OPS_ACT_NONE) {
+        const int c0 = p0 * 16, c1 = p1 * 16 < q->N ? p1 * 16 : q->N;
+        for (int r = 0; r < rb; r++) ops_k.bias_act(y + (size_t)r * ldy + c0, NULL, c1 - c0, act);
+    }
+}
+
 /* y rows [0, rows) x panels [p0, p1) of act(x . w^T + b + res); x rows of
- * stride ldx. */
+ * stride ldx, quantized Q8_RB at a time into s. */
 static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int rows,
                      const ops_q8w *q, int p0, int p1, const float *res, float *y, size_t ldy,
                      ops_act act, q8_scratch *s)
 {
-    const int Kp = q->Kp, kg = q->bf16 ? Kp / 2 : Kp / 4;
-    const size_t ldq = (size_t)Kp * elem_bytes(q), ps = ldq * 16;
+    const int Kp = q->Kp;
+    const size_t ldq = (size_t)Kp * elem_bytes(q);
     for (int r0 = 0; r0 < rows; r0 += Q8_RB) {
         const int rb = rows - r0 < Q8_RB ? rows - r0 : Q8_RB;
         for (int r = 0; r < rb; r++)
@@ -383,30 +445,8 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
                           s->mn + r);
         const int rbp = round_up(rb, Q8_MR);
         if (rbp > rb) memset(s->xq + (size_t)rb * ldq, 0, (size_t)(rbp - rb) * ldq);
-        for (int p = p0; p < p1; p += Q8_NP) {
-            const int np = p1 - p < Q8_NP ? p1 - p : Q8_NP;
-            const int c0 = p * 16;
-            int nc = np * 16;
-            if (c0 + nc > q->N) nc = q->N - c0;
-            for (int t = 0; t < rb; t += Q8_MR) {
-                const size_t yr = (size_t)(r0 + t) * ldy;
-                const int mr = rb - t < Q8_MR ? rb - t : Q8_MR;
-                if (kr->tile)
-                    kr->tile(s->xq + (size_t)t * ldq, ldq, mr, q->w + (size_t)p * ps, ps,
-                             np, kg, s->sx + t, s->mn + t, q->sw + c0, q->wsum + c0, q->b + c0,
-                             res ? res + yr + c0 : NULL, ldy, y + yr + c0, ldy, nc);
-                else
-                    tile_by4(kr->tile4, s->xq + (size_t)t * ldq, ldq, mr,
-                             q->w + (size_t)p * ps, ps, np, kg, s->sx + t, s->mn + t, q->sw + c0,
-                             q->wsum + c0, q->b + c0, res ? res + yr + c0 : NULL, ldy,
-                             y + yr + c0, ldy, nc);
-            }
-        }
-        if (act != OPS_ACT_NONE) {
-            const int c0 = p0 * 16, c1 = p1 * 16 < q->N ? p1 * 16 : q->N;
-            for (int r = 0; r < rb; r++)
-                ops_k.bias_act(y + (size_t)(r0 + r) * ldy + c0, NULL, c1 - c0, act);
-        }
+        q8_tiles(kr, s->xq, ldq, s->sx, s->mn, rb, q, p0, p1, res ? res + (size_t)r0 * ldy : NULL,
+                 y + (size_t)r0 * ldy, ldy, act);
     }
 }
 
@@ -447,6 +487,115 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
                      (size_t)q->N, act, &s);
         }
         if (ok) scratch_free(&s);
+    }
+}
+
+/* ---- activations quantized ahead of their products ----------------------- */
+
+struct ops_q8x {
+    int M, K, Kp, bf16;
+    size_t ldq;          /* bytes per row */
+    unsigned char *xq;   /* M rows rounded up to Q8_MR (+ slack), zero at first */
+    float *sx, *mn;      /* as many */
+};
+
+ops_q8x *ops_q8x_new(int M, int K, int bf16)
+{
+    if (M <= 0 || K <= 0) return NULL;
+    ops_q8x *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->M = M;
+    x->K = K;
+    x->Kp = round_up(K, 4);
+    x->bf16 = bf16 != 0;
+    x->ldq = (size_t)x->Kp * (x->bf16 ? 2 : 1);
+    const size_t rows = (size_t)round_up(M, Q8_MR);
+    x->xq = calloc(1, rows * x->ldq + 64);
+    x->sx = calloc(2 * rows, sizeof(float));
+    if (!x->xq || !x->sx) {
+        ops_q8x_free(x);
+        return NULL;
+    }
+    x->mn = x->sx + rows;
+    return x;
+}
+
+void ops_q8x_free(ops_q8x *x)
+{
+    if (!x) return;
+    free(x->xq);
+    free(x->sx);
+    free(x);
+}
+
+static const ops_q8_kernels *kernels_for_x(const ops_q8x *x)
+{
+    return x->bf16 ? kernels_bf16(NULL) : kernels(NULL);
+}
+
+void ops_q8x_set_rows(ops_q8x *xq, int r0, int n, const float *x, size_t ldx)
+{
+    ops_ensure_init();
+    if (!xq || r0 < 0 || n <= 0 || r0 + n > xq->M) return;
+    const ops_q8_kernels *kr = kernels_for_x(xq);
+    for (int r = 0; r < n; r++)
+        kr->quant_row(x + (size_t)r * ldx, xq->K, xq->Kp, xq->xq + (size_t)(r0 + r) * xq->ldq,
+                      xq->sx + r0 + r, xq->mn + r0 + r);
+}
+
+void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,
+                           const float *b, float eps, const float *p, ops_q8x *xq, int r0)
+{
+    ops_ensure_init();
+    if (rows <= 0 || !xq || xq->K != C || r0 < 0 || r0 + rows > xq->M) return;
+    const ops_q8_kernels *kr = kernels_for_x(xq);
+    const int nt = ops_threads_for((double)rows * C * 5.0);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *t = malloc(sizeof(float) * (size_t)C); /* y + p, one row, in L1 */
+        if (!t) ops_note_oom();
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            if (!t) continue;
+            const size_t o = (size_t)r * C;
+            ops_k.layernorm(x + o, y + o, C, g, b, eps);
+            ops_k.add_to(t, y + o, p + o, (size_t)C);
+            kr->quant_row(t, C, xq->Kp, xq->xq + (size_t)(r0 + r) * xq->ldq, xq->sx + r0 + r,
+                          xq->mn + r0 + r);
+        }
+        free(t);
+    }
+}
+
+void ops_linear_q8x(const ops_q8x *xq, int r0, int M, const ops_q8w *q, float *y,
+                    const float *residual, ops_act act)
+{
+    ops_ensure_init();
+    if (M <= 0 || !q || !xq || xq->bf16 != q->bf16 || xq->K != q->K || r0 < 0 ||
+        r0 + M > xq->M)
+        return;
+    const ops_q8_kernels *kr = kernels_for(q);
+    const int panels = q->Np / 16;
+    const int row_tasks = (M + Q8_RB - 1) / Q8_RB;
+    int nt = ops_threads_for((double)M * q->N * q->K / 64.0);
+    int col_tasks = 1;
+    if (nt > 1 && row_tasks < 2 * nt) {
+        col_tasks = (panels + Q8_NP - 1) / Q8_NP;
+        if (col_tasks > 2 * nt) col_tasks = 2 * nt;
+    }
+    const int per = ((panels + col_tasks - 1) / col_tasks + Q8_NP - 1) / Q8_NP * Q8_NP;
+    col_tasks = (panels + per - 1) / per;
+    const int tasks = row_tasks * col_tasks;
+    if (nt > tasks) nt = tasks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int t = 0; t < tasks; t++) {
+        const int a = (t / col_tasks) * Q8_RB, p0 = (t % col_tasks) * per;
+        const int rows = M - a < Q8_RB ? M - a : Q8_RB;
+        const int p1 = p0 + per < panels ? p0 + per : panels;
+        const size_t r = (size_t)(r0 + a);
+        q8_tiles(kr, xq->xq + r * xq->ldq, xq->ldq, xq->sx + r, xq->mn + r, rows, q, p0, p1,
+                 residual ? residual + (size_t)a * q->N : NULL, y + (size_t)a * q->N,
+                 (size_t)q->N, act);
     }
 }
 

@@ -66,7 +66,7 @@ static void tile4(const unsigned char *xq, size_t ldx, const signed char *wp, in
         }
 }
 
-const ops_q8_kernels ops_q8_neon_dot = {ops_q8_quant_row_portable, NULL, tile4};
+const ops_q8_kernels ops_q8_neon_dot = {ops_q8_quant_row_portable, NULL, tile4, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -153,7 +153,7 @@ static void z_tile(const unsigned char *xq, size_t ldx, int mr, const signed cha
         z_tile_np(1, xq, ldx, mr, wp, ps, kg, sx, mn, sw, wsum, b, res, ldr, y, ldy, nc);
 }
 
-const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile, NULL};
+const ops_q8_kernels ops_q8_avx512vnni = {z_quant_row, z_tile, NULL, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -238,7 +238,25 @@ static void b_tile(const unsigned char *xq, size_t ldx, int mr, const signed cha
         b_tile_np(1, xq, ldx, mr, wp, ps, kg, b, res, ldr, y, ldy, nc);
 }
 
-const ops_q8_kernels ops_bf16_avx512 = {b_quant_row, b_tile, NULL};
+/* the two rows' 16 values of a panel converted together (vcvtne2ps2bf16:
+ * b0's in the low half) and interleaved by one vpermw */
+static void b_pack_pair(const float *b0, const float *b1, int N, uint16_t *panel0, size_t ps)
+{
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                         16, 0);
+    for (int n = 0; n < N; n += 16) {
+        const int left = N - n;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        const __m512 v0 = _mm512_maskz_loadu_ps(m, b0 + n);
+        const __m512 v1 = b1 ? _mm512_maskz_loadu_ps(m, b1 + n) : _mm512_setzero_ps();
+        const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+        const __mmask32 m2 = left >= 16 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (2 * left)) - 1u);
+        _mm512_mask_storeu_epi16(panel0 + (size_t)(n / 16) * ps, m2, _mm512_permutexvar_epi16(idx, h));
+    }
+}
+
+const ops_q8_kernels ops_bf16_avx512 = {b_quant_row, b_tile, NULL, b_pack_pair};
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -281,7 +299,7 @@ static void y_tile4(const unsigned char *xq, size_t ldx, const signed char *wp, 
         }
 }
 
-const ops_q8_kernels ops_q8_avxvnni = {ops_q8_quant_row_portable, NULL, y_tile4};
+const ops_q8_kernels ops_q8_avxvnni = {ops_q8_quant_row_portable, NULL, y_tile4, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop
