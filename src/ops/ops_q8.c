@@ -450,12 +450,14 @@ static void q8_block(const ops_q8_kernels *kr, const float *x, size_t ldx, int r
     }
 }
 
-void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const float *residual,
-                   ops_act act)
+/* How a product of M rows is shared out: tasks of Q8_RB rows x `per`
+ * panels (col_tasks of them across the row), nt threads. */
+typedef struct {
+    int per, col_tasks, tasks, nt;
+} q8_split;
+
+static q8_split q8_split_for(int M, const ops_q8w *q)
 {
-    ops_ensure_init();
-    if (M <= 0 || !q) return;
-    const ops_q8_kernels *kr = kernels_for(q);
     const int panels = q->Np / 16;
     const int row_tasks = (M + Q8_RB - 1) / Q8_RB;
     int nt = ops_threads_for((double)M * q->N * q->K / 64.0);
@@ -467,8 +469,20 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
     }
     const int per = ((panels + col_tasks - 1) / col_tasks + Q8_NP - 1) / Q8_NP * Q8_NP;
     col_tasks = (panels + per - 1) / per;
-    const int tasks = row_tasks * col_tasks;
-    if (nt > tasks) nt = tasks;
+    q8_split sp = {per, col_tasks, row_tasks * col_tasks, nt};
+    if (sp.nt > sp.tasks) sp.nt = sp.tasks;
+    return sp;
+}
+
+void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const float *residual,
+                   ops_act act)
+{
+    ops_ensure_init();
+    if (M <= 0 || !q) return;
+    const ops_q8_kernels *kr = kernels_for(q);
+    const int panels = q->Np / 16;
+    const q8_split sp = q8_split_for(M, q);
+    const int per = sp.per, col_tasks = sp.col_tasks, tasks = sp.tasks, nt = sp.nt;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         q8_scratch s;
@@ -576,17 +590,8 @@ void ops_linear_q8x(const ops_q8x *xq, int r0, int M, const ops_q8w *q, float *y
         return;
     const ops_q8_kernels *kr = kernels_for(q);
     const int panels = q->Np / 16;
-    const int row_tasks = (M + Q8_RB - 1) / Q8_RB;
-    int nt = ops_threads_for((double)M * q->N * q->K / 64.0);
-    int col_tasks = 1;
-    if (nt > 1 && row_tasks < 2 * nt) {
-        col_tasks = (panels + Q8_NP - 1) / Q8_NP;
-        if (col_tasks > 2 * nt) col_tasks = 2 * nt;
-    }
-    const int per = ((panels + col_tasks - 1) / col_tasks + Q8_NP - 1) / Q8_NP * Q8_NP;
-    col_tasks = (panels + per - 1) / per;
-    const int tasks = row_tasks * col_tasks;
-    if (nt > tasks) nt = tasks;
+    const q8_split sp = q8_split_for(M, q);
+    const int per = sp.per, col_tasks = sp.col_tasks, tasks = sp.tasks, nt = sp.nt;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int t = 0; t < tasks; t++) {
         const int a = (t / col_tasks) * Q8_RB, p0 = (t % col_tasks) * per;
