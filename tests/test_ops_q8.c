@@ -386,11 +386,11 @@ static void test_bf16_rows_t(const char *path)
     }
 }
 
-/* Activations quantized ahead (ops_q8x) give the bits ops_linear_q8 gives
- * on the same float rows: set in pieces, products on row ranges (tails of
- * 8 and 64 rows), with residual and activation; rows made by
- * ops_layernorm_add_q8x equal ops_layernorm_add's y + p (and its y); a
- * form or K mismatch writes nothing. */
+/* Activations quantized ahead (ops_q8x, made in pieces by
+ * ops_layernorm_add_q8x) give the bits ops_linear_q8 gives on
+ * ops_layernorm_add's y + p: products on row ranges (tails of 8 and 64
+ * rows), with residual and activation; y itself is ops_layernorm_add's; a
+ * form mismatch writes nothing. */
 static void test_q8x(const char *path)
 {
     static const int sz[][3] = {{4096, 256, 64}, {37, 67, 17}, {130, 40, 50}, {9, 3, 5}};
@@ -406,17 +406,21 @@ static void test_q8x(const char *path)
         ops_q8x *xq = ops_q8x_new(M, K, g_bf16);
         TU_CHECK(q && xq, "q8x %dx%d: out of memory", M, K);
         if (q && xq) {
-            for (int r0 = 0; r0 < M; r0 += 29) ops_q8x_set_rows(xq, r0, M - r0 < 29 ? M - r0 : 29, x + (size_t)r0 * K, (size_t)K);
-            const int a = M > 70 ? 3 : 0, n = M > 70 ? M - 70 : M; /* a row range */
-            ops_linear_q8(x + (size_t)a * K, n, q, y0, r, OPS_ACT_RELU);
-            ops_linear_q8x(xq, a, n, q, y1, r, OPS_ACT_RELU);
-            TU_CHECK(memcmp(y0, y1, sizeof(float) * n * N) == 0,
-                     "%s q8x %dx%dx%d rows [%d, %d): differs from ops_linear_q8", path, M, K, N, a, a + n);
-            /* LayerNorm + p, quantized */
+            /* LayerNorm + p, quantized in pieces of 29 rows */
             memcpy(ln1, x, sizeof(float) * M * K);
             ops_layernorm_add(x, ln0, M, K, g, be, 1e-5f, pe, lp0);
-            ops_layernorm_add_q8x(ln1, ln1, M, K, g, be, 1e-5f, pe, xq, 0);
+            for (int r0 = 0; r0 < M; r0 += 29) {
+                const size_t o = (size_t)r0 * K;
+                ops_layernorm_add_q8x(ln1 + o, ln1 + o, M - r0 < 29 ? M - r0 : 29, K, g, be, 1e-5f,
+                                      pe + o, xq, r0);
+            }
             TU_CHECK(memcmp(ln0, ln1, sizeof(float) * M * K) == 0, "%s q8x LayerNorm %dx%d: y differs", path, M, K);
+            const int a = M > 70 ? 3 : 0, n = M > 70 ? M - 70 : M; /* a row range */
+            ops_linear_q8(lp0 + (size_t)a * K, n, q, y0, r, OPS_ACT_RELU);
+            ops_linear_q8x(xq, a, n, q, y1, r, OPS_ACT_RELU);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * n * N) == 0,
+                     "%s q8x %dx%dx%d rows [%d, %d): differs from ops_linear_q8 on y + p", path, M,
+                     K, N, a, a + n);
             ops_linear_q8(lp0, M, q, y0, NULL, OPS_ACT_NONE);
             ops_linear_q8x(xq, 0, M, q, y1, NULL, OPS_ACT_NONE);
             TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,

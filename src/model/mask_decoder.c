@@ -114,7 +114,6 @@ struct dec_ws {
     struct ops_q8w *qm;           /* image-to-token M and its bias, packed likewise */
     struct ops_q8w *kb[DEC_GROUP]; /* per prompt: keys^T in bf16 (NET_BF16_DEC_PV) */
     struct ops_q8x *tkq[DEC_GROUP]; /* per prompt: keys + PE quantized (NET_Q8_DEC_SCORES) */
-    int tkq_bf16[DEC_GROUP];        /* ... in bf16 */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
@@ -173,9 +172,9 @@ void dec_ws_free(dec_ws *w)
     free(w->mlp_h);
     free(w->kt);
     free(w->anext);
-    for (int g = 0; g < DEC_GROUP; g++) ops_q8w_free(w->qa[g]);
     ops_q8w_free(w->qm);
     for (int g = 0; g < DEC_GROUP; g++) {
+        ops_q8w_free(w->qa[g]);
         ops_q8w_free(w->kb[g]);
         ops_q8x_free(w->tkq[g]);
     }
@@ -618,12 +617,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
      * made by each LayerNorm, read by the next two score products */
     ops_q8x *tkq[DEC_GROUP] = {NULL};
     for (int g = 0; sq && g < G; g++) {
-        if (w->tkq[g] && w->tkq_bf16[g] != (sq == 2)) {
-            ops_q8x_free(w->tkq[g]);
-            w->tkq[g] = NULL;
-        }
-        if (!w->tkq[g] && !(w->tkq[g] = ops_q8x_new(EMB_TOKENS, EMB_C, sq == 2))) return -1;
-        w->tkq_bf16[g] = sq == 2;
+        if (ops_q8x_reserve(&w->tkq[g], EMB_TOKENS, EMB_C, sq == 2)) return -1;
         tkq[g] = w->tkq[g];
     }
 

@@ -163,8 +163,10 @@ void ops_linear_q8(const float *x, int M, const ops_q8w *q, float *y, const floa
 typedef struct ops_q8x ops_q8x;
 ops_q8x *ops_q8x_new(int M, int K, int bf16);
 void ops_q8x_free(ops_q8x *x); /* NULL is a no-op */
-/* Rows [r0, r0 + n) of xq from x's n rows (row stride ldx). */
-void ops_q8x_set_rows(ops_q8x *xq, int r0, int n, const float *x, size_t ldx);
+/* Keeps *x when it was made for M, K and this form, else replaces it with
+ * a new one (as ops_q8w_repack does for weights). 0, or -1 when out of
+ * memory (*x is then NULL). */
+int ops_q8x_reserve(ops_q8x **x, int M, int K, int bf16);
 /* ops_layernorm_add's rows, with y + p quantized into rows [r0, r0 + rows)
  * of xq (K == C) instead of stored: y = LN(x) is stored (y may alias x). */
 void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,

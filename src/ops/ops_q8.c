@@ -332,10 +332,13 @@ static const ops_q8_kernels *kernels(const char **name)
     return &ops_q8_portable;
 }
 
-static const ops_q8_kernels *kernels_for(const ops_q8w *q)
+/* the kernels of the int8 (bf16 0) or bf16 form */
+static const ops_q8_kernels *kernels_form(int bf16)
 {
-    return q->bf16 ? kernels_bf16(NULL) : kernels(NULL);
+    return bf16 ? kernels_bf16(NULL) : kernels(NULL);
 }
+
+static const ops_q8_kernels *kernels_for(const ops_q8w *q) { return kernels_form(q->bf16); }
 
 ops_q8w *ops_q8w_new_bf16(int N, int K)
 {
@@ -542,19 +545,12 @@ void ops_q8x_free(ops_q8x *x)
     free(x);
 }
 
-static const ops_q8_kernels *kernels_for_x(const ops_q8x *x)
+int ops_q8x_reserve(ops_q8x **x, int M, int K, int bf16)
 {
-    return x->bf16 ? kernels_bf16(NULL) : kernels(NULL);
-}
-
-void ops_q8x_set_rows(ops_q8x *xq, int r0, int n, const float *x, size_t ldx)
-{
-    ops_ensure_init();
-    if (!xq || r0 < 0 || n <= 0 || r0 + n > xq->M) return;
-    const ops_q8_kernels *kr = kernels_for_x(xq);
-    for (int r = 0; r < n; r++)
-        kr->quant_row(x + (size_t)r * ldx, xq->K, xq->Kp, xq->xq + (size_t)(r0 + r) * xq->ldq,
-                      xq->sx + r0 + r, xq->mn + r0 + r);
+    if (*x && (*x)->M == M && (*x)->K == K && (*x)->bf16 == (bf16 != 0)) return 0;
+    ops_q8x_free(*x);
+    *x = ops_q8x_new(M, K, bf16);
+    return *x ? 0 : -1;
 }
 
 void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,
@@ -562,7 +558,7 @@ void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const floa
 {
     ops_ensure_init();
     if (rows <= 0 || !xq || xq->K != C || r0 < 0 || r0 + rows > xq->M) return;
-    const ops_q8_kernels *kr = kernels_for_x(xq);
+    const ops_q8_kernels *kr = kernels_form(xq->bf16);
     const int nt = ops_threads_for((double)rows * C * 5.0);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
