@@ -199,13 +199,13 @@ int main(void)
      * the decoder's attention and its image-side scores in bf16, and the
      * default int8 set with the bf16 set (what --precision int8 runs where
      * bf16 is fast) */
-    unsigned rows[2 * 16 + 4][2]; /* groups below 1 << 16 */
+    unsigned rows[2 * 17 + 4][2]; /* groups below 1 << 17 */
     int nr = 0;
     rows[nr][0] = rows[nr][1] = 0, nr++;
     for (unsigned g = 1; g < NET_Q8_ALL; g <<= 1) rows[nr][0] = g, rows[nr][1] = 0, nr++;
     rows[nr][0] = NET_Q8_ALL, rows[nr][1] = 0, nr++;
     if (NET_Q8_DEFAULT != NET_Q8_ALL) rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = 0, nr++;
-    for (unsigned g = 1; g <= NET_BF16_DEC_PV; g <<= 1)
+    for (unsigned g = 1; g <= NET_BF16_DEC_KEYS; g <<= 1)
         if ((NET_BF16_DEFAULT | NET_Q8_DEC | NET_Q8_DEC_SCORES) & g)
             rows[nr][0] = 0, rows[nr][1] = g, nr++;
     rows[nr][0] = NET_Q8_DEFAULT, rows[nr][1] = NET_BF16_DEFAULT, nr++;

@@ -114,6 +114,9 @@ struct dec_ws {
     struct ops_q8w *qm;           /* image-to-token M and its bias, packed likewise */
     struct ops_q8w *kb[DEC_GROUP]; /* per prompt: keys^T in bf16 (NET_BF16_DEC_PV) */
     struct ops_q8x *tkq[DEC_GROUP]; /* per prompt: keys + PE quantized (NET_Q8_DEC_SCORES) */
+    struct ops_q8w *ku;           /* image-to-token M (the keys' update) in bf16, */
+    int ku_k;                     /* ... its rows (NET_BF16_DEC_KEYS) */
+    float *pt;                    /* (4096, 8 * tokens + 1): its probabilities, transposed */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
     float *tokens, *queries, *tq; /* (rows, 256) */
@@ -172,7 +175,9 @@ void dec_ws_free(dec_ws *w)
     free(w->mlp_h);
     free(w->kt);
     free(w->anext);
+    free(w->pt);
     ops_q8w_free(w->qm);
+    ops_q8w_free(w->ku);
     for (int g = 0; g < DEC_GROUP; g++) {
         ops_q8w_free(w->qa[g]);
         ops_q8w_free(w->kb[g]);
@@ -196,13 +201,15 @@ static int ws_reserve(dec_ws *w, int tokens, int G)
         free(w->scores);
         free(w->scores2);
         free(w->small);
+        free(w->pt);
         const size_t t = (size_t)tokens;
         /* (8 t + 1) rows of 4096, or 4096 rows of 8 t rounded up to 16 */
         w->scores = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
         w->scores2 = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 16));
         w->small = malloc(sizeof(float) * (3 * DEC_HEADS * t + 1) * EMB_C);
+        w->pt = malloc(sizeof(float) * EMB_TOKENS * (DEC_HEADS * t + 1));
         w->cap_tokens = 0;
-        if (!w->scores || !w->scores2 || !w->small) return -1;
+        if (!w->scores || !w->scores2 || !w->small || !w->pt) return -1;
         w->cap_tokens = tokens;
     }
     const int rows = tokens * G;
@@ -419,7 +426,7 @@ static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries
 
 static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
                      float *keys, const float *src, const norm_t *norm, const float *key_pe,
-                     float *tk_out, int next, float *next_scores, int sq, int pv,
+                     float *tk_out, int next, float *next_scores, int sq, int pv, int ku,
                      const ops_q8x *tk_q, ops_q8x *out_q, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
@@ -475,14 +482,30 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
      * not read back from memory between the steps) */
     if (pv && !w->kb[g] && !(w->kb[g] = ops_q8w_new_bf16(EMB_C, EMB_TOKENS))) return -1;
     struct ops_q8w *kb = pv ? w->kb[g] : NULL;
+    if (ku && (!w->ku || w->ku_k != HN + 1)) {
+        ops_q8w_free(w->ku);
+        w->ku_k = 0;
+        if (!(w->ku = ops_q8w_new_bf16(EMB_C, HN + 1))) return -1;
+        w->ku_k = HN + 1;
+    }
+    if (ku) ops_q8w_bf16_rows_t(w->ku, M, EMB_C, 0, HN + 1);
     const int chunks = EMB_TOKENS / KEY_CHUNK;
     const int nt = omp_in_parallel() ? 1 : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int ch = 0; ch < chunks; ch++) {
         const size_t off = (size_t)ch * KEY_CHUNK * EMB_C;
         if (src) memcpy(keys + off, src + off, sizeof(float) * KEY_CHUNK * EMB_C);
-        ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK, EMB_TOKENS, M,
-                 EMB_C, 1.0f, keys + off, EMB_C);
+        if (ku) {
+            /* the chunk's probabilities as rows, K = 8 Nt + 1 (the row of
+             * ones carries the bias), against M in bf16 */
+            float *pt = w->pt + (size_t)ch * KEY_CHUNK * (HN + 1);
+            ops_transpose(ST + (size_t)ch * KEY_CHUNK, EMB_TOKENS, HN + 1, KEY_CHUNK, pt,
+                          (size_t)HN + 1);
+            ops_linear_q8(pt, KEY_CHUNK, w->ku, keys + off, keys + off, OPS_ACT_NONE);
+        } else {
+            ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK,
+                     EMB_TOKENS, M, EMB_C, 1.0f, keys + off, EMB_C);
+        }
         if (out_q)
             ops_layernorm_add_q8x(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b,
                                   1e-5f, key_pe + off, out_q, ch * KEY_CHUNK);
@@ -504,7 +527,7 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
 static int image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
                           const float *queries, int Nt, int G, const float *pre_qt,
                           float *const *keys, const float *src, const norm_t *norm,
-                          const float *key_pe, float *const *tk_out, int sq, int pv,
+                          const float *key_pe, float *const *tk_out, int sq, int pv, int ku,
                           dec_ws *w)
 {
     const int di = a->internal, HN = a->heads * Nt;
@@ -518,7 +541,7 @@ static int image_to_token(const dec_attn_t *a, const float *const *tk, const flo
     i2t_begin(a, tq, queries, Nt, G, w);
     for (int g = 0; g < G; g++)
         if (i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], 0, NULL, sq,
-                      pv, NULL, NULL, w))
+                      pv, ku, NULL, NULL, w))
             return -1;
     return 0;
 }
@@ -580,7 +603,7 @@ static void block_mlp(const two_way_block_t *l, float *queries, const float *que
 static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
                          const float *query_pe, int Nt, int G, float *const *keys,
                          const float *key_pe, const dec_image_cache *cache, int sq, int pv,
-                         dec_ws *w)
+                         int ku, dec_ws *w)
 {
     const float *tkey[DEC_GROUP];
     block_self(l, layer0, queries, query_pe, Nt, G, w);
@@ -594,7 +617,8 @@ static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
     return image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL,
-                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, pv, w);
+                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, pv, ku,
+                          w);
 }
 
 /* The two blocks and the final attention with the reassociated
@@ -611,7 +635,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
 {
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
-    const int R = G * Nt, sq = d->scores_q8, pv = d->pv_bf16;
+    const int R = G * Nt, sq = d->scores_q8, pv = d->pv_bf16, ku = d->keys_bf16;
     const float *tk0[DEC_GROUP];
     /* with the scores in int8 / bf16, keys + PE only in quantized form:
      * made by each LayerNorm, read by the next two score products */
@@ -638,7 +662,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     for (int g = 0; g < G; g++) {
         if (i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
                       cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g], 1, w->scores2, sq,
-                      pv, NULL, tkq[g], w))
+                      pv, ku, NULL, tkq[g], w))
             return -1;
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
     }
@@ -650,7 +674,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     if (t2i_begin(&d->final_attn, w->tq, Nt, G, sq, w)) return -1;
     for (int g = 0; g < G; g++) {
         if (i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe,
-                      w->tk[g], 1, w->scores2, sq, pv, tkq[g], tkq[g], w))
+                      w->tk[g], 1, w->scores2, sq, pv, ku, tkq[g], tkq[g], w))
             return -1;
         t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
     }
@@ -762,7 +786,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     } else {
         for (int i = 0; i < 2; i++)
             if (two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                              i == 0 ? cache : NULL, d->scores_q8, d->pv_bf16, w))
+                              i == 0 ? cache : NULL, d->scores_q8, d->pv_bf16, d->keys_bf16, w))
                 return -1;
         /* w->tq = queries + tokens, from the last block's MLP step; w->tk =
          * keys + dense_pe, from its LayerNorm */

@@ -120,6 +120,7 @@ typedef struct {
     const float *up2_b;
     int scores_q8;              /* NET_Q8_DEC_SCORES: 0 float32, 1 int8, 2 bf16 */
     int pv_bf16;                /* NET_BF16_DEC_PV: 1 bf16 */
+    int keys_bf16;              /* NET_BF16_DEC_KEYS: 1 bf16 */
     mlp3_t hyper[4];
     mlp3_t iou_head;
 } prompt_decoder_t;
@@ -246,7 +247,12 @@ enum {
      * decoder's per-prompt sums of the keys weighted by the token-to-image
      * attention's probabilities (P^T keys, 4096 image tokens), the keys'
      * bf16 form made as the LayerNorm writes them */
-    NET_BF16_DEC_PV = 1 << 15
+    NET_BF16_DEC_PV = 1 << 15,
+    /* no weights, bf16 only (likewise): the keys' per-prompt update in the
+     * image-to-token attentions, the probabilities over each image token's
+     * prompt tokens times the token side's values (4096 x 256 outputs
+     * from 8 Nt + 1 products each) */
+    NET_BF16_DEC_KEYS = 1 << 16
 };
 extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);

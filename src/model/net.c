@@ -176,7 +176,7 @@ const unsigned NET_Q8_DEFAULT = NET_Q8_ALL & ~(NET_Q8_NECK1 | NET_Q8_NECK3 | NET
                                                NET_Q8_UP | NET_Q8_UP2 | NET_Q8_DEC_IMG);
 const unsigned NET_BF16_DEFAULT =
     NET_Q8_NECK1 | NET_Q8_NECK3 | NET_Q8_UP | NET_Q8_UP2 | NET_Q8_DEC_IMG | NET_BF16_ATTN |
-    NET_BF16_DEC_PV;
+    NET_BF16_DEC_PV | NET_BF16_DEC_KEYS;
 
 const char *net_q8_group_name(unsigned group)
 {
@@ -197,6 +197,7 @@ const char *net_q8_group_name(unsigned group)
     case NET_Q8_DEC_SCORES: return "dec. image-side scores";
     case NET_BF16_ATTN: return "window attention";
     case NET_BF16_DEC_PV: return "dec. image-side values";
+    case NET_BF16_DEC_KEYS: return "dec. keys' update";
     }
     return "?";
 }
@@ -216,6 +217,7 @@ int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
     net->enc.attn_bf16 = ((q8 | bf16) & NET_BF16_ATTN) != 0;
     net->dec.scores_q8 = q8 & NET_Q8_DEC_SCORES ? 1 : bf16 & NET_Q8_DEC_SCORES ? 2 : 0;
     net->dec.pv_bf16 = ((q8 | bf16) & NET_BF16_DEC_PV) != 0;
+    net->dec.keys_bf16 = ((q8 | bf16) & NET_BF16_DEC_KEYS) != 0;
     net->q8_mask = q8;
     net->bf16_mask = bf16;
     net->precision = q8 | bf16 ? NET_INT8 : NET_FP32;
