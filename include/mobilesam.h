@@ -87,7 +87,8 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *                   decoder's up-scaling and its per-image projections)
  *                   and the window attention's two products, and the
  *                   decoder's per-prompt sums of the image tokens
- *                   weighted by attention, run in
+ *                   weighted by attention and its per-prompt update of
+ *                   the image tokens, run in
  *                   bfloat16 on CPUs whose bf16 dot products are fast
  *                   (taken to be those with AVX512-BF16 but not
  *                   AVX512-FP16, as AMD's Zen 4/5; measured on Zen 5),
