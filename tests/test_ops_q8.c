@@ -619,6 +619,53 @@ static void test_attention_bf16(void)
            g_att_worst);
 }
 
+/* ops_q8w_reserve_bf16 then ops_q8w_bf16_rows_t over all K gives what
+ * packing B^T without bias gives: into NULL, into a bf16 form of the same
+ * shape (kept: the same pointer, its old weights and bias leaving no
+ * trace), of another K, and into the int8 form of the same shape (both
+ * replaced: the products show the new shape and form). Compared through the products, bit for bit. */
+static void test_reserve_bf16(void)
+{
+    static const int sz[][2] = {{57, 256}, {57, 256}, {49, 256}, {49, 256}};
+    const int M = 37;
+    float *wb = fbuf((size_t)256 * 57, -1, 1), *bb = fbuf(256, -1, 1);
+    ops_q8w *q = NULL;
+    for (size_t i = 0; i < sizeof sz / sizeof sz[0]; i++) {
+        const int K = sz[i][0], N = sz[i][1];
+        if (i == 1) { /* a bf16 form with other weights and a bias */
+            ops_q8w_free(q);
+            q = ops_q8w_pack_bf16(wb, bb, N, K);
+        }
+        if (i == 3) { /* the int8 form of the same shape */
+            ops_q8w_free(q);
+            q = ops_q8w_pack(wb, bb, N, 49);
+        }
+        const ops_q8w *before = q;
+        float *x = fbuf((size_t)M * K, -1, 1.5f), *B = fbuf((size_t)K * N, -2, 2);
+        float *Bt = malloc(sizeof(float) * K * N);
+        float *y0 = malloc(sizeof(float) * M * N), *y1 = malloc(sizeof(float) * M * N);
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) Bt[(size_t)n * K + k] = B[(size_t)k * N + n];
+        ops_q8w *ref = ops_q8w_pack_bf16(Bt, NULL, N, K);
+        TU_CHECK(ref && ops_q8w_reserve_bf16(&q, N, K) == 0, "reserve %dx%d: out of memory", N, K);
+        if (ref && q) {
+            /* (a replacement may land at the freed address: only keeping is checked) */
+            if (i == 1) TU_CHECK(q == before, "reserve %zu: the same shape was not kept", i);
+            TU_CHECK(ops_q8w_is_bf16(q), "reserve %zu: not bf16", i);
+            ops_q8w_bf16_rows_t(q, B, (size_t)N, 0, K);
+            ops_linear_q8(x, M, ref, y0, NULL, OPS_ACT_NONE);
+            ops_linear_q8(x, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
+                     "reserve %zu (%dx%d): differs from packing B^T", i, N, K);
+        }
+        ops_q8w_free(ref);
+        free(x); free(B); free(Bt); free(y0); free(y1);
+    }
+    ops_q8w_free(q);
+    free(wb);
+    free(bb);
+}
+
 /* ops_q8w_repack gives what a fresh pack gives: into a pack of the same
  * shape and form (its memory reused; the old weights leave no trace), of
  * another shape, of the other form, and into NULL. Compared through the
@@ -676,5 +723,6 @@ int main(void)
            g_worst, g_float_err);
     test_attention_bf16();
     test_repack();
+    test_reserve_bf16();
     return tu_finish("test_ops_q8");
 }

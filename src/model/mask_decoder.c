@@ -114,8 +114,7 @@ struct dec_ws {
     struct ops_q8w *qm;           /* image-to-token M and its bias, packed likewise */
     struct ops_q8w *kb[DEC_GROUP]; /* per prompt: keys^T in bf16 (NET_BF16_DEC_PV) */
     struct ops_q8x *tkq[DEC_GROUP]; /* per prompt: keys + PE quantized (NET_Q8_DEC_SCORES) */
-    struct ops_q8w *ku;           /* image-to-token M (the keys' update) in bf16, */
-    int ku_k;                     /* ... its rows (NET_BF16_DEC_KEYS) */
+    struct ops_q8w *ku;           /* image-to-token M in bf16 (NET_BF16_DEC_KEYS) */
     float *pt;                    /* (4096, 8 * tokens + 1): its probabilities, transposed */
     float *scores, *scores2;      /* (4096, 8 * tokens + 16) each */
     float *small;                 /* per-head token-side products, one prompt */
@@ -480,15 +479,12 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
      * pos, and the next attention's scores, KEY_CHUNK image tokens at a
      * time: each chunk is finished while in cache (the 4 MiB arrays are
      * not read back from memory between the steps) */
-    if (pv && !w->kb[g] && !(w->kb[g] = ops_q8w_new_bf16(EMB_C, EMB_TOKENS))) return -1;
+    if (pv && ops_q8w_reserve_bf16(&w->kb[g], EMB_C, EMB_TOKENS)) return -1;
     struct ops_q8w *kb = pv ? w->kb[g] : NULL;
-    if (ku && (!w->ku || w->ku_k != HN + 1)) {
-        ops_q8w_free(w->ku);
-        w->ku_k = 0;
-        if (!(w->ku = ops_q8w_new_bf16(EMB_C, HN + 1))) return -1;
-        w->ku_k = HN + 1;
+    if (ku) {
+        if (ops_q8w_reserve_bf16(&w->ku, EMB_C, HN + 1)) return -1;
+        ops_q8w_bf16_rows_t(w->ku, M, EMB_C, 0, HN + 1);
     }
-    if (ku) ops_q8w_bf16_rows_t(w->ku, M, EMB_C, 0, HN + 1);
     const int chunks = EMB_TOKENS / KEY_CHUNK;
     const int nt = omp_in_parallel() ? 1 : (ops_get_threads() < chunks ? ops_get_threads() : chunks);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)

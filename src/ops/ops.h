@@ -142,6 +142,11 @@ int ops_q8w_repack(ops_q8w **q, const float *w, const float *b, int N, int K, in
 /* A bfloat16 form of N x K zero weights, zero bias, to be filled by
  * ops_q8w_bf16_rows_t (NULL when out of memory). */
 ops_q8w *ops_q8w_new_bf16(int N, int K);
+/* Keeps *q when it is a bf16 form of N x K (its bias set back to zero, its
+ * weights left for ops_q8w_bf16_rows_t to overwrite), else replaces it
+ * with ops_q8w_new_bf16(N, K): for B^T forms remade call after call. 0, or
+ * -1 when out of memory (*q is then NULL). *q may be NULL. */
+int ops_q8w_reserve_bf16(ops_q8w **q, int N, int K);
 /* Makes the bf16 weights w = B^T for products with a long operand B (K rows of N floats):
  * y = x . B through ops_linear_q8(x, q). Writes B's rows [k0, k0 + nk)
  * (B points at row k0, row stride ldb) as w's columns k0.., rounded as

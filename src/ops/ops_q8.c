@@ -348,6 +348,17 @@ ops_q8w *ops_q8w_new_bf16(int N, int K)
     return q;
 }
 
+int ops_q8w_reserve_bf16(ops_q8w **q, int N, int K)
+{
+    if (*q && (*q)->bf16 && (*q)->N == N && (*q)->K == K) {
+        memset((*q)->b, 0, sizeof(float) * (size_t)(*q)->Np);
+        return 0;
+    }
+    ops_q8w_free(*q);
+    *q = ops_q8w_new_bf16(N, K);
+    return *q ? 0 : -1;
+}
+
 void ops_q8w_bf16_rows_t(ops_q8w *q, const float *B, size_t ldb, int k0, int nk)
 {
     ops_ensure_init();
