@@ -392,12 +392,30 @@ static void test_layernorm(void)
             double *RP = dbuf(n);
             for (size_t i = 0; i < n; i++) RP[i] = R[i] + p[i];
             memcpy(x2, x, sizeof(float) * n);
-            ops_layernorm_add(x, y, rows, C, g, b, eps, p, yp);
+            ops_layernorm_add(x, y, rows, C, g, b, eps, p, NULL, yp);
             check_close("layernorm_add y", what, y, R, n, 2e-5);
             check_close("layernorm_add y+p", what, yp, RP, n, 2e-5);
-            ops_layernorm_add(x2, x2, rows, C, g, b, eps, p, yp); /* in place */
+            ops_layernorm_add(x2, x2, rows, C, g, b, eps, p, NULL, yp); /* in place */
             check_close("layernorm_add in place", what, x2, R, n, 2e-5);
             check_close("layernorm_add in place y+p", what, yp, RP, n, 2e-5);
+            /* p in bfloat16: yp = y + the float it stands for, one rounding,
+             * so the bits of adding that float */
+            uint16_t *pb = malloc(sizeof(uint16_t) * n);
+            float *pr = fbuf(n, 0, 1), *ypb = fbuf(n, 0, 1);
+            for (size_t i = 0; i < n; i++) {
+                pb[i] = ops_bf16_round(p[i]);
+                const uint32_t u = (uint32_t)pb[i] << 16;
+                memcpy(&pr[i], &u, 4);
+                RP[i] = R[i] + pr[i];
+            }
+            memcpy(x2, x, sizeof(float) * n);
+            ops_layernorm_add(x2, x2, rows, C, g, b, eps, NULL, pb, ypb);
+            check_close("layernorm_add bf16 p y", what, x2, R, n, 2e-5);
+            check_close("layernorm_add bf16 p y+p", what, ypb, RP, n, 2e-5);
+            ops_layernorm_add(x, y, rows, C, g, b, eps, pr, NULL, yp);
+            TU_CHECK(memcmp(yp, ypb, sizeof(float) * n) == 0,
+                     "layernorm_add %s: bf16 p differs from adding its float", what);
+            free(pb); free(pr); free(ypb);
             free(p); free(yp); free(x2); free(RP);
             ops_layernorm(x, x, rows, C, g, b, eps); /* in place */
             check_close("layernorm", what, x, R, n, 2e-5);

@@ -408,11 +408,11 @@ static void test_q8x(const char *path)
         if (q && xq) {
             /* LayerNorm + p, quantized in pieces of 29 rows */
             memcpy(ln1, x, sizeof(float) * M * K);
-            ops_layernorm_add(x, ln0, M, K, g, be, 1e-5f, pe, lp0);
+            ops_layernorm_add(x, ln0, M, K, g, be, 1e-5f, pe, NULL, lp0);
             for (int r0 = 0; r0 < M; r0 += 29) {
                 const size_t o = (size_t)r0 * K;
                 ops_layernorm_add_q8x(ln1 + o, ln1 + o, M - r0 < 29 ? M - r0 : 29, K, g, be, 1e-5f,
-                                      pe + o, xq, r0);
+                                      pe + o, NULL, xq, r0);
             }
             TU_CHECK(memcmp(ln0, ln1, sizeof(float) * M * K) == 0, "%s q8x LayerNorm %dx%d: y differs", path, M, K);
             const int a = M > 70 ? 3 : 0, n = M > 70 ? M - 70 : M; /* a row range */
@@ -425,6 +425,22 @@ static void test_q8x(const char *path)
             ops_linear_q8x(xq, 0, M, q, y1, NULL, OPS_ACT_NONE);
             TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
                      "%s q8x LayerNorm %dx%d: quantized y + p differs", path, M, K);
+            /* p in bf16: the bits of quantizing ops_layernorm_add's y + pb */
+            uint16_t *pb = malloc(sizeof(uint16_t) * M * K);
+            for (size_t i = 0; i < (size_t)M * K; i++) pb[i] = ops_bf16_round(pe[i]);
+            ops_layernorm_add(x, ln0, M, K, g, be, 1e-5f, NULL, pb, lp0);
+            memcpy(ln1, x, sizeof(float) * M * K);
+            for (int r0 = 0; r0 < M; r0 += 29) {
+                const size_t o = (size_t)r0 * K;
+                ops_layernorm_add_q8x(ln1 + o, ln1 + o, M - r0 < 29 ? M - r0 : 29, K, g, be, 1e-5f,
+                                      NULL, pb + o, xq, r0);
+            }
+            TU_CHECK(memcmp(ln0, ln1, sizeof(float) * M * K) == 0, "%s q8x bf16 p LayerNorm %dx%d: y differs", path, M, K);
+            ops_linear_q8(lp0, M, q, y0, NULL, OPS_ACT_NONE);
+            ops_linear_q8x(xq, 0, M, q, y1, NULL, OPS_ACT_NONE);
+            TU_CHECK(memcmp(y0, y1, sizeof(float) * M * N) == 0,
+                     "%s q8x LayerNorm %dx%d: quantized y + pb differs", path, M, K);
+            free(pb);
             /* the other form: nothing written */
             ops_q8x *other = ops_q8x_new(M, K, !g_bf16);
             memcpy(y1, y0, sizeof(float) * M * N);

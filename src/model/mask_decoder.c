@@ -415,7 +415,9 @@ static int token_to_image(const dec_attn_t *a, const float *tq, int Nt, int G,
  *              quantized instead of to tk_out (and the next scores come
  *              from it; out_q may be tk_q: read before it is written);
  *              pv: the new keys' bf16 form also goes to w->kb[g]
- *              (NET_BF16_DEC_PV); returns -1 when out of memory. */
+ *              (NET_BF16_DEC_PV); pe_bf16: key_pe in bf16, added
+ *              instead of it to make keys + PE when the scores are
+ *              quantized (sq); returns -1 when out of memory. */
 static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries, int Nt, int G,
                       dec_ws *w)
 {
@@ -425,8 +427,8 @@ static void i2t_begin(const dec_attn_t *a, const float *tq, const float *queries
 
 static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const float *pre_qt,
                      float *keys, const float *src, const norm_t *norm, const float *key_pe,
-                     float *tk_out, int next, float *next_scores, int sq, int pv, int ku,
-                     const ops_q8x *tk_q, ops_q8x *out_q, dec_ws *w)
+                     const uint16_t *pe_bf16, float *tk_out, int next, float *next_scores,
+                     int sq, int pv, int ku, const ops_q8x *tk_q, ops_q8x *out_q, dec_ws *w)
 {
     const int di = a->internal, H = a->heads, c = di / H, HN = H * Nt;
     const float scale = 1.0f / sqrtf((float)c);
@@ -502,12 +504,14 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
             ops_gemm(1, 0, KEY_CHUNK, EMB_C, HN + 1, 1.0f, ST + (size_t)ch * KEY_CHUNK,
                      EMB_TOKENS, M, EMB_C, 1.0f, keys + off, EMB_C);
         }
+        const float *pe = pe_bf16 ? NULL : key_pe + off;
+        const uint16_t *peb = pe_bf16 ? pe_bf16 + off : NULL;
         if (out_q)
             ops_layernorm_add_q8x(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b,
-                                  1e-5f, key_pe + off, out_q, ch * KEY_CHUNK);
+                                  1e-5f, pe, peb, out_q, ch * KEY_CHUNK);
         else
             ops_layernorm_add(keys + off, keys + off, KEY_CHUNK, EMB_C, norm->g, norm->b, 1e-5f,
-                              key_pe + off, tk_out + off);
+                              pe, peb, tk_out + off);
         if (kb) ops_q8w_bf16_rows_t(kb, keys + off, EMB_C, ch * KEY_CHUNK, KEY_CHUNK);
         float *ns = next_scores + (size_t)ch * KEY_CHUNK * ops_round16(HN);
         if (next && out_q)
@@ -523,21 +527,21 @@ static int i2t_point(const dec_attn_t *a, const float *tk, int Nt, int g, const 
 static int image_to_token(const dec_attn_t *a, const float *const *tk, const float *tq,
                           const float *queries, int Nt, int G, const float *pre_qt,
                           float *const *keys, const float *src, const norm_t *norm,
-                          const float *key_pe, float *const *tk_out, int sq, int pv, int ku,
-                          dec_ws *w)
+                          const float *key_pe, const uint16_t *pe_bf16, float *const *tk_out,
+                          int sq, int pv, int ku, dec_ws *w)
 {
     const int di = a->internal, HN = a->heads * Nt;
     if (HN >= di || !dec_reassociate) {
         if (src) memcpy(keys[0], src, sizeof(float) * EMB_TOKENS * EMB_C);
         dec_attention(a, tk[0], EMB_TOKENS, tq, queries, Nt, keys[0], keys[0], w);
         ops_layernorm_add(keys[0], keys[0], EMB_TOKENS, EMB_C, norm->g, norm->b, 1e-5f, key_pe,
-                          tk_out[0]);
+                          NULL, tk_out[0]);
         return 0;
     }
     i2t_begin(a, tq, queries, Nt, G, w);
     for (int g = 0; g < G; g++)
-        if (i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, tk_out[g], 0, NULL, sq,
-                      pv, ku, NULL, NULL, w))
+        if (i2t_point(a, tk[g], Nt, g, pre_qt, keys[g], src, norm, key_pe, pe_bf16, tk_out[g], 0,
+                      NULL, sq, pv, ku, NULL, NULL, w))
             return -1;
     return 0;
 }
@@ -598,8 +602,8 @@ static void block_mlp(const two_way_block_t *l, float *queries, const float *que
  * cached src. */
 static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
                          const float *query_pe, int Nt, int G, float *const *keys,
-                         const float *key_pe, const dec_image_cache *cache, int sq, int pv,
-                         int ku, dec_ws *w)
+                         const float *key_pe, const uint16_t *pe_bf16,
+                         const dec_image_cache *cache, int sq, int pv, int ku, dec_ws *w)
 {
     const float *tkey[DEC_GROUP];
     block_self(l, layer0, queries, query_pe, Nt, G, w);
@@ -613,8 +617,8 @@ static int two_way_block(const two_way_block_t *l, int layer0, float *queries,
      * keys' LayerNorm also leaves keys + key_pe in w->tk for the next block
      * and the final attention. With the cache, keys start as its src. */
     return image_to_token(&l->cross_i2t, tkey, w->tq, queries, Nt, G, cache ? cache->q0t : NULL,
-                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, w->tk, sq, pv, ku,
-                          w);
+                          keys, cache ? cache->src : NULL, &l->norm4, key_pe, pe_bf16, w->tk, sq,
+                          pv, ku, w);
 }
 
 /* The two blocks and the final attention with the reassociated
@@ -632,6 +636,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
     const int R = G * Nt, sq = d->scores_q8, pv = d->pv_bf16, ku = d->keys_bf16;
+    const uint16_t *peb = sq ? d->dense_pe_bf16 : NULL;
     const float *tk0[DEC_GROUP];
     /* with the scores in int8 / bf16, keys + PE only in quantized form:
      * made by each LayerNorm, read by the next two score products */
@@ -657,8 +662,8 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
      * then block 1's token-to-image image side */
     for (int g = 0; g < G; g++) {
         if (i2t_point(&L0->cross_i2t, tk0[g], Nt, g, cache ? cache->q0t : NULL, keys[g],
-                      cache ? cache->src : NULL, &L0->norm4, pe, w->tk[g], 1, w->scores2, sq,
-                      pv, ku, NULL, tkq[g], w))
+                      cache ? cache->src : NULL, &L0->norm4, pe, peb, w->tk[g], 1, w->scores2,
+                      sq, pv, ku, NULL, tkq[g], w))
             return -1;
         t2i_point(&L1->cross_t2i, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
     }
@@ -669,7 +674,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     i2t_begin(&L1->cross_i2t, w->tq, queries, Nt, G, w);
     if (t2i_begin(&d->final_attn, w->tq, Nt, G, sq, w)) return -1;
     for (int g = 0; g < G; g++) {
-        if (i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe,
+        if (i2t_point(&L1->cross_i2t, w->tk[g], Nt, g, NULL, keys[g], NULL, &L1->norm4, pe, peb,
                       w->tk[g], 1, w->scores2, sq, pv, ku, tkq[g], tkq[g], w))
             return -1;
         t2i_point(&d->final_attn, Nt, g, w->scores2, keys[g], pv ? w->kb[g] : NULL, w);
@@ -782,7 +787,8 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     } else {
         for (int i = 0; i < 2; i++)
             if (two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                              i == 0 ? cache : NULL, d->scores_q8, d->pv_bf16, d->keys_bf16, w))
+                              d->scores_q8 ? d->dense_pe_bf16 : NULL, i == 0 ? cache : NULL,
+                              d->scores_q8, d->pv_bf16, d->keys_bf16, w))
                 return -1;
         /* w->tq = queries + tokens, from the last block's MLP step; w->tk =
          * keys + dense_pe, from its LayerNorm */

@@ -106,6 +106,10 @@ typedef struct {
     norm_t mask_ln1, mask_ln2;
     linear_t mask_conv3;         /* 1x1 16->256 */
     float *dense_pe;             /* (4096, 256): PE of the 64x64 grid */
+    /* dense_pe rounded to bf16 while scores_q8 is set: the keys + PE the
+     * image-to-token LayerNorms make for quantized scores add it (half
+     * the bytes of a 4 MiB array read twice per prompt) */
+    uint16_t *dense_pe_bf16;
     /* mask decoder */
     const float *iou_token, *mask_tokens; /* 256, (4, 256) */
     two_way_block_t layers[2];
@@ -258,7 +262,7 @@ extern const unsigned NET_Q8_DEFAULT, NET_BF16_DEFAULT;
 const char *net_q8_group_name(unsigned group);
 int net_set_groups(msam_net *net, unsigned q8, unsigned bf16);
 int net_quantize_groups(msam_net *net, unsigned mask);
-/* Bytes of the int8 and bf16 weights held now. */
+/* Bytes of the int8 and bf16 weights (and the decoder's bf16 PE) held now. */
 size_t net_q8_bytes(const msam_net *net);
 /* Whichever encoder the network has, in the network's work buffers. */
 int net_encode(msam_net *net, const float *input, float *embedding, enc_tap_fn tap,

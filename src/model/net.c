@@ -2,6 +2,7 @@
  * net.c - assembles the whole network from a weight file.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
@@ -202,11 +203,31 @@ const char *net_q8_group_name(unsigned group)
     return "?";
 }
 
+/* The decoder's PE in bf16 while its scores are quantized (made once, kept
+ * while they stay so): -1 when out of memory. */
+static int dec_pe_bf16(prompt_decoder_t *d, int on)
+{
+    if (!on) {
+        free(d->dense_pe_bf16);
+        d->dense_pe_bf16 = NULL;
+        return 0;
+    }
+    if (d->dense_pe_bf16) return 0;
+    d->dense_pe_bf16 = malloc(sizeof(uint16_t) * EMB_TOKENS * EMB_C);
+    if (!d->dense_pe_bf16) return -1;
+    for (size_t i = 0; i < (size_t)EMB_TOKENS * EMB_C; i++)
+        d->dense_pe_bf16[i] = ops_bf16_round(d->dense_pe[i]);
+    return 0;
+}
+
 int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
 {
     bf16 &= ~q8;
     q8_walk w = {q8, bf16, 0, 0, 0, net->file};
     q8_walk_net(net, &w);
+    const int sq = q8 & NET_Q8_DEC_SCORES ? 1 : bf16 & NET_Q8_DEC_SCORES ? 2 : 0;
+    /* fails only when making it, so never while the precision before has it */
+    if (!w.failed && dec_pe_bf16(&net->dec, sq)) w.failed = 1;
     if (w.failed) { /* out of memory: back to what it was */
         w.mask = net->precision == NET_INT8 ? net->q8_mask : 0;
         w.bf16 = net->precision == NET_INT8 ? net->bf16_mask : 0;
@@ -215,7 +236,7 @@ int net_set_groups(msam_net *net, unsigned q8, unsigned bf16)
         return -2;
     }
     net->enc.attn_bf16 = ((q8 | bf16) & NET_BF16_ATTN) != 0;
-    net->dec.scores_q8 = q8 & NET_Q8_DEC_SCORES ? 1 : bf16 & NET_Q8_DEC_SCORES ? 2 : 0;
+    net->dec.scores_q8 = sq;
     net->dec.pv_bf16 = ((q8 | bf16) & NET_BF16_DEC_PV) != 0;
     net->dec.keys_bf16 = ((q8 | bf16) & NET_BF16_DEC_KEYS) != 0;
     net->q8_mask = q8;
@@ -230,6 +251,7 @@ size_t net_q8_bytes(const msam_net *net)
 {
     q8_walk w = {0, 0, 0, 0, 1, NULL};
     q8_walk_net((msam_net *)net, &w);
+    if (net->dec.dense_pe_bf16) w.bytes += sizeof(uint16_t) * EMB_TOKENS * EMB_C;
     return w.bytes;
 }
 

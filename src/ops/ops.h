@@ -172,10 +172,12 @@ void ops_q8x_free(ops_q8x *x); /* NULL is a no-op */
  * a new one (as ops_q8w_repack does for weights). 0, or -1 when out of
  * memory (*x is then NULL). */
 int ops_q8x_reserve(ops_q8x **x, int M, int K, int bf16);
-/* ops_layernorm_add's rows, with y + p quantized into rows [r0, r0 + rows)
- * of xq (K == C) instead of stored: y = LN(x) is stored (y may alias x). */
+/* ops_layernorm_add's rows, with y + p (or y + pb) quantized into rows
+ * [r0, r0 + rows) of xq (K == C) instead of stored: y = LN(x) is stored
+ * (y may alias x). */
 void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,
-                           const float *b, float eps, const float *p, ops_q8x *xq, int r0);
+                           const float *b, float eps, const float *p, const uint16_t *pb,
+                           ops_q8x *xq, int r0);
 /* ops_linear_q8 on xq's rows [r0, r0 + M) (y, residual: M rows of q->N):
  * the same bits as ops_linear_q8 on the float rows xq was made from.
  * Nothing is done when xq and q differ in form or K. */
@@ -216,9 +218,11 @@ void ops_interp_taps(float *dst, const float *src, int sn, const int *i0, const 
 void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
                    const float *b, float eps);
 /* The same, and yp = y + p in the same pass over each row (while the row is
- * in cache). y may alias x; yp must alias neither. */
+ * in cache); with p NULL, yp = y + pb, pb in bfloat16 (ops_bf16_round's
+ * form: half the bytes to read, where yp is then quantized anyway). y may
+ * alias x; yp must alias neither. */
 void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g,
-                       const float *b, float eps, const float *p, float *yp);
+                       const float *b, float eps, const float *p, const uint16_t *pb, float *yp);
 
 /* In-place softmax down each column of x[rows, cols]. */
 void ops_softmax_cols(float *x, int rows, int cols);

@@ -45,6 +45,12 @@ INL vf v_loadn_fill(const float *p, int n, float fill)
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 INL void v_storen(float *p, vf a, int n) { _mm256_maskstore_ps(p, tail_mask(n), a); }
+/* W bfloat16 values from p, widened (exact) */
+INL vf v_load_bf16(const uint16_t *p)
+{
+    const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+}
 INL vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 INL vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 INL vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
@@ -146,6 +152,7 @@ const ops_kernels ops_kernels_avx2 = {
     .relu = avx2_relu,
     .add = avx2_add,
     .add_to = avx2_add_to,
+    .add_bf16_to = avx2_add_bf16_to,
     .bias_act = avx2_bias_act,
     .layernorm = avx2_layernorm,
     .cols_epilogue = avx2_cols_epilogue,

@@ -44,6 +44,12 @@ INL vf v_loadn_fill(const float *p, int n, float fill)
 }
 INL vf v_loadn(const float *p, int n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
 INL void v_storen(float *p, vf a, int n) { _mm512_mask_storeu_ps(p, tail_mask(n), a); }
+/* W bfloat16 values from p, widened (exact) */
+INL vf v_load_bf16(const uint16_t *p)
+{
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
+}
 INL vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 INL vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 INL vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
@@ -141,6 +147,7 @@ const ops_kernels ops_kernels_avx512 = {
     .relu = avx512_relu,
     .add = avx512_add,
     .add_to = avx512_add_to,
+    .add_bf16_to = avx512_add_bf16_to,
     .bias_act = avx512_bias_act,
     .layernorm = avx512_layernorm,
     .cols_epilogue = avx512_cols_epilogue,

@@ -131,7 +131,7 @@ static void set_table(ops_isa isa)
     ops_kernels k = ops_kernels_scalar;
     if (t) {
 #define TAKE(f) if (t->f) k.f = t->f
-        TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(bias_act);
+        TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(add_bf16_to); TAKE(bias_act);
         TAKE(layernorm); TAKE(cols_epilogue); TAKE(proj_cols); TAKE(gemm_small_m);
         TAKE(gemm_bcast); TAKE(softmax);
         TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);

@@ -60,7 +60,7 @@ void ops_layernorm(const float *x, float *y, int rows, int C, const float *g,
 }
 
 void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g,
-                       const float *b, float eps, const float *p, float *yp)
+                       const float *b, float eps, const float *p, const uint16_t *pb, float *yp)
 {
     ops_ensure_init();
     if (rows <= 0 || C <= 0) return;
@@ -69,7 +69,10 @@ void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g
     for (int r = 0; r < rows; r++) {
         const size_t o = (size_t)r * C;
         ops_k.layernorm(x + o, y + o, C, g, b, eps);
-        ops_k.add_to(yp + o, y + o, p + o, (size_t)C);
+        if (p)
+            ops_k.add_to(yp + o, y + o, p + o, (size_t)C);
+        else
+            ops_k.add_bf16_to(yp + o, y + o, pb + o, (size_t)C);
     }
 }
 

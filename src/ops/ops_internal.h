@@ -23,6 +23,8 @@ typedef struct ops_kernels {
     void (*relu)(float *x, size_t n);
     void (*add)(float *y, const float *x, size_t n);
     void (*add_to)(float *out, const float *a, const float *b, size_t n);
+    /* out = a + b, b in bfloat16 (widened exactly: one rounding, the add) */
+    void (*add_bf16_to)(float *out, const float *a, const uint16_t *b, size_t n);
     /* one row of n: y = act(y + b), b may be NULL */
     void (*bias_act)(float *y, const float *b, int n, ops_act act);
     /* one row of C (y may alias x) */

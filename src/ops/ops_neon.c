@@ -54,6 +54,8 @@ INL void v_storen(float *p, vf a, int n)
     vst1q_f32(b, a);
     for (int i = 0; i < n; i++) p[i] = b[i];
 }
+/* W bfloat16 values from p, widened (exact) */
+INL vf v_load_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 INL vf v_add(vf a, vf b) { return vaddq_f32(a, b); }
 INL vf v_sub(vf a, vf b) { return vsubq_f32(a, b); }
 INL vf v_mul(vf a, vf b) { return vmulq_f32(a, b); }
@@ -147,6 +149,7 @@ const ops_kernels ops_kernels_neon = {
     .relu = neon_relu,
     .add = neon_add,
     .add_to = neon_add_to,
+    .add_bf16_to = neon_add_bf16_to,
     .bias_act = neon_bias_act,
     .layernorm = neon_layernorm,
     .cols_epilogue = neon_cols_epilogue,

@@ -565,7 +565,8 @@ int ops_q8x_reserve(ops_q8x **x, int M, int K, int bf16)
 }
 
 void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const float *g,
-                           const float *b, float eps, const float *p, ops_q8x *xq, int r0)
+                           const float *b, float eps, const float *p, const uint16_t *pb,
+                           ops_q8x *xq, int r0)
 {
     ops_ensure_init();
     if (rows <= 0 || !xq || xq->K != C || r0 < 0 || r0 + rows > xq->M) return;
@@ -580,7 +581,10 @@ void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const floa
             if (!t) continue;
             const size_t o = (size_t)r * C;
             ops_k.layernorm(x + o, y + o, C, g, b, eps);
-            ops_k.add_to(t, y + o, p + o, (size_t)C);
+            if (p)
+                ops_k.add_to(t, y + o, p + o, (size_t)C);
+            else
+                ops_k.add_bf16_to(t, y + o, pb + o, (size_t)C);
             kr->quant_row(t, C, xq->Kp, xq->xq + (size_t)(r0 + r) * xq->ldq, xq->sx + r0 + r,
                           xq->mn + r0 + r);
         }

@@ -38,6 +38,11 @@ static void sc_add_to(float *out, const float *a, const float *b, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+static void sc_add_bf16_to(float *out, const float *a, const uint16_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + ops_bf16_to_float(b[i]);
+}
+
 static void sc_bias_act(float *y, const float *b, int n, ops_act act)
 {
     if (b)
@@ -272,6 +277,7 @@ const ops_kernels ops_kernels_scalar = {
     .relu = sc_relu,
     .add = sc_add,
     .add_to = sc_add_to,
+    .add_bf16_to = sc_add_bf16_to,
     .bias_act = sc_bias_act,
     .layernorm = sc_layernorm,
     .cols_epilogue = sc_cols_epilogue,

@@ -154,6 +154,13 @@ static void PFX(add_to)(float *out, const float *a, const float *b, size_t n)
     }
 }
 
+static void PFX(add_bf16_to)(float *out, const float *a, const uint16_t *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + W <= n; i += W) v_store(out + i, v_add(v_load(a + i), v_load_bf16(b + i)));
+    for (; i < n; i++) out[i] = a[i] + ops_bf16_to_float(b[i]);
+}
+
 static void PFX(bias_act)(float *y, const float *b, int n, ops_act act)
 {
     int i = 0;
