@@ -94,7 +94,9 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *                   AVX512-FP16, as AMD's Zen 4/5; measured on Zen 5),
  *                   float32 elsewhere.
  * Element-wise work (bias, GELU, LayerNorm, softmax, residuals) stays
- * float32 in every precision. */
+ * float32 in every precision (under int8, the positional encoding that
+ * the decoder adds to the image tokens before their scores are quantized
+ * is kept in bfloat16). */
 typedef enum {
     MOBILESAM_FP32 = 0,
     MOBILESAM_FP16 = 1,
