@@ -636,7 +636,7 @@ static int transformer_fused(const prompt_decoder_t *d, float *queries, const fl
     const two_way_block_t *L0 = &d->layers[0], *L1 = &d->layers[1];
     const float *pe = d->dense_pe;
     const int R = G * Nt, sq = d->scores_q8, pv = d->pv_bf16, ku = d->keys_bf16;
-    const uint16_t *peb = sq ? d->dense_pe_bf16 : NULL;
+    const uint16_t *peb = d->dense_pe_bf16; /* NULL unless sq */
     const float *tk0[DEC_GROUP];
     /* with the scores in int8 / bf16, keys + PE only in quantized form:
      * made by each LayerNorm, read by the next two score products */
@@ -787,7 +787,7 @@ int mask_decoder_forward(const prompt_decoder_t *d, const float *embedding,
     } else {
         for (int i = 0; i < 2; i++)
             if (two_way_block(&d->layers[i], i == 0, queries, tokens, Nt, G, w->keys, d->dense_pe,
-                              d->scores_q8 ? d->dense_pe_bf16 : NULL, i == 0 ? cache : NULL,
+                              d->dense_pe_bf16, i == 0 ? cache : NULL,
                               d->scores_q8, d->pv_bf16, d->keys_bf16, w))
                 return -1;
         /* w->tq = queries + tokens, from the last block's MLP step; w->tk =

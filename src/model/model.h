@@ -106,9 +106,10 @@ typedef struct {
     norm_t mask_ln1, mask_ln2;
     linear_t mask_conv3;         /* 1x1 16->256 */
     float *dense_pe;             /* (4096, 256): PE of the 64x64 grid */
-    /* dense_pe rounded to bf16 while scores_q8 is set: the keys + PE the
-     * image-to-token LayerNorms make for quantized scores add it (half
-     * the bytes of a 4 MiB array read twice per prompt) */
+    /* dense_pe rounded to bf16 while scores_q8 is set, NULL otherwise
+     * (net_set_groups): the keys + PE the image-to-token LayerNorms make
+     * for quantized scores add it (half the bytes of a 4 MiB array read
+     * twice per prompt) */
     uint16_t *dense_pe_bf16;
     /* mask decoder */
     const float *iou_token, *mask_tokens; /* 256, (4, 256) */

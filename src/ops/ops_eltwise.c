@@ -69,10 +69,7 @@ void ops_layernorm_add(const float *x, float *y, int rows, int C, const float *g
     for (int r = 0; r < rows; r++) {
         const size_t o = (size_t)r * C;
         ops_k.layernorm(x + o, y + o, C, g, b, eps);
-        if (p)
-            ops_k.add_to(yp + o, y + o, p + o, (size_t)C);
-        else
-            ops_k.add_bf16_to(yp + o, y + o, pb + o, (size_t)C);
+        ops_add_p_row(yp + o, y + o, p ? p + o : NULL, pb ? pb + o : NULL, (size_t)C);
     }
 }
 

@@ -181,6 +181,17 @@ static inline float ops_bf16_to_float(uint16_t h)
     return v;
 }
 
+/* out = a + p, or with p NULL a + pb (pb in bfloat16): n floats, through
+ * the row kernels (ops_layernorm_add and its quantizing twin) */
+static inline void ops_add_p_row(float *out, const float *a, const float *p, const uint16_t *pb,
+                                 size_t n)
+{
+    if (p)
+        ops_k.add_to(out, a, p, n);
+    else
+        ops_k.add_bf16_to(out, a, pb, n);
+}
+
 /* Bilinear source index / weight for output index i (PyTorch
  * compute_source_index_and_lambda, align_corners=False, float32). */
 OPS_NO_CONTRACT

@@ -581,10 +581,7 @@ void ops_layernorm_add_q8x(const float *x, float *y, int rows, int C, const floa
             if (!t) continue;
             const size_t o = (size_t)r * C;
             ops_k.layernorm(x + o, y + o, C, g, b, eps);
-            if (p)
-                ops_k.add_to(t, y + o, p + o, (size_t)C);
-            else
-                ops_k.add_bf16_to(t, y + o, pb + o, (size_t)C);
+            ops_add_p_row(t, y + o, p ? p + o : NULL, pb ? pb + o : NULL, (size_t)C);
             kr->quant_row(t, C, xq->Kp, xq->xq + (size_t)(r0 + r) * xq->ldq, xq->sx + r0 + r,
                           xq->mn + r0 + r);
         }
