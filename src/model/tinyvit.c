@@ -144,7 +144,15 @@ void image_encoder_free(image_encoder_t *e)
 /* Activation buffers, sized once for the whole pass. The map ping-pongs
  * between x and y; per-token work (MLP) runs in chunks of rows, and MBConv
  * in bands of rows, so no buffer holds a 4x-expanded 256x256 map. */
-#define MBCONV_BAND 32    /* output rows per MBConv band */
+/* Output rows per MBConv band: the 256-channel hidden band (the 1x1's
+ * output, then the depthwise one's) is 256 KiB a row, and 32 rows (17 MiB
+ * for the two) left the depthwise convolution waiting on memory. Alternated
+ * runs (2026-12-07, Zen 4 class, zidane, the two MBConvs per encode):
+ * float32 32 -> 16 rows 178 -> 162 ms with 1 thread, 92 -> 78 with 2 (8
+ * rows: the 1x1's two halo rows cost more than the rest gains); int8 102 ->
+ * 87 ms (16) and 82 ms (8) with 1 thread, 52-63 -> 45-51 and 43 with 2. */
+#define MBCONV_BAND 16
+#define MBCONV_BAND_Q8 8
 #define TOKEN_CHUNK 4096  /* tokens per MLP chunk (largest) */
 /* With the MLP's products in int8 / bf16, chunks of 512 tokens: fc2 then
  * reads fc1's output from cache (1.3 MiB at most, not 20). Alternated
@@ -174,8 +182,9 @@ static void mbconv_forward(const mbconv_t *m, const float *x, float *y, int H, i
                            enc_bufs *b)
 {
     const int C = m->conv1.cin, hid = m->conv1.cout;
-    for (int r0 = 0; r0 < H; r0 += MBCONV_BAND) {
-        int r1 = r0 + MBCONV_BAND < H ? r0 + MBCONV_BAND : H;
+    const int band = m->conv1.q ? MBCONV_BAND_Q8 : MBCONV_BAND;
+    for (int r0 = 0; r0 < H; r0 += band) {
+        int r1 = r0 + band < H ? r0 + band : H;
         int h0 = r0 > 0 ? r0 - 1 : 0, h1 = r1 < H ? r1 + 1 : H;
         conv1x1_forward(&m->conv1, x + (size_t)h0 * W * C, (h1 - h0) * W, b->band1, NULL,
                         OPS_ACT_GELU);
