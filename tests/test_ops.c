@@ -515,7 +515,13 @@ static void test_conv2d(void)
                                  {8, 8, 6, 5, 1, 2, 0}, {1, 1, 3, 4, 3, 1, 1},
                                  {9, 4, 67, 7, 3, 1, 1}, {10, 11, 2, 3, 5, 3, 2},
                                  /* several im2col bands, uneven last band */
-                                 {70, 64, 32, 16, 3, 1, 1}, {67, 129, 8, 12, 3, 2, 1}};
+                                 {70, 64, 32, 16, 3, 1, 1}, {67, 129, 8, 12, 3, 2, 1},
+                                 /* the direct kernel (K * K * Cin <= 32): whole
+                                  * and partial blocks of 4 pixels and of
+                                  * channel vectors, 2x2 mask convolutions */
+                                 {33, 70, 3, 32, 3, 2, 1}, {9, 23, 3, 40, 3, 1, 1},
+                                 {20, 24, 1, 4, 2, 2, 0}, {12, 14, 4, 16, 2, 2, 0},
+                                 {11, 13, 2, 33, 4, 2, 1}};
     for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
         for (int variant = 0; variant < 2; variant++) {
             const int H = sz[s][0], W = sz[s][1], Cin = sz[s][2], Cout = sz[s][3];

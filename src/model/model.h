@@ -223,7 +223,7 @@ int net_set_precision(msam_net *net, int precision);
  * the precision to match; net_quantize_groups(net, m) is
  * net_set_groups(net, m, 0). */
 enum {
-    NET_Q8_PATCH = 1 << 0, /* patch embedding convolutions */
+    NET_Q8_PATCH = 1 << 0, /* patch embedding convolutions (TinyViT: the second) */
     NET_Q8_CONV = 1 << 1,  /* TinyViT's MBConv and patch-merging 1x1s */
     NET_Q8_QKV = 1 << 2,   /* attention input projections */
     NET_Q8_PROJ = 1 << 3,  /* attention output projections */

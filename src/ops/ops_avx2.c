@@ -162,6 +162,7 @@ const ops_kernels ops_kernels_avx2 = {
     .softmax = avx2_softmax,
     .softmax_cols = avx2_softmax_cols,
     .dwconv3x3 = avx2_dwconv3x3,
+    .conv_small = avx2_conv_small,
     .attention = avx2_attention,
     .resize_vblend = avx2_resize_vblend,
     .interp2 = avx2_interp2,

@@ -157,6 +157,7 @@ const ops_kernels ops_kernels_avx512 = {
     .softmax = avx512_softmax,
     .softmax_cols = avx512_softmax_cols,
     .dwconv3x3 = avx512_dwconv3x3,
+    .conv_small = avx512_conv_small,
     .attention = avx512_attention,
     .resize_vblend = avx512_resize_vblend,
     .interp2 = avx512_interp2,

@@ -134,7 +134,7 @@ static void set_table(ops_isa isa)
         TAKE(gelu); TAKE(relu); TAKE(add); TAKE(add_to); TAKE(add_bf16_to); TAKE(bias_act);
         TAKE(layernorm); TAKE(cols_epilogue); TAKE(proj_cols); TAKE(gemm_small_m);
         TAKE(gemm_bcast); TAKE(softmax);
-        TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(attention);
+        TAKE(softmax_cols); TAKE(dwconv3x3); TAKE(conv_small); TAKE(attention);
         TAKE(resize_vblend); TAKE(interp2); TAKE(transpose);
         TAKE(interleave2);
 #undef TAKE

@@ -30,6 +30,7 @@
 #define SMALL_GEMM (1 << 18)      /* multiply-adds below which one call is best */
 #define SMALL_M 32                /* linear layers on so few rows skip the BLAS */
 #define IM2COL_FLOATS (192 * 1024) /* per-thread im2col band, ~768 KB */
+#define CONV_SMALL_KK 32           /* K * K * Cin up to which ops_conv2d is direct */
 
 /* The blocks a product is cut into depend on its shape only, never on the
  * thread count: OpenBLAS picks different kernels for different block sizes
@@ -305,6 +306,28 @@ void ops_conv2d(const float *x, int H, int W, int Cin, const float *w,
     const int Wo = (W + 2 * pad - K) / stride + 1;
     if (Ho <= 0 || Wo <= 0) return;
     const size_t KK = (size_t)K * K * Cin;
+    if (KK <= CONV_SMALL_KK) {
+        /* few products per output (an RGB patch embedding, the mask
+         * input's 2x2 convolutions): a direct kernel over output channels;
+         * a GEMM of 27 columns spent its time packing and on the im2col */
+        float *wt = malloc(sizeof(float) * KK * (size_t)Cout);
+        if (!wt) {
+            ops_note_oom();
+            return;
+        }
+        for (int co = 0; co < Cout; co++)
+            for (size_t k = 0; k < KK; k++) wt[k * Cout + co] = w[(size_t)co * KK + k];
+        const int nt = ops_threads_for((double)Ho * Wo * KK * Cout);
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), n = omp_get_num_threads();
+            const int r0 = (int)((long)Ho * t / n), r1 = (int)((long)Ho * (t + 1) / n);
+            if (r1 > r0)
+                ops_k.conv_small(x, H, W, Cin, wt, b, Cout, K, stride, pad, y, r0, r1, act);
+        }
+        free(wt);
+        return;
+    }
     /* bands of output rows small enough for a per-thread im2col buffer */
     int band = (int)(IM2COL_FLOATS / ((size_t)Wo * KK));
     if (band < 1) band = 1;

@@ -58,6 +58,13 @@ typedef struct ops_kernels {
     void (*dwconv3x3)(const float *x, int H, int W, int C, const float *wt,
                       const float *b, int stride, float *y, int oy0, int oy1,
                       ops_act act);
+    /* output rows [oy0, oy1) of a dense K x K convolution with few inputs
+     * per output (K * K * Cin small): wt is the weight REPACKED to
+     * (K * K * Cin, Cout), tap-major; b may be NULL. Each output is its
+     * bias plus the in-bounds products in (ky, kx, ci) order. */
+    void (*conv_small)(const float *x, int H, int W, int Cin, const float *wt,
+                       const float *b, int Cout, int K, int stride, int pad, float *y,
+                       int oy0, int oy1, ops_act act);
     /* attention for nq query rows (see ops_attention); bias rows have stride
      * Nk; scratch holds nq * Nk floats */
     void (*attention)(const float *q, int ldq, const float *k, int ldk,

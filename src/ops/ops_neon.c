@@ -159,6 +159,7 @@ const ops_kernels ops_kernels_neon = {
     .softmax = neon_softmax,
     .softmax_cols = neon_softmax_cols,
     .dwconv3x3 = neon_dwconv3x3,
+    .conv_small = neon_conv_small,
     .attention = neon_attention,
     .resize_vblend = neon_resize_vblend,
     .interp2 = neon_interp2,

@@ -206,6 +206,32 @@ static void sc_dwconv3x3(const float *x, int H, int W, int C, const float *wt,
     }
 }
 
+static void sc_conv_small(const float *x, int H, int W, int Cin, const float *wt,
+                          const float *b, int Cout, int K, int stride, int pad, float *y,
+                          int oy0, int oy1, ops_act act)
+{
+    const int Wo = (W + 2 * pad - K) / stride + 1;
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            float *yp = y + ((size_t)oy * Wo + ox) * Cout;
+            for (int co = 0; co < Cout; co++) yp[co] = b ? b[co] : 0.0f;
+            for (int ky = 0; ky < K; ky++) {
+                const int iy = oy * stride - pad + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < K; kx++) {
+                    const int ix = ox * stride - pad + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    const float *xp = x + ((size_t)iy * W + ix) * Cin;
+                    const float *wp = wt + (size_t)(ky * K + kx) * Cin * Cout;
+                    for (int ci = 0; ci < Cin; ci++)
+                        for (int co = 0; co < Cout; co++)
+                            yp[co] += xp[ci] * wp[(size_t)ci * Cout + co];
+                }
+            }
+            if (act != OPS_ACT_NONE) sc_bias_act(yp, NULL, Cout, act);
+        }
+}
+
 static void sc_attention(const float *q, int ldq, const float *k, int ldk,
                          const float *v, int ldv, int nq, int Nk, int d,
                          float scale, const float *bias, float *out, int ldo,
@@ -287,6 +313,7 @@ const ops_kernels ops_kernels_scalar = {
     .softmax = sc_softmax,
     .softmax_cols = sc_softmax_cols,
     .dwconv3x3 = sc_dwconv3x3,
+    .conv_small = sc_conv_small,
     .attention = sc_attention,
     .resize_vblend = sc_resize_vblend,
     .interp2 = sc_interp2,

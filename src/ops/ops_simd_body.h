@@ -664,6 +664,98 @@ static void PFX(dwconv3x3)(const float *x, int H, int W_, int C, const float *wt
     }
 }
 
+/* ---- dense convolution with few inputs per output ------------------------------- */
+
+#define CS_PX 4 /* output pixels per block */
+#define CS_NV 2 /* vectors of output channels per pass */
+
+/* One block of np <= CS_PX output pixels of row oy from column ox, output
+ * channels [c0, c0 + nv vectors), the last vector holding nlast lanes.
+ * `inside`: every tap of every pixel is in bounds (no checks). The sums
+ * are FMAs in (ky, kx, ci) order. */
+INL void cs_block(const float *x, int H, int W_, int Cin, const float *wt, const float *b,
+                  int Cout, int K, int stride, int pad, float *y, int Wo, int oy, int ox,
+                  int np, int c0, const int nv, int nlast, const int inside, ops_act act)
+{
+    vf acc[CS_PX][CS_NV], wv[CS_NV];
+    _Pragma("GCC unroll 2")
+    for (int u = 0; u < CS_NV; u++) {
+        wv[u] = v_zero();
+        _Pragma("GCC unroll 4")
+        for (int p = 0; p < CS_PX; p++) acc[p][u] = v_zero();
+    }
+    _Pragma("GCC unroll 2")
+    for (int u = 0; u < nv; u++) {
+        const int n = u == nv - 1 ? nlast : W;
+        const vf bv = b ? (n == W ? v_load(b + c0 + u * W) : v_loadn(b + c0 + u * W, n))
+                        : v_zero();
+        _Pragma("GCC unroll 4")
+        for (int p = 0; p < CS_PX; p++) acc[p][u] = bv;
+    }
+    for (int ky = 0; ky < K; ky++) {
+        const int iy = oy * stride - pad + ky;
+        if (iy < 0 || iy >= H) continue;
+        const float *xr = x + (size_t)iy * W_ * Cin;
+        for (int kx = 0; kx < K; kx++) {
+            const float *wk = wt + (size_t)(ky * K + kx) * Cin * Cout + c0;
+            for (int ci = 0; ci < Cin; ci++) {
+                _Pragma("GCC unroll 2")
+                for (int u = 0; u < nv; u++) {
+                    const float *wp = wk + (size_t)ci * Cout + u * W;
+                    wv[u] = u == nv - 1 && nlast < W ? v_loadn(wp, nlast) : v_load(wp);
+                }
+                _Pragma("GCC unroll 4")
+                for (int p = 0; p < CS_PX; p++) {
+                    if (p >= np) break;
+                    const int ix = (ox + p) * stride - pad + kx;
+                    if (!inside && (ix < 0 || ix >= W_)) continue;
+                    const vf xb = v_set1(xr[(size_t)ix * Cin + ci]);
+                    _Pragma("GCC unroll 2")
+                    for (int u = 0; u < nv; u++) acc[p][u] = v_fma(xb, wv[u], acc[p][u]);
+                }
+            }
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int p = 0; p < CS_PX; p++) {
+        if (p >= np) break;
+        float *yp = y + ((size_t)oy * Wo + ox + p) * Cout + c0;
+        _Pragma("GCC unroll 2")
+        for (int u = 0; u < nv; u++) {
+            const vf r = v_act(acc[p][u], act);
+            if (u == nv - 1 && nlast < W) v_storen(yp + u * W, r, nlast);
+            else v_store(yp + u * W, r);
+        }
+    }
+}
+
+static void PFX(conv_small)(const float *x, int H, int W_, int Cin, const float *wt,
+                            const float *b, int Cout, int K, int stride, int pad, float *y,
+                            int oy0, int oy1, ops_act act)
+{
+    const int Wo = (W_ + 2 * pad - K) / stride + 1;
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int c0 = 0; c0 < Cout; c0 += CS_NV * W) {
+            const int left = Cout - c0;
+            const int nv = left >= CS_NV * W ? CS_NV : (left + W - 1) / W;
+            const int nlast = left - (nv - 1) * W < W ? left - (nv - 1) * W : W;
+            for (int ox = 0; ox < Wo; ox += CS_PX) {
+                const int np = Wo - ox < CS_PX ? Wo - ox : CS_PX;
+                const int inside = ox * stride - pad >= 0 &&
+                                   (ox + np - 1) * stride - pad + K - 1 < W_;
+                if (inside && np == CS_PX && nv == CS_NV)
+                    cs_block(x, H, W_, Cin, wt, b, Cout, K, stride, pad, y, Wo, oy, ox, CS_PX,
+                             c0, CS_NV, nlast, 1, act);
+                else if (inside && np == CS_PX)
+                    cs_block(x, H, W_, Cin, wt, b, Cout, K, stride, pad, y, Wo, oy, ox, CS_PX,
+                             c0, nv, nlast, 1, act);
+                else
+                    cs_block(x, H, W_, Cin, wt, b, Cout, K, stride, pad, y, Wo, oy, ox, np,
+                             c0, nv, nlast, 0, act);
+            }
+        }
+}
+
 /* ---- attention -------------------------------------------------------------- */
 
 /* Scores are computed against K^T (d x keys, built with in-register W x W
