@@ -92,7 +92,9 @@ void mobilesam_free(mobilesam_model *model); /* NULL is a no-op */
  *                   bfloat16 on CPUs whose bf16 dot products are fast
  *                   (taken to be those with AVX512-BF16 but not
  *                   AVX512-FP16, as AMD's Zen 4/5; measured on Zen 5),
- *                   float32 elsewhere.
+ *                   float32 elsewhere; TinyViT's first patch
+ *                   convolution (27 products per output) stays
+ *                   float32, which runs it faster.
  * Element-wise work (bias, GELU, LayerNorm, softmax, residuals) stays
  * float32 in every precision (under int8, the positional encoding that
  * the decoder adds to the image tokens before their scores are quantized
