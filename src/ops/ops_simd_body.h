@@ -520,6 +520,20 @@ INL void dw_prefetch(const float *row, int px, int W_, int C, int c)
     if (px < W_) __builtin_prefetch(row + (size_t)px * C + c);
 }
 
+/* the activations of two neighbouring outputs a, e, stored at yp, yp + C */
+INL void dw_put2(float *yp, int C, const int full, int nc, vf a, vf e, ops_act act)
+{
+    a = v_act(a, act);
+    e = v_act(e, act);
+    if (full) {
+        v_store(yp, a);
+        v_store(yp + C, e);
+    } else {
+        v_storen(yp, a, nc);
+        v_storen(yp + C, e, nc);
+    }
+}
+
 INL vf dw_ld(const float *p, const int full, int nc)
 {
     return full ? v_load(p) : v_loadn(p, nc);
@@ -566,9 +580,6 @@ INL void dw_span(const float *r0, const float *r1, const float *r2, int W_, int 
                 a = v_fma(w2, x2, a);                                                  \
                 e = v_fma(w2, x3, e);                                                  \
             }
-#ifdef DW_PF
-            if (r2) { __builtin_prefetch(r2 + (size_t)(ox + DW_PF) * C + c); __builtin_prefetch(r2 + (size_t)(ox + DW_PF + 1) * C + c); }
-#endif
             if (r2) { /* the row read for the first time: the next tile's lines */
                 dw_prefetch(r2, ox + DW_TILE, W_, C, c);
                 dw_prefetch(r2, ox + DW_TILE + 1, W_, C, c);
@@ -577,16 +588,7 @@ INL void dw_span(const float *r0, const float *r1, const float *r2, int W_, int 
             DW_PAIR_ROW(r1, k3, k4, k5)
             DW_PAIR_ROW(r2, k6, k7, k8)
 #undef DW_PAIR_ROW
-            a = v_act(a, act);
-            e = v_act(e, act);
-            float *yp = yr + (size_t)ox * C + c;
-            if (full) {
-                v_store(yp, a);
-                v_store(yp + C, e);
-            } else {
-                v_storen(yp, a, nc);
-                v_storen(yp + C, e, nc);
-            }
+            dw_put2(yr + (size_t)ox * C + c, C, full, nc, a, e, act);
             ox += 2;
             continue;
         }
@@ -616,16 +618,7 @@ INL void dw_span(const float *r0, const float *r1, const float *r2, int W_, int 
             DW_PAIR2_ROW(r1, k3, k4, k5)
             DW_PAIR2_ROW(r2, k6, k7, k8)
 #undef DW_PAIR2_ROW
-            a = v_act(a, act);
-            e = v_act(e, act);
-            float *yp = yr + (size_t)ox * C + c;
-            if (full) {
-                v_store(yp, a);
-                v_store(yp + C, e);
-            } else {
-                v_storen(yp, a, nc);
-                v_storen(yp + C, e, nc);
-            }
+            dw_put2(yr + (size_t)ox * C + c, C, full, nc, a, e, act);
             ox += 2;
             continue;
         }
