@@ -153,6 +153,7 @@ void image_encoder_free(image_encoder_t *e)
  * 87 ms (16) and 82 ms (8) with 1 thread, 52-63 -> 45-51 and 43 with 2. */
 #define MBCONV_BAND 16
 #define MBCONV_BAND_Q8 8
+_Static_assert(MBCONV_BAND_Q8 <= MBCONV_BAND, "the band buffers hold MBCONV_BAND + 2 rows");
 #define TOKEN_CHUNK 4096  /* tokens per MLP chunk (largest) */
 /* With the MLP's products in int8 / bf16, chunks of 512 tokens: fc2 then
  * reads fc1's output from cache (1.3 MiB at most, not 20). Alternated

@@ -86,7 +86,7 @@ INL vf v_gelu(vf x)
     const vf n = v_sub(fi, magic);
     vf r = v_fnms(n, v_set1(0.693359375f), h2);
     r = v_fma(n, v_set1(2.12194440e-4f), r);
-/* exp(r), r in [-ln2/2, ln2/2]: degree-6 minimax, relative error 2e-9 */
+    /* exp(r), r in [-ln2/2, ln2/2]: degree-6 minimax, relative error 2e-9 */
     vf e = v_set1(0.00138401403f);
     e = v_fma(e, r, v_set1(0.00837582815f));
     e = v_fma(e, r, v_set1(0.0416682251f));
